@@ -1,0 +1,111 @@
+"""The servers the benchmarks compare, each serving the same handlers.
+
+Run one as: python bench/servers.py {lowserve|aiohttp|uvicorn} PORT
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+
+PAYLOAD = {
+    "id": 12345,
+    "name": "lowserve",
+    "tags": ["fast", "strict", "dull"] * 8,
+    "items": [{"n": i, "ok": i % 2 == 0, "label": f"item-{i}"} for i in range(16)],
+}
+
+
+def make_handler(web):  # type: ignore[no-untyped-def]
+    async def handler(request):  # type: ignore[no-untyped-def]
+        path = request.path
+        if path == "/echo":
+            return web.Response(body=await request.read())
+        if path == "/json":
+            return web.json_response(PAYLOAD)
+        if path == "/stream":
+            resp = web.StreamResponse()
+            resp.content_length = 100 * 2**20
+            await resp.prepare(request)
+            chunk = b"x" * 65536
+            for _ in range(1600):
+                await resp.write(chunk)
+            await resp.write_eof()
+            return resp
+        if path == "/upload":
+            n = 0
+            async for piece in request.content.iter_chunked(65536):
+                n += len(piece)
+            return web.Response(text=str(n))
+        return web.Response(text="Hello, World!")
+
+    return handler
+
+
+async def _serve(web, port: int) -> None:  # type: ignore[no-untyped-def]
+    server = web.Server(make_handler(web), access_log=None)
+    runner = web.ServerRunner(server)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", port)
+    await site.start()
+    print("ready", flush=True)
+    await asyncio.Event().wait()
+
+
+async def asgi_app(scope, receive, send):  # type: ignore[no-untyped-def]
+    if scope["type"] != "http":
+        return
+    path = scope["path"]
+    headers = [(b"content-type", b"text/plain; charset=utf-8")]
+    body = b"Hello, World!"
+    if path == "/echo":
+        chunks = []
+        more = True
+        while more:
+            msg = await receive()
+            chunks.append(msg.get("body", b""))
+            more = msg.get("more_body", False)
+        body = b"".join(chunks)
+        headers = [(b"content-type", b"application/octet-stream")]
+    elif path == "/json":
+        body = json.dumps(PAYLOAD).encode()
+        headers = [(b"content-type", b"application/json; charset=utf-8")]
+    headers.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def main() -> None:
+    kind, port = sys.argv[1], int(sys.argv[2])
+    if kind == "lowserve":
+        import uvloop
+
+        from lowserve import web
+
+        uvloop.run(_serve(web, port))
+    elif kind == "aiohttp":
+        import uvloop
+        from aiohttp import web as aioweb
+
+        uvloop.run(_serve(aioweb, port))
+    elif kind == "uvicorn":
+        import uvicorn
+
+        print("ready", flush=True)
+        uvicorn.run(
+            "servers:asgi_app",
+            host="127.0.0.1",
+            port=port,
+            loop="uvloop",
+            http="httptools",
+            log_level="warning",
+            access_log=False,
+            app_dir=sys.path[0],
+        )
+    else:
+        raise SystemExit(f"unknown server {kind!r}")
+
+
+if __name__ == "__main__":
+    main()

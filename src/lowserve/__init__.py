@@ -1,0 +1,12 @@
+"""lowserve: a fast, strict HTTP/1.1 + WebSocket server with aiohttp's low-level server API.
+
+``from lowserve import web`` gives the ``aiohttp.web``-shaped namespace; every
+name in it is also importable from ``lowserve`` itself.
+"""
+
+from . import web
+from ._version import __version__
+from .web import *  # noqa: F403
+from .web import __all__ as _web_all
+
+__all__ = ["__version__", "web", *_web_all]

@@ -1,0 +1,103 @@
+"""Wire helpers: status lines, header serialisation and validation, the Date cache.
+
+Everything lowserve writes into a response head passes through :func:`build_head`,
+which refuses CR, LF and NUL in the reason, any header name or value, and any
+header name that is not an RFC 9110 token, before a single byte is written.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterable
+from email.utils import formatdate
+from http import HTTPStatus
+from typing import Final, NamedTuple
+
+__all__ = [
+    "REASONS",
+    "HttpVersion",
+    "HttpVersion10",
+    "HttpVersion11",
+    "build_head",
+    "check_header_field",
+    "http_date",
+]
+
+
+class HttpVersion(NamedTuple):
+    """An HTTP version as aiohttp spells it: ``HttpVersion(major=1, minor=1)``."""
+
+    major: int
+    minor: int
+
+
+HttpVersion10: Final = HttpVersion(1, 0)
+HttpVersion11: Final = HttpVersion(1, 1)
+
+REASONS: Final[dict[int, str]] = {s.value: s.phrase for s in HTTPStatus}
+
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
+_FORBIDDEN = re.compile(r"[\r\n\x00]")
+_STATUS_LINES: dict[tuple[int, int, str], str] = {}
+_GOOD_NAMES: set[str] = set()
+
+
+def check_header_field(name: str, value: str) -> None:
+    """Raise ValueError if *name* is not a token or *value* holds CR, LF or NUL."""
+    if name not in _GOOD_NAMES:
+        if not _TOKEN.match(name):
+            raise ValueError(f"invalid header name {name!r}")
+        if len(_GOOD_NAMES) < 512:
+            _GOOD_NAMES.add(name)
+    if _FORBIDDEN.search(value):
+        raise ValueError(f"header {name!r} has a CR, LF or NUL character in its value")
+
+
+def status_line(minor: int, status: int, reason: str) -> str:
+    """``HTTP/1.x <status> <reason>\\r\\n``, validated and cached."""
+    key = (minor, status, reason)
+    line = _STATUS_LINES.get(key)
+    if line is None:
+        if _FORBIDDEN.search(reason):
+            raise ValueError("reason has a CR, LF or NUL character")
+        line = f"HTTP/1.{minor} {status} {reason}\r\n"
+        if len(_STATUS_LINES) < 1024:
+            _STATUS_LINES[key] = line
+    return line
+
+
+def build_head(minor: int, status: int, reason: str, headers: Iterable[tuple[str, str]]) -> bytes:
+    """Serialise a response head; ValueError if any part would break the framing."""
+    parts = [status_line(minor, status, reason)]
+    good = _GOOD_NAMES
+    for name, value in headers:
+        if name not in good or "\r" in value or "\n" in value or "\x00" in value:
+            check_header_field(name, value)
+        parts.append(f"{name}: {value}\r\n")
+    parts.append("\r\n")
+    return "".join(parts).encode("utf-8")
+
+
+_date_second = 0
+_date_value = ""
+_date_line = ""
+
+
+def http_date() -> str:
+    """The current time as an IMF-fixdate, recomputed at most once a second."""
+    global _date_second, _date_value, _date_line
+    now = time.time()
+    second = int(now)
+    if second != _date_second:
+        _date_second = second
+        _date_value = formatdate(now, usegmt=True)
+        _date_line = f"Date: {_date_value}\r\n"
+    return _date_value
+
+
+def date_line() -> str:
+    """``Date: <now>\r\n``, recomputed at most once a second."""
+    if int(time.time()) != _date_second:
+        http_date()
+    return _date_line

@@ -1,0 +1,865 @@
+"""One HTTP/1.1 connection: parsing, dispatch, keep-alive, pipelining, flow control.
+
+How a connection moves (:class:`ConnState`; only :meth:`HttpProtocol._set_state`
+changes it, and it arms the one deadline that state has)::
+
+    IDLE --first byte of a head--> HEAD --head complete--> BUSY
+    BUSY --response done, keep-alive--> IDLE | HEAD (next head begun) | BUSY (queued)
+    BUSY --request body left unread--> LINGER --body ends--> (as above)
+    BUSY --handler takes the transport--> UPGRADED
+    any --refuse a request--> DISCARD (FIN sent, input dropped for 2 s) --> CLOSED
+    any --close--> CLOSING --transport gone--> CLOSED
+
+Invariants:
+
+* Requests are answered in the order they arrived. While a handler runs, the
+  parser keeps reading: later requests wait in ``_queue`` (at most
+  ``max_pipeline``; past that, reading pauses).
+* Reading is paused while either the pipeline queue is full or a body stream
+  holds more than ``read_bufsize`` unread bytes; :meth:`_update_reading` is the
+  one place that pauses and resumes the transport.
+* llhttp is strict but does not bound lines or count headers across TCP
+  segments; those limits are enforced here, as are ``Host`` on HTTP/1.1,
+  duplicate singleton headers, HTTP/0.9 and transfer codings other than chunked.
+* A malformed request is answered with a short text error and
+  ``Connection: close``, in order behind any response still owed, and logged
+  at debug level without a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import socket
+import traceback
+import zlib
+from collections import deque
+from collections.abc import Awaitable, Callable
+from html import escape as html_escape
+from typing import TYPE_CHECKING, Any, Protocol, cast
+
+import httptools
+
+from .exceptions import HTTPException, HTTPInternalServerError
+from .http import REASONS, HttpVersion10, HttpVersion11, build_head, http_date
+from .response import Response, StreamResponse
+from .streams import EMPTY_STREAM, BodyStream
+
+if TYPE_CHECKING:
+    from .request import BaseRequest
+    from .server import Server
+
+__all__ = ["ConnState", "HttpProtocol", "UpgradeReceiver"]
+
+log = logging.getLogger("lowserve.server")
+
+_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+_SLICE = 256  # pipelined heads are parsed this many bytes at a time
+_BODY_SLICE = 65536
+_CLOSE_LINGER = 2.0  # seconds to discard input after refusing a request
+_SINGLETONS = frozenset(
+    b"content-length content-location content-range content-type etag host "
+    b"max-forwards server transfer-encoding user-agent".split()
+)
+_SPECIAL = _SINGLETONS | {b"expect", b"content-encoding"}
+
+try:
+    import brotli  # type: ignore[import-not-found,unused-ignore]
+except ImportError:  # pragma: no cover - optional
+    brotli = None
+
+
+class ConnState(enum.Enum):
+    """Where a connection is in its life."""
+
+    IDLE = "idle"  #: between requests; the keep-alive timeout runs
+    HEAD = "head"  #: a request head is arriving; the header-read timeout runs
+    BUSY = "busy"  #: a handler is answering
+    LINGER = "linger"  #: discarding an unread request body; the lingering timeout runs
+    UPGRADED = "upgraded"  #: the transport belongs to an upgraded protocol
+    DISCARD = "discard"  #: a request was refused; input is dropped until the client closes
+    CLOSING = "closing"  #: the last bytes are being written
+    CLOSED = "closed"
+
+
+_IDLE, _HEAD, _LINGER = ConnState.IDLE, ConnState.HEAD, ConnState.LINGER
+
+
+class UpgradeReceiver(Protocol):
+    """What takes over a connection after an ``Upgrade`` (the WebSocket)."""
+
+    def data_received(self, data: bytes) -> None: ...
+    def eof_received(self) -> None: ...
+    def connection_lost(self, exc: BaseException | None) -> None: ...
+    def pause_writing(self) -> None: ...
+    def resume_writing(self) -> None: ...
+    def shutdown(self) -> None: ...
+
+
+class WireError(Exception):
+    """A request the server refuses before any handler sees it."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
+class _Decoder:
+    """Decodes a gzip/deflate/br request body, bounded by ``client_max_size``."""
+
+    __slots__ = ("_d", "_limit", "_total", "_zlib")
+
+    def __init__(self, coding: str, limit: int) -> None:
+        self._limit = limit
+        self._total = 0
+        self._zlib = coding != "br"
+        if coding == "br":
+            self._d: Any = brotli.Decompressor()
+        elif coding == "gzip":
+            self._d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        else:
+            self._d = zlib.decompressobj(zlib.MAX_WBITS)
+
+    def decode(self, data: bytes) -> bytes:
+        try:
+            if self._zlib:
+                budget = self._limit - self._total + 1 if self._limit else 0
+                out = self._d.decompress(data, budget)
+            else:
+                out = self._d.process(data)
+        except Exception as exc:  # zlib.error, brotli.error
+            raise WireError(400, f"cannot decode request body: {exc}") from None
+        self._total += len(out)
+        if self._limit and self._total > self._limit:
+            raise WireError(413, f"decoded request body passes {self._limit} bytes")
+        return bytes(out)
+
+
+class HttpProtocol(asyncio.Protocol):
+    """The server side of one HTTP/1.1 connection."""
+
+    __slots__ = (
+        "_body",
+        "_busy",
+        "_closing",
+        "_deadline",
+        "_decoder",
+        "_drain_waiter",
+        "_error",
+        "_handler",
+        "_head_lines",
+        "_head_sent",
+        "_head_total",
+        "_headers",
+        "_in_head",
+        "_line_len",
+        "_opts",
+        "_parser",
+        "_paused",
+        "_queue",
+        "_request",
+        "_server",
+        "_special",
+        "_tail",
+        "_task",
+        "_timeouts",
+        "_unparsed",
+        "_upgrade",
+        "_url",
+        "_waiter",
+        "_write_paused",
+        "is_tls",
+        "loop",
+        "peer",
+        "server_header",
+        "state",
+        "transport",
+    )
+
+    def __init__(self, server: Server, loop: asyncio.AbstractEventLoop) -> None:
+        opts = server.options
+        self._server = server
+        self._opts = opts
+        self._handler: Callable[[BaseRequest], Awaitable[StreamResponse]] = server.request_handler
+        self.loop = loop
+        self.transport: asyncio.Transport | None = None
+        self.peer: str | None = None
+        self.is_tls = False
+        self.server_header = opts.server_header
+        self._parser = httptools.HttpRequestParser(self)
+        self.state = ConnState.IDLE
+        self._deadline = 0.0
+        self._timeouts = (opts.keepalive_timeout, opts.header_read_timeout, opts.lingering_time)
+        self._closing = False
+        self._error: WireError | None = None
+        self._queue: deque[BaseRequest | WireError] = deque()
+        self._request: BaseRequest | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._waiter: asyncio.Future[None] | None = None
+        self._busy = False
+        self._body: BodyStream | None = None
+        self._decoder: _Decoder | None = None
+        self._paused = False
+        self._write_paused = False
+        self._drain_waiter: asyncio.Future[None] | None = None
+        self._head_sent = False
+        self._tail: bytearray | None = None
+        self._unparsed: bytearray | None = None
+        self._upgrade: UpgradeReceiver | None = None
+        self._reset_head()
+
+    def _reset_head(self) -> None:
+        self._in_head = False
+        self._url = b""
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._special: dict[bytes, bytes] = {}
+        self._head_total = self._head_lines = self._line_len = 0
+
+    def __repr__(self) -> str:
+        return f"<HttpProtocol {self.peer} {self.state.value}>"
+
+    # -- state ----------------------------------------------------------------
+    def _set_state(self, state: ConnState) -> None:
+        """The one place the connection state changes; arms that state's deadline.
+
+        Deadlines use the server's coarse clock (advanced by its sweeper), so a
+        state change costs no clock read.
+        """
+        self.state = state
+        if state is _IDLE:
+            timeout = self._timeouts[0]
+        elif state is _HEAD:
+            timeout = self._timeouts[1]
+        elif state is _LINGER:
+            timeout = self._timeouts[2]
+        elif state is ConnState.DISCARD:
+            timeout = _CLOSE_LINGER
+        else:
+            self._deadline = 0.0
+            return
+        self._deadline = self._server.now + timeout if timeout else 0.0
+
+    def check_timeout(self, now: float) -> None:
+        """Called by the server's sweeper about every second."""
+        if not self._deadline or now < self._deadline:
+            return
+        state = self.state
+        if state is ConnState.HEAD:
+            self._reply_error(WireError(408, "request head not received in time"))
+        elif state in (ConnState.IDLE, ConnState.LINGER):
+            self.close()
+        elif state is ConnState.DISCARD and self.transport is not None:
+            self.transport.abort()
+
+    # -- asyncio.Protocol -----------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport = cast(asyncio.Transport, transport)
+        peer = transport.get_extra_info("peername")
+        self.peer = peer[0] if isinstance(peer, tuple | list) else (str(peer) if peer else "")
+        self.is_tls = transport.get_extra_info("sslcontext") is not None
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                if self._opts.tcp_keepalive:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+            except OSError:
+                pass
+        if not self._server.connection_made(self):
+            self._closing = True
+            self._reply_error(WireError(503, "too many connections"))
+            return
+        self._set_state(_IDLE)
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self._set_state(ConnState.CLOSED)
+        self._server.connection_lost(self)
+        err = ConnectionResetError("Connection lost")
+        if self._body is not None:
+            self._body.set_exception(err)
+        for item in self._queue:
+            if not isinstance(item, WireError):
+                item.content.set_exception(err)
+        self._queue.clear()
+        req = self._request
+        if req is not None and req.content is not self._body:
+            req.content.set_exception(err)
+        waiter = self._drain_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(err)
+        if self._upgrade is not None:
+            self._upgrade.connection_lost(exc)
+        task = self._task
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            waiter.cancel()
+        elif task is not None and not task.done() and self._opts.handler_cancellation:
+            task.cancel()
+        self.transport = None
+
+    def eof_received(self) -> bool | None:
+        if self._upgrade is not None:
+            self._upgrade.eof_received()
+            return True
+        if self._body is not None and not self._body.is_eof():
+            self._body.set_exception(ConnectionResetError("Connection lost"))
+        if self._busy and not self._opts.handler_cancellation:
+            # A half-closed client still gets its answer; then the connection closes.
+            # (With handler_cancellation, EOF counts as a disconnect, as in aiohttp.)
+            self._closing = True
+            return True
+        return None
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+        if self._upgrade is not None:
+            self._upgrade.pause_writing()
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        waiter = self._drain_waiter
+        if waiter is not None:
+            self._drain_waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+        if self._upgrade is not None:
+            self._upgrade.resume_writing()
+
+    def data_received(self, data: bytes) -> None:
+        if self._upgrade is not None:
+            self._upgrade.data_received(data)
+            return
+        if self._tail is not None:
+            self._tail += data
+            if len(self._tail) > self._opts.read_bufsize:
+                self._set_paused_for_tail()
+            return
+        if self._error is not None or self.state is ConnState.CLOSED:
+            return
+        if self._unparsed is not None:
+            self._unparsed += data
+            return
+        if len(data) <= _SLICE:
+            self._feed(data)
+        else:
+            self._feed_sliced(data)
+
+    def _feed_sliced(self, data: bytes) -> None:
+        """Feed pipelined bytes a slice at a time, stopping while the queue is full.
+
+        llhttp parses everything it is given, so bounding the pipeline means not
+        giving it more: past ``max_pipeline`` queued requests the rest waits in
+        ``_unparsed`` (and reading pauses) until the queue drains.
+        """
+        limit = self._opts.max_pipeline
+        view = memoryview(data)
+        pos, n = 0, len(data)
+        while pos < n:
+            if len(self._queue) >= limit and self._error is None:
+                self._unparsed = bytearray(view[pos:])
+                self._update_reading()
+                return
+            step = _SLICE if self._body is None else _BODY_SLICE
+            self._feed(bytes(view[pos : pos + step]))
+            pos += step
+            if self._error is not None or self._tail is not None or self.transport is None:
+                return
+
+    def _feed(self, data: bytes) -> None:
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade as exc:
+            self._tail = bytearray(data[exc.args[0] :])
+            return
+        except httptools.HttpParserCallbackError as exc:
+            inner = exc.__context__
+            if isinstance(inner, WireError):
+                self._wire_error(inner)
+            else:  # a bug of ours: still answer, but keep the traceback
+                log.error("error while parsing a request", exc_info=inner)
+                self._wire_error(WireError(500, "internal error"))
+            return
+        except httptools.HttpParserInvalidMethodError:
+            token = data.split(b" ", 1)[0]
+            if token.isalpha() and token.isupper() and len(data.split(b" ", 1)) > 1:
+                self._wire_error(WireError(501, "method not implemented"))
+            else:
+                self._wire_error(WireError(400, "invalid method"))
+            return
+        except httptools.HttpParserError as exc:
+            self._wire_error(WireError(400, str(exc) or "malformed request"))
+            return
+        if self._in_head:
+            self._count_head_bytes(data)
+
+    def _count_head_bytes(self, data: bytes) -> None:
+        """Bound a head that spans segments: llhttp buffers lines without limit."""
+        opts = self._opts
+        self._head_total += len(data)
+        nl = data.rfind(b"\n")
+        if nl < 0:
+            self._line_len += len(data)
+        else:
+            self._head_lines += data.count(b"\n")
+            self._line_len = len(data) - nl - 1
+        if self._head_lines == 0 and self._line_len > opts.max_line_size + 32:
+            self._wire_error(WireError(414, "request line too long"))
+        elif self._line_len > 2 * opts.max_field_size + 4:
+            self._wire_error(WireError(431, "header line too long"))
+        elif self._head_total > opts.max_line_size + opts.max_headers * (
+            2 * opts.max_field_size + 4
+        ):
+            self._wire_error(WireError(431, "request head too large"))
+
+    # -- httptools callbacks --------------------------------------------------
+    def on_message_begin(self) -> None:
+        self._reset_head()
+        self._in_head = True
+        if self.state is _IDLE:
+            self._set_state(_HEAD)
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+        if len(self._url) > self._opts.max_line_size:
+            raise WireError(414, "request line too long")
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        opts = self._opts
+        headers = self._headers
+        if len(headers) >= opts.max_headers:
+            raise WireError(431, "too many header fields")
+        if len(name) > opts.max_field_size or len(value) > opts.max_field_size:
+            raise WireError(431, "header field too long")
+        if value and value[-1] in b" \t":
+            value = value.rstrip(b" \t")
+        headers.append((name, value))
+        lname = name.lower()
+        if lname in _SPECIAL:
+            special = self._special
+            if lname in special:
+                if lname in _SINGLETONS:
+                    raise WireError(400, f"duplicate {name.decode('latin-1')} header")
+                value = special[lname] + b", " + value
+            special[lname] = value
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        parser = self._parser
+        special = self._special
+        ver = parser.get_http_version()
+        if ver == "1.1":
+            version = HttpVersion11
+            if b"host" not in special:
+                raise WireError(400, "missing Host header")
+        elif ver == "1.0":
+            version = HttpVersion10
+        elif ver == "0.9":
+            raise WireError(400, "HTTP/0.9 requests are not supported")
+        else:
+            raise WireError(505, f"HTTP/{ver} is not supported")
+        opts = self._opts
+        te = special.get(b"transfer-encoding")
+        chunked = False
+        if te is not None:
+            te = te.lower()
+            codings = [c.strip() for c in te.split(b",")]
+            if any(c != b"chunked" for c in codings):
+                raise WireError(501, f"transfer coding {te.decode('latin-1')!r} not implemented")
+            if version is HttpVersion10:
+                raise WireError(400, "Transfer-Encoding in an HTTP/1.0 request")
+            chunked = True
+        method = parser.get_method().decode("ascii")
+        upgrade = parser.should_upgrade()
+        clen = special.get(b"content-length")
+        has_body = (chunked or (clen is not None and clen != b"0")) and not upgrade
+        on_wait = None
+        expect = special.get(b"expect")
+        if expect is not None:
+            if expect.lower() != b"100-continue":
+                raise WireError(417, "unsupported expectation")
+            if has_body and version is HttpVersion11 and opts.expect_continue:
+                on_wait = self._send_continue
+        if has_body:
+            body = self._body = BodyStream(self, opts.read_bufsize, on_wait)
+            cenc = special.get(b"content-encoding")
+            if cenc is not None:
+                cenc = cenc.lower().strip()
+            if cenc is not None and opts.auto_decompress and cenc != b"identity":
+                if cenc not in (b"gzip", b"deflate", b"x-gzip") and not (
+                    cenc == b"br" and brotli is not None
+                ):
+                    raise WireError(415, f"content coding {cenc.decode('latin-1')!r} not supported")
+                self._decoder = _Decoder(
+                    "gzip" if cenc == b"x-gzip" else cenc.decode(), opts.client_max_size
+                )
+            else:
+                self._decoder = None
+        else:
+            body = EMPTY_STREAM
+            self._body = None
+        request = self._server.request_factory(
+            self,
+            method,
+            self._url.decode("utf-8", "surrogateescape"),
+            version,
+            self._headers,
+            parser.should_keep_alive() and not upgrade,
+            body,
+            client_max_size=opts.client_max_size,
+        )
+        if self._busy:
+            self._queue.append(request)
+            if len(self._queue) >= opts.max_pipeline:
+                self._update_reading()
+        else:
+            self._start(request)
+
+    def on_body(self, data: bytes) -> None:
+        body = self._body
+        if body is None:
+            return
+        if self._decoder is not None:
+            data = self._decoder.decode(data)
+        body.feed_data(data)
+
+    def on_chunk_complete(self) -> None:
+        if self._body is not None:
+            self._body.end_http_chunk()
+
+    def on_message_complete(self) -> None:
+        body = self._body
+        if body is not None:
+            self._body = None
+            body.feed_eof()
+        if self.state is ConnState.LINGER:
+            self._next()
+
+    # -- dispatch -------------------------------------------------------------
+    def _start(self, request: BaseRequest) -> None:
+        """Make *request* the one being answered and wake the connection's task."""
+        self._busy = True
+        self._request = request
+        self._head_sent = False
+        self._set_state(ConnState.BUSY)
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            waiter.set_result(None)
+        elif self._task is None:
+            self._task = self.loop.create_task(self._serve())
+        request._task = self._task
+
+    async def _serve(self) -> None:
+        """The connection's one task: answers requests in turn, sleeping in between.
+
+        One long-lived task (rather than one per request) saves a task, its
+        registration and a loop iteration per request, and keeps pipelined requests
+        from waking anything at all.
+        """
+        while True:
+            request = self._request
+            if request is None:
+                if self.state in (ConnState.CLOSING, ConnState.CLOSED, ConnState.UPGRADED):
+                    break
+                waiter = self._waiter = self.loop.create_future()
+                try:
+                    await waiter
+                except asyncio.CancelledError:
+                    break
+                continue
+            try:
+                await self._run(request)
+            except asyncio.CancelledError:
+                break
+        self._task = None
+
+    async def _run(self, request: BaseRequest) -> None:
+        server = self._server
+        access = server.access_logger
+        if access is not None and not access.enabled:
+            access = None
+        start = self.loop.time() if access is not None else 0.0
+        try:
+            resp = await self._handler(request)
+            if type(resp) is not Response and not isinstance(resp, StreamResponse):
+                log.error(
+                    "Missing return statement on request handler"
+                    if resp is None
+                    else f"Web-handler should return a response instance, got {resp!r}"
+                )
+                resp = HTTPInternalServerError()
+        except HTTPException as exc:
+            resp = exc
+        except asyncio.CancelledError:
+            self._request = None
+            self.close()
+            raise
+        except asyncio.TimeoutError:
+            log.debug("request handler timed out", exc_info=True)
+            resp = self._error_response(request, 504)
+        except Exception as exc:
+            log.error("Error handling request from %s", self.peer, exc_info=exc)
+            resp = self._error_response(request, 500, exc)
+        try:
+            try:
+                self._send(request, resp)
+                if resp._writer is not None:
+                    await resp.write_eof()
+            except (ConnectionError, asyncio.CancelledError):
+                raise
+            except Exception as exc:  # e.g. a header value with CR/LF
+                log.error("Error handling request from %s", self.peer, exc_info=exc)
+                resp = self._error_response(request, 500, exc)
+                self._send(request, resp)
+        except (ConnectionError, asyncio.CancelledError):
+            self._request = None
+            self.close()
+            return
+        server.requests_count += 1
+        if access is not None:
+            access.log(request, resp, self.loop.time() - start)
+        self._response_done(request, bool(resp.keep_alive))
+
+    def _send(self, request: BaseRequest, resp: StreamResponse) -> None:
+        """Send an unprepared response; ``Response`` leaves in one write (the fast path)."""
+        if resp.prepared:
+            return
+        if self._head_sent:
+            # A head is already out (the handler prepared another response, then
+            # failed): nothing more can be said on this connection.
+            raise ConnectionResetError("a response was already started")
+        if type(resp) is Response or isinstance(resp, Response):
+            data = resp._render(request)
+            self._head_sent = True
+            self.write_bytes(data)
+        else:
+            resp._start(request)
+
+    def _error_response(
+        self, request: BaseRequest, status: int, exc: BaseException | None = None
+    ) -> Response:
+        """aiohttp's error page: text, or HTML when the client accepts it."""
+        ctype = "text/plain"
+        title = f"{status} {REASONS.get(status, '')}"
+        if status == 500:
+            msg = "Server got itself in trouble"
+            tb = None
+            if self._opts.debug and exc is not None:
+                tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+            if "text/html" in request.headers.get("Accept", ""):
+                if tb:
+                    msg = f"<h2>Traceback:</h2>\n<pre>{html_escape(tb)}</pre>"
+                message = (
+                    f"<html><head><title>{title}</title></head><body>\n<h1>{title}</h1>"
+                    f"\n{msg}\n</body></html>\n"
+                )
+                ctype = "text/html"
+            else:
+                message = title + "\n\n" + (tb or msg)
+        else:
+            message = title
+        resp = Response(status=status, text=message, content_type=ctype)
+        resp.force_close()
+        return resp
+
+    def _response_done(self, request: BaseRequest, keep_alive: bool) -> None:
+        self._request = None
+        self._busy = False
+        if self.state is ConnState.UPGRADED:
+            return
+        if not keep_alive or self.transport is None:
+            self.close()
+            return
+        body = request.content
+        if body is not EMPTY_STREAM and not body.is_eof():
+            # Discard the rest of the unread body so the next request can be parsed.
+            body._buffer.clear()
+            body._consumed(body._size)
+            body._size = 0
+            self._body = None
+            self._decoder = None
+            self._set_state(ConnState.LINGER)
+            self._update_reading()
+            return
+        self._next()
+
+    def _next(self) -> None:
+        if self._queue:
+            item = self._queue.popleft()
+            if isinstance(item, WireError):
+                self._reply_error(item)
+                return
+            self._start(item)
+        elif self._closing:
+            self.close()
+            return
+        else:
+            self._set_state(_HEAD if self._in_head else _IDLE)
+        unparsed = self._unparsed
+        if unparsed is not None:
+            self._unparsed = None
+            self._feed_sliced(bytes(unparsed))
+        if self._paused:
+            self._update_reading()
+
+    # -- errors on the wire ---------------------------------------------------
+    def _wire_error(self, err: WireError) -> None:
+        """Refuse a malformed request: answer it in turn, then close."""
+        if self._error is not None:
+            return
+        self._error = err
+        self._in_head = False
+        if self._body is not None:
+            self._body.set_exception(ConnectionResetError(err.detail))
+            self._body = None
+        log.debug("bad request from %s: %s %s", self.peer, err.status, err.detail)
+        if self._busy:
+            self._queue.append(err)
+            self._update_reading()
+        else:
+            self._reply_error(err)
+
+    def _reply_error(self, err: WireError) -> None:
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        reason = REASONS.get(err.status, "")
+        body = f"{err.status}: {reason} ({err.detail})".encode()
+        headers = [
+            ("Content-Type", "text/plain; charset=utf-8"),
+            ("Content-Length", str(len(body))),
+            ("Date", http_date()),
+        ]
+        if self.server_header is not None:
+            headers.append(("Server", self.server_header))
+        headers.append(("Connection", "close"))
+        transport.write(build_head(1, err.status, reason, headers) + body)
+        self._error = err
+        if transport.can_write_eof():
+            # Lingering close: send FIN, then discard what the client still sends for
+            # a moment, so that its unread bytes do not turn our answer into a RST.
+            transport.write_eof()
+            self._set_state(ConnState.DISCARD)
+            self._update_reading(body_full=False)
+        else:
+            self.close()
+
+    # -- flow control ---------------------------------------------------------
+    def pause_for_body(self, paused: bool) -> None:
+        """A body stream's buffer crossed its high (True) or low (False) water mark."""
+        self._update_reading(body_full=paused)
+
+    def _set_paused_for_tail(self) -> None:
+        self._update_reading(body_full=True)
+
+    def _update_reading(self, body_full: bool | None = None) -> None:
+        """The one place that pauses and resumes reading from the socket."""
+        transport = self.transport
+        if transport is None:
+            return
+        if body_full is None:
+            body_full = any(
+                s is not None and s._paused
+                for s in (self._body, self._request.content if self._request else None)
+            )
+        if self.state is ConnState.DISCARD:
+            want_pause = False  # read and drop until the client closes
+        else:
+            want_pause = (
+                body_full
+                or self._closing
+                or self._error is not None
+                or self._unparsed is not None
+                or len(self._queue) >= self._opts.max_pipeline
+            )
+        if want_pause and not self._paused:
+            self._paused = True
+            transport.pause_reading()
+        elif not want_pause and self._paused:
+            self._paused = False
+            transport.resume_reading()
+
+    async def drain(self) -> None:
+        """Wait while the transport's write buffer is over its high-water mark."""
+        if self.transport is None or self.transport.is_closing():
+            raise ConnectionResetError("Cannot write to closing transport")
+        if not self._write_paused:
+            return
+        waiter = self._drain_waiter
+        if waiter is None:
+            waiter = self._drain_waiter = self.loop.create_future()
+        await asyncio.shield(waiter)
+
+    def write_bytes(self, data: bytes) -> None:
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            raise ConnectionResetError("Cannot write to closing transport")
+        transport.write(data)
+
+    # -- hooks used by responses and the request body -----------------------
+    def response_started(self, resp: StreamResponse) -> None:
+        self._head_sent = True
+
+    def may_keep_alive(self, request: BaseRequest) -> bool:
+        """False when the connection cannot carry another request after this one."""
+        if (self._error is not None or self._closing) and not self._queue:
+            return False
+        body = request.content
+        if body is not EMPTY_STREAM and body.continue_pending and not body.is_eof():
+            return False  # the client still holds the body back; it cannot be drained
+        return self._tail is None
+
+    def body_cut_short(self) -> None:
+        """A response ended before its declared Content-Length: close after it."""
+        self._closing = True
+
+    def _send_continue(self) -> None:
+        if not self._head_sent and self.transport is not None and not self.transport.is_closing():
+            self.transport.write(_CONTINUE)
+
+    # -- upgrades -------------------------------------------------------------
+    def take_over(self, receiver: UpgradeReceiver) -> bytes:
+        """Hand the transport to *receiver*; returns bytes already read past the head."""
+        self._upgrade = receiver
+        self._head_sent = True
+        self._set_state(ConnState.UPGRADED)
+        tail = bytes(self._tail or b"")
+        self._tail = None
+        self._update_reading(body_full=False)
+        return tail
+
+    # -- closing --------------------------------------------------------------
+    def begin_shutdown(self) -> None:
+        """Graceful stop: idle connections close now, busy ones after their response."""
+        self._closing = True
+        state = self.state
+        if state in (ConnState.IDLE, ConnState.HEAD, ConnState.LINGER):
+            self.close()
+        elif state is ConnState.UPGRADED and self._upgrade is not None:
+            self._upgrade.shutdown()
+        else:
+            self._update_reading()
+
+    def cancel(self) -> None:
+        """Forced stop: cancel the handler and drop the connection."""
+        task = self._task
+        if task is not None and not task.done():
+            task.cancel()
+        if self.transport is not None:
+            self.transport.abort()
+
+    def close(self) -> None:
+        """Close after the bytes already written have been sent."""
+        if self.state is ConnState.CLOSED or self.state is ConnState.DISCARD:
+            return
+        self._set_state(ConnState.CLOSING)
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            transport.close()
+
+    @property
+    def idle(self) -> bool:
+        return self.state in (ConnState.IDLE, ConnState.CLOSED)

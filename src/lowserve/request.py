@@ -1,0 +1,501 @@
+"""``BaseRequest``: what a handler receives.
+
+The connection hands over the raw request line and header list; everything a
+handler may ask for (``url``, ``headers``, ``query``, ``cookies``…) is computed on
+first access and kept. Nothing lazy changes what a handler observes: each
+property answers as aiohttp's does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import json
+import re
+import socket
+import warnings
+from collections.abc import Iterator, Mapping, MutableMapping
+from http.cookies import CookieError, SimpleCookie
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+from multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiDictProxy
+from yarl import URL
+
+from .exceptions import HTTPRequestEntityTooLarge
+from .headers import ETag, parse_content_type, parse_etags, parse_http_date
+from .http import HttpVersion
+from .streams import EMPTY_STREAM, BodyStream
+
+if TYPE_CHECKING:
+    from .protocol import HttpProtocol
+
+__all__ = ["BaseRequest", "FileField"]
+
+_UNSET: Any = object()
+_NEEDS_URL = re.compile(r"[%?#]")
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_FORWARDED_PAIR = re.compile(
+    r'\s*([!#$%&\'*+.^_`|~0-9A-Za-z-]+)=("(?:[^"\\]|\\.)*"|[!#$%&\'*+.^_`|~0-9A-Za-z:\[\]-]+)\s*'
+)
+
+
+class FileField:
+    """An uploaded file from a ``multipart/form-data`` body."""
+
+    __slots__ = ("content_type", "file", "filename", "headers", "name")
+
+    def __init__(
+        self, name: str, filename: str, file: Any, content_type: str, headers: CIMultiDictProxy[str]
+    ) -> None:
+        self.name = name
+        self.filename = filename
+        self.file = file
+        self.content_type = content_type
+        self.headers = headers
+
+    def __repr__(self) -> str:
+        return f"<FileField {self.name}={self.filename!r} {self.content_type}>"
+
+
+class BaseRequest(MutableMapping[str, Any]):
+    """An HTTP request as a handler sees it; also a dict for per-request state."""
+
+    __slots__ = (
+        "_body",
+        "_client_max_size",
+        "_cookies",
+        "_headers",
+        "_host",
+        "_keep_alive",
+        "_method",
+        "_post",
+        "_protocol",
+        "_raw_headers",
+        "_rel_url",
+        "_remote",
+        "_scheme",
+        "_state",
+        "_target",
+        "_task",
+        "_url",
+        "_version",
+        "content",
+        "response",
+    )
+
+    def __init__(
+        self,
+        protocol: HttpProtocol,
+        method: str,
+        target: str,
+        version: HttpVersion,
+        raw_headers: list[tuple[bytes, bytes]],
+        keep_alive: bool,
+        content: BodyStream,
+        *,
+        client_max_size: int = 1024**2,
+        state: dict[str, Any] | None = None,
+        scheme: str | None = None,
+        host: str | None = None,
+        remote: str | None = None,
+    ) -> None:
+        self._protocol = protocol
+        self._method = method
+        self._target = target
+        self._version = version
+        self._raw_headers = raw_headers
+        self._keep_alive = keep_alive
+        self.content = content
+        self._client_max_size = client_max_size
+        self._state = state
+        self._scheme = scheme
+        self._host = host
+        self._remote = remote
+        self._headers: CIMultiDictProxy[str] | None = None
+        self._rel_url: URL | None = None
+        self._url: URL | None = None
+        self._cookies: Mapping[str, str] | None = None
+        self._body: bytes | None = None
+        self._post: MultiDictProxy[Any] | None = None
+        self._task: asyncio.Task[Any] | None = None
+        self.response: Any = None
+
+    def clone(
+        self,
+        *,
+        method: str = _UNSET,
+        rel_url: str | URL = _UNSET,
+        headers: Any = _UNSET,
+        scheme: str = _UNSET,
+        host: str = _UNSET,
+        remote: str = _UNSET,
+        client_max_size: int = _UNSET,
+    ) -> BaseRequest:
+        """A copy with some attributes replaced; the body stream is shared."""
+        if self._body is not None and self.content.at_eof() is False:
+            raise RuntimeError("Cannot clone request after reading its content")
+        raw_headers = self._raw_headers
+        if headers is not _UNSET:
+            pairs = CIMultiDict(headers)
+            raw_headers = [(k.encode("utf-8"), v.encode("utf-8")) for k, v in pairs.items()]
+        target = self._target
+        if rel_url is not _UNSET:
+            target = str(URL(rel_url) if isinstance(rel_url, str) else rel_url)
+        new = self.__class__(
+            self._protocol,
+            self._method if method is _UNSET else method,
+            target,
+            self._version,
+            raw_headers,
+            self._keep_alive,
+            self.content,
+            client_max_size=(
+                self._client_max_size if client_max_size is _UNSET else client_max_size
+            ),
+            state=self._state if self._state is not None else None,
+            scheme=self._scheme if scheme is _UNSET else scheme,
+            host=self._host if host is _UNSET else host,
+            remote=self._remote if remote is _UNSET else remote,
+        )
+        if rel_url is not _UNSET:
+            new._rel_url = (URL(rel_url) if isinstance(rel_url, str) else rel_url).relative()
+        new._task = self._task
+        new._body = self._body
+        return new
+
+    # -- the request line -----------------------------------------------------
+    @property
+    def method(self) -> str:
+        return self._method
+
+    @property
+    def version(self) -> HttpVersion:
+        return self._version
+
+    @property
+    def raw_path(self) -> str:
+        """The request target as sent, undecoded: ``/a%20b?x=1``."""
+        return self._target
+
+    @property
+    def rel_url(self) -> URL:
+        url = self._rel_url
+        if url is None:
+            url = self._rel_url = _target_url(self._target)
+        return url
+
+    @property
+    def url(self) -> URL:
+        """The absolute URL: scheme and host joined with ``rel_url``."""
+        url = self._url
+        if url is None:
+            try:
+                base = URL.build(scheme=self.scheme, authority=self.host)
+            except ValueError:
+                base = URL.build(scheme=self.scheme, host="localhost")
+            url = self._url = base.join(self.rel_url)
+        return url
+
+    @property
+    def path(self) -> str:
+        """The decoded path; a target with nothing to decode is returned as is."""
+        target = self._target
+        if self._rel_url is None and target[:1] == "/" and not _NEEDS_URL.search(target):
+            return target
+        return self.rel_url.path
+
+    @property
+    def path_qs(self) -> str:
+        return str(self.rel_url)
+
+    @property
+    def query(self) -> MultiDictProxy[str]:
+        return self.rel_url.query
+
+    @property
+    def query_string(self) -> str:
+        return self.rel_url.query_string
+
+    # -- headers --------------------------------------------------------------
+    @property
+    def headers(self) -> CIMultiDictProxy[str]:
+        h = self._headers
+        if h is None:
+            h = self._headers = CIMultiDictProxy(
+                CIMultiDict(
+                    (k.decode("utf-8", "surrogateescape"), v.decode("utf-8", "surrogateescape"))
+                    for k, v in self._raw_headers
+                )
+            )
+        return h
+
+    @property
+    def raw_headers(self) -> tuple[tuple[bytes, bytes], ...]:
+        return tuple(self._raw_headers)
+
+    @property
+    def keep_alive(self) -> bool:
+        """Whether the client asked to keep the connection open after this request."""
+        return self._keep_alive
+
+    @property
+    def host(self) -> str:
+        """The ``Host`` header (or the machine's name when the request has none)."""
+        if self._host is not None:
+            return self._host
+        host = self.headers.get("Host")
+        if host is None:
+            host = socket.getfqdn()
+        self._host = host
+        return host
+
+    @property
+    def remote(self) -> str | None:
+        """The peer's address (the socket path's peer name for UNIX sockets)."""
+        if self._remote is not None:
+            return self._remote
+        return self._protocol.peer
+
+    @property
+    def scheme(self) -> str:
+        if self._scheme is not None:
+            return self._scheme
+        return "https" if self._protocol.is_tls else "http"
+
+    @property
+    def secure(self) -> bool:
+        return self.scheme == "https"
+
+    @property
+    def forwarded(self) -> tuple[Mapping[str, str], ...]:
+        """The ``Forwarded`` headers (RFC 7239), one mapping per forwarding hop."""
+        elems: list[Mapping[str, str]] = []
+        for field in self.headers.getall("Forwarded", ()):
+            for element in _split_unquoted(field, ","):
+                pairs: dict[str, str] = {}
+                for pair in _split_unquoted(element, ";"):
+                    m = _FORWARDED_PAIR.fullmatch(pair)
+                    if m is None:
+                        continue
+                    key, value = m.group(1).lower(), m.group(2)
+                    if value.startswith('"'):
+                        value = re.sub(r"\\(.)", r"\1", value[1:-1])
+                    pairs.setdefault(key, value)
+                elems.append(MappingProxyType(pairs))
+        return tuple(elems)
+
+    @property
+    def transport(self) -> asyncio.Transport | None:
+        return self._protocol.transport
+
+    @property
+    def protocol(self) -> HttpProtocol:
+        return self._protocol
+
+    @property
+    def task(self) -> asyncio.Task[Any] | None:
+        return self._task
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        """The transport's extra info (``peername``, ``sslcontext``…)."""
+        transport = self._protocol.transport
+        if transport is None:
+            return default
+        return transport.get_extra_info(name, default)
+
+    @property
+    def cookies(self) -> Mapping[str, str]:
+        c = self._cookies
+        if c is None:
+            parsed: dict[str, str] = {}
+            for raw in self.headers.getall("Cookie", ()):
+                jar: SimpleCookie = SimpleCookie()
+                try:
+                    jar.load(raw)
+                except CookieError:
+                    continue
+                for name, morsel in jar.items():
+                    parsed[name] = morsel.value
+            c = self._cookies = MappingProxyType(parsed)
+        return c
+
+    @property
+    def content_type(self) -> str:
+        return parse_content_type(self.headers.get("Content-Type"))[0]
+
+    @property
+    def charset(self) -> str | None:
+        return parse_content_type(self.headers.get("Content-Type"))[1].get("charset")
+
+    @property
+    def content_length(self) -> int | None:
+        value = self.headers.get("Content-Length")
+        return int(value) if value is not None else None
+
+    @property
+    def if_modified_since(self) -> datetime.datetime | None:
+        return parse_http_date(self.headers.get("If-Modified-Since"))
+
+    @property
+    def if_unmodified_since(self) -> datetime.datetime | None:
+        return parse_http_date(self.headers.get("If-Unmodified-Since"))
+
+    @property
+    def if_range(self) -> datetime.datetime | None:
+        return parse_http_date(self.headers.get("If-Range"))
+
+    @property
+    def if_match(self) -> tuple[ETag, ...] | None:
+        return parse_etags(self.headers.get("If-Match"))
+
+    @property
+    def if_none_match(self) -> tuple[ETag, ...] | None:
+        return parse_etags(self.headers.get("If-None-Match"))
+
+    @property
+    def http_range(self) -> slice:
+        """The ``Range`` header as a slice; ``ValueError`` if it is malformed."""
+        rng = self.headers.get("Range")
+        start: int | None = None
+        end: int | None = None
+        if rng is not None:
+            m = _RANGE.match(rng)
+            if m is None:
+                raise ValueError("range not in acceptable format")
+            s, e = m.group(1), m.group(2)
+            start = int(s) if s else None
+            end = int(e) if e else None
+            if start is None and end is not None:
+                start, end = -end, None
+            elif start is not None and end is not None:
+                end += 1
+                if start >= end:
+                    raise ValueError("start cannot be after end")
+            if start is end is None:
+                raise ValueError("No start or end of range specified")
+        return slice(start, end, 1)
+
+    # -- the body -------------------------------------------------------------
+    @property
+    def body_exists(self) -> bool:
+        """Whether the request has a body (a length or chunked framing)."""
+        return self.content is not EMPTY_STREAM
+
+    @property
+    def can_read_body(self) -> bool:
+        """Whether body bytes remain to be read."""
+        return not self.content.at_eof()
+
+    @property
+    def has_body(self) -> bool:
+        warnings.warn("Deprecated, use .can_read_body", DeprecationWarning, stacklevel=2)
+        return self.can_read_body
+
+    @property
+    def client_max_size(self) -> int:
+        return self._client_max_size
+
+    async def read(self) -> bytes:
+        """The whole body; ``HTTPRequestEntityTooLarge`` past ``client_max_size``."""
+        if self._body is None:
+            limit = self._client_max_size
+            declared = self.content_length
+            if limit and declared is not None and declared > limit:
+                raise HTTPRequestEntityTooLarge(max_size=limit, actual_size=declared)
+            body = bytearray()
+            while True:
+                chunk = await self.content.readany()
+                if not chunk:
+                    break
+                body += chunk
+                if limit and len(body) > limit:
+                    raise HTTPRequestEntityTooLarge(max_size=limit, actual_size=len(body))
+            self._body = bytes(body)
+        return self._body
+
+    async def text(self) -> str:
+        """The body decoded with its charset (UTF-8 by default)."""
+        body = await self.read()
+        return body.decode(self.charset or "utf-8")
+
+    async def json(self, *, loads: Any = json.loads, content_type: str | None = None) -> Any:
+        """The body parsed as JSON."""
+        return loads(await self.text())
+
+    async def post(self) -> MultiDictProxy[Any]:
+        """Form fields of an urlencoded or multipart body (files as :class:`FileField`)."""
+        if self._post is None:
+            from .forms import parse_form
+
+            if self._method not in ("POST", "PUT", "PATCH", "TRACE", "DELETE"):
+                self._post = MultiDictProxy(MultiDict())
+            else:
+                self._post = await parse_form(self)
+        return self._post
+
+    async def release(self) -> None:
+        """Read and discard the rest of the body."""
+        while await self.content.readany():
+            pass
+
+    # -- MutableMapping: per-request state ------------------------------------
+    def _dict(self) -> dict[str, Any]:
+        if self._state is None:
+            self._state = {}
+        return self._state
+
+    def __getitem__(self, key: str) -> Any:
+        return self._dict()[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._dict()[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self._dict()[key]
+
+    def __len__(self) -> int:
+        return len(self._state) if self._state else 0
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._dict())
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    def __eq__(self, other: object) -> bool:
+        return self is other
+
+    def __bool__(self) -> bool:
+        return True
+
+    def __repr__(self) -> str:
+        return f"<{self.__class__.__name__} {self._method} {self._target} >"
+
+
+def _target_url(target: str) -> URL:
+    """The relative URL of a request target (origin, absolute, authority or asterisk form)."""
+    if target.startswith("/"):
+        rest, _, fragment = target.partition("#")
+        path, _, query = rest.partition("?")
+        return URL.build(path=path, query_string=query, fragment=fragment, encoded=True)
+    if "://" in target:
+        return URL(target, encoded=True).relative()
+    return URL.build(path=target, encoded=True)
+
+
+def _split_unquoted(text: str, sep: str) -> Iterator[str]:
+    start = 0
+    quoted = False
+    escape = False
+    for i, ch in enumerate(text):
+        if escape:
+            escape = False
+        elif ch == "\\" and quoted:
+            escape = True
+        elif ch == '"':
+            quoted = not quoted
+        elif ch == sep and not quoted:
+            yield text[start:i]
+            start = i + 1
+    yield text[start:]

@@ -1,0 +1,774 @@
+"""Responses: :class:`StreamResponse`, :class:`Response` and :func:`json_response`.
+
+The head is computed in one synchronous step (:meth:`StreamResponse._make_head`)
+so that the connection can answer a plain ``Response`` without awaiting anything:
+head and body leave in one ``transport.write``.
+
+These classes have no ``__slots__``: every ``HTTPException`` is both a
+``Response`` and an ``Exception``, and CPython cannot combine a slotted layout
+with ``BaseException``'s.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import math
+import time
+from collections.abc import Callable, Iterator, MutableMapping
+from enum import Enum
+from http.cookies import Morsel, SimpleCookie
+from typing import TYPE_CHECKING, Any
+
+from multidict import CIMultiDict
+
+from .headers import ETAG_ANY, ETag, parse_content_type, parse_http_date, validate_etag_value
+from .http import (
+    _GOOD_NAMES,
+    REASONS,
+    build_head,
+    check_header_field,
+    date_line,
+    http_date,
+    status_line,
+)
+from .writer import PayloadWriter, make_compressor
+
+if TYPE_CHECKING:
+    from .request import BaseRequest
+
+__all__ = ["ContentCoding", "Response", "StreamResponse", "json_response"]
+
+LooseHeaders = Any
+_EMPTY_STATUS = frozenset((204, 304, *range(100, 200)))
+_CODINGS = ("gzip", "deflate")
+_TEXT_PLAIN = (("Content-Type", "text/plain; charset=utf-8"),)
+_BODYLESS_METHODS = frozenset(("HEAD", "CONNECT"))
+_F_TYPE, _F_LENGTH, _F_DATE, _F_SERVER, _F_CONNECTION = 1, 2, 4, 8, 16
+_FLAGS = {
+    "Content-Type": _F_TYPE,
+    "Content-Length": _F_LENGTH,
+    "Date": _F_DATE,
+    "Server": _F_SERVER,
+    "Connection": _F_CONNECTION,
+}
+
+
+class ContentCoding(Enum):
+    """Content codings lowserve can apply to a response body."""
+
+    deflate = "deflate"
+    gzip = "gzip"
+    br = "br"
+    identity = "identity"
+
+
+def _must_be_empty(method: str, status: int) -> bool:
+    return status in _EMPTY_STATUS or method == "HEAD" or (method == "CONNECT" and status < 300)
+
+
+def _drops_length(method: str, status: int) -> bool:
+    return status in _EMPTY_STATUS or (method == "CONNECT" and 200 <= status < 300)
+
+
+class StreamResponse(MutableMapping[str, Any]):
+    """A response whose body the handler writes after :meth:`prepare`."""
+
+    _send_head_at_once = True
+    # Defaults live on the class: a response sets only what differs from them.
+    _state: dict[str, Any] | None = None
+    _body: bytes | bytearray | None = None
+    _compressed: bytes | None = None
+    _body_length = 0
+    _chunked = False
+    _compression = False
+    _compression_force: ContentCoding | None = None
+    _compression_strategy: int | None = None
+    _cookies: SimpleCookie | None = None
+    _eof_sent = False
+    _keep_alive: bool | None = None
+    _req: BaseRequest | None = None
+    _writer: PayloadWriter | None = None
+
+    def __init__(
+        self,
+        *,
+        status: int = 200,
+        reason: str | None = None,
+        headers: LooseHeaders | None = None,
+    ) -> None:
+        self._headers: CIMultiDict[str] = CIMultiDict() if headers is None else CIMultiDict(headers)
+        self._init_state(status, reason)
+
+    def _init_state(self, status: int, reason: str | None) -> None:
+        if reason is None and type(status) is int:
+            self._status = status
+            self._reason = REASONS.get(status, "")
+        else:
+            self._set_status(status, reason)
+
+    # -- status ---------------------------------------------------------------
+    @property
+    def status(self) -> int:
+        return self._status
+
+    @property
+    def reason(self) -> str:
+        return self._reason
+
+    def set_status(self, status: int, reason: str | None = None) -> None:
+        """Change the status (and reason) before the response is prepared."""
+        if self.prepared:
+            raise AssertionError(
+                "Cannot change the response status code after the headers have been sent"
+            )
+        self._set_status(status, reason)
+
+    def _set_status(self, status: int, reason: str | None) -> None:
+        self._status = int(status)
+        if reason is None:
+            reason = REASONS.get(self._status, "")
+        elif "\r" in reason or "\n" in reason or "\0" in reason:
+            raise ValueError("Reason cannot contain \\r, \\n or \\0")
+        self._reason = reason
+
+    # -- state ----------------------------------------------------------------
+    @property
+    def prepared(self) -> bool:
+        return self._eof_sent or self._writer is not None
+
+    @property
+    def keep_alive(self) -> bool | None:
+        return self._keep_alive
+
+    def force_close(self) -> None:
+        """Close the connection after this response."""
+        self._keep_alive = False
+
+    @property
+    def body_length(self) -> int:
+        return self._body_length
+
+    @property
+    def chunked(self) -> bool:
+        return self._chunked
+
+    @property
+    def compression(self) -> bool:
+        return self._compression
+
+    @property
+    def task(self) -> Any:
+        return self._req.task if self._req is not None else None
+
+    def enable_chunked_encoding(self, chunk_size: int | None = None) -> None:
+        """Send the body with chunked transfer coding."""
+        if "Content-Length" in self._headers:
+            raise RuntimeError("You can't enable chunked encoding when a content length is set")
+        self._chunked = True
+
+    def enable_compression(
+        self, force: ContentCoding | None = None, strategy: int | None = None
+    ) -> None:
+        """Compress the body with the best coding the client accepts (or *force*)."""
+        if force is not None and not isinstance(force, ContentCoding):
+            raise AssertionError("force should one of None or ContentCoding")
+        self._compression = True
+        self._compression_force = force
+        self._compression_strategy = strategy
+
+    # -- headers --------------------------------------------------------------
+    @property
+    def headers(self) -> CIMultiDict[str]:
+        return self._headers
+
+    @property
+    def cookies(self) -> SimpleCookie:
+        if self._cookies is None:
+            self._cookies = SimpleCookie()
+        return self._cookies
+
+    def set_cookie(
+        self,
+        name: str,
+        value: str,
+        *,
+        expires: str | None = None,
+        domain: str | None = None,
+        max_age: int | str | None = None,
+        path: str = "/",
+        secure: bool | None = None,
+        httponly: bool | None = None,
+        version: str | None = None,
+        samesite: str | None = None,
+        partitioned: bool | None = None,
+    ) -> None:
+        """Set or update a cookie; only the attributes given are changed."""
+        cookies = self.cookies
+        cookies[name] = value
+        c: Morsel[str] = cookies[name]
+        if expires is not None:
+            c["expires"] = expires
+        elif c.get("expires") == "Thu, 01 Jan 1970 00:00:00 GMT":
+            del c["expires"]
+        if domain is not None:
+            c["domain"] = domain
+        if max_age is not None:
+            c["max-age"] = str(max_age)
+        elif "max-age" in c:
+            del c["max-age"]
+        c["path"] = path
+        for key, val in (
+            ("secure", secure),
+            ("httponly", httponly),
+            ("version", version),
+            ("samesite", samesite),
+            ("partitioned", partitioned),
+        ):
+            if val is not None:
+                c[key] = val
+
+    def del_cookie(
+        self,
+        name: str,
+        *,
+        domain: str | None = None,
+        path: str = "/",
+        secure: bool | None = None,
+        httponly: bool | None = None,
+        samesite: str | None = None,
+    ) -> None:
+        """Expire a cookie on the client."""
+        if self._cookies is not None:
+            self._cookies.pop(name, None)
+        self.set_cookie(
+            name,
+            "",
+            max_age=0,
+            expires="Thu, 01 Jan 1970 00:00:00 GMT",
+            domain=domain,
+            path=path,
+            secure=secure,
+            httponly=httponly,
+            samesite=samesite,
+        )
+
+    @property
+    def content_length(self) -> int | None:
+        value = self._headers.get("Content-Length")
+        return int(value) if value is not None else None
+
+    @content_length.setter
+    def content_length(self, value: int | None) -> None:
+        if value is not None:
+            if self._chunked:
+                raise RuntimeError("You can't set content length when chunked encoding is enable")
+            self._headers["Content-Length"] = str(int(value))
+        else:
+            self._headers.pop("Content-Length", None)
+
+    @property
+    def content_type(self) -> str:
+        return parse_content_type(self._headers.get("Content-Type"))[0]
+
+    @content_type.setter
+    def content_type(self, value: str) -> None:
+        params = parse_content_type(self._headers.get("Content-Type"))[1]
+        self._set_content_type(str(value), params)
+
+    @property
+    def charset(self) -> str | None:
+        return parse_content_type(self._headers.get("Content-Type"))[1].get("charset")
+
+    @charset.setter
+    def charset(self, value: str | None) -> None:
+        ctype, params = parse_content_type(self._headers.get("Content-Type"))
+        if ctype == "application/octet-stream":
+            raise RuntimeError(
+                "Setting charset for application/octet-stream "
+                "doesn't make sense, setup content_type first"
+            )
+        if value is None:
+            params.pop("charset", None)
+        else:
+            params["charset"] = str(value).lower()
+        self._set_content_type(ctype, params)
+
+    def _set_content_type(self, ctype: str, params: dict[str, str]) -> None:
+        extra = "; ".join(f"{k}={v}" for k, v in params.items())
+        self._headers["Content-Type"] = f"{ctype}; {extra}" if extra else ctype
+
+    @property
+    def last_modified(self) -> datetime.datetime | None:
+        return parse_http_date(self._headers.get("Last-Modified"))
+
+    @last_modified.setter
+    def last_modified(self, value: float | datetime.datetime | str | None) -> None:
+        if value is None:
+            self._headers.pop("Last-Modified", None)
+        elif isinstance(value, int | float):
+            self._headers["Last-Modified"] = time.strftime(
+                "%a, %d %b %Y %H:%M:%S GMT", time.gmtime(math.ceil(value))
+            )
+        elif isinstance(value, datetime.datetime):
+            if value.microsecond:
+                value = value.replace(microsecond=0) + datetime.timedelta(seconds=1)
+            self._headers["Last-Modified"] = time.strftime(
+                "%a, %d %b %Y %H:%M:%S GMT", value.utctimetuple()
+            )
+        elif isinstance(value, str):
+            self._headers["Last-Modified"] = value
+        else:
+            raise TypeError(f"Unsupported type for last_modified: {type(value).__name__}")
+
+    @property
+    def etag(self) -> ETag | None:
+        raw = self._headers.get("ETag")
+        if not raw:
+            return None
+        if raw == ETAG_ANY:
+            return ETag(ETAG_ANY)
+        weak = raw.startswith("W/")
+        inner = raw[2:] if weak else raw
+        if len(inner) < 2 or inner[0] != '"' or inner[-1] != '"':
+            return None
+        return ETag(inner[1:-1], weak)
+
+    @etag.setter
+    def etag(self, value: ETag | str | None) -> None:
+        if value is None:
+            self._headers.pop("ETag", None)
+        elif isinstance(value, ETag):
+            validate_etag_value(value.value)
+            if value.value == ETAG_ANY:
+                self._headers["ETag"] = ETAG_ANY
+            else:
+                self._headers["ETag"] = ('W/"%s"' if value.is_weak else '"%s"') % value.value
+        elif isinstance(value, str):
+            validate_etag_value(value)
+            self._headers["ETag"] = ETAG_ANY if value == ETAG_ANY else f'"{value}"'
+        else:
+            raise ValueError(
+                f"Unsupported etag type: {type(value)}. etag must be str, ETag or None"
+            )
+
+    # -- the head -------------------------------------------------------------
+    def _pick_coding(self, request: BaseRequest) -> ContentCoding | None:
+        if not self._compression:
+            return None
+        if self._compression_force is not None:
+            return self._compression_force
+        accept = request.headers.get("Accept-Encoding", "").lower()
+        for coding in _CODINGS:
+            if coding in accept:
+                return ContentCoding(coding)
+        return None
+
+    def _make_head(
+        self, request: BaseRequest, fixed_length: int | None
+    ) -> tuple[bytes, bool, int | None]:
+        """Finish the headers and serialise the head: the one place that decides framing.
+
+        Returns the head, whether the body is chunked, and how many body bytes may
+        follow (None: until the end; 0 for HEAD, 1xx, 204 and 304).
+        """
+        headers = self._headers
+        proto = request._protocol
+        method = request.method
+        status = self._status
+        minor = request._version.minor
+        keep_alive = self._keep_alive
+        if keep_alive is None:
+            keep_alive = request.keep_alive
+        if keep_alive and not proto.may_keep_alive(request):
+            keep_alive = False
+        if self._cookies:
+            for morsel in self._cookies.values():
+                headers.add("Set-Cookie", morsel.OutputString())
+        empty = _must_be_empty(method, status)
+        chunked = False
+        length: int | None = fixed_length
+        if length is None:
+            cl = headers.get("Content-Length")
+            length = int(cl) if cl is not None else None
+        if self._chunked:
+            if minor == 0:
+                raise RuntimeError("Using chunked encoding is forbidden for HTTP/1.0")
+            if not empty:
+                chunked = True
+                headers["Transfer-Encoding"] = "chunked"
+        elif length is None:
+            if minor == 1:
+                if not empty:
+                    chunked = True
+                    headers["Transfer-Encoding"] = "chunked"
+            elif not empty:
+                keep_alive = False
+        if empty:
+            if "Content-Length" in headers and _drops_length(method, status):
+                del headers["Content-Length"]
+            if "Transfer-Encoding" in headers:
+                del headers["Transfer-Encoding"]
+            chunked = False
+        elif length != 0:
+            headers.setdefault("Content-Type", "application/octet-stream")
+        if "Date" not in headers:
+            headers["Date"] = http_date()
+        server = proto.server_header
+        if server is not None:
+            headers.setdefault("Server", server)
+        if "Connection" not in headers:
+            if keep_alive:
+                if minor == 0:
+                    headers["Connection"] = "keep-alive"
+            elif minor == 1:
+                headers["Connection"] = "close"
+        self._keep_alive = keep_alive
+        head = build_head(minor, status, self._reason, headers.items())
+        return head, chunked, 0 if empty else (None if chunked else length)
+
+    async def prepare(self, request: BaseRequest) -> PayloadWriter | None:
+        """Send the head; after this the body is written with :meth:`write`."""
+        if self._eof_sent:
+            return None
+        if self._writer is not None:
+            return self._writer
+        return self._start(request)
+
+    def _start(self, request: BaseRequest) -> PayloadWriter:
+        self._req = request
+        coding = self._pick_coding(request)
+        if coding is not None and coding is not ContentCoding.identity:
+            self._headers["Content-Encoding"] = coding.value
+            self._headers.popall("Content-Length", None)
+        head, chunked, length = self._make_head(request, None)
+        writer = PayloadWriter(request._protocol, head, chunked=chunked, length=length)
+        if coding is not None and coding is not ContentCoding.identity:
+            writer.enable_compression(coding.value, self._compression_strategy)
+        self._writer = writer
+        request._protocol.response_started(self)
+        if self._send_head_at_once:
+            writer.send_head()
+        return writer
+
+    async def write(self, data: bytes | bytearray | memoryview) -> None:
+        """Write body bytes; waits while the client is slow to read."""
+        if not isinstance(data, bytes | bytearray | memoryview):
+            raise AssertionError(f"data argument must be byte-ish ({type(data)!r})")
+        if self._eof_sent:
+            raise RuntimeError("Cannot call write() after write_eof()")
+        if self._writer is None:
+            raise RuntimeError("Cannot call write() before prepare()")
+        await self._writer.write(data)
+
+    async def drain(self) -> None:
+        """Wait until the transport's write buffer has room (deprecated in aiohttp)."""
+        if self._writer is None:
+            raise AssertionError("Response has not been started")
+        await self._writer.drain()
+
+    async def write_eof(self, data: bytes = b"") -> None:
+        """End the body."""
+        if self._eof_sent:
+            return
+        if self._writer is None:
+            raise AssertionError("Response has not been started")
+        await self._writer.write_eof(data)
+        self._finished()
+
+    def _finished(self) -> None:
+        assert self._writer is not None
+        self._eof_sent = True
+        self._body_length = self._writer.output_size
+        self._writer = None
+        self._req = None
+
+    # -- MutableMapping: per-response state -----------------------------------
+    def _dict(self) -> dict[str, Any]:
+        if self._state is None:
+            self._state = {}
+        return self._state
+
+    def __getitem__(self, key: str) -> Any:
+        return self._dict()[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._dict()[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self._dict()[key]
+
+    def __len__(self) -> int:
+        return len(self._state) if self._state else 0
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._dict())
+
+    def __hash__(self) -> int:
+        return hash(id(self))
+
+    def __eq__(self, other: object) -> bool:
+        return self is other
+
+    def __bool__(self) -> bool:
+        return True
+
+    def __repr__(self) -> str:
+        if self._eof_sent:
+            info = "eof"
+        elif self.prepared and self._req is not None:
+            info = f"{self._req.method} {self._req.path} "
+        else:
+            info = "not prepared"
+        return f"<{self.__class__.__name__} {self.reason} {info}>"
+
+
+class Response(StreamResponse):
+    """A response with its whole body in memory."""
+
+    _send_head_at_once = False
+
+    def __init__(
+        self,
+        *,
+        body: Any = None,
+        status: int = 200,
+        reason: str | None = None,
+        text: str | None = None,
+        headers: LooseHeaders | None = None,
+        content_type: str | None = None,
+        charset: str | None = None,
+        zlib_executor_size: int | None = None,
+        zlib_executor: Any = None,
+    ) -> None:
+        if (
+            text is not None
+            and body is None
+            and headers is None
+            and content_type is None
+            and charset is None
+            and reason is None
+            and type(text) is str
+        ):
+            # The common case, without the general path's checks.
+            self._headers = CIMultiDict(_TEXT_PLAIN)
+            self._status = status
+            self._reason = REASONS.get(status, "")
+            self._body = text.encode()
+            return
+        if body is not None and text is not None:
+            raise ValueError("body and text are not allowed together")
+        real: CIMultiDict[str] = CIMultiDict() if headers is None else CIMultiDict(headers)
+        if content_type is not None and "charset" in content_type:
+            raise ValueError("charset must not be in content_type argument")
+        if text is not None:
+            if "Content-Type" in real:
+                if content_type or charset:
+                    raise ValueError(
+                        "passing both Content-Type header and content_type or charset params "
+                        "is forbidden"
+                    )
+                ctype_charset = parse_content_type(real["Content-Type"])[1].get("charset")
+                body = text.encode(ctype_charset or "utf-8")
+            else:
+                if not isinstance(text, str):
+                    raise TypeError(f"text argument must be str ({type(text)!r})")
+                real["Content-Type"] = (
+                    (content_type or "text/plain") + "; charset=" + (charset or "utf-8")
+                )
+                body = text.encode(charset or "utf-8")
+        elif "Content-Type" in real:
+            if content_type is not None or charset is not None:
+                raise ValueError(
+                    "passing both Content-Type header and content_type or charset params "
+                    "is forbidden"
+                )
+        elif content_type is not None:
+            real["Content-Type"] = (
+                content_type + "; charset=" + charset if charset is not None else content_type
+            )
+        self._headers = real
+        self._init_state(status, reason)
+        if body is not None:
+            self.body = body
+
+    @property
+    def body(self) -> bytes | bytearray | None:
+        return self._body
+
+    @body.setter
+    def body(self, body: Any) -> None:
+        if body is None or isinstance(body, bytes | bytearray):
+            self._body = body
+        elif isinstance(body, memoryview):
+            self._body = body.tobytes()
+        elif isinstance(body, str):
+            self._headers.setdefault("Content-Type", "text/plain; charset=utf-8")
+            self._body = body.encode(self.charset or "utf-8")
+        else:
+            raise ValueError(f"Unsupported body type {type(body)!r}")
+        self._compressed = None
+
+    @property
+    def text(self) -> str | None:
+        if self._body is None:
+            return None
+        return self._body.decode(self.charset or "utf-8")
+
+    @text.setter
+    def text(self, text: str) -> None:
+        if not isinstance(text, str):
+            raise AssertionError(f"text argument must be str ({type(text)!r})")
+        if self.content_type == "application/octet-stream":
+            self.content_type = "text/plain"
+        if self.charset is None:
+            self.charset = "utf-8"
+        self._body = text.encode(self.charset or "utf-8")
+        self._compressed = None
+
+    @property
+    def content_length(self) -> int | None:
+        if self._chunked:
+            return None
+        if "Content-Length" in self._headers:
+            return int(self._headers["Content-Length"])
+        if self._compressed is not None:
+            return len(self._compressed)
+        return len(self._body) if self._body is not None else 0
+
+    @content_length.setter
+    def content_length(self, value: int | None) -> None:
+        raise RuntimeError("Content length is set automatically")
+
+    def _render(self, request: BaseRequest) -> bytes:
+        """Head and body as one buffer, for a response the handler returned unprepared.
+
+        The common case (no cookies, compression or chunking; a status and method
+        that carry a body; no Content-Length set by hand) is serialised in one
+        pass over the headers; everything else takes :meth:`_render_full`.
+        """
+        if (
+            self._compression
+            or self._chunked
+            or self._cookies
+            or self._status in _EMPTY_STATUS
+            or request._method in _BODYLESS_METHODS
+        ):
+            return self._render_full(request)
+        proto = request._protocol
+        keep_alive = self._keep_alive
+        if keep_alive is None:
+            keep_alive = request._keep_alive
+        if keep_alive and not proto.may_keep_alive(request):
+            keep_alive = False
+        body = self._body or b""
+        minor = request._version.minor
+        parts = [status_line(minor, self._status, self._reason)]
+        seen = 0
+        good = _GOOD_NAMES
+        for name, value in self._headers.items():
+            if name not in good or "\r" in value or "\n" in value or "\x00" in value:
+                check_header_field(name, value)
+            flag = _FLAGS.get(name)
+            if flag is None:
+                flag = _FLAGS.get(name.title(), 0)
+            if flag == _F_LENGTH:
+                return self._render_full(request)
+            seen |= flag
+            parts.append(f"{name}: {value}\r\n")
+        if body:
+            parts.append(f"Content-Length: {len(body)}\r\n")
+            if not seen & _F_TYPE:
+                parts.append("Content-Type: application/octet-stream\r\n")
+        else:
+            parts.append("Content-Length: 0\r\n")
+        if not seen & _F_DATE:
+            parts.append(date_line())
+        if not seen & _F_SERVER and proto.server_header is not None:
+            parts.append(f"Server: {proto.server_header}\r\n")
+        if not seen & _F_CONNECTION:
+            if keep_alive:
+                if minor == 0:
+                    parts.append("Connection: keep-alive\r\n")
+            elif minor == 1:
+                parts.append("Connection: close\r\n")
+        parts.append("\r\n")
+        self._keep_alive = keep_alive
+        self._eof_sent = True
+        self._body_length = len(body)
+        return "".join(parts).encode() + body
+
+    def _render_full(self, request: BaseRequest) -> bytes:
+        """:meth:`_render` for every case: compression, chunking, cookies, empty bodies."""
+        headers = self._headers
+        method = request.method
+        coding = self._pick_coding(request)
+        body = bytes(self._body) if self._body else b""
+        if coding is not None and coding is not ContentCoding.identity:
+            comp = make_compressor(coding.value, self._compression_strategy)
+            body = self._compressed = comp.compress(body) + comp.flush()
+            headers["Content-Encoding"] = coding.value
+            if not self._chunked:
+                headers["Content-Length"] = str(len(body))
+        n = len(body)
+        if self._chunked:
+            head, chunked, length = self._make_head(request, None)
+            if chunked and body:
+                body = b"%x\r\n%b\r\n0\r\n\r\n" % (n, body)
+            elif chunked:
+                body = b"0\r\n\r\n"
+        else:
+            if "Content-Length" in headers:
+                if _drops_length(method, self._status):
+                    del headers["Content-Length"]
+            elif n or (self._status != 304 and method != "HEAD"):
+                headers["Content-Length"] = str(n)
+            head, chunked, length = self._make_head(request, n)
+        self._eof_sent = True
+        if length == 0:
+            return head
+        self._body_length = len(body)
+        return head + body
+
+    async def prepare(self, request: BaseRequest) -> PayloadWriter | None:
+        """Send the whole response: head and body leave together."""
+        if self._eof_sent:
+            return None
+        proto = request._protocol
+        proto.response_started(self)
+        proto.write_bytes(self._render(request))
+        await proto.drain()
+        return None
+
+    async def write_eof(self, data: bytes = b"") -> None:
+        if not self._eof_sent:
+            raise AssertionError("Response has not been started")
+
+
+_SENTINEL: Any = object()
+
+
+def json_response(
+    data: Any = _SENTINEL,
+    *,
+    text: str | None = None,
+    body: bytes | None = None,
+    status: int = 200,
+    reason: str | None = None,
+    headers: LooseHeaders | None = None,
+    content_type: str = "application/json",
+    dumps: Callable[[Any], str] = json.dumps,
+) -> Response:
+    """A :class:`Response` whose body is *data* serialised as JSON."""
+    if data is not _SENTINEL:
+        if text or body:
+            raise ValueError("only one of data, text, or body should be specified")
+        text = dumps(data)
+    return Response(
+        text=text,
+        body=body,
+        status=status,
+        reason=reason,
+        headers=headers,
+        content_type=content_type,
+    )

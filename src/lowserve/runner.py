@@ -1,0 +1,273 @@
+"""``ServerRunner`` and its sites: where a :class:`Server` listens.
+
+``cleanup()`` is the graceful stop: sites stop listening, idle keep-alive
+connections close at once, requests in flight get up to ``shutdown_timeout``
+seconds to finish, then whatever is left is cancelled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import ssl
+import stat
+from typing import Any
+
+from .server import Server
+
+__all__ = ["BaseSite", "GracefulExit", "ServerRunner", "SockSite", "TCPSite", "UnixSite"]
+
+
+class GracefulExit(SystemExit):
+    """Raised by the signal handlers of ``ServerRunner(handle_signals=True)``."""
+
+    code = 1
+
+
+def _raise_graceful_exit() -> None:
+    raise GracefulExit()
+
+
+class ServerRunner:
+    """Owns a :class:`Server` and the sites that listen for it."""
+
+    def __init__(
+        self,
+        server: Server,
+        *,
+        handle_signals: bool = False,
+        shutdown_timeout: float = 60.0,
+        **kwargs: Any,
+    ) -> None:
+        if kwargs:
+            raise TypeError(f"unexpected arguments: {', '.join(sorted(kwargs))}")
+        self._server_obj = server
+        self._handle_signals = handle_signals
+        self.shutdown_timeout = shutdown_timeout
+        self._sites: list[BaseSite] = []
+        self._ready = False
+
+    @property
+    def server(self) -> Server | None:
+        return self._server_obj if self._ready else None
+
+    @property
+    def sites(self) -> set[BaseSite]:
+        return set(self._sites)
+
+    @property
+    def addresses(self) -> list[Any]:
+        """The bound address of every listening socket."""
+        out: list[Any] = []
+        for site in self._sites:
+            srv = site._server
+            if srv is not None:
+                out.extend(sock.getsockname() for sock in srv.sockets)
+        return out
+
+    async def setup(self) -> None:
+        """Prepare to serve (installs SIGINT/SIGTERM handlers when asked)."""
+        loop = asyncio.get_running_loop()
+        if self._handle_signals:
+            try:
+                loop.add_signal_handler(signal.SIGINT, _raise_graceful_exit)
+                loop.add_signal_handler(signal.SIGTERM, _raise_graceful_exit)
+            except NotImplementedError:  # pragma: no cover - Windows
+                pass
+        self._server_obj._loop = loop
+        self._ready = True
+
+    async def shutdown(self) -> None:
+        """Hook for subclasses: called after the sites stop, before connections close."""
+
+    async def cleanup(self) -> None:
+        """Stop listening, then stop the server gracefully within ``shutdown_timeout``."""
+        for site in list(self._sites):
+            await site.stop()
+        await self.shutdown()
+        if self._ready:
+            await self._server_obj.shutdown(self.shutdown_timeout)
+        if self._handle_signals:
+            loop = asyncio.get_running_loop()
+            try:
+                loop.remove_signal_handler(signal.SIGINT)
+                loop.remove_signal_handler(signal.SIGTERM)
+            except NotImplementedError:  # pragma: no cover
+                pass
+        self._ready = False
+
+    def _reg_site(self, site: BaseSite) -> None:
+        if site in self._sites:
+            raise RuntimeError(f"Site {site} is already registered in runner {self}")
+        self._sites.append(site)
+
+    def _unreg_site(self, site: BaseSite) -> None:
+        if site in self._sites:
+            self._sites.remove(site)
+
+    def _check_ready(self) -> Server:
+        if not self._ready:
+            raise RuntimeError("Call runner.setup() before making a site")
+        return self._server_obj
+
+
+class BaseSite:
+    """A listening socket of a runner."""
+
+    def __init__(
+        self, runner: ServerRunner, *, ssl_context: ssl.SSLContext | None = None, backlog: int = 128
+    ) -> None:
+        runner._check_ready()
+        self._runner = runner
+        self._ssl_context = ssl_context
+        self._backlog = backlog
+        self._server: asyncio.Server | None = None
+
+    @property
+    def name(self) -> str:
+        raise NotImplementedError
+
+    async def start(self) -> None:
+        self._runner._reg_site(self)
+
+    async def stop(self) -> None:
+        """Stop listening; open connections are left to the runner's cleanup."""
+        self._runner._unreg_site(self)
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+
+    def __repr__(self) -> str:
+        return f"<{self.__class__.__name__} {self.name}>"
+
+
+class TCPSite(BaseSite):
+    """Listen on a TCP host and port (``port=0`` picks a free one; see :attr:`port`)."""
+
+    def __init__(
+        self,
+        runner: ServerRunner,
+        host: str | None = None,
+        port: int | None = None,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+        backlog: int = 128,
+        reuse_address: bool | None = None,
+        reuse_port: bool | None = None,
+    ) -> None:
+        super().__init__(runner, ssl_context=ssl_context, backlog=backlog)
+        self._host = host
+        if port is None:
+            port = 8443 if ssl_context else 8080
+        self._port = port
+        self._reuse_address = reuse_address
+        self._reuse_port = reuse_port
+
+    @property
+    def port(self) -> int:
+        """The bound port (the real one when 0 was asked for)."""
+        if self._server is not None and self._server.sockets:
+            return int(self._server.sockets[0].getsockname()[1])
+        return self._port
+
+    @property
+    def name(self) -> str:
+        scheme = "https" if self._ssl_context else "http"
+        host = "0.0.0.0" if not self._host else self._host
+        if ":" in host:
+            host = f"[{host}]"
+        return f"{scheme}://{host}:{self.port}"
+
+    async def start(self) -> None:
+        await super().start()
+        loop = asyncio.get_running_loop()
+        server = self._runner._check_ready()
+        self._server = await loop.create_server(
+            server,
+            self._host,
+            self._port,
+            ssl=self._ssl_context,
+            backlog=self._backlog,
+            reuse_address=self._reuse_address,
+            reuse_port=self._reuse_port,
+        )
+
+
+class UnixSite(BaseSite):
+    """Listen on a UNIX socket *path*; ``mode`` sets the socket file's permissions."""
+
+    def __init__(
+        self,
+        runner: ServerRunner,
+        path: str | os.PathLike[str],
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+        backlog: int = 128,
+        mode: int | None = None,
+    ) -> None:
+        super().__init__(runner, ssl_context=ssl_context, backlog=backlog)
+        self._path = os.fspath(path)
+        self._mode = mode
+
+    @property
+    def name(self) -> str:
+        scheme = "https" if self._ssl_context else "http"
+        return f"{scheme}://unix:{self._path}:"
+
+    async def start(self) -> None:
+        await super().start()
+        loop = asyncio.get_running_loop()
+        server = self._runner._check_ready()
+        self._server = await loop.create_unix_server(
+            server, self._path, ssl=self._ssl_context, backlog=self._backlog
+        )
+        if self._mode is not None:
+            os.chmod(self._path, self._mode)
+
+    async def stop(self) -> None:
+        await super().stop()
+        try:
+            if stat.S_ISSOCK(os.stat(self._path).st_mode):
+                os.unlink(self._path)
+        except OSError:
+            pass
+
+
+class SockSite(BaseSite):
+    """Listen on a socket that is already bound (inherited, or from systemd)."""
+
+    def __init__(
+        self,
+        runner: ServerRunner,
+        sock: socket.socket,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+        backlog: int = 128,
+    ) -> None:
+        super().__init__(runner, ssl_context=ssl_context, backlog=backlog)
+        self._sock = sock
+        scheme = "https" if ssl_context else "http"
+        if sock.family == getattr(socket, "AF_UNIX", None):
+            self._name = f"{scheme}://unix:{sock.getsockname()}:"
+        else:
+            host, port = sock.getsockname()[:2]
+            self._name = f"{scheme}://{host}:{port}"
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    async def start(self) -> None:
+        await super().start()
+        loop = asyncio.get_running_loop()
+        server = self._runner._check_ready()
+        if self._sock.family == getattr(socket, "AF_UNIX", None):
+            self._server = await loop.create_unix_server(
+                server, sock=self._sock, ssl=self._ssl_context, backlog=self._backlog
+            )
+        else:
+            self._server = await loop.create_server(
+                server, sock=self._sock, ssl=self._ssl_context, backlog=self._backlog
+            )

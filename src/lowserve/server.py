@@ -1,0 +1,136 @@
+"""``Server``: the protocol factory, its connection registry, and graceful shutdown.
+
+One sweeper callback per server, about once a second (sooner for short
+timeouts), checks every connection's deadline: no timer handle is created or
+cancelled per request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from .accesslog import AccessLogger
+from .options import ServerOptions
+from .protocol import HttpProtocol
+from .request import BaseRequest
+from .response import StreamResponse
+
+__all__ = ["Server"]
+
+Handler = Callable[[BaseRequest], Awaitable[StreamResponse]]
+
+
+class Server:
+    """Serves *handler* on every connection a listening socket accepts.
+
+    Pass it to ``loop.create_server`` directly, or to a :class:`ServerRunner`.
+    Keyword options are those of :class:`~lowserve.options.ServerOptions`.
+    """
+
+    def __init__(
+        self,
+        handler: Handler,
+        *,
+        request_factory: Callable[..., BaseRequest] | None = None,
+        handler_cancellation: bool = False,
+        loop: asyncio.AbstractEventLoop | None = None,
+        options: ServerOptions | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if options is None:
+            options = ServerOptions(handler_cancellation=handler_cancellation, **kwargs)
+        elif kwargs:
+            raise TypeError("pass either options= or keyword options, not both")
+        self.options = options
+        self.request_handler = handler
+        self.request_factory: Callable[..., BaseRequest] = request_factory or BaseRequest
+        self.requests_count = 0
+        self._loop = loop
+        self._connections: dict[HttpProtocol, None] = {}
+        self._sweeper: asyncio.TimerHandle | None = None
+        self._all_closed: asyncio.Event | None = None
+        self._shutting_down = False
+        #: A coarse clock (loop time), advanced by the sweeper; connections arm
+        #: their deadlines from it instead of reading the clock on every request.
+        self.now = 0.0
+        self.access_logger: Any = None
+        if options.access_log is not None:
+            cls = options.access_log_class or AccessLogger
+            self.access_logger = cls(options.access_log, options.access_log_format)
+        timeouts = [
+            t
+            for t in (
+                options.keepalive_timeout,
+                options.header_read_timeout,
+                options.lingering_time,
+            )
+            if t > 0
+        ]
+        self._sweep_interval = max(0.02, min([1.0, *(t / 4 for t in timeouts)]))
+
+    @property
+    def connections(self) -> list[HttpProtocol]:
+        """The open connections."""
+        return list(self._connections)
+
+    def __call__(self) -> HttpProtocol:
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
+        return HttpProtocol(self, loop)
+
+    # -- registry, used by HttpProtocol ---------------------------------------
+    def connection_made(self, conn: HttpProtocol) -> bool:
+        """Register *conn*; False if it is over ``limit_concurrency`` or shutting down."""
+        limit = self.options.limit_concurrency
+        if self._shutting_down or (limit and len(self._connections) >= limit):
+            return False
+        self._connections[conn] = None
+        if self._sweeper is None:
+            assert self._loop is not None
+            self.now = self._loop.time()
+            self._schedule_sweep()
+        return True
+
+    def connection_lost(self, conn: HttpProtocol) -> None:
+        self._connections.pop(conn, None)
+        if not self._connections and self._all_closed is not None:
+            self._all_closed.set()
+
+    def _schedule_sweep(self) -> None:
+        assert self._loop is not None
+        self._sweeper = self._loop.call_later(self._sweep_interval, self._sweep)
+
+    def _sweep(self) -> None:
+        assert self._loop is not None
+        now = self.now = self._loop.time()
+        for conn in list(self._connections):
+            conn.check_timeout(now)
+        if self._connections:
+            self._schedule_sweep()
+        else:
+            self._sweeper = None
+
+    # -- shutdown -------------------------------------------------------------
+    async def pre_shutdown(self) -> None:
+        """Refuse new connections and close idle ones now."""
+        self._shutting_down = True
+        for conn in list(self._connections):
+            conn.begin_shutdown()
+
+    async def shutdown(self, timeout: float | None = None) -> None:
+        """Let in-flight requests finish within *timeout* seconds, then cancel the rest."""
+        await self.pre_shutdown()
+        if self._connections:
+            self._all_closed = asyncio.Event()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._all_closed.wait(), timeout)
+        for conn in list(self._connections):
+            conn.cancel()
+        self._connections.clear()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None

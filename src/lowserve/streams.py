@@ -1,0 +1,303 @@
+"""The request body stream: ``request.content``.
+
+The connection feeds decoded body bytes in (:meth:`BodyStream.feed_data`) and the
+handler reads them out. Two invariants hold:
+
+* The buffer is bounded: past ``high_water`` unread bytes the connection stops
+  reading from the socket, and resumes once the handler has read it below a
+  quarter of that.
+* ``100 Continue`` is sent at most once, when a handler first waits for body bytes
+  that a client is holding back (``Expect: 100-continue``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .protocol import HttpProtocol
+
+__all__ = ["EMPTY_STREAM", "BodyStream", "EmptyStream"]
+
+
+class BodyStream:
+    """An asynchronous reader of one request body (aiohttp's ``StreamReader`` API)."""
+
+    __slots__ = (
+        "_buffer",
+        "_chunk_ends",
+        "_eof",
+        "_exception",
+        "_high_water",
+        "_on_first_wait",
+        "_paused",
+        "_protocol",
+        "_size",
+        "_waiter",
+        "total_bytes",
+    )
+
+    def __init__(
+        self,
+        protocol: HttpProtocol,
+        high_water: int,
+        on_first_wait: Callable[[], None] | None = None,
+    ) -> None:
+        self._protocol = protocol
+        self._high_water = max(high_water, 1)
+        self._buffer: deque[bytes] = deque()
+        self._chunk_ends: deque[int] = deque()
+        self._size = 0
+        self._eof = False
+        self._exception: BaseException | None = None
+        self._waiter: asyncio.Future[None] | None = None
+        self._paused = False
+        self._on_first_wait = on_first_wait
+        self.total_bytes = 0
+
+    def __repr__(self) -> str:
+        return f"<BodyStream {self._size} bytes{' eof' if self._eof else ''}>"
+
+    # -- the connection's side --------------------------------------------------
+    def feed_data(self, data: bytes) -> None:
+        if not data or self._eof:
+            return
+        self._buffer.append(data)
+        self._size += len(data)
+        self.total_bytes += len(data)
+        self._wake()
+        if self._size > self._high_water and not self._paused:
+            self._paused = True
+            self._protocol.pause_for_body(True)
+
+    def end_http_chunk(self) -> None:
+        """Mark the end of a chunk of a chunked body (for :meth:`readchunk`)."""
+        self._chunk_ends.append(self.total_bytes)
+
+    def feed_eof(self) -> None:
+        self._eof = True
+        self._on_first_wait = None
+        self._wake()
+
+    def set_exception(self, exc: BaseException) -> None:
+        self._exception = exc
+        self._on_first_wait = None
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_exception(exc)
+
+    @property
+    def continue_pending(self) -> bool:
+        """True while ``100 Continue`` is owed but was never needed."""
+        return self._on_first_wait is not None
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def _consumed(self, n: int) -> None:
+        self._size -= n
+        if self._paused and self._size < self._high_water // 4:
+            self._paused = False
+            self._protocol.pause_for_body(False)
+
+    async def _wait(self) -> None:
+        if self._exception is not None:
+            raise self._exception
+        if self._waiter is not None:
+            raise RuntimeError("another coroutine is already waiting for the request body")
+        if self._on_first_wait is not None:
+            hook, self._on_first_wait = self._on_first_wait, None
+            hook()
+        waiter = self._waiter = self._protocol.loop.create_future()
+        try:
+            await waiter
+        finally:
+            self._waiter = None
+
+    # -- the handler's side ---------------------------------------------------
+    def exception(self) -> BaseException | None:
+        return self._exception
+
+    def is_eof(self) -> bool:
+        return self._eof
+
+    def at_eof(self) -> bool:
+        """True when the body has ended and every byte has been read."""
+        return self._eof and not self._buffer
+
+    async def wait_eof(self) -> None:
+        while not self._eof:
+            await self._wait()
+
+    def _take(self, n: int) -> bytes:
+        """Remove up to *n* bytes (all buffered bytes if n < 0) from the buffer."""
+        buf = self._buffer
+        if n < 0 or n >= self._size:
+            data = buf.popleft() if len(buf) == 1 else b"".join(buf)
+            buf.clear()
+        else:
+            parts = []
+            need = n
+            while need:
+                head = buf[0]
+                if len(head) <= need:
+                    parts.append(buf.popleft())
+                    need -= len(head)
+                else:
+                    parts.append(head[:need])
+                    buf[0] = head[need:]
+                    need = 0
+            data = b"".join(parts)
+        self._consumed(len(data))
+        return data
+
+    async def read(self, n: int = -1) -> bytes:
+        """Read up to *n* bytes, or (n = -1) everything up to the end of the body."""
+        if self._exception is not None:
+            raise self._exception
+        if n == 0:
+            return b""
+        if n < 0:
+            parts = []
+            while True:
+                while not self._buffer and not self._eof:
+                    await self._wait()
+                if self._buffer:
+                    parts.append(self._take(-1))
+                if self._eof and not self._buffer:
+                    return b"".join(parts)
+        while not self._buffer and not self._eof:
+            await self._wait()
+        return self._take(n)
+
+    async def readany(self) -> bytes:
+        """Whatever is buffered now, waiting for at least one byte (b"" at the end)."""
+        while not self._buffer and not self._eof:
+            await self._wait()
+        return self._take(-1)
+
+    async def readexactly(self, n: int) -> bytes:
+        """Exactly *n* bytes; ``asyncio.IncompleteReadError`` if the body ends first."""
+        parts: list[bytes] = []
+        need = n
+        while need > 0:
+            while not self._buffer and not self._eof:
+                await self._wait()
+            if not self._buffer:
+                partial = b"".join(parts)
+                raise asyncio.IncompleteReadError(partial, n)
+            piece = self._take(need)
+            parts.append(piece)
+            need -= len(piece)
+        return b"".join(parts)
+
+    async def readuntil(self, separator: bytes = b"\n") -> bytes:
+        """Bytes up to and including *separator*, or to the end of the body."""
+        if not separator:
+            raise ValueError("Separator should be at least one-byte string")
+        seen = bytearray()
+        while True:
+            while not self._buffer and not self._eof:
+                await self._wait()
+            if not self._buffer:
+                return bytes(seen)
+            head = self._buffer[0]
+            start = max(0, len(seen) - len(separator) + 1)
+            seen += head
+            idx = seen.find(separator, start)
+            if idx >= 0:
+                end = idx + len(separator)
+                extra = len(seen) - end
+                self._take(len(head) - extra)
+                return bytes(seen[:end])
+            self._take(len(head))
+            if len(seen) > self._high_water * 4:
+                raise ValueError("Line is too long")
+
+    async def readline(self) -> bytes:
+        """One line, ending in ``\\n`` unless the body ends first."""
+        return await self.readuntil(b"\n")
+
+    async def readchunk(self) -> tuple[bytes, bool]:
+        """The next piece of the body and whether it ends a chunk of a chunked body."""
+        while not self._buffer and not self._eof:
+            await self._wait()
+        if not self._buffer:
+            return b"", False
+        consumed = self.total_bytes - self._size
+        ends = self._chunk_ends
+        while ends and ends[0] <= consumed:
+            ends.popleft()
+        head_len = len(self._buffer[0])
+        if ends and ends[0] - consumed <= head_len:
+            return self._take(ends.popleft() - consumed), True
+        return self._take(head_len), False
+
+    async def iter_chunked(self, n: int) -> AsyncIterator[bytes]:
+        """Yield pieces of at most *n* bytes until the body ends."""
+        while True:
+            data = await self.read(n)
+            if not data:
+                return
+            yield data
+
+    async def iter_any(self) -> AsyncIterator[bytes]:
+        """Yield pieces as they arrive until the body ends."""
+        while True:
+            data = await self.readany()
+            if not data:
+                return
+            yield data
+
+    async def iter_chunks(self) -> AsyncIterator[tuple[bytes, bool]]:
+        """Yield ``(data, end_of_http_chunk)`` until the body ends."""
+        while True:
+            data, end = await self.readchunk()
+            if not data and not end:
+                return
+            yield data, end
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._lines()
+
+    async def _lines(self) -> AsyncIterator[bytes]:
+        while True:
+            line = await self.readline()
+            if not line:
+                return
+            yield line
+
+
+class EmptyStream(BodyStream):
+    """The body of a request that has none: every read returns at once."""
+
+    __slots__ = ()
+
+    def __init__(self) -> None:
+        self._buffer = deque()
+        self._chunk_ends = deque()
+        self._size = 0
+        self._eof = True
+        self._exception = None
+        self._waiter = None
+        self._paused = False
+        self._on_first_wait = None
+        self.total_bytes = 0
+
+    def feed_data(self, data: bytes) -> None:  # pragma: no cover - never fed
+        raise RuntimeError("the empty body cannot be fed")
+
+    def __repr__(self) -> str:
+        return "<EmptyStream>"
+
+
+EMPTY_STREAM = EmptyStream()

@@ -1,0 +1,155 @@
+"""The response body writer: framing (length or chunked), compression, back-pressure.
+
+A :class:`PayloadWriter` is made by ``StreamResponse.prepare`` and owns the body
+bytes from then on. It holds the serialised head back until the first body write
+(or the end), so a small response leaves in one ``transport.write``. It never
+writes more than a declared ``Content-Length``; a body that ends short of it
+marks the connection to close, the only honest signal left to the client.
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from .protocol import HttpProtocol
+
+try:
+    import brotli  # type: ignore[import-not-found,unused-ignore]
+except ImportError:  # pragma: no cover - optional extra
+    brotli = None
+
+__all__ = ["PayloadWriter", "make_compressor"]
+
+
+class Compressor(Protocol):
+    def compress(self, data: bytes) -> bytes: ...
+    def flush(self) -> bytes: ...
+
+
+class _Brotli:
+    __slots__ = ("_c",)
+
+    def __init__(self) -> None:
+        self._c = brotli.Compressor()
+
+    def compress(self, data: bytes) -> bytes:
+        return bytes(self._c.process(data))
+
+    def flush(self) -> bytes:
+        return bytes(self._c.finish())
+
+
+def make_compressor(encoding: str, strategy: int | None = None) -> Compressor:
+    """A compressor for a content coding: ``gzip``, ``deflate`` or ``br``."""
+    if encoding == "br":
+        if brotli is None:
+            raise RuntimeError("brotli compression needs the 'brotli' package")
+        return _Brotli()
+    wbits = 16 + zlib.MAX_WBITS if encoding == "gzip" else zlib.MAX_WBITS
+    strat = zlib.Z_DEFAULT_STRATEGY if strategy is None else strategy
+    return zlib.compressobj(wbits=wbits, strategy=strat)
+
+
+class PayloadWriter:
+    """Writes one response's body to the connection."""
+
+    __slots__ = (
+        "_compressor",
+        "_conn",
+        "_eof",
+        "_head",
+        "_remaining",
+        "buffer_size",
+        "chunked",
+        "length",
+        "output_size",
+    )
+
+    def __init__(
+        self, conn: HttpProtocol, head: bytes, *, chunked: bool, length: int | None
+    ) -> None:
+        self._conn = conn
+        self._head: bytes | None = head
+        self.chunked = chunked
+        self.length = length
+        self._remaining = length
+        self._compressor: Compressor | None = None
+        self._eof = False
+        self.output_size = 0
+        self.buffer_size = 0
+
+    def enable_compression(self, encoding: str = "deflate", strategy: int | None = None) -> None:
+        self._compressor = make_compressor(encoding, strategy)
+
+    def enable_chunking(self) -> None:
+        self.chunked = True
+
+    def send_head(self) -> None:
+        """Send the head now (streaming responses show their headers at once)."""
+        if self._head is not None:
+            head, self._head = self._head, None
+            self._conn.write_bytes(head)
+
+    def _frame(self, data: bytes) -> bytes:
+        if self._remaining is not None:
+            if len(data) > self._remaining:
+                data = data[: self._remaining]
+            self._remaining -= len(data)
+        if self.chunked and data:
+            data = b"%x\r\n%b\r\n" % (len(data), data)
+        return data
+
+    async def write(self, data: bytes | bytearray | memoryview) -> None:
+        """Write a piece of the body; waits while the client is not reading."""
+        if self._eof:
+            raise RuntimeError("Cannot call write() after write_eof()")
+        chunk = bytes(data)
+        self.buffer_size += len(chunk)
+        if self._compressor is not None:
+            chunk = self._compressor.compress(chunk)
+        chunk = self._frame(chunk)
+        if self._head is not None:
+            chunk = self._head + chunk
+            self._head = None
+        if chunk:
+            self.output_size += len(chunk)
+            self._conn.write_bytes(chunk)
+        await self._conn.drain()
+
+    async def write_eof(self, data: bytes = b"") -> None:
+        """Write the last piece of the body and end the response."""
+        self.finish(data)
+        await self._conn.drain()
+
+    def finish(self, data: bytes = b"") -> None:
+        """End the response without waiting for the transport to drain."""
+        if self._eof:
+            return
+        self._eof = True
+        chunk = bytes(data)
+        self.buffer_size += len(chunk)
+        if self._compressor is not None:
+            chunk = self._compressor.compress(chunk) + self._compressor.flush()
+        chunk = self._frame(chunk)
+        if self.chunked:
+            chunk += b"0\r\n\r\n"
+        if self._head is not None:
+            chunk = self._head + chunk
+            self._head = None
+        if chunk:
+            self.output_size += len(chunk)
+            self._conn.write_bytes(chunk)
+        if self._remaining:
+            self._conn.body_cut_short()
+
+    async def drain(self) -> None:
+        await self._conn.drain()
+
+    @property
+    def eof(self) -> bool:
+        return self._eof
+
+    def __repr__(self) -> str:
+        return f"<PayloadWriter chunked={self.chunked} length={self.length}>"
