@@ -31,9 +31,9 @@ async def parse_form(request: BaseRequest) -> MultiDictProxy[Any]:
     if ctype == "application/x-www-form-urlencoded" or (
         ctype == "application/octet-stream" and not request.body_exists
     ):
-        text = await request.text()
+        data = await request.read()
         charset = request.charset or "utf-8"
-        out.extend(parse_qsl(text, keep_blank_values=True, encoding=charset))
+        out.extend(parse_qsl(data.rstrip().decode(charset), keep_blank_values=True))
     elif ctype == "multipart/form-data":
         boundary = params.get("boundary")
         if not boundary:
@@ -81,7 +81,7 @@ class _Parts:
         filename = msg.get_filename()
         if not isinstance(name, str):
             raise HTTPBadRequest(text="multipart part without a name")
-        _ctype, params = parse_content_type(self.headers.get("Content-Type"))
+        ctype, params = parse_content_type(self.headers.get("Content-Type"))
         if filename is not None:
             self.data.seek(0)
             self.out.add(
@@ -94,9 +94,10 @@ class _Parts:
                     CIMultiDictProxy(self.headers),
                 ),
             )
+        elif "Content-Type" not in self.headers or ctype.startswith("text/"):
+            self.out.add(name, self.data.getvalue().decode(params.get("charset", "utf-8")))
         else:
-            charset = params.get("charset", "utf-8")
-            self.out.add(name, self.data.getvalue().decode(charset))
+            self.out.add(name, self.data.getvalue())
 
 
 async def _parse_multipart(request: BaseRequest, boundary: str, out: MultiDict[Any]) -> None:

@@ -659,9 +659,9 @@ class HttpProtocol(asyncio.Protocol):
                 ctype = "text/html"
             else:
                 message = title + "\n\n" + (tb or msg)
+            resp = Response(status=status, text=message, content_type=ctype)
         else:
-            message = title
-        resp = Response(status=status, text=message, content_type=ctype)
+            resp = Response(status=status, content_type=ctype)
         resp.force_close()
         return resp
 

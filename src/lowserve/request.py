@@ -12,7 +12,6 @@ import asyncio
 import datetime
 import json
 import re
-import socket
 import warnings
 from collections.abc import Iterator, Mapping, MutableMapping
 from http.cookies import CookieError, SimpleCookie
@@ -241,12 +240,16 @@ class BaseRequest(MutableMapping[str, Any]):
 
     @property
     def host(self) -> str:
-        """The ``Host`` header (or the machine's name when the request has none)."""
+        """The ``Host`` header, or the local address the request arrived on."""
         if self._host is not None:
             return self._host
         host = self.headers.get("Host")
         if host is None:
-            host = socket.getfqdn()
+            sockname = self.get_extra_info("sockname")
+            if isinstance(sockname, tuple):
+                host = f"[{sockname[0]}]" if len(sockname) == 4 else str(sockname[0])
+            else:
+                host = str(sockname) if sockname else ""
         self._host = host
         return host
 

@@ -323,7 +323,7 @@ class StreamResponse(MutableMapping[str, Any]):
 
     @property
     def etag(self) -> ETag | None:
-        raw = self._headers.get("ETag")
+        raw = self._headers.get("Etag")
         if not raw:
             return None
         if raw == ETAG_ANY:
@@ -337,16 +337,16 @@ class StreamResponse(MutableMapping[str, Any]):
     @etag.setter
     def etag(self, value: ETag | str | None) -> None:
         if value is None:
-            self._headers.pop("ETag", None)
+            self._headers.pop("Etag", None)
         elif isinstance(value, ETag):
             validate_etag_value(value.value)
             if value.value == ETAG_ANY:
-                self._headers["ETag"] = ETAG_ANY
+                self._headers["Etag"] = ETAG_ANY
             else:
-                self._headers["ETag"] = ('W/"%s"' if value.is_weak else '"%s"') % value.value
+                self._headers["Etag"] = ('W/"%s"' if value.is_weak else '"%s"') % value.value
         elif isinstance(value, str):
             validate_etag_value(value)
-            self._headers["ETag"] = ETAG_ANY if value == ETAG_ANY else f'"{value}"'
+            self._headers["Etag"] = ETAG_ANY if value == ETAG_ANY else f'"{value}"'
         else:
             raise ValueError(
                 f"Unsupported etag type: {type(value)}. etag must be str, ETag or None"
@@ -707,9 +707,9 @@ class Response(StreamResponse):
         if coding is not None and coding is not ContentCoding.identity:
             comp = make_compressor(coding.value, self._compression_strategy)
             body = self._compressed = comp.compress(body) + comp.flush()
-            headers["Content-Encoding"] = coding.value
             if not self._chunked:
                 headers["Content-Length"] = str(len(body))
+            headers["Content-Encoding"] = coding.value
         n = len(body)
         if self._chunked:
             head, chunked, length = self._make_head(request, None)
