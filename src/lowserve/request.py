@@ -158,7 +158,8 @@ class BaseRequest(MutableMapping[str, Any]):
             remote=self._remote if remote is _UNSET else remote,
         )
         if rel_url is not _UNSET:
-            new._rel_url = (URL(rel_url) if isinstance(rel_url, str) else rel_url).relative()
+            url = URL(rel_url) if isinstance(rel_url, str) else rel_url
+            new._rel_url = url.relative() if url.is_absolute() else url
         new._task = self._task
         new._body = self._body
         return new

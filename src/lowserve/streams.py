@@ -296,6 +296,9 @@ class EmptyStream(BodyStream):
     def feed_data(self, data: bytes) -> None:  # pragma: no cover - never fed
         raise RuntimeError("the empty body cannot be fed")
 
+    def set_exception(self, exc: BaseException) -> None:
+        """Shared by every bodiless request: a lost connection changes nothing here."""
+
     def __repr__(self) -> str:
         return "<EmptyStream>"
 

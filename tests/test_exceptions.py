@@ -1,0 +1,71 @@
+"""The HTTPException family, raised and returned, over real sockets."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from conftest import exchange, parse_responses, serve
+from lowserve import web
+
+
+def test_defaults() -> None:
+    e = web.HTTPNotFound()
+    assert (e.status, e.reason, e.text) == (404, "Not Found", "404: Not Found")
+    assert isinstance(e, web.Response) and isinstance(e, Exception)
+    assert str(e) == "Not Found"
+    assert web.HTTPNoContent().body is None
+    r = web.HTTPFound("/x")
+    assert r.location == "/x" and r.headers["Location"] == "/x"
+    with pytest.raises(ValueError):
+        web.HTTPFound("")
+    m = web.HTTPMethodNotAllowed("post", ["GET", "PUT"])
+    assert m.headers["Allow"] == "GET,PUT" and m.method == "POST"
+    assert web.HTTPRequestEntityTooLarge(100, 200).text == "Maximum request body size 100 exceeded."
+    assert (
+        web.HTTPUnavailableForLegalReasons("https://x/").headers["Link"]
+        == '<https://x/>; rel="blocked-by"'
+    )
+    with pytest.raises(ValueError):
+        web.HTTPBadRequest(reason="a\nb")
+
+
+async def test_raised_and_returned(caplog: pytest.LogCaptureFixture) -> None:
+    async def handler(request: web.BaseRequest) -> web.Response:
+        if request.path == "/raise":
+            raise web.HTTPConflict(text="busy")
+        if request.path == "/return":
+            return web.HTTPAccepted()
+        if request.path == "/boom":
+            raise KeyError("x")
+        return None  # type: ignore[return-value]
+
+    caplog.set_level(logging.ERROR)
+    async with serve(handler) as s:
+        reqs = (
+            b"".join(
+                b"GET /%b HTTP/1.1\r\nHost: a\r\n\r\n" % p for p in (b"raise", b"return", b"none")
+            )
+            + b"GET /boom HTTP/1.1\r\nHost: a\r\n\r\n"
+        )
+        out = parse_responses(await exchange(s.port, reqs))
+    assert [(st, b) for st, _, b in out] == [
+        (409, b"busy"),
+        (202, b"202: Accepted"),
+        (500, b"500: Internal Server Error"),
+        (500, b"500 Internal Server Error\n\nServer got itself in trouble"),
+    ]
+    assert out[3][1]["connection"] == "close"
+    tracebacks = [r for r in caplog.records if r.exc_info]
+    assert len(tracebacks) == 1 and "KeyError" in caplog.text
+    assert "Missing return statement" in caplog.text
+
+
+async def test_debug_shows_traceback() -> None:
+    async def handler(request: web.BaseRequest) -> web.Response:
+        raise ZeroDivisionError("zzz")
+
+    async with serve(handler, debug=True) as s:
+        out = await exchange(s.port, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+    assert b"ZeroDivisionError: zzz" in out

@@ -1,0 +1,292 @@
+"""BaseRequest: what a handler observes, and the body API, over real sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import aiohttp
+import pytest
+
+from conftest import exchange, parse_responses, serve
+from lowserve import web
+
+
+async def observe(raw: bytes, fn: Any, **options: Any) -> Any:
+    """Run *fn(request)* inside a handler for the request *raw*; return what it returned."""
+    box: dict[str, Any] = {}
+
+    async def handler(request: web.BaseRequest) -> web.Response:
+        try:
+            box["value"] = await fn(request)
+        except Exception as exc:
+            box["value"] = exc
+        return web.Response(text="x")
+
+    async with serve(handler, **options) as s:
+        await exchange(s.port, raw)
+    return box["value"]
+
+
+async def _sync(value: Any) -> Any:
+    return value
+
+
+async def test_url_parts() -> None:
+    async def look(r: web.BaseRequest) -> Any:
+        return (
+            r.method,
+            r.path,
+            r.raw_path,
+            r.query_string,
+            dict(r.query),
+            str(r.url),
+            r.host,
+            r.scheme,
+            r.secure,
+            r.path_qs,
+            r.version,
+        )
+
+    got = await observe(
+        b"GET /a%20b/c?x=1&y=%C3%A9 HTTP/1.1\r\nHost: example.org:81\r\nConnection: close\r\n\r\n",
+        look,
+    )
+    assert got == (
+        "GET",
+        "/a b/c",
+        "/a%20b/c?x=1&y=%C3%A9",
+        "x=1&y=é",
+        {"x": "1", "y": "é"},
+        "http://example.org:81/a%20b/c?x=1&y=%C3%A9",
+        "example.org:81",
+        "http",
+        False,
+        "/a%20b/c?x=1&y=%C3%A9",
+        web.HttpVersion11,
+    )
+
+
+async def test_headers_and_friends() -> None:
+    async def look(r: web.BaseRequest) -> Any:
+        return (
+            r.headers["x-a"],
+            r.headers.getall("X-Multi"),
+            r.raw_headers[1],
+            r.cookies,
+            r.content_type,
+            r.charset,
+            r.content_length,
+            r.if_none_match,
+            r.http_range,
+            r.if_modified_since.year if r.if_modified_since else None,
+            r.keep_alive,
+            r.remote,
+            r.get_extra_info("peername")[0],
+        )
+
+    got = await observe(
+        b"POST / HTTP/1.1\r\nHost: h\r\nX-A: one  \r\nX-Multi: 1\r\nX-Multi: 2\r\n"
+        b"Cookie: a=1; b=2\r\nContent-Type: text/plain; charset=UTF-8\r\nContent-Length: 0\r\n"
+        b'If-None-Match: "x", W/"y"\r\nRange: bytes=5-9\r\n'
+        b"If-Modified-Since: Sun, 06 Nov 1994 08:49:37 GMT\r\nConnection: close\r\n\r\n",
+        look,
+    )
+    assert got[0] == "one" and got[1] == ["1", "2"] and got[2] == (b"X-A", b"one")
+    assert dict(got[3]) == {"a": "1", "b": "2"}
+    assert got[4:7] == ("text/plain", "UTF-8", 0)
+    assert [(e.value, e.is_weak) for e in got[7]] == [("x", False), ("y", True)]
+    assert got[8] == slice(5, 10, 1) and got[9] == 1994 and got[10] is False
+    assert got[11] == "127.0.0.1" == got[12]
+
+
+async def test_state_mapping_and_clone() -> None:
+    async def look(r: web.BaseRequest) -> Any:
+        r["k"] = "v"
+        c = r.clone(
+            method="PUT", rel_url="/other?q=1", headers={"X": "y"}, host="h2", scheme="https"
+        )
+        return (
+            r["k"],
+            len(r),
+            c.method,
+            c.path,
+            c.query_string,
+            c.headers["X"],
+            c.host,
+            str(c.url),
+            c.secure,
+        )
+
+    got = await observe(b"GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n", look)
+    assert got == ("v", 1, "PUT", "/other", "q=1", "y", "h2", "https://h2/other?q=1", True)
+
+
+async def test_body_helpers() -> None:
+    async def handler(request: web.BaseRequest) -> web.Response:
+        kind = request.path
+        if kind == "/read":
+            assert request.body_exists and request.can_read_body
+            body = await request.read()
+            assert await request.read() == body  # cached
+            assert not request.can_read_body
+            return web.Response(body=body)
+        if kind == "/text":
+            return web.Response(text=(await request.text()).upper())
+        if kind == "/json":
+            return web.json_response(await request.json())
+        if kind == "/post":
+            return web.json_response(dict(await request.post()))
+        if kind == "/lines":
+            lines = [line async for line in request.content]
+            return web.json_response([x.decode() for x in lines])
+        if kind == "/exactly":
+            first = await request.content.readexactly(3)
+            try:
+                await request.content.readexactly(100)
+            except asyncio.IncompleteReadError as exc:
+                return web.json_response([first.decode(), exc.partial.decode()])
+        if kind == "/chunks":
+            out = []
+            async for data, end in request.content.iter_chunks():
+                out.append([data.decode(), end])
+            return web.json_response(out)
+        if kind == "/release":
+            await request.release()
+            return web.Response(text=str(request.content.at_eof()))
+        return web.Response(status=404)
+
+    async with serve(handler) as s:
+
+        def post(path: str, body: bytes, extra: bytes = b"") -> bytes:
+            return (
+                b"POST %b HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n%bConnection: close\r\n\r\n%b"
+                % (path.encode(), len(body), extra, body)
+            )
+
+        async def body_of(raw: bytes) -> bytes:
+            return parse_responses(await exchange(s.port, raw))[0][2]
+
+        assert await body_of(post("/read", b"abc")) == b"abc"
+        assert await body_of(post("/text", "héllo".encode())) == "HÉLLO".encode()
+        assert json.loads(await body_of(post("/json", b'{"a": [1, 2]}'))) == {"a": [1, 2]}
+        assert json.loads(
+            await body_of(
+                post("/post", b"a=1&b=x+y", b"Content-Type: application/x-www-form-urlencoded\r\n")
+            )
+        ) == {"a": "1", "b": "x y"}
+        assert json.loads(await body_of(post("/lines", b"one\ntwo\nthree"))) == [
+            "one\n",
+            "two\n",
+            "three",
+        ]
+        assert json.loads(await body_of(post("/exactly", b"abcdef"))) == ["abc", "def"]
+        chunked = (
+            b"POST /chunks HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+            b"3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"
+        )
+        assert json.loads(await body_of(chunked)) == [["abc", True], ["de", True]]
+        assert await body_of(post("/release", b"x" * 1000)) == b"True"
+
+
+async def test_client_max_size() -> None:
+    async def handler(request: web.BaseRequest) -> web.Response:
+        return web.Response(body=await request.read())
+
+    async with serve(handler, client_max_size=10) as s:
+        ok = await exchange(
+            s.port,
+            b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\nConnection: close\r\n\r\n0123456789",
+        )
+        assert ok.startswith(b"HTTP/1.1 200 ")
+        big = await exchange(
+            s.port,
+            b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 11\r\nConnection: close\r\n\r\n0123456789A",
+        )
+        assert big.startswith(b"HTTP/1.1 413 ")
+        chunked = await exchange(
+            s.port,
+            b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+            b"8\r\n01234567\r\n8\r\n01234567\r\n0\r\n\r\n",
+        )
+        assert chunked.startswith(b"HTTP/1.1 413 ")
+
+
+async def test_multipart_with_aiohttp_client() -> None:
+    async def handler(request: web.BaseRequest) -> web.Response:
+        form = await request.post()
+        up = form["file"]
+        assert isinstance(up, web.FileField)
+        return web.json_response(
+            {
+                "name": form["name"],
+                "file": up.filename,
+                "ct": up.content_type,
+                "data": up.file.read().decode(),
+            }
+        )
+
+    async with serve(handler) as s, aiohttp.ClientSession() as session:
+        data = aiohttp.FormData()
+        data.add_field("name", "Ada")
+        data.add_field("file", b"contents!", filename="notes.txt", content_type="text/plain")
+        async with session.post(f"http://127.0.0.1:{s.port}/", data=data) as resp:
+            assert resp.status == 200
+            assert await resp.json() == {
+                "name": "Ada",
+                "file": "notes.txt",
+                "ct": "text/plain",
+                "data": "contents!",
+            }
+
+
+async def test_malformed_multipart_is_400() -> None:
+    async def handler(request: web.BaseRequest) -> web.Response:
+        await request.post()
+        return web.Response(text="?")
+
+    async with serve(handler) as s:
+        out = await exchange(
+            s.port,
+            b"POST / HTTP/1.1\r\nHost: a\r\nContent-Type: multipart/form-data; boundary=B\r\n"
+            b"Content-Length: 20\r\nConnection: close\r\n\r\n--B\r\ngarbage\r\n\r\n--X",
+        )
+        assert out.startswith(b"HTTP/1.1 400 ")
+
+
+@pytest.mark.parametrize("value", ["bytes=", "bytes=9-3", "items=1-2"])
+async def test_bad_range_raises(value: str) -> None:
+    async def look(r: web.BaseRequest) -> Any:
+        return r.http_range
+
+    got = await observe(
+        f"GET / HTTP/1.1\r\nHost: h\r\nRange: {value}\r\nConnection: close\r\n\r\n".encode(), look
+    )
+    assert isinstance(got, ValueError)
+
+
+async def test_forwarded_header_parsed() -> None:
+    async def look(r: web.BaseRequest) -> Any:
+        return [dict(x) for x in r.forwarded]
+
+    got = await observe(
+        b'GET / HTTP/1.1\r\nHost: h\r\nForwarded: for=192.0.2.60;proto=http;by=203.0.113.43, for="[2001:db8::1]:80"\r\nConnection: close\r\n\r\n',
+        look,
+    )
+    assert got == [
+        {"for": "192.0.2.60", "proto": "http", "by": "203.0.113.43"},
+        {"for": "[2001:db8::1]:80"},
+    ]
+
+
+async def test_aiohttp_client_round_trip() -> None:
+    async def handler(request: web.BaseRequest) -> web.Response:
+        data = await request.json()
+        return web.json_response({"echo": data, "method": request.method})
+
+    async with serve(handler) as s, aiohttp.ClientSession() as session:
+        for _ in range(3):  # keep-alive reuse
+            async with session.put(f"http://127.0.0.1:{s.port}/x", json={"k": [1, 2]}) as resp:
+                assert resp.status == 200
+                assert await resp.json() == {"echo": {"k": [1, 2]}, "method": "PUT"}

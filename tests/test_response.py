@@ -1,0 +1,255 @@
+"""Responses: headers, framing, cookies, compression, validation."""
+
+from __future__ import annotations
+
+import datetime
+import gzip
+import zlib
+
+import pytest
+
+from conftest import exchange, parse_responses, serve
+from lowserve import web
+
+
+def test_response_defaults() -> None:
+    r = web.Response(text="hi")
+    assert r.status == 200 and r.reason == "OK"
+    assert r.content_type == "text/plain" and r.charset == "utf-8"
+    assert r.body == b"hi" and r.text == "hi"
+    assert r.content_length == 2
+    assert not r.prepared
+
+
+def test_response_arguments_checked() -> None:
+    with pytest.raises(ValueError):
+        web.Response(body=b"x", text="y")
+    with pytest.raises(ValueError):
+        web.Response(text="x", content_type="text/plain; charset=utf-8")
+    with pytest.raises(ValueError):
+        web.Response(text="x", headers={"Content-Type": "a/b"}, content_type="c/d")
+    with pytest.raises(TypeError):
+        web.Response(text=b"bytes")  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        web.Response(body=object())
+
+
+@pytest.mark.parametrize("reason", ["a\r\nb", "x\ny", "nul\0"])
+def test_reason_with_cr_lf_nul_rejected(reason: str) -> None:
+    with pytest.raises(ValueError):
+        web.Response(reason=reason)
+
+
+def test_json_response() -> None:
+    r = web.json_response({"a": 1})
+    assert r.content_type == "application/json"
+    assert r.body == b'{"a": 1}'
+    assert web.json_response(None).body == b"null"
+    with pytest.raises(ValueError):
+        web.json_response({"a": 1}, text="x")
+
+
+def test_properties_round_trip() -> None:
+    r = web.StreamResponse()
+    r.content_type = "text/html"
+    r.charset = "latin-1"
+    assert r.headers["Content-Type"] == "text/html; charset=latin-1"
+    r.content_length = 10
+    assert r.content_length == 10
+    with pytest.raises(RuntimeError):
+        r.enable_chunked_encoding()
+    r.content_length = None
+    r.last_modified = datetime.datetime(2024, 1, 2, 3, 4, 5, tzinfo=datetime.timezone.utc)
+    assert r.headers["Last-Modified"] == "Tue, 02 Jan 2024 03:04:05 GMT"
+    assert r.last_modified == datetime.datetime(2024, 1, 2, 3, 4, 5, tzinfo=datetime.timezone.utc)
+    r.etag = web.ETag("xyz", is_weak=True) if hasattr(web, "ETag") else "xyz"
+    assert r.etag is not None and r.etag.value == "xyz"
+    with pytest.raises(ValueError):
+        r.etag = 'bad"quote'
+    r["state"] = 1
+    assert r["state"] == 1 and len(r) == 1
+
+
+async def test_header_injection_refused_before_any_byte() -> None:
+    async def handler(request: web.BaseRequest) -> web.Response:
+        return web.Response(text="x", headers={"X-Evil": "a\r\nSet-Cookie: pwned=1"})
+
+    async with serve(handler) as s:
+        out = await exchange(s.port, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        assert out.startswith(b"HTTP/1.1 500 ")
+        assert b"pwned" not in out
+
+
+@pytest.mark.parametrize("name", ["Bad Name", "X:y", "X\x00", ""])
+async def test_bad_header_names_refused(name: str) -> None:
+    async def handler(request: web.BaseRequest) -> web.StreamResponse:
+        resp = web.StreamResponse()
+        resp.headers[name] = "v"
+        await resp.prepare(request)
+        return resp
+
+    async with serve(handler) as s:
+        out = await exchange(s.port, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        assert out.startswith(b"HTTP/1.1 500 ")
+
+
+async def test_date_and_server_overridable_and_server_off() -> None:
+    async def handler(request: web.BaseRequest) -> web.Response:
+        return web.Response(text="x", headers={"Server": "mine", "Date": "yesterday"})
+
+    async with serve(handler) as s:
+        [(_, h, _)] = parse_responses(
+            await exchange(s.port, b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        )
+        assert h["server"] == "mine" and h["date"] == "yesterday"
+
+    async with serve(lambda r: _ok(), server_header=None) as s:
+        out = await exchange(s.port, b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        assert b"\r\nServer:" not in out
+
+
+async def _ok() -> web.Response:
+    return web.Response(text="ok")
+
+
+async def test_stream_response_chunked_and_drain() -> None:
+    async def handler(request: web.BaseRequest) -> web.StreamResponse:
+        resp = web.StreamResponse()
+        await resp.prepare(request)
+        for _ in range(200):
+            await resp.write(b"x" * 65536)  # 12.5 MiB: must wait for the client
+        await resp.write_eof()
+        return resp
+
+    async with serve(handler) as s:
+        out = await exchange(
+            s.port, b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", timeout=20
+        )
+        [(_status, headers, body)] = parse_responses(out)
+        assert headers["transfer-encoding"] == "chunked"
+        assert len(body) == 200 * 65536
+
+
+async def test_stream_response_http10_closes() -> None:
+    async def handler(request: web.BaseRequest) -> web.StreamResponse:
+        resp = web.StreamResponse()
+        await resp.prepare(request)
+        await resp.write(b"abc")
+        return resp
+
+    async with serve(handler) as s:
+        out = await exchange(s.port, b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+        assert out.startswith(b"HTTP/1.0 200 OK\r\n")
+        assert out.endswith(b"\r\n\r\nabc")
+
+
+async def test_short_body_closes_connection() -> None:
+    async def handler(request: web.BaseRequest) -> web.StreamResponse:
+        resp = web.StreamResponse()
+        resp.content_length = 10
+        await resp.prepare(request)
+        await resp.write(b"abc")
+        await resp.write_eof()
+        return resp
+
+    async with serve(handler) as s:
+        out = await exchange(s.port, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")  # ends by close
+        assert out.endswith(b"abc")
+
+
+async def test_long_body_truncated_to_content_length() -> None:
+    async def handler(request: web.BaseRequest) -> web.StreamResponse:
+        resp = web.StreamResponse()
+        resp.content_length = 3
+        await resp.prepare(request)
+        await resp.write(b"abcdef")
+        await resp.write_eof()
+        return resp
+
+    async with serve(handler) as s:
+        out = await exchange(s.port, b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        assert out.endswith(b"\r\n\r\nabc")
+
+
+@pytest.mark.parametrize("coding", ["gzip", "deflate", "br"])
+async def test_compression(coding: str) -> None:
+    async def handler(request: web.BaseRequest) -> web.StreamResponse:
+        resp = web.StreamResponse()
+        resp.enable_compression()
+        await resp.prepare(request)
+        await resp.write(b"hello " * 100)
+        await resp.write_eof()
+        return resp
+
+    async def fixed(request: web.BaseRequest) -> web.Response:
+        resp = web.Response(text="hello " * 100)
+        resp.enable_compression(web.ContentCoding(coding) if coding == "br" else None)
+        return resp
+
+    brotli = pytest.importorskip("brotli") if coding == "br" else None
+    decode = {
+        "gzip": gzip.decompress,
+        "deflate": zlib.decompress,
+        "br": brotli.decompress if brotli else None,
+    }[coding]
+    for h in (handler, fixed):
+        async with serve(h) as s:
+            out = await exchange(
+                s.port,
+                f"GET / HTTP/1.1\r\nHost: a\r\nAccept-Encoding: {coding}\r\nConnection: close\r\n\r\n".encode(),
+            )
+            [(_status, headers, body)] = parse_responses(out)
+            if coding == "br" and h is handler:
+                assert "content-encoding" not in headers  # br only when forced
+                continue
+            assert headers["content-encoding"] == coding
+            assert decode(body) == b"hello " * 100
+
+
+async def test_cookies_written() -> None:
+    async def handler(request: web.BaseRequest) -> web.Response:
+        resp = web.Response(text="c")
+        resp.set_cookie("sid", "abc", httponly=True, secure=True, samesite="Strict", max_age=60)
+        return resp
+
+    async with serve(handler) as s:
+        out = await exchange(s.port, b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        line = next(ln for ln in out.split(b"\r\n") if ln.startswith(b"Set-Cookie"))
+        assert b"sid=abc" in line and b"HttpOnly" in line and b"Secure" in line
+        assert b"SameSite=Strict" in line and b"Max-Age=60" in line
+
+
+async def test_head_and_empty_statuses_carry_no_body() -> None:
+    async def handler(request: web.BaseRequest) -> web.Response:
+        status = int(request.query.get("s", "200"))
+        return web.Response(status=status, text="body!")
+
+    async with serve(handler) as s:
+        out = await exchange(s.port, b"HEAD / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        assert out.endswith(b"\r\n\r\n") and b"Content-Length: 5" in out
+        for status in (204, 304):
+            out = await exchange(
+                s.port,
+                f"GET /?s={status} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n".encode(),
+            )
+            assert out.endswith(b"\r\n\r\n")
+            assert b"Transfer-Encoding" not in out
+
+
+async def test_exception_after_prepare_closes_connection() -> None:
+    async def handler(request: web.BaseRequest) -> web.StreamResponse:
+        resp = web.StreamResponse()
+        await resp.prepare(request)
+        await resp.write(b"partial")
+        raise RuntimeError("late failure")
+
+    async with serve(handler) as s:
+        out = await exchange(s.port, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        assert out.startswith(b"HTTP/1.1 200 ")
+        assert b"500" not in out
+
+
+def test_set_status_after_prepare_refused() -> None:
+    r = web.StreamResponse()
+    r.set_status(201, "Yes")
+    assert (r.status, r.reason) == (201, "Yes")

@@ -1,0 +1,154 @@
+"""ServerRunner and its sites; lowserve.run serving until a signal."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from conftest import exchange
+from lowserve import web
+
+
+async def hello(request: web.BaseRequest) -> web.Response:
+    return web.Response(text=f"hi {request.remote!r}")
+
+
+async def test_tcp_site_port_zero_and_addresses() -> None:
+    runner = web.ServerRunner(web.Server(hello, access_log=None))
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        assert site.port != 0
+        assert runner.addresses == [("127.0.0.1", site.port)]
+        assert site.name == f"http://127.0.0.1:{site.port}"
+        assert runner.sites == {site}
+        out = await exchange(site.port, b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        assert out.endswith(b"hi '127.0.0.1'")
+    finally:
+        await runner.cleanup()
+    assert runner.server is None
+
+
+async def test_ipv6_loopback() -> None:
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6")
+    runner = web.ServerRunner(web.Server(hello, access_log=None))
+    await runner.setup()
+    site = web.TCPSite(runner, "::1", 0)
+    try:
+        await site.start()
+    except OSError:
+        await runner.cleanup()
+        pytest.skip("::1 not configured")
+    try:
+        assert site.name.startswith("http://[::1]:")
+        reader, writer = await asyncio.open_connection("::1", site.port)
+        writer.write(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        out = await asyncio.wait_for(reader.read(), 5)
+        writer.close()
+        assert out.endswith(b"hi '::1'")
+    finally:
+        await runner.cleanup()
+
+
+async def test_unix_site_with_mode(tmp_path: Path) -> None:
+    path = tmp_path / "s.sock"
+    runner = web.ServerRunner(web.Server(hello, access_log=None))
+    await runner.setup()
+    site = web.UnixSite(runner, path, mode=0o660)
+    await site.start()
+    try:
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o660
+        conn = aiohttp.UnixConnector(path=str(path))
+        async with (
+            aiohttp.ClientSession(connector=conn) as session,
+            session.get("http://x/") as resp,
+        ):
+            assert resp.status == 200
+            assert (await resp.text()).startswith("hi ")
+    finally:
+        await runner.cleanup()
+    assert not path.exists()
+
+
+async def test_sock_site() -> None:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    runner = web.ServerRunner(web.Server(hello, access_log=None))
+    await runner.setup()
+    site = web.SockSite(runner, sock)
+    await site.start()
+    try:
+        assert site.name == f"http://127.0.0.1:{port}"
+        out = await exchange(port, b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        assert out.startswith(b"HTTP/1.1 200 ")
+    finally:
+        await runner.cleanup()
+
+
+async def test_site_before_setup_refused() -> None:
+    runner = web.ServerRunner(web.Server(hello))
+    with pytest.raises(RuntimeError):
+        web.TCPSite(runner, "127.0.0.1", 0)
+
+
+def test_unknown_server_option_is_type_error() -> None:
+    with pytest.raises(TypeError, match="no_such_option"):
+        web.Server(hello, no_such_option=1)
+    with pytest.raises(ValueError):
+        web.Server(hello, keepalive_timeout=-1)
+
+
+def test_run_serves_until_sigterm(tmp_path: Path) -> None:
+    script = tmp_path / "app.py"
+    script.write_text(
+        textwrap.dedent("""
+        import asyncio, sys
+        from lowserve import web
+
+        async def handler(request):
+            if request.path == "/slow":
+                await asyncio.sleep(0.5)
+            return web.Response(text="served")
+
+        web.run(handler, host="127.0.0.1", port=int(sys.argv[1]), access_log=None)
+        print("stopped cleanly", flush=True)
+    """)
+    )
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline().decode()
+        assert f"http://127.0.0.1:{port}" in line
+
+        async def client() -> bytes:
+            task = asyncio.create_task(exchange(port, b"GET /slow HTTP/1.1\r\nHost: a\r\n\r\n"))
+            await asyncio.sleep(0.2)
+            proc.send_signal(signal.SIGTERM)  # graceful: the slow request still completes
+            return await task
+
+        out = asyncio.run(client())
+        assert out.endswith(b"served")
+        assert b"Connection: close" in out
+        stdout, stderr = proc.communicate(timeout=10)
+        assert proc.returncode == 0, stderr
+        assert b"stopped cleanly" in stdout
+    finally:
+        proc.kill()

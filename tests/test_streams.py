@@ -1,0 +1,126 @@
+"""The body stream in memory: reads, limits, flow-control signals, 100-continue hook."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from lowserve.streams import EMPTY_STREAM, BodyStream
+
+
+class FakeProtocol:
+    def __init__(self) -> None:
+        self.loop = asyncio.get_event_loop()
+        self.pauses: list[bool] = []
+
+    def pause_for_body(self, paused: bool) -> None:
+        self.pauses.append(paused)
+
+
+def make(high: int = 16, hook: object = None) -> tuple[BodyStream, FakeProtocol]:
+    proto = FakeProtocol()
+    return BodyStream(proto, high, hook), proto  # type: ignore[arg-type]
+
+
+async def test_read_variants() -> None:
+    s, _ = make(1000)
+    s.feed_data(b"hello ")
+    s.feed_data(b"world\nline2")
+    s.feed_eof()
+    assert await s.read(3) == b"hel"
+    assert await s.readline() == b"lo world\n"
+    assert await s.readany() == b"line2"
+    assert await s.read() == b""
+    assert s.at_eof()
+
+
+async def test_read_waits_for_data() -> None:
+    s, _ = make(1000)
+    task = asyncio.create_task(s.read())
+    await asyncio.sleep(0)
+    s.feed_data(b"a")
+    await asyncio.sleep(0)
+    s.feed_data(b"b")
+    s.feed_eof()
+    assert await asyncio.wait_for(task, 1) == b"ab"
+
+
+async def test_readexactly_incomplete() -> None:
+    s, _ = make(1000)
+    s.feed_data(b"abc")
+    s.feed_eof()
+    with pytest.raises(asyncio.IncompleteReadError) as info:
+        await s.readexactly(5)
+    assert info.value.partial == b"abc"
+
+
+async def test_flow_control_signals() -> None:
+    s, proto = make(16)
+    s.feed_data(b"x" * 10)
+    assert proto.pauses == []
+    s.feed_data(b"x" * 10)
+    assert proto.pauses == [True]
+    await s.read(17)
+    assert proto.pauses == [True, False]
+
+
+async def test_exception_propagates_and_second_reader_refused() -> None:
+    s, _ = make()
+    first = asyncio.create_task(s.read())
+    await asyncio.sleep(0)
+    with pytest.raises(RuntimeError):
+        await s.read()
+    s.set_exception(ConnectionResetError("gone"))
+    with pytest.raises(ConnectionResetError):
+        await first
+
+
+async def test_continue_hook_called_once_on_first_wait() -> None:
+    calls = []
+    s, _ = make(1000, lambda: calls.append(1))
+    assert s.continue_pending
+    task = asyncio.create_task(s.read())
+    await asyncio.sleep(0)
+    assert calls == [1]
+    s.feed_data(b"x")
+    s.feed_eof()
+    await task
+    assert calls == [1] and not s.continue_pending
+
+
+async def test_continue_not_needed_when_data_already_there() -> None:
+    calls = []
+    s, _ = make(1000, lambda: calls.append(1))
+    s.feed_data(b"abc")
+    s.feed_eof()
+    assert await s.read() == b"abc"
+    assert calls == []
+
+
+async def test_readchunk_marks_http_chunks() -> None:
+    s, _ = make(1000)
+    s.feed_data(b"abc")
+    s.end_http_chunk()
+    s.feed_data(b"de")
+    s.feed_data(b"f")
+    s.end_http_chunk()
+    s.feed_eof()
+    assert await s.readchunk() == (b"abc", True)
+    assert await s.readchunk() == (b"de", False)
+    assert await s.readchunk() == (b"f", True)
+    assert await s.readchunk() == (b"", False)
+
+
+async def test_iterators() -> None:
+    s, _ = make(1000)
+    s.feed_data(b"abcdefg")
+    s.feed_eof()
+    assert [c async for c in s.iter_chunked(3)] == [b"abc", b"def", b"g"]
+
+
+async def test_empty_stream() -> None:
+    assert await EMPTY_STREAM.read() == b""
+    assert await EMPTY_STREAM.readany() == b""
+    assert EMPTY_STREAM.at_eof()
+    assert [c async for c in EMPTY_STREAM.iter_any()] == []
