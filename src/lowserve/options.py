@@ -20,51 +20,70 @@ _PY = ".".join(platform.python_version_tuple()[:2])
 DEFAULT_SERVER_HEADER = f"Python/{_PY} lowserve/{_version}"
 
 
+def _opt(default: Any, help: str, *, cli: bool = True) -> Any:
+    """A field with its documentation; ``cli=True`` makes it a ``lowserve`` flag too."""
+    return field(default=default, metadata={"help": help, "cli": cli})
+
+
 @dataclass(slots=True)
 class ServerOptions:
-    """How a :class:`~lowserve.Server` treats its connections (aiohttp's names where it has one)."""
+    """How a :class:`~lowserve.Server` treats its connections (aiohttp's names where it has one).
 
-    #: Seconds an idle keep-alive connection is kept open (aiohttp: 75).
-    keepalive_timeout: float = 75.0
-    #: Enable TCP keep-alive probes on accepted sockets.
-    tcp_keepalive: bool = True
-    #: Logger for the access log, or None to switch it off.
+    Each field's help text is the documentation of the matching ``lowserve`` flag
+    (``keepalive_timeout`` is ``--keepalive-timeout``), so the two cannot drift apart.
+    """
+
+    keepalive_timeout: float = _opt(75.0, "Seconds an idle keep-alive connection stays open.")
+    tcp_keepalive: bool = _opt(True, "TCP keep-alive probes on accepted sockets.", cli=False)
     access_log: logging.Logger | None = field(
-        default_factory=lambda: logging.getLogger("lowserve.access")
+        default_factory=lambda: logging.getLogger("lowserve.access"),
+        metadata={"help": "Logger for the access log, or None for none.", "cli": False},
     )
-    #: Class that formats access-log records (see :mod:`lowserve.accesslog`).
-    access_log_class: Any = None
-    #: aiohttp's access-log format codes.
-    access_log_format: str = '%a %t "%r" %s %b "%{Referer}i" "%{User-Agent}i"'
-    #: Longest request line (method, target, version) in bytes: 414 past it.
-    max_line_size: int = 8190
-    #: Longest header line (name and value) in bytes: 431 past it.
-    max_field_size: int = 8190
-    #: Most header lines in one request: 431 past it.
-    max_headers: int = 128
-    #: Unread request body bytes buffered before reading from the socket pauses.
-    read_bufsize: int = 2**16
-    #: Seconds spent discarding an unread request body before closing instead.
-    lingering_time: float = 10.0
-    #: Decode gzip, deflate (and br, if brotli is installed) request bodies.
-    auto_decompress: bool = True
-    #: Put tracebacks in 500 responses.
-    debug: bool = False
-    #: Largest body ``read()``/``text()``/``json()``/``post()`` accept, and the largest a
-    #: compressed body may decode to (413 past it); 0 for no limit.
-    client_max_size: int = 1024**2
-    #: Seconds allowed to receive a whole request head once it has begun: 408 past it.
-    header_read_timeout: float = 10.0
-    #: The ``Server`` header value, or None to send none.
-    server_header: str | None = DEFAULT_SERVER_HEADER
-    #: Send ``100 Continue`` when a handler first reads a body the client is holding back.
-    expect_continue: bool = True
-    #: Requests read ahead of the one being answered before reading pauses.
-    max_pipeline: int = 32
-    #: Cancel the handler when the client disconnects (aiohttp's handler_cancellation).
-    handler_cancellation: bool = False
-    #: Most simultaneous connections before new ones get 503 and close (0: no limit).
-    limit_concurrency: int = 0
+    access_log_class: Any = _opt(None, "Class that writes access-log records.", cli=False)
+    access_log_format: str = _opt(
+        '%a %t "%r" %s %b "%{Referer}i" "%{User-Agent}i"',
+        "Access-log format, in aiohttp's codes (%a %t %r %s %b %T %Tf %D %{H}i %{H}o).",
+    )
+    max_line_size: int = _opt(8190, "Longest request line in bytes (414 past it).")
+    max_field_size: int = _opt(8190, "Longest header name or value in bytes (431 past it).")
+    max_headers: int = _opt(128, "Most header lines in a request (431 past it).")
+    read_bufsize: int = _opt(2**16, "Unread body bytes buffered before reading pauses.", cli=False)
+    lingering_time: float = _opt(
+        10.0, "Seconds spent discarding an unread request body before closing.", cli=False
+    )
+    auto_decompress: bool = _opt(True, "Decode gzip/deflate (and br) request bodies.", cli=False)
+    debug: bool = _opt(False, "Put tracebacks in 500 responses.", cli=False)
+    client_max_size: int = _opt(
+        1024**2,
+        "Largest body read()/text()/json()/post() accept, and largest a compressed body may "
+        "decode to, in bytes (413 past it; 0: no limit).",
+    )
+    header_read_timeout: float = _opt(
+        10.0, "Seconds to receive a whole request head once it has begun (408 past it)."
+    )
+    server_header: str | None = _opt(
+        DEFAULT_SERVER_HEADER, "The Server header value, or None to send none.", cli=False
+    )
+    expect_continue: bool = _opt(
+        True, "Send 100 Continue when a handler first reads a held-back body.", cli=False
+    )
+    max_pipeline: int = _opt(32, "Pipelined requests queued before reading pauses.", cli=False)
+    handler_cancellation: bool = _opt(
+        False, "Cancel the handler when its client disconnects.", cli=False
+    )
+    limit_concurrency: int = _opt(
+        0, "Most open connections; past it new ones get 503 and close (0: no limit)."
+    )
+    proxy_headers: bool = _opt(
+        False,
+        "Trust Forwarded / X-Forwarded-For, -Proto, -Host from --forwarded-allow-ips peers: "
+        "request.remote, scheme and host then reflect them.",
+    )
+    forwarded_allow_ips: tuple[str, ...] = _opt(
+        ("127.0.0.1", "::1"),
+        "Peers whose proxy headers are trusted: addresses, networks, or * for any.",
+        cli=False,
+    )
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -77,3 +96,7 @@ class ServerOptions:
             raise ValueError("max_pipeline must be at least 1")
         if self.server_header is not None and any(c in self.server_header for c in "\r\n\0"):
             raise ValueError("server_header must not contain CR, LF or NUL")
+        if isinstance(self.forwarded_allow_ips, str):
+            self.forwarded_allow_ips = tuple(
+                ip.strip() for ip in self.forwarded_allow_ips.split(",") if ip.strip()
+            )

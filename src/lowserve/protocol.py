@@ -43,6 +43,7 @@ import httptools
 
 from .exceptions import HTTPException, HTTPInternalServerError
 from .http import REASONS, HttpVersion10, HttpVersion11, build_head, http_date
+from .proxy import is_trusted, read_proxy_headers
 from .response import Response, StreamResponse
 from .streams import EMPTY_STREAM, BodyStream
 
@@ -57,6 +58,7 @@ log = logging.getLogger("lowserve.server")
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _SLICE = 256  # pipelined heads are parsed this many bytes at a time
 _BODY_SLICE = 65536
+_SHUTDOWN_GRACE = 1.0  # seconds a not-yet-answered connection gets on a graceful stop
 _CLOSE_LINGER = 2.0  # seconds to discard input after refusing a request
 _SINGLETONS = frozenset(
     b"content-length content-location content-range content-type etag host "
@@ -148,6 +150,7 @@ class HttpProtocol(asyncio.Protocol):
         "_decoder",
         "_drain_waiter",
         "_error",
+        "_fresh",
         "_handler",
         "_head_lines",
         "_head_sent",
@@ -165,6 +168,7 @@ class HttpProtocol(asyncio.Protocol):
         "_tail",
         "_task",
         "_timeouts",
+        "_trust_proxy",
         "_unparsed",
         "_upgrade",
         "_url",
@@ -188,6 +192,7 @@ class HttpProtocol(asyncio.Protocol):
         self.peer: str | None = None
         self.is_tls = False
         self.server_header = opts.server_header
+        self._trust_proxy = False
         self._parser = httptools.HttpRequestParser(self)
         self.state = ConnState.IDLE
         self._deadline = 0.0
@@ -199,6 +204,7 @@ class HttpProtocol(asyncio.Protocol):
         self._task: asyncio.Task[None] | None = None
         self._waiter: asyncio.Future[None] | None = None
         self._busy = False
+        self._fresh = True
         self._body: BodyStream | None = None
         self._decoder: _Decoder | None = None
         self._paused = False
@@ -259,11 +265,13 @@ class HttpProtocol(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         self.peer = peer[0] if isinstance(peer, tuple | list) else (str(peer) if peer else "")
         self.is_tls = transport.get_extra_info("sslcontext") is not None
+        opts = self._opts
+        self._trust_proxy = opts.proxy_headers and is_trusted(self.peer, opts.forwarded_allow_ips)
         sock = transport.get_extra_info("socket")
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             try:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                if self._opts.tcp_keepalive:
+                if opts.tcp_keepalive:
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
             except OSError:
                 pass
@@ -272,6 +280,8 @@ class HttpProtocol(asyncio.Protocol):
             self._reply_error(WireError(503, "too many connections"))
             return
         self._set_state(_IDLE)
+        if self._server.shutting_down:
+            self.begin_shutdown()  # accepted as the listener closed: answer once, then close
 
     def connection_lost(self, exc: BaseException | None) -> None:
         self._set_state(ConnState.CLOSED)
@@ -510,6 +520,8 @@ class HttpProtocol(asyncio.Protocol):
             body,
             client_max_size=opts.client_max_size,
         )
+        if self._trust_proxy:
+            request._remote, request._scheme, request._host = read_proxy_headers(self._headers)
         if self._busy:
             self._queue.append(request)
             if len(self._queue) >= opts.max_pipeline:
@@ -541,6 +553,7 @@ class HttpProtocol(asyncio.Protocol):
     def _start(self, request: BaseRequest) -> None:
         """Make *request* the one being answered and wake the connection's task."""
         self._busy = True
+        self._fresh = False
         self._request = request
         self._head_sent = False
         self._set_state(ConnState.BUSY)
@@ -833,10 +846,19 @@ class HttpProtocol(asyncio.Protocol):
 
     # -- closing --------------------------------------------------------------
     def begin_shutdown(self) -> None:
-        """Graceful stop: idle connections close now, busy ones after their response."""
+        """Graceful stop: idle connections close now, busy ones after their response.
+
+        A connection that has not yet sent its first request (just accepted, its request
+        perhaps already in flight) or is in the middle of sending one gets a short grace
+        to be answered, with ``Connection: close``; closing it at once would reset a
+        request the client already sent.
+        """
         self._closing = True
         state = self.state
-        if state in (ConnState.IDLE, ConnState.HEAD, ConnState.LINGER):
+        if (state is ConnState.IDLE and self._fresh) or state is ConnState.HEAD:
+            grace = self._server.now + _SHUTDOWN_GRACE
+            self._deadline = min(self._deadline, grace) if self._deadline else grace
+        elif state in (ConnState.IDLE, ConnState.LINGER):
             self.close()
         elif state is ConnState.UPGRADED and self._upgrade is not None:
             self._upgrade.shutdown()

@@ -72,6 +72,10 @@ class Server:
         self._sweep_interval = max(0.02, min([1.0, *(t / 4 for t in timeouts)]))
 
     @property
+    def shutting_down(self) -> bool:
+        return self._shutting_down
+
+    @property
     def connections(self) -> list[HttpProtocol]:
         """The open connections."""
         return list(self._connections)
@@ -84,9 +88,9 @@ class Server:
 
     # -- registry, used by HttpProtocol ---------------------------------------
     def connection_made(self, conn: HttpProtocol) -> bool:
-        """Register *conn*; False if it is over ``limit_concurrency`` or shutting down."""
+        """Register *conn*; False if it is over ``limit_concurrency``."""
         limit = self.options.limit_concurrency
-        if self._shutting_down or (limit and len(self._connections) >= limit):
+        if limit and len(self._connections) >= limit:
             return False
         self._connections[conn] = None
         if self._sweeper is None:

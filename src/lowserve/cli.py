@@ -1,0 +1,330 @@
+"""The ``lowserve`` command: serve ``module:handler`` from a shell or a systemd unit.
+
+Every flag can also be set as ``LOWSERVE_<FLAG>`` in the environment (``--max-requests``
+is ``LOWSERVE_MAX_REQUESTS``). The per-connection flags are generated from
+:class:`~lowserve.options.ServerOptions`, where each is defined and documented once.
+
+Exit codes: 0 after a signal-driven graceful stop, 1 on a runtime failure, 2 on a usage
+or handler error, 3 when serving could not start (address in use, permission denied,
+unreadable TLS files).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import logging
+import os
+import platform
+import ssl
+import sys
+from typing import Any
+
+import click
+
+from ._version import __version__
+from .config import Config, TLSOptions
+from .listeners import BindError, open_listeners, parse_bind
+from .loader import LoadError, describe, load_handler
+from .logconfig import LEVELS, setup_logging
+from .options import ServerOptions
+
+__all__ = ["main"]
+
+log = logging.getLogger("lowserve")
+EXIT_USAGE, EXIT_START = 2, 3
+
+
+def _version_text() -> str:
+    try:
+        import uvloop
+
+        loop = f"uvloop {getattr(uvloop, '__version__', '?')}"
+    except ImportError:  # pragma: no cover
+        loop = "asyncio"
+    py = f"{platform.python_implementation()} {platform.python_version()}"
+    return f"lowserve {__version__} ({py}, {loop}, {platform.system()})"
+
+
+def _server_option_flags(fn: Any) -> Any:
+    """One click option per ServerOptions field marked for the command line."""
+    for f in reversed(dataclasses.fields(ServerOptions)):
+        if not f.metadata.get("cli"):
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        default = f.default
+        if isinstance(default, bool):
+            fn = click.option(flag, f.name, is_flag=True, default=default, help=f.metadata["help"])(
+                fn
+            )
+        else:
+            fn = click.option(
+                flag,
+                f.name,
+                type=type(default),
+                default=default,
+                show_default=True,
+                help=f.metadata["help"],
+            )(fn)
+    return fn
+
+
+def _octal(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        mode = int(value, 8)
+    except ValueError:
+        raise click.BadParameter(f"'{value}' is not an octal mode like 660") from None
+    if not 0 <= mode <= 0o777:
+        raise click.BadParameter(f"'{value}' is not a file mode")
+    return mode
+
+
+_CERT_REQS = {"none": ssl.CERT_NONE, "optional": ssl.CERT_OPTIONAL, "required": ssl.CERT_REQUIRED}
+
+
+@click.command(
+    context_settings={
+        "auto_envvar_prefix": "LOWSERVE",
+        "show_default": True,
+        "help_option_names": ["-h", "--help"],
+    }
+)
+@click.argument("handler", required=False)
+@click.option(
+    "--factory",
+    is_flag=True,
+    help="HANDLER names a zero-argument function (sync or async) that returns the handler.",
+)
+@click.option("--app-dir", default=".", help="Put this directory first on sys.path.")
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Resolve the handler, say what it is, and exit (for ExecStartPre=).",
+)
+@click.option("--host", default=None, help="Address to listen on  [default: 127.0.0.1]")
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=None, help="Port to listen on  [default: 8080]"
+)
+@click.option("--unix", "unix_path", metavar="PATH", help="Listen on a UNIX socket.")
+@click.option(
+    "--unix-mode",
+    callback=_octal,
+    metavar="MODE",
+    help="Permissions of the --unix socket file, in octal (660).",
+)
+@click.option("--fd", type=int, metavar="N", help="Listen on an inherited socket.")
+@click.option(
+    "--bind",
+    "binds",
+    multiple=True,
+    metavar="ADDR",
+    help="HOST:PORT, [::1]:PORT, unix:PATH or fd://N; repeatable.",
+)
+@click.option("--reuse-port", is_flag=True, help="Set SO_REUSEPORT on TCP sockets.")
+@click.option("--backlog", type=click.IntRange(1), default=2048, help="Listen backlog.")
+@click.option("--ssl-certfile", type=click.Path(dir_okay=False), help="TLS certificate (PEM).")
+@click.option("--ssl-keyfile", type=click.Path(dir_okay=False), help="TLS private key (PEM).")
+@click.option("--ssl-keyfile-password", help="Password of an encrypted --ssl-keyfile.")
+@click.option(
+    "--ssl-ca-certs",
+    type=click.Path(dir_okay=False),
+    help="CA certificates to verify clients with.",
+)
+@click.option(
+    "--ssl-cert-reqs",
+    type=click.Choice(list(_CERT_REQS)),
+    default="none",
+    help="Whether clients must present a certificate.",
+)
+@click.option("--ssl-ciphers", help="OpenSSL cipher list.")
+@_server_option_flags
+@click.option(
+    "--forwarded-allow-ips",
+    default="127.0.0.1,::1",
+    help="Comma-separated peers (addresses, networks, or *) whose proxy headers "
+    "are trusted with --proxy-headers.",
+)
+@click.option("--no-server-header", is_flag=True, help="Send no Server header.")
+@click.option(
+    "--shutdown-timeout",
+    type=click.FloatRange(0),
+    default=60.0,
+    help="Seconds in-flight requests get to finish on a graceful stop.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(1),
+    default=None,
+    envvar=["LOWSERVE_WORKERS", "WEB_CONCURRENCY"],
+    help="Worker processes sharing the sockets  [default: 1, or $WEB_CONCURRENCY]",
+)
+@click.option(
+    "--max-requests",
+    type=click.IntRange(0),
+    default=0,
+    help="A worker restarts itself gracefully after this many requests (0: never).",
+)
+@click.option(
+    "--max-requests-jitter",
+    type=click.IntRange(0),
+    default=0,
+    help="Add up to this many to --max-requests, per worker.",
+)
+@click.option("--reload", is_flag=True, help="Restart when code changes (development only).")
+@click.option("--log-level", type=click.Choice(LEVELS, case_sensitive=False), default="info")
+@click.option("--access-log/--no-access-log", default=True, help="Log one line per response.")
+@click.option(
+    "--log-config",
+    type=click.Path(exists=True, dir_okay=False),
+    help="A logging dictConfig as JSON (replaces --log-level).",
+)
+@click.version_option(version=__version__, message=_version_text(), prog_name="lowserve")
+def main(
+    handler: str | None,
+    check: bool,
+    host: str | None,
+    port: int | None,
+    unix_path: str | None,
+    fd: int | None,
+    binds: tuple[str, ...],
+    reload: bool,
+    workers: int | None,
+    **kw: Any,
+) -> None:
+    """Serve HANDLER, an async function `handler(request)` named as module:attribute
+    (pkg.mod:obj.method) or path/to/app.py:attribute.
+
+    \b
+      lowserve mymod:handler --port 8080
+      lowserve mymod:handler --unix /tmp/sock --unix-mode 660
+      lowserve pkg.api:make_handler --factory --workers 4 --bind 0.0.0.0:8080
+    """
+    if not handler:
+        raise click.UsageError("missing HANDLER (module:attribute)")
+    server_kw = {
+        f.name: kw.pop(f.name) for f in dataclasses.fields(ServerOptions) if f.metadata.get("cli")
+    }
+    server = ServerOptions(**server_kw, forwarded_allow_ips=kw.pop("forwarded_allow_ips"))
+    all_binds = list(binds)
+    if unix_path:
+        all_binds.append(f"unix:{unix_path}")
+    if fd is not None:
+        all_binds.append(f"fd://{fd}")
+    if host is not None or port is not None or (not all_binds and not _activated()):
+        h = host or "127.0.0.1"
+        all_binds.insert(
+            0,
+            f"[{h}]:{8080 if port is None else port}"
+            if ":" in h
+            else f"{h}:{8080 if port is None else port}",
+        )
+    for text in all_binds:
+        try:
+            parse_bind(text)
+        except BindError as exc:
+            raise click.BadParameter(str(exc), param_hint="--bind") from None
+    tls = None
+    if kw["ssl_certfile"]:
+        tls = TLSOptions(
+            kw["ssl_certfile"],
+            kw["ssl_keyfile"],
+            kw["ssl_keyfile_password"],
+            kw["ssl_ca_certs"],
+            int(_CERT_REQS[kw["ssl_cert_reqs"]]),
+            kw["ssl_ciphers"],
+        )
+    elif kw["ssl_keyfile"]:
+        raise click.UsageError("--ssl-keyfile needs --ssl-certfile")
+    workers = workers or 1
+    if reload and workers > 1:
+        raise click.UsageError(
+            f"--reload runs one process; it cannot be combined with --workers {workers}"
+        )
+    config = Config(
+        handler=handler,
+        factory=kw["factory"],
+        app_dir=kw["app_dir"],
+        binds=all_binds,
+        unix_mode=kw["unix_mode"],
+        reuse_port=kw["reuse_port"],
+        backlog=kw["backlog"],
+        tls=tls,
+        workers=workers,
+        reload=reload,
+        shutdown_timeout=kw["shutdown_timeout"],
+        max_requests=kw["max_requests"],
+        max_requests_jitter=kw["max_requests_jitter"],
+        log_level=kw["log_level"].lower(),
+        access_log=kw["access_log"],
+        log_config=kw["log_config"],
+        no_server_header=kw["no_server_header"],
+        server=server,
+    )
+    sys.exit(run(config, check=check))
+
+
+def _activated() -> bool:
+    return os.environ.get("LISTEN_PID") == str(os.getpid()) and bool(os.environ.get("LISTEN_FDS"))
+
+
+def run(config: Config, *, check: bool = False) -> int:
+    """Validate, bind and serve *config*; returns the exit code."""
+    setup_logging(config.log_level, config.log_config, process="main")
+    try:
+        found = load_handler(config.handler, factory=config.factory, app_dir=config.app_dir)
+    except LoadError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        return EXIT_USAGE
+    if check:
+        name = getattr(found, "__qualname__", None) or type(found).__name__
+        kind = "an async function" if inspect.iscoroutinefunction(found) else describe(found)
+        click.echo(f"ok: {config.handler} is {name}, {kind}")
+        return 0
+    if config.tls is not None:
+        try:
+            config.tls.context()
+        except (OSError, ssl.SSLError) as exc:
+            click.echo(f"Error: cannot load the TLS certificate or key: {exc}", err=True)
+            return EXIT_START
+    if config.reload:
+        return _run_reload(config)
+    try:
+        listeners = open_listeners(
+            config.binds,
+            backlog=config.backlog,
+            reuse_port=config.reuse_port,
+            unix_mode=config.unix_mode,
+        )
+    except BindError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        return EXIT_START
+    from .supervisor import Supervisor
+
+    log.info("%s serving %s", _version_text(), config.handler)
+    return Supervisor(config, listeners).run()
+
+
+def _run_reload(config: Config) -> int:
+    import shlex
+
+    try:
+        import watchfiles
+    except ImportError:
+        click.echo("Error: --reload needs watchfiles (pip install 'lowserve[reload]')", err=True)
+        return EXIT_USAGE
+
+    argv = [a for a in sys.argv[1:] if a != "--reload"]
+    command = shlex.join([sys.executable, "-m", "lowserve", *argv])
+    env = {k: v for k, v in os.environ.items() if k != "LOWSERVE_RELOAD"}
+    os.environ.clear()
+    os.environ.update(env)
+    log.info("watching %s for changes", os.path.abspath(config.app_dir or "."))
+    watchfiles.run_process(
+        config.app_dir or ".",
+        target=command,
+        target_type="command",
+        callback=lambda changes: log.info("reloading: %d change(s)", len(changes)),
+    )
+    return 0

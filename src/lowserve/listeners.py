@@ -1,0 +1,151 @@
+"""Where to listen: bind strings to sockets, including inherited and systemd ones.
+
+A bind is ``HOST:PORT``, ``[V6]:PORT``, ``unix:PATH`` or ``fd://N``. Sockets are made
+once, by the process that starts serving, and shared with every worker.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import socket
+import stat
+
+from . import systemd
+
+__all__ = ["BindError", "Listener", "open_listeners", "parse_bind"]
+
+
+class BindError(Exception):
+    """A socket could not be made; the message is one line for the user."""
+
+
+Listener = tuple[socket.socket, str]  # the socket, and a name for logs
+
+
+def parse_bind(text: str) -> tuple[str, str | int, int]:
+    """``("tcp", host, port)``, ``("unix", path, 0)`` or ``("fd", n, 0)``."""
+    if text.startswith("unix:"):
+        path = text[5:]
+        if not path:
+            raise BindError(f"bad bind '{text}': unix: needs a path")
+        return "unix", path, 0
+    if text.startswith("fd://"):
+        try:
+            return "fd", int(text[5:]), 0
+        except ValueError:
+            raise BindError(f"bad bind '{text}': fd:// needs a number") from None
+    host, sep, port = text.rpartition(":")
+    if not sep:
+        raise BindError(f"bad bind '{text}': expected HOST:PORT, unix:PATH or fd://N")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    try:
+        number = int(port)
+    except ValueError:
+        raise BindError(f"bad bind '{text}': port '{port}' is not a number") from None
+    if not 0 <= number <= 65535:
+        raise BindError(f"bad bind '{text}': port {number} is out of range")
+    return "tcp", host or "0.0.0.0", number
+
+
+def _describe(err: OSError) -> str:
+    return {
+        errno.EADDRINUSE: "address already in use",
+        errno.EACCES: "permission denied",
+        errno.EADDRNOTAVAIL: "address not available",
+    }.get(err.errno or 0, err.strerror or str(err))
+
+
+def _tcp(host: str, port: int, backlog: int, reuse_port: bool) -> Listener:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.bind((host, port))
+        sock.listen(backlog)
+    except OSError as exc:
+        sock.close()
+        shown = f"[{host}]" if ":" in host else host
+        raise BindError(f"cannot listen on {shown}:{port}: {_describe(exc)}") from None
+    name = sock.getsockname()
+    shown = f"[{name[0]}]" if family == socket.AF_INET6 else name[0]
+    return sock, f"http://{shown}:{name[1]}"
+
+
+def _unix(path: str, backlog: int, mode: int | None) -> Listener:
+    with contextlib.suppress(FileNotFoundError):
+        if stat.S_ISSOCK(os.stat(path).st_mode):
+            probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                probe.connect(path)
+            except OSError:
+                os.unlink(path)  # stale: nobody listens on it
+            else:
+                raise BindError(f"cannot listen on unix:{path}: another process listens on it")
+            finally:
+                probe.close()
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.bind(path)
+        if mode is not None:
+            os.chmod(path, mode)
+        sock.listen(backlog)
+    except OSError as exc:
+        sock.close()
+        raise BindError(f"cannot listen on unix:{path}: {_describe(exc)}") from None
+    return sock, f"unix:{path}"
+
+
+def _fd(fd: int) -> Listener:
+    try:
+        sock = socket.socket(fileno=fd)
+    except OSError as exc:
+        raise BindError(f"cannot use fd://{fd}: {_describe(exc)}") from None
+    if sock.type != socket.SOCK_STREAM:
+        raise BindError(f"cannot use fd://{fd}: not a stream socket")
+    return sock, describe_socket(sock, f"fd://{fd}")
+
+
+def describe_socket(sock: socket.socket, fallback: str) -> str:
+    try:
+        name = sock.getsockname()
+    except OSError:
+        return fallback
+    if sock.family == socket.AF_UNIX:
+        return f"unix:{name}" if name else fallback
+    host = f"[{name[0]}]" if sock.family == socket.AF_INET6 else name[0]
+    return f"http://{host}:{name[1]}"
+
+
+def open_listeners(
+    binds: list[str], *, backlog: int, reuse_port: bool, unix_mode: int | None
+) -> list[Listener]:
+    """Make every socket asked for; with no binds, take systemd's sockets if passed."""
+    if not binds:
+        activated = systemd.listen_fds()
+        if activated:
+            return [(s, f"{describe_socket(s, name)} ({name})") for s, name in activated]
+        binds = ["127.0.0.1:8080"]
+    out: list[Listener] = []
+    try:
+        for text in binds:
+            kind, where, port = parse_bind(text)
+            if kind == "tcp":
+                out.append(_tcp(str(where), port, backlog, reuse_port))
+            elif kind == "unix":
+                out.append(_unix(str(where), backlog, unix_mode))
+            else:
+                out.append(_fd(int(where)))
+    except BindError:
+        for sock, _ in out:
+            sock.close()
+        raise
+    for sock, _ in out:
+        sock.set_inheritable(True)
+    return out

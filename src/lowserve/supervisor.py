@@ -1,0 +1,289 @@
+"""The supervisor: owns the listening sockets, runs the workers, talks to systemd.
+
+Workers are fresh interpreters (``python -m lowserve.worker``) that inherit the
+sockets, so a ``SIGHUP`` restart loads new code, and a socket never stops listening
+while workers come and go.
+
+Signals:
+
+* ``SIGTERM``/``SIGINT``: graceful stop within ``shutdown_timeout``; a second ``SIGINT``
+  kills the workers at once.
+* ``SIGHUP``: rolling restart, one worker at a time; each old worker is stopped only
+  once its replacement serves. A replacement that fails to start aborts the restart
+  and leaves the old workers serving.
+* ``SIGTTIN``/``SIGTTOU``: one worker more, one fewer (never fewer than one).
+
+A worker that dies is replaced. Workers that die during start-up stop the
+supervisor with their exit code (2: the handler cannot be loaded, 3: cannot serve).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+
+from . import systemd
+from .config import Config
+from .listeners import Listener
+
+__all__ = ["Supervisor"]
+
+log = logging.getLogger("lowserve.supervisor")
+_START_TIMEOUT = 60.0
+_CRASH_WINDOW = 30.0
+_CRASH_LIMIT = 5
+
+
+@dataclass
+class Worker:
+    proc: subprocess.Popen[bytes]
+    status: int  # read end of the worker's status pipe
+    started: float = field(default_factory=time.monotonic)
+    ready: bool = False
+    retiring: bool = False
+    beat: float = field(default_factory=time.monotonic)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+
+class Supervisor:
+    """Runs ``config.workers`` workers on *listeners* until a stop signal."""
+
+    def __init__(self, config: Config, listeners: list[Listener]) -> None:
+        self.config = config
+        self.listeners = listeners
+        self.target = max(1, config.workers)
+        self.workers: dict[int, Worker] = {}
+        self.signals: list[int] = []
+        self.ready_sent = False
+        self.crashes: list[float] = []
+        self.watchdog = systemd.watchdog_interval()
+        self._last_ping = 0.0
+        self._config_json = config.to_json()
+
+    # -- workers --------------------------------------------------------------
+    def spawn(self) -> Worker:
+        read_end, write_end = os.pipe()
+        fds = [sock.fileno() for sock, _ in self.listeners]
+        env = dict(os.environ)
+        env.update(
+            LOWSERVE_WORKER_CONFIG=self._config_json,
+            LOWSERVE_WORKER_FDS=",".join(map(str, fds)),
+            LOWSERVE_WORKER_STATUS_FD=str(write_end),
+        )
+        if self.watchdog:
+            env["LOWSERVE_WORKER_HEARTBEAT"] = str(self.watchdog / 2)
+        for key in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"):
+            env.pop(key, None)  # only the supervisor talks to systemd
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "lowserve.worker"], pass_fds=[*fds, write_end], env=env
+        )
+        os.close(write_end)
+        os.set_blocking(read_end, False)
+        worker = Worker(proc, read_end)
+        self.workers[proc.pid] = worker
+        log.debug("started worker %d", proc.pid)
+        return worker
+
+    def retire(self, worker: Worker, sig: int = signal.SIGTERM) -> None:
+        worker.retiring = True
+        try:
+            worker.proc.send_signal(sig)
+        except ProcessLookupError:
+            pass
+
+    def _read_status(self, worker: Worker) -> None:
+        try:
+            data = os.read(worker.status, 4096)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if b"R" in data and not worker.ready:
+            worker.ready = True
+            log.info("worker %d serving", worker.pid)
+        if data:
+            worker.beat = time.monotonic()
+
+    def _reap(self) -> list[tuple[Worker, int]]:
+        gone = []
+        for pid, worker in list(self.workers.items()):
+            code = worker.proc.poll()
+            if code is None:
+                continue
+            del self.workers[pid]
+            os.close(worker.status)
+            gone.append((worker, code))
+        return gone
+
+    # -- the loop -------------------------------------------------------------
+    def _on_signal(self, signum: int, frame: object) -> None:
+        self.signals.append(signum)
+
+    def run(self) -> int:
+        """Serve until stopped; returns the process exit code."""
+        wake_r, wake_w = os.pipe()
+        os.set_blocking(wake_r, False)
+        os.set_blocking(wake_w, False)
+        signal.set_wakeup_fd(wake_w)
+        for sig in (
+            signal.SIGTERM,
+            signal.SIGINT,
+            signal.SIGHUP,
+            signal.SIGTTIN,
+            signal.SIGTTOU,
+            signal.SIGCHLD,
+        ):
+            signal.signal(sig, self._on_signal)
+        for _ in range(self.target):
+            self.spawn()
+        names = ", ".join(name for _, name in self.listeners)
+        try:
+            return self._loop(wake_r, names)
+        finally:
+            signal.set_wakeup_fd(-1)
+            os.close(wake_r)
+            os.close(wake_w)
+
+    def _loop(self, wake_r: int, names: str) -> int:
+        restarting: list[Worker] = []  # old workers still to replace (SIGHUP)
+        replacement: Worker | None = None
+        while True:
+            fds = [wake_r] + [w.status for w in self.workers.values()]
+            readable, _, _ = select.select(fds, [], [], 0.25)
+            if wake_r in readable:
+                try:
+                    os.read(wake_r, 4096)
+                except BlockingIOError:
+                    pass
+            for worker in list(self.workers.values()):
+                if worker.status in readable:
+                    self._read_status(worker)
+            while self.signals:
+                sig = self.signals.pop(0)
+                if sig in (signal.SIGTERM, signal.SIGINT):
+                    return self._stop(sig)
+                if sig == signal.SIGHUP and not restarting:
+                    log.info("SIGHUP: restarting workers one by one")
+                    systemd.notify("RELOADING=1", f"MONOTONIC_USEC={time.monotonic_ns() // 1000}")
+                    restarting = [w for w in self.workers.values() if not w.retiring]
+                elif sig == signal.SIGTTIN:
+                    self.target += 1
+                    log.info("SIGTTIN: %d workers", self.target)
+                elif sig == signal.SIGTTOU and self.target > 1:
+                    self.target -= 1
+                    log.info("SIGTTOU: %d workers", self.target)
+            for worker, code in self._reap():
+                if worker is replacement:
+                    log.error(
+                        "a new worker exited (code %d) before serving: "
+                        "restart abandoned, old workers keep serving",
+                        code,
+                    )
+                    replacement, restarting = None, []
+                elif worker.retiring:
+                    log.debug("worker %d stopped", worker.pid)
+                elif not worker.ready:
+                    if not self.ready_sent:
+                        sys.stderr.write(
+                            f"Error: worker exited with code {code} during start-up; stopping\n"
+                        )
+                        self._stop(signal.SIGTERM)
+                        return code if code in (2, 3) else 1
+                    self._crashed(worker, code)
+                else:
+                    log.warning("worker %d died (code %d): starting a new one", worker.pid, code)
+                    self._crashed(worker, code)
+            if len(self.crashes) >= _CRASH_LIMIT:
+                sys.stderr.write(
+                    f"Error: {_CRASH_LIMIT} workers died within {_CRASH_WINDOW:.0f} s; stopping\n"
+                )
+                self._stop(signal.SIGTERM)
+                return 1
+            # rolling restart: one replacement at a time
+            if restarting:
+                if replacement is None:
+                    replacement = self.spawn()
+                elif replacement.ready:
+                    self.retire(restarting.pop(0))
+                    replacement = None
+                    if not restarting:
+                        log.info("restart complete")
+                        systemd.notify("READY=1", self._status(names))
+                elif time.monotonic() - replacement.started > _START_TIMEOUT:
+                    self.retire(replacement, signal.SIGKILL)
+            # keep the number of workers at the target
+            live = [w for w in self.workers.values() if not w.retiring and w is not replacement]
+            if not restarting:
+                for _ in range(self.target - len(live)):
+                    self.spawn()
+                for worker in live[self.target :]:
+                    self.retire(worker)
+            if (
+                not self.ready_sent
+                and self.workers
+                and all(w.ready for w in self.workers.values() if not w.retiring)
+            ):
+                self.ready_sent = True
+                log.info("serving on %s with %d worker(s)", names, self.target)
+                systemd.notify("READY=1", self._status(names), f"MAINPID={os.getpid()}")
+            self._ping_watchdog()
+
+    def _crashed(self, worker: Worker, code: int) -> None:
+        now = time.monotonic()
+        self.crashes = [t for t in self.crashes if now - t < _CRASH_WINDOW] + [now]
+
+    def _status(self, names: str) -> str:
+        return f"STATUS=serving on {names}; {self.target} worker(s)"
+
+    def _ping_watchdog(self) -> None:
+        if not self.watchdog or not self.ready_sent:
+            return
+        now = time.monotonic()
+        if now - self._last_ping < self.watchdog:
+            return
+        # Ping only while every serving worker's event loop has beaten recently.
+        stale = [w for w in self.workers.values() if w.ready and now - w.beat > 2 * self.watchdog]
+        if stale:
+            log.warning(
+                "worker(s) %s stopped beating: withholding the watchdog ping",
+                [w.pid for w in stale],
+            )
+            return
+        self._last_ping = now
+        systemd.notify("WATCHDOG=1")
+
+    def _stop(self, sig: int) -> int:
+        """Graceful stop: every worker gets SIGTERM; a second SIGINT kills them."""
+        log.info("stopping (%s)", signal.Signals(sig).name)
+        systemd.notify("STOPPING=1")
+        for worker in self.workers.values():
+            self.retire(worker)
+        deadline = time.monotonic() + self.config.shutdown_timeout + 5
+        forced = False
+        while self.workers:
+            time.sleep(0.05)
+            self._reap()
+            if signal.SIGINT in self.signals and not forced:
+                log.warning("SIGINT again: killing workers")
+                forced = True
+            self.signals.clear()
+            if forced or time.monotonic() > deadline:
+                for worker in self.workers.values():
+                    self.retire(worker, signal.SIGKILL)
+        for sock, name in self.listeners:
+            sock.close()
+            if name.startswith("unix:") and " " not in name:
+                try:
+                    os.unlink(name[5:])
+                except OSError:
+                    pass
+        return 0

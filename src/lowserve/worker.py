@@ -1,0 +1,114 @@
+"""One worker process: serve the handler on inherited sockets until told to stop.
+
+A worker is started by the supervisor as ``python -m lowserve.worker`` with the
+configuration in ``LOWSERVE_WORKER_CONFIG``, its listening sockets at the fds in
+``LOWSERVE_WORKER_FDS`` and a status pipe at ``LOWSERVE_WORKER_STATUS_FD``. On the
+pipe it writes ``R`` once it serves and ``H`` as a heartbeat from its event loop, so
+the supervisor can tell systemd's watchdog that every loop is alive.
+
+Exit codes: 0 after a graceful stop, 2 when the handler cannot be loaded, 3 when
+serving cannot start, 1 for anything else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import signal
+import socket
+import ssl
+import sys
+
+from .config import Config
+from .loader import LoadError, load_handler
+from .logconfig import setup_logging
+from .runner import ServerRunner, SockSite
+from .serve import new_event_loop
+from .server import Server
+
+__all__ = ["main", "serve_config"]
+
+log = logging.getLogger("lowserve.worker")
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_START = 0, 1, 2, 3
+
+
+async def serve_config(
+    config: Config,
+    sockets: list[socket.socket],
+    *,
+    status_fd: int | None = None,
+    heartbeat: float | None = None,
+) -> int:
+    """Serve until SIGTERM/SIGINT (or ``max_requests``); return the exit code."""
+    loop = asyncio.get_running_loop()
+    handler = load_handler(config.handler, factory=config.factory, app_dir=config.app_dir)
+    try:
+        ssl_context = config.tls.context() if config.tls else None
+    except (OSError, ssl.SSLError) as exc:
+        print(f"Error: cannot load the TLS certificate or key: {exc}", file=sys.stderr)
+        return EXIT_START
+    server = Server(handler, options=config.server_options())
+    runner = ServerRunner(server, shutdown_timeout=config.shutdown_timeout)
+    await runner.setup()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    for sock in sockets:
+        await SockSite(runner, sock, ssl_context=ssl_context, backlog=config.backlog).start()
+
+    def tell(code: bytes) -> None:
+        if status_fd is not None:
+            try:
+                os.write(status_fd, code)
+            except OSError:
+                stop.set()  # the supervisor is gone
+
+    tell(b"R")
+    limit = config.max_requests
+    if limit and config.max_requests_jitter:
+        limit += random.randint(0, config.max_requests_jitter)
+    tick = min(heartbeat or 1.0, 1.0)
+    while not stop.is_set():
+        try:
+            await asyncio.wait_for(stop.wait(), tick)
+        except asyncio.TimeoutError:
+            pass
+        if heartbeat:
+            tell(b"H")
+        if limit and server.requests_count >= limit:
+            log.info("served %d requests: recycling this worker", server.requests_count)
+            break
+    await runner.cleanup()
+    return EXIT_OK
+
+
+def main() -> None:
+    config = Config.from_json(os.environ.pop("LOWSERVE_WORKER_CONFIG"))
+    fds = [int(x) for x in os.environ.pop("LOWSERVE_WORKER_FDS", "").split(",") if x]
+    status = os.environ.pop("LOWSERVE_WORKER_STATUS_FD", "")
+    beat = os.environ.pop("LOWSERVE_WORKER_HEARTBEAT", "")
+    setup_logging(config.log_level, config.log_config, process=f"worker {os.getpid()}")
+    sockets = [socket.socket(fileno=fd) for fd in fds]
+    loop = new_event_loop()
+    try:
+        code = loop.run_until_complete(
+            serve_config(
+                config,
+                sockets,
+                status_fd=int(status) if status else None,
+                heartbeat=float(beat) if beat else None,
+            )
+        )
+    except LoadError as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        code = EXIT_USAGE
+    finally:
+        loop.close()
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()
