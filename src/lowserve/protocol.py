@@ -619,7 +619,7 @@ class HttpProtocol(asyncio.Protocol):
         try:
             try:
                 self._send(request, resp)
-                if resp._writer is not None:
+                if resp.prepared and not resp._eof_sent:
                     await resp.write_eof()
             except (ConnectionError, asyncio.CancelledError):
                 raise

@@ -10,6 +10,7 @@ from .response import ContentCoding, Response, StreamResponse, json_response
 from .runner import BaseSite, GracefulExit, ServerRunner, SockSite, TCPSite, UnixSite
 from .serve import run, serve
 from .server import Server
+from .websocket import WebSocketReady, WebSocketResponse, WSCloseCode, WSMessage, WSMsgType
 
 __all__ = [
     "AbstractAccessLogger",
@@ -30,6 +31,11 @@ __all__ = [
     "StreamResponse",
     "TCPSite",
     "UnixSite",
+    "WSCloseCode",
+    "WSMessage",
+    "WSMsgType",
+    "WebSocketReady",
+    "WebSocketResponse",
     "json_response",
     "run",
     "serve",

@@ -1,0 +1,385 @@
+"""WebSocketResponse over real sockets: websockets and aiohttp clients, raw frames."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import os
+import struct
+import zlib
+from typing import Any
+
+import aiohttp
+import pytest
+import websockets
+
+from conftest import exchange, serve
+from lowserve import web
+
+KEY = base64.b64encode(b"0123456789abcdef").decode()
+HANDSHAKE = (
+    "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    f"Sec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n"
+)
+
+
+async def echo(request: web.BaseRequest) -> web.WebSocketResponse:
+    ws = web.WebSocketResponse(protocols=("chat", "v2"), max_msg_size=1024)
+    await ws.prepare(request)
+    async for msg in ws:
+        if msg.type is web.WSMsgType.TEXT:
+            if msg.data == "close-me":
+                await ws.close(code=4001, message=b"bye")
+                break
+            await ws.send_str(msg.data)
+        elif msg.type is web.WSMsgType.BINARY:
+            await ws.send_bytes(msg.data)
+    return ws
+
+
+def frame(
+    opcode: int, payload: bytes, *, fin: bool = True, rsv1: bool = False, mask: bool = True
+) -> bytes:
+    b0 = (0x80 if fin else 0) | (0x40 if rsv1 else 0) | opcode
+    n = len(payload)
+    if n < 126:
+        head = bytes([b0, (0x80 if mask else 0) | n])
+    elif n < 65536:
+        head = bytes([b0, (0x80 if mask else 0) | 126]) + struct.pack("!H", n)
+    else:
+        head = bytes([b0, (0x80 if mask else 0) | 127]) + struct.pack("!Q", n)
+    if not mask:
+        return head + payload
+    key = os.urandom(4)
+    return head + key + bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+
+
+async def raw_ws(port: int, frames: bytes, extra_headers: str = "") -> tuple[bytes, bytes]:
+    """Handshake, send raw frames, return (response head, everything after it)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write((HANDSHAKE + extra_headers + "\r\n").encode())
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    writer.write(frames)
+    rest = await asyncio.wait_for(reader.read(), 5)
+    writer.close()
+    return head, rest
+
+
+def close_code(data: bytes) -> int:
+    """The code of the first close frame the server sent."""
+    i = 0
+    while i < len(data):
+        op, n = data[i] & 0x0F, data[i + 1] & 0x7F
+        start = i + 2 + (2 if n == 126 else 8 if n == 127 else 0)
+        if n >= 126:
+            n = int.from_bytes(data[i + 2 : start], "big")
+        if op == 8:
+            return int.from_bytes(data[start : start + 2], "big")
+        i = start + n
+    raise AssertionError(f"no close frame in {data!r}")
+
+
+@pytest.mark.parametrize("compression", ["deflate", None])
+async def test_websockets_client(compression: str | None) -> None:
+    async with (
+        serve(echo) as s,
+        websockets.connect(
+            f"ws://127.0.0.1:{s.port}/ws", subprotocols=["v2"], compression=compression
+        ) as client,
+    ):
+        assert client.subprotocol == "v2"
+        exts = client.response.headers.get("Sec-WebSocket-Extensions")
+        assert (exts is not None) == (compression is not None)
+        for text in ("hello", "é" * 300, ""):
+            await client.send(text)
+            assert await client.recv() == text
+        await client.send(b"\x00\x01" * 100)
+        assert await client.recv() == b"\x00\x01" * 100
+        await client.send("close-me")
+        with pytest.raises(websockets.ConnectionClosed) as info:
+            await client.recv()
+        assert info.value.rcvd is not None and info.value.rcvd.code == 4001
+
+
+async def test_aiohttp_client_and_fragments() -> None:
+    async with (
+        serve(echo) as s,
+        aiohttp.ClientSession() as session,
+        session.ws_connect(f"http://127.0.0.1:{s.port}/ws", protocols=("chat",)) as ws,
+    ):
+        assert ws.protocol == "chat"
+        await ws.send_str("aio")
+        assert await ws.receive_str() == "aio"
+        await ws.send_json({"a": 1})
+        assert (await ws.receive()).json() == {"a": 1}
+        await ws.close()
+        assert ws.close_code == 1000
+
+
+async def test_fragmented_message_reassembled() -> None:
+    async with serve(echo) as s:
+        reader, writer = await asyncio.open_connection("127.0.0.1", s.port)
+        writer.write((HANDSHAKE + "\r\n").encode())
+        await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        writer.write(
+            frame(1, b"hel", fin=False)
+            + frame(9, b"ping!")
+            + frame(0, b"lo", fin=False)
+            + frame(0, b"!")
+        )
+        assert await asyncio.wait_for(reader.readexactly(7), 5) == b"\x8a\x05ping!"  # pong first
+        assert await asyncio.wait_for(reader.readexactly(8), 5) == b"\x81\x06hello!"
+        writer.write(frame(8, struct.pack("!H", 1000)))
+        rest = await asyncio.wait_for(reader.read(), 5)
+        writer.close()
+    assert close_code(rest) == 1000
+
+
+@pytest.mark.parametrize(
+    ("frames", "code"),
+    [
+        (frame(1, b"hi", mask=False), 1002),  # unmasked client frame
+        (frame(1, b"hi", rsv1=True), 1002),  # reserved bit without an extension
+        (frame(1, b"\xff\xfe"), 1007),  # bad UTF-8
+        (frame(1, b"ab", fin=False) + frame(0, b"\xc3", fin=False) + frame(0, b"\x28"), 1007),
+        (frame(9, b"x" * 126), 1002),  # control frame over 125 bytes
+        (frame(9, b"x", fin=False), 1002),  # fragmented control frame
+        (frame(2, b"x" * 2000), 1009),  # over max_msg_size
+        (frame(2, b"x" * 600, fin=False) + frame(0, b"x" * 600), 1009),  # over it across fragments
+        (frame(0, b"orphan"), 1002),  # continuation without a start
+        (frame(3, b"?"), 1002),  # reserved opcode
+    ],
+    ids=[
+        "unmasked",
+        "rsv1",
+        "bad-utf8",
+        "bad-utf8-fragments",
+        "long-control",
+        "fragmented-control",
+        "too-big",
+        "too-big-fragments",
+        "orphan-continuation",
+        "reserved-opcode",
+    ],
+)
+async def test_protocol_violations(
+    frames: bytes, code: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    seen: list[web.WSMsgType] = []
+
+    async def handler(request: web.BaseRequest) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(max_msg_size=1024 if code == 1009 else 4 * 2**20)
+        await ws.prepare(request)
+        async for msg in ws:
+            seen.append(msg.type)
+        return ws
+
+    async with serve(handler) as s:
+        _, rest = await raw_ws(s.port, frames)
+    assert close_code(rest) == code
+    assert not [r for r in caplog.records if r.exc_info], "no traceback for a protocol violation"
+    assert web.WSMsgType.TEXT not in seen and web.WSMsgType.BINARY not in seen
+
+
+async def test_deflate_bomb_is_refused() -> None:
+    comp = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+    bomb = comp.compress(b"\0" * 10_000_000) + comp.flush(zlib.Z_SYNC_FLUSH)
+    bomb = bomb[:-4]  # permessage-deflate strips the sync-flush tail
+
+    async def handler(request: web.BaseRequest) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(max_msg_size=65536)
+        await ws.prepare(request)
+        async for _ in ws:
+            pass
+        return ws
+
+    async with serve(handler) as s:
+        _, rest = await raw_ws(
+            s.port, frame(2, bomb, rsv1=True), "Sec-WebSocket-Extensions: permessage-deflate\r\n"
+        )
+    assert close_code(rest) == 1009
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        ("Upgrade: websocket\r\nConnection: keep-alive\r\n", 400),
+        ("Upgrade: h2c\r\nConnection: Upgrade\r\n", 400),
+        ("Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 12\r\n", 400),
+        (
+            f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {base64.b64encode(b'short').decode()}\r\n",
+            400,
+        ),
+        (
+            "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: !!notbase64!!\r\n",
+            400,
+        ),
+    ],
+    ids=["no-connection-upgrade", "not-websocket", "version", "short-key", "bad-key"],
+)
+async def test_bad_handshakes(headers: str, status: int) -> None:
+    async with serve(echo) as s:
+        out = await exchange(
+            s.port, f"GET /ws HTTP/1.1\r\nHost: x\r\n{headers}\r\n".encode(), until_close=False
+        )
+    assert out.startswith(b"HTTP/1.1 %d " % status)
+
+
+async def test_can_prepare_and_handler_headers_kept() -> None:
+    seen: dict[str, Any] = {}
+
+    async def handler(request: web.BaseRequest) -> web.StreamResponse:
+        ws = web.WebSocketResponse(protocols=("x",))
+        seen["ready"] = ws.can_prepare(request)
+        if not seen["ready"].ok:
+            return web.Response(text="plain")
+        ws.headers["X-Custom"] = "kept"
+        await ws.prepare(request)
+        await ws.close()
+        return ws
+
+    async with serve(handler) as s:
+        out = await exchange(s.port, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert out.endswith(b"plain") and seen["ready"] == (False, None)
+        reader, writer = await asyncio.open_connection("127.0.0.1", s.port)
+        writer.write((HANDSHAKE + "Sec-WebSocket-Protocol: y, x\r\n\r\n").encode())
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        writer.close()
+    assert head.startswith(b"HTTP/1.1 101 Switching Protocols\r\n")
+    assert b"X-Custom: kept\r\n" in head and b"Sec-WebSocket-Protocol: x\r\n" in head
+    assert b"Sec-WebSocket-Accept: " in head
+    assert seen["ready"] == (True, "x")
+
+
+async def test_autoping_off_shows_ping_and_pong() -> None:
+    got: list[Any] = []
+
+    async def handler(request: web.BaseRequest) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(autoping=False, timeout=0.2)
+        await ws.prepare(request)
+        for _ in range(2):
+            msg = await ws.receive()
+            got.append((msg.type, msg.data))
+        await ws.close()
+        return ws
+
+    async with serve(handler) as s:
+        await raw_ws(s.port, frame(9, b"pi") + frame(10, b"po"))
+    assert got == [(web.WSMsgType.PING, b"pi"), (web.WSMsgType.PONG, b"po")]
+
+
+async def test_heartbeat_without_pong_closes_abnormally() -> None:
+    result: dict[str, Any] = {}
+
+    async def handler(request: web.BaseRequest) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(heartbeat=0.2)
+        await ws.prepare(request)
+        msg = await ws.receive()
+        result["type"], result["code"] = msg.type, ws.close_code
+        return ws
+
+    async with serve(handler) as s:
+        reader, writer = await asyncio.open_connection("127.0.0.1", s.port)
+        writer.write((HANDSHAKE + "\r\n").encode())
+        await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        ping = await asyncio.wait_for(reader.readexactly(2), 5)
+        assert ping == b"\x89\x00"  # the server pings; we never answer
+        await asyncio.wait_for(reader.read(), 5)
+        writer.close()
+        for _ in range(100):
+            if result:
+                break
+            await asyncio.sleep(0.02)
+    assert result == {"type": web.WSMsgType.CLOSED, "code": 1006}
+
+
+async def test_receive_timeout_and_concurrent_receive() -> None:
+    result: dict[str, Any] = {}
+
+    async def handler(request: web.BaseRequest) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(receive_timeout=0.1, timeout=0.2)
+        await ws.prepare(request)
+        try:
+            await ws.receive()
+        except asyncio.TimeoutError:
+            result["timeout"] = True
+        first = asyncio.ensure_future(ws.receive(timeout=5))
+        await asyncio.sleep(0)
+        try:
+            await ws.receive()
+        except RuntimeError as exc:
+            result["concurrent"] = str(exc)
+        first.cancel()
+        await ws.close()
+        return ws
+
+    async with serve(handler) as s:
+        await raw_ws(s.port, b"")
+    assert result == {"timeout": True, "concurrent": "Concurrent call to receive() is not allowed"}
+
+
+async def test_slow_reader_applies_back_pressure() -> None:
+    sent = 0
+    done = asyncio.Event()
+
+    async def handler(request: web.BaseRequest) -> web.WebSocketResponse:
+        nonlocal sent
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        try:
+            for _ in range(2000):
+                await ws.send_bytes(b"x" * 65536)
+                sent += 1
+        except ConnectionError:
+            pass
+        done.set()
+        return ws
+
+    async with serve(handler) as s:
+        reader, writer = await asyncio.open_connection("127.0.0.1", s.port, limit=2**16)
+        writer.write((HANDSHAKE + "\r\n").encode())
+        await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        await asyncio.sleep(0.3)  # read nothing: the server must stop, not buffer 128 MiB
+        assert sent < 200
+        writer.close()
+        await asyncio.wait_for(done.wait(), 10)
+
+
+async def test_graceful_shutdown_closes_with_1001() -> None:
+    started = asyncio.Event()
+
+    async def handler(request: web.BaseRequest) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        started.set()
+        async for _ in ws:
+            pass
+        return ws
+
+    server = web.Server(handler, access_log=None)
+    runner = web.ServerRunner(server, shutdown_timeout=5)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    async with websockets.connect(f"ws://127.0.0.1:{site.port}/") as client:
+        await asyncio.wait_for(started.wait(), 5)
+        cleanup = asyncio.create_task(runner.cleanup())
+        with pytest.raises(websockets.ConnectionClosed) as info:
+            await asyncio.wait_for(client.recv(), 5)
+        assert info.value.rcvd is not None and info.value.rcvd.code == 1001
+    await asyncio.wait_for(cleanup, 10)
+
+
+async def test_handler_return_closes_socket() -> None:
+    async def handler(request: web.BaseRequest) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        await ws.send_str("one and done")
+        return ws
+
+    async with serve(handler) as s, websockets.connect(f"ws://127.0.0.1:{s.port}/") as client:
+        assert await client.recv() == "one and done"
+        with pytest.raises(websockets.ConnectionClosedOK):
+            await asyncio.wait_for(client.recv(), 5)
