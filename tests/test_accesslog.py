@@ -7,8 +7,9 @@ import re
 
 import pytest
 
-from conftest import exchange, serve
 from lowserve import web
+
+from conftest import exchange, serve
 
 
 async def handler(request: web.BaseRequest) -> web.Response:

@@ -25,9 +25,10 @@ from typing import Any
 import pytest
 from aiohttp import web as aioweb
 
+from lowserve import web as lsweb
+
 from compat_handlers import make_handler
 from conftest import exchange
-from lowserve import web as lsweb
 
 CASES: dict[str, bytes] = {
     "text": b"GET /text HTTP/1.1\r\nHost: x\r\n\r\n",

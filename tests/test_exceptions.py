@@ -6,8 +6,9 @@ import logging
 
 import pytest
 
-from conftest import exchange, parse_responses, serve
 from lowserve import web
+
+from conftest import exchange, parse_responses, serve
 
 
 def test_defaults() -> None:

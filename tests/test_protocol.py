@@ -7,8 +7,9 @@ import logging
 
 import pytest
 
-from conftest import exchange, parse_responses, serve
 from lowserve import web
+
+from conftest import exchange, parse_responses, serve
 
 
 async def hello(request: web.BaseRequest) -> web.Response:

@@ -9,8 +9,9 @@ from typing import Any
 import aiohttp
 import pytest
 
-from conftest import exchange, parse_responses, serve
 from lowserve import web
+
+from conftest import exchange, parse_responses, serve
 
 
 async def observe(raw: bytes, fn: Any, **options: Any) -> Any:

@@ -8,8 +8,9 @@ import zlib
 
 import pytest
 
-from conftest import exchange, parse_responses, serve
 from lowserve import web
+
+from conftest import exchange, parse_responses, serve
 
 
 def test_response_defaults() -> None:

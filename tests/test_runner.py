@@ -15,8 +15,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from conftest import exchange
 from lowserve import web
+
+from conftest import exchange
 
 
 async def hello(request: web.BaseRequest) -> web.Response:

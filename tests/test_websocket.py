@@ -14,8 +14,9 @@ import aiohttp
 import pytest
 import websockets
 
-from conftest import exchange, serve
 from lowserve import web
+
+from conftest import exchange, serve
 
 KEY = base64.b64encode(b"0123456789abcdef").decode()
 HANDSHAKE = (
