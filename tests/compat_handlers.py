@@ -142,6 +142,21 @@ def make_handler(web: Any) -> Any:
                     "http_range": str(request.http_range) if "Range" in request.headers else None,
                 }
             )
+        if path == "/ws":
+            ws = web.WebSocketResponse(protocols=("chat",))
+            await ws.prepare(request)
+            async for msg in ws:
+                if msg.type == web.WSMsgType.TEXT:
+                    await ws.send_str("echo:" + msg.data)
+                elif msg.type == web.WSMsgType.BINARY:
+                    await ws.send_bytes(msg.data[::-1])
+            return ws
+        if path == "/ws-server-close":
+            ws = web.WebSocketResponse()
+            await ws.prepare(request)
+            await ws.send_json({"hello": "world"})
+            await ws.close(code=4000, message=b"done")
+            return ws
         return web.Response(text="fallback " + json.dumps(path))
 
     return handler

@@ -9,6 +9,11 @@ Accepted differences, each on purpose:
   does (cases with ``Expect`` are compared after dropping the interim response).
 * A body written to a ``StreamResponse`` answering ``HEAD`` (or 204/304): aiohttp sends
   it, breaking the framing; lowserve drops it (``head-stream`` compares the heads only).
+* A declined ``Upgrade`` request (``ws-bad-version``): lowserve adds ``Connection: close``,
+  since what follows the head may be frames, not a request; aiohttp keeps the connection.
+* A client's close frame is echoed with its reason by lowserve (websockets' protocol), with the
+  code alone by aiohttp; both are RFC 6455. A close that arrives in the same read as data
+  frames is answered at once, so those messages can no longer be replied to (not compared).
 * Malformed requests: lowserve answers ``HTTP/1.1`` with ``Connection: close`` and its own
   short text; aiohttp answers ``HTTP/1.0 400`` with parser text (``test_protocol`` covers ours).
 """
@@ -113,6 +118,33 @@ CASES: dict[str, bytes] = {
 }
 
 HEAD_ONLY = {"head-stream"}
+CLOSES_DECLINED_UPGRADE = {"ws-bad-version"}
+_WS = (
+    "GET {path} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n"
+)
+
+
+def _masked(opcode: int, payload: bytes) -> bytes:
+    key = b"\x01\x02\x03\x04"
+    return (
+        bytes([0x80 | opcode, 0x80 | len(payload)])
+        + key
+        + bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+    )
+
+
+CASES.update(
+    {
+        "ws-echo": _WS.format(path="/ws", extra="Sec-WebSocket-Protocol: x, chat\r\n").encode()
+        + _masked(1, b"hi")
+        + _masked(2, b"abc"),
+        "ws-server-close": _WS.format(path="/ws-server-close", extra="").encode(),
+        "ws-bad-version": _WS.format(path="/ws", extra="").replace("13", "12").encode(),
+        "ws-no-upgrade": b"GET /ws HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    }
+)
+
 _VOLATILE = re.compile(rb"^(Date|Server): [^\r]*\r\n", re.M | re.I)
 
 
@@ -171,6 +203,8 @@ def test_same_bytes_as_aiohttp(case: str, answers: dict[str, tuple[bytes, bytes]
     theirs, ours = answers[case]
     assert theirs, "aiohttp answered nothing"
     ours, theirs = normalise(ours), normalise(theirs)
+    if case in CLOSES_DECLINED_UPGRADE:
+        ours = ours.replace(b"Connection: close\r\n", b"", 1)
     if case in HEAD_ONLY:
         ours, theirs = ours.partition(b"\r\n\r\n")[0], theirs.partition(b"\r\n\r\n")[0]
     assert ours == theirs
