@@ -48,6 +48,13 @@ SCENARIOS = {
     "pipelined": ("/", LUA_PIPELINE, 64, "hello world, 16 requests pipelined per connection"),
     "post-1k": ("/echo", LUA_POST, 64, "POST of 1 KiB read with request.read() and echoed"),
     "json": ("/json", None, 64, "a ~1 KiB JSON response built from a dict"),
+    "ws-echo": (
+        "/ws",
+        None,
+        32,
+        "WebSocket echo of 34-byte text messages over 32 connections, "
+        "messages/s (Node ws client, no compression; lowserve and aiohttp only)",
+    ),
 }
 
 
@@ -134,6 +141,33 @@ def wrk(port: int, path: str, lua: str | None, conns: int, duration: float) -> t
     return rps, p99
 
 
+def ws_echo(port: int, conns: int, duration: float) -> tuple[float, float]:
+    """Messages/s of the Node ``ws`` echo client (bench/node), pinned to core 1."""
+    node_dir = HERE / "node"
+    if not (node_dir / "node_modules" / "ws").exists():
+        subprocess.run(
+            ["npm", "install", "--silent", "--no-audit", "--no-fund"],
+            cwd=node_dir,
+            check=True,
+            timeout=300,
+        )
+    cmd = [
+        *pin(1),
+        "node",
+        str(node_dir / "ws_echo.js"),
+        f"ws://127.0.0.1:{port}/ws",
+        str(conns),
+        f"{duration:g}",
+    ]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 30).stdout
+    import json
+
+    return float(json.loads(out.strip().splitlines()[-1])["rate"]), float("nan")
+
+
+WS_PEERS = ("lowserve", "aiohttp")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--scenario", action="append", choices=list(SCENARIOS))
@@ -151,10 +185,16 @@ def main() -> None:
         path, lua, conns, _ = SCENARIOS[name]
         results[name] = {}
         for kind in servers:
+            if name == "ws-echo" and kind not in WS_PEERS:
+                continue
             port = free_port()
             with running(kind, port):
-                wrk(port, path, lua, conns, args.warmup)
-                runs = [wrk(port, path, lua, conns, args.duration) for _ in range(args.runs)]
+                if name == "ws-echo":
+                    ws_echo(port, conns, args.warmup)
+                    runs = [ws_echo(port, conns, args.duration) for _ in range(args.runs)]
+                else:
+                    wrk(port, path, lua, conns, args.warmup)
+                    runs = [wrk(port, path, lua, conns, args.duration) for _ in range(args.runs)]
             rps = statistics.median(r for r, _ in runs)
             p99 = statistics.median(p for _, p in runs)
             results[name][kind] = (rps, p99)
@@ -183,8 +223,12 @@ def render(
         "|" + "---|" * (1 + len(servers) * 2 - 1),
     ]
     for name, row in results.items():
-        cells = [f"{row[s][0]:.0f} ({row[s][1]:.2f})" for s in servers]
-        ratios = [f"**{row['lowserve'][0] / row[s][0]:.2f}x**" for s in servers if s != "lowserve"]
+        cells = [f"{row[s][0]:.0f} ({row[s][1]:.2f})" if s in row else "n/a" for s in servers]
+        ratios = [
+            f"**{row['lowserve'][0] / row[s][0]:.2f}x**" if s in row else "n/a"
+            for s in servers
+            if s != "lowserve"
+        ]
         lines.append(f"| {name} | " + " | ".join(cells + ratios) + " |")
     lines += ["", "Scenarios:", ""]
     lines += [f"- **{n}**: {SCENARIOS[n][3]}" for n in results]

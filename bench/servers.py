@@ -33,6 +33,13 @@ def make_handler(web):  # type: ignore[no-untyped-def]
                 await resp.write(chunk)
             await resp.write_eof()
             return resp
+        if path == "/ws":
+            ws = web.WebSocketResponse()
+            await ws.prepare(request)
+            async for msg in ws:
+                if msg.type == web.WSMsgType.TEXT:
+                    await ws.send_str(msg.data)
+            return ws
         if path == "/upload":
             n = 0
             async for piece in request.content.iter_chunked(65536):

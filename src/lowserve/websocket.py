@@ -15,6 +15,16 @@ Invariants:
 * Bytes the protocol wants sent (pongs, the close echo) are flushed after every batch
   of received data; an empty chunk from it means "close the TCP connection".
 
+The fast path. Profiling the echo benchmark showed the library's generator-based frame
+parser and serialiser as the largest cost, so the commonest frames take a path of our
+own: a complete, masked, unfragmented TEXT/BINARY frame with no reserved bits, on a
+connection with no extension, is unmasked (with websockets' C ``apply_mask``) and
+delivered here; our own frames of that kind are written here too. Everything else —
+control frames, fragments, compression, anything malformed — goes to websockets, and
+``_Tracker`` follows the frame boundaries meanwhile, so the fast path resumes only at a
+boundary outside a fragmented message. Size and UTF-8 violations found on the fast path
+fail the connection through websockets (``Protocol.fail``), with the same close codes.
+
 Two aiohttp behaviours differ: pings are always answered (websockets' protocol answers
 them itself), and a close frame from the client is always echoed; with
 ``autoping=False``/``autoclose=False`` the handler still sees the PING/CLOSE messages.
@@ -37,6 +47,11 @@ from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFact
 from websockets.frames import CloseCode, Frame, Opcode
 from websockets.headers import build_extension, parse_extension
 from websockets.protocol import Protocol, Side, State
+
+try:
+    from websockets.speedups import apply_mask
+except ImportError:  # pragma: no cover - the C speedup ships in websockets' wheels
+    from websockets.utils import apply_mask
 
 from .exceptions import HTTPBadRequest, HTTPMethodNotAllowed
 from .response import StreamResponse
@@ -105,6 +120,8 @@ class WebSocketReady(NamedTuple):
         return self.ok
 
 
+_tuple_new = tuple.__new__
+_TEXT, _BINARY = WSMsgType.TEXT, WSMsgType.BINARY
 WS_CLOSED_MESSAGE = WSMessage(WSMsgType.CLOSED, None, None)
 WS_CLOSING_MESSAGE = WSMessage(WSMsgType.CLOSING, None, None)
 
@@ -267,14 +284,20 @@ class WebSocketResponse(StreamResponse):
     async def send_str(self, data: str, compress: int | None = None) -> None:
         if not isinstance(data, str):
             raise TypeError(f"data argument must be str ({type(data)!r})")
-        await self._started().send(Opcode.TEXT, data.encode())
+        conn = self._conn
+        if conn is None:
+            raise RuntimeError("Call .prepare() first")
+        if conn.write_data(0x81, data.encode()):
+            await conn.proto.drain()
 
     async def send_bytes(
         self, data: bytes | bytearray | memoryview, compress: int | None = None
     ) -> None:
         if not isinstance(data, bytes | bytearray | memoryview):
             raise TypeError(f"data argument must be byte-ish ({type(data)!r})")
-        await self._started().send(Opcode.BINARY, bytes(data))
+        conn = self._started()
+        if conn.write_data(0x82, bytes(data)):
+            await conn.proto.drain()
 
     async def send_json(
         self, data: Any, compress: int | None = None, *, dumps: Callable[[Any], str] = json.dumps
@@ -298,8 +321,28 @@ class WebSocketResponse(StreamResponse):
     # -- receiving ----------------------------------------------------------------
     async def receive(self, timeout: float | None = None) -> WSMessage:
         """The next message; CLOSED once the connection is over."""
-        conn = self._started()
-        msg = await conn.receive(timeout if timeout is not None else self._receive_timeout)
+        conn = self._conn
+        if conn is None:
+            raise RuntimeError("Call .prepare() first")
+        if conn._waiter is not None:
+            raise RuntimeError("Concurrent call to receive() is not allowed")
+        queue = conn._queue
+        if not queue:
+            if conn.closed and conn.proto.transport is None:
+                return WS_CLOSED_MESSAGE
+            waiter = conn._waiter = conn.proto.loop.create_future()
+            if timeout is None:
+                timeout = self._receive_timeout
+            try:
+                if timeout is not None:
+                    await asyncio.wait_for(asyncio.shield(waiter), timeout)
+                else:
+                    await waiter
+            finally:
+                conn._waiter = None
+        msg = queue.popleft()
+        if conn._paused:
+            conn.maybe_resume()
         if msg.type is WSMsgType.CLOSE and self._autoclose:
             await conn.close(msg.data if isinstance(msg.data, int) else 1000, b"", self._timeout)
         return msg
@@ -326,6 +369,8 @@ class WebSocketResponse(StreamResponse):
 
     async def __anext__(self) -> WSMessage:
         msg = await self.receive()
+        if msg.type is _TEXT or msg.type is _BINARY:
+            return msg
         if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED):
             raise StopAsyncIteration
         return msg
@@ -357,12 +402,16 @@ class _Connection:
 
     __slots__ = (
         "_closed_event",
+        "_fast",
         "_frag_type",
         "_fragments",
         "_heartbeat_handle",
+        "_max_size",
+        "_partial",
         "_paused",
         "_pong_handle",
         "_queue",
+        "_tracker",
         "_waiter",
         "close_code",
         "closed",
@@ -384,12 +433,77 @@ class _Connection:
         self._heartbeat_handle: asyncio.TimerHandle | None = None
         self._pong_handle: asyncio.TimerHandle | None = None
         self._closed_event = asyncio.Event()
+        self._fast = not ws.extensions
+        self._partial = b""
+        self._tracker = _Tracker()
+        self._max_size = resp._max_msg_size or (1 << 62)
         self.closed = False
         self.close_code: int | None = None
         self.exception: BaseException | None = None
 
     # -- from the transport ---------------------------------------------------
     def data_received(self, data: bytes) -> None:
+        if self._fast:
+            if self._partial:
+                data = self._partial + data
+                self._partial = b""
+            rest = self._fast_frames(data)
+            if rest is None:
+                return
+            data = rest
+        self._slow(data)
+
+    def _fast_frames(self, data: bytes) -> bytes | None:
+        """Deliver the simple frames at the start of *data*; return what is not simple.
+
+        None means everything was consumed (a trailing partial simple frame is kept).
+        """
+        pos, end = 0, len(data)
+        ws = self.ws
+        while pos < end:
+            if end - pos < 2:
+                self._partial = data[pos:]
+                break
+            b0, b1 = data[pos], data[pos + 1]
+            if b0 not in (0x81, 0x82) or b1 < 0x80 or b1 == 0xFF:
+                self._fast = False  # control, fragment, RSV, unmasked or 64-bit length
+                self._flush()
+                return data[pos:]
+            n = b1 & 0x7F
+            if n == 126:
+                if end - pos < 4:
+                    self._partial = data[pos:]
+                    break
+                n = (data[pos + 2] << 8) | data[pos + 3]
+                head = 8
+            else:
+                head = 6
+            if n > self._max_size:
+                ws.fail(CloseCode.MESSAGE_TOO_BIG, f"frame with {n} bytes exceeds limit")
+                self._fast = False
+                break
+            if end - pos < head + n:
+                self._partial = data[pos:]
+                break
+            start = pos + head
+            payload = apply_mask(data[start : start + n], data[start - 4 : start])
+            pos += head + n
+            if b0 == 0x81:
+                try:
+                    text = payload.decode("utf-8")
+                except UnicodeDecodeError:
+                    ws.fail(CloseCode.INVALID_DATA, "invalid UTF-8")
+                    self._fast = False
+                    break
+                self._push(_tuple_new(WSMessage, (_TEXT, text, None)))
+            else:
+                self._push(_tuple_new(WSMessage, (_BINARY, payload, None)))
+        if not self._fast:
+            self._flush()
+            self._after_close()
+        return None
+
+    def _slow(self, data: bytes) -> None:
         ws = self.ws
         ws.receive_data(data)
         for event in ws.events_received():
@@ -401,6 +515,14 @@ class _Connection:
             or (ws.close_rcvd is not None and ws.close_sent is not None)
         ):
             self._after_close()
+        elif (
+            self._tracker.feed(data)
+            and not ws.extensions
+            and ws.state is State.OPEN
+            and not ws.reader.buffer
+            and ws.current_size is None
+        ):
+            self._fast = True  # back at a frame boundary, outside a fragmented message
 
     def _on_frame(self, frame: Frame) -> None:
         op = frame.opcode
@@ -516,11 +638,11 @@ class _Connection:
         ws = self.ws
         if ws.state is not State.OPEN:
             raise ConnectionResetError("Cannot write to closing transport")
-        if opcode is Opcode.TEXT:
-            ws.send_text(data)
-        elif opcode is Opcode.BINARY:
-            ws.send_binary(data)
-        elif opcode is Opcode.PING:
+        if opcode is Opcode.TEXT or opcode is Opcode.BINARY:
+            if self.write_data(0x80 | opcode.value, data):
+                await self.proto.drain()
+            return
+        if opcode is Opcode.PING:
             ws.send_ping(data)
         elif opcode is Opcode.PONG:
             ws.send_pong(data)
@@ -529,27 +651,39 @@ class _Connection:
         else:
             ws.send_frame(Frame(opcode, data))
         self._flush()
-        await self.proto.drain()
+        if self.proto._write_paused:
+            await self.proto.drain()
 
-    async def receive(self, timeout: float | None) -> WSMessage:
-        if self._waiter is not None:
-            raise RuntimeError("Concurrent call to receive() is not allowed")
-        if not self._queue:
-            if self.closed and self.proto.transport is None:
-                return WS_CLOSED_MESSAGE
-            waiter = self._waiter = self.proto.loop.create_future()
-            try:
-                if timeout is not None:
-                    await asyncio.wait_for(asyncio.shield(waiter), timeout)
-                else:
-                    await waiter
-            finally:
-                self._waiter = None
-        msg = self._queue.popleft()
+    def maybe_resume(self) -> None:
         if self._paused and len(self._queue) < _MAX_QUEUED // 2 and self.proto.transport:
             self._paused = False
             self.proto.transport.resume_reading()
-        return msg
+
+    def write_data(self, first: int, data: bytes) -> bool:
+        """Write one TEXT (0x81) or BINARY (0x82) frame; True if the caller should drain."""
+        ws = self.ws
+        if ws.state is not State.OPEN:
+            raise ConnectionResetError("Cannot write to closing transport")
+        if ws.extensions:
+            if first == 0x81:
+                ws.send_text(data)
+            else:
+                ws.send_binary(data)
+            self._flush()
+            return self.proto._write_paused
+        n = len(data)
+        if n < 126:
+            frame = bytes((first, n)) + data
+        elif n < 65536:
+            frame = bytes((first, 126)) + n.to_bytes(2, "big") + data
+        else:
+            frame = bytes((first, 127)) + n.to_bytes(8, "big") + data
+        transport = self.proto.transport
+        if transport is None or transport.is_closing():
+            raise ConnectionResetError("Cannot write to closing transport")
+        pending = ws.data_to_send()  # anything the protocol queued goes first
+        transport.write(b"".join(pending) + frame if pending else frame)
+        return self.proto._write_paused
 
     async def close(self, code: int, message: bytes, timeout: float) -> bool:
         ws = self.ws
@@ -608,3 +742,51 @@ class _Connection:
             if handle is not None:
                 handle.cancel()
         self._heartbeat_handle = self._pong_handle = None
+
+
+class _Tracker:
+    """Follows frame boundaries in bytes websockets parses, so the fast path can resume.
+
+    ``feed`` returns True when the bytes fed so far end exactly at a frame boundary
+    outside a fragmented message.
+    """
+
+    __slots__ = ("_fragmented", "_head", "_skip")
+
+    def __init__(self) -> None:
+        self._skip = 0
+        self._head = b""
+        self._fragmented = False
+
+    def feed(self, data: bytes) -> bool:
+        if self._head:
+            data = self._head + data
+            self._head = b""
+        pos, end = 0, len(data)
+        while True:
+            if self._skip:
+                take = min(self._skip, end - pos)
+                self._skip -= take
+                pos += take
+                if self._skip:
+                    return False
+            if pos == end:
+                return not self._fragmented
+            if end - pos < 2:
+                self._head = data[pos:]
+                return False
+            b0, b1 = data[pos], data[pos + 1]
+            n = b1 & 0x7F
+            size = 2 + (4 if b1 & 0x80 else 0) + (2 if n == 126 else 8 if n == 127 else 0)
+            if end - pos < size:
+                self._head = data[pos:]
+                return False
+            if n == 126:
+                n = int.from_bytes(data[pos + 2 : pos + 4], "big")
+            elif n == 127:
+                n = int.from_bytes(data[pos + 2 : pos + 10], "big")
+            opcode = b0 & 0x0F
+            if opcode in (0, 1, 2):
+                self._fragmented = not (b0 & 0x80)
+            pos += size
+            self._skip = n
