@@ -384,3 +384,41 @@ async def test_handler_return_closes_socket() -> None:
         assert await client.recv() == "one and done"
         with pytest.raises(websockets.ConnectionClosedOK):
             await asyncio.wait_for(client.recv(), 5)
+
+
+async def test_fast_path_survives_splits_and_mixed_frames() -> None:
+    """Simple frames split at every byte, long (16-bit length) frames, and control and
+    fragmented frames between them: the fast path hands over and resumes correctly."""
+    async with serve(echo) as s:
+        reader, writer = await asyncio.open_connection("127.0.0.1", s.port)
+        writer.write((HANDSHAKE + "\r\n").encode())
+        await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+
+        async def expect(data: bytes) -> None:
+            assert await asyncio.wait_for(reader.readexactly(len(data)), 5) == data
+
+        for byte in frame(1, b"split"):  # one byte per segment
+            writer.write(bytes([byte]))
+            await writer.drain()
+            await asyncio.sleep(0.001)
+        await expect(b"\x81\x05split")
+        writer.write(frame(2, b"y" * 300))  # 16-bit length
+        await expect(b"\x82\x7e\x01\x2c" + b"y" * 300)
+        writer.write(frame(9, b"p") + frame(1, b"after-ping"))  # control frame, then simple
+        await expect(b"\x8a\x01p")
+        await expect(b"\x81\x0aafter-ping")
+        writer.write(frame(1, b"fr", fin=False) + frame(0, b"ag"))  # fragmented, then simple
+        writer.write(frame(1, b"next"))
+        await expect(b"\x81\x04frag")
+        await expect(b"\x81\x04next")
+        half = frame(9, b"x")
+        writer.write(half[:3])  # a control frame split mid-header goes through websockets
+        await writer.drain()
+        await asyncio.sleep(0.01)
+        writer.write(half[3:] + frame(1, b"ok"))
+        await expect(b"\x8a\x01x")
+        await expect(b"\x81\x02ok")
+        writer.write(frame(8, struct.pack("!H", 1000)))
+        rest = await asyncio.wait_for(reader.read(), 5)
+        writer.close()
+    assert close_code(rest) == 1000
