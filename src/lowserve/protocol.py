@@ -29,23 +29,22 @@ Invariants:
 from __future__ import annotations
 
 import asyncio
-import enum
+import contextvars
 import logging
 import socket
-import traceback
-import zlib
 from collections import deque
 from collections.abc import Awaitable, Callable
-from html import escape as html_escape
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import httptools
 
-from .exceptions import HTTPException, HTTPInternalServerError
-from .http import REASONS, HttpVersion10, HttpVersion11, build_head, http_date
+from .dispatch import Dispatch
+from .http import HttpVersion10, HttpVersion11
 from .proxy import is_trusted, read_proxy_headers
-from .response import Response, StreamResponse
+from .response import StreamResponse
+from .state import ConnState
 from .streams import EMPTY_STREAM, BodyStream
+from .wire import BodyDecoder, WireError, error_reply, supported_codings
 
 if TYPE_CHECKING:
     from .request import BaseRequest
@@ -66,24 +65,6 @@ _SINGLETONS = frozenset(
 )
 _SPECIAL = _SINGLETONS | {b"expect", b"content-encoding"}
 
-try:
-    import brotli  # type: ignore[import-not-found,unused-ignore]
-except ImportError:  # pragma: no cover - optional
-    brotli = None
-
-
-class ConnState(enum.Enum):
-    """Where a connection is in its life."""
-
-    IDLE = "idle"  #: between requests; the keep-alive timeout runs
-    HEAD = "head"  #: a request head is arriving; the header-read timeout runs
-    BUSY = "busy"  #: a handler is answering
-    LINGER = "linger"  #: discarding an unread request body; the lingering timeout runs
-    UPGRADED = "upgraded"  #: the transport belongs to an upgraded protocol
-    DISCARD = "discard"  #: a request was refused; input is dropped until the client closes
-    CLOSING = "closing"  #: the last bytes are being written
-    CLOSED = "closed"
-
 
 _IDLE, _HEAD, _LINGER = ConnState.IDLE, ConnState.HEAD, ConnState.LINGER
 
@@ -99,87 +80,27 @@ class UpgradeReceiver(Protocol):
     def shutdown(self) -> None: ...
 
 
-class WireError(Exception):
-    """A request the server refuses before any handler sees it."""
-
-    def __init__(self, status: int, detail: str) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.detail = detail
-
-
-class _Decoder:
-    """Decodes a gzip/deflate/br request body, bounded by ``client_max_size``."""
-
-    __slots__ = ("_d", "_limit", "_total", "_zlib")
-
-    def __init__(self, coding: str, limit: int) -> None:
-        self._limit = limit
-        self._total = 0
-        self._zlib = coding != "br"
-        if coding == "br":
-            self._d: Any = brotli.Decompressor()
-        elif coding == "gzip":
-            self._d = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        else:
-            self._d = zlib.decompressobj(zlib.MAX_WBITS)
-
-    def decode(self, data: bytes) -> bytes:
-        try:
-            if self._zlib:
-                budget = self._limit - self._total + 1 if self._limit else 0
-                out = self._d.decompress(data, budget)
-            else:
-                out = self._d.process(data)
-        except Exception as exc:  # zlib.error, brotli.error
-            raise WireError(400, f"cannot decode request body: {exc}") from None
-        self._total += len(out)
-        if self._limit and self._total > self._limit:
-            raise WireError(413, f"decoded request body passes {self._limit} bytes")
-        return bytes(out)
-
-
-class HttpProtocol(asyncio.Protocol):
+class HttpProtocol(Dispatch, asyncio.Protocol):
     """The server side of one HTTP/1.1 connection."""
 
     __slots__ = (
-        "_body",
-        "_busy",
-        "_closing",
         "_deadline",
-        "_decoder",
         "_drain_waiter",
         "_error",
-        "_fresh",
-        "_handler",
         "_head_lines",
-        "_head_sent",
         "_head_total",
         "_headers",
-        "_in_head",
         "_line_len",
-        "_opts",
         "_parser",
-        "_paused",
-        "_queue",
-        "_request",
-        "_server",
         "_special",
         "_tail",
-        "_task",
         "_timeouts",
         "_trust_proxy",
-        "_unparsed",
         "_upgrade",
         "_url",
-        "_waiter",
         "_write_paused",
         "is_tls",
-        "loop",
-        "peer",
         "server_header",
-        "state",
-        "transport",
     )
 
     def __init__(self, server: Server, loop: asyncio.AbstractEventLoop) -> None:
@@ -203,10 +124,13 @@ class HttpProtocol(asyncio.Protocol):
         self._request: BaseRequest | None = None
         self._task: asyncio.Task[None] | None = None
         self._waiter: asyncio.Future[None] | None = None
+        self._work: Any = None
+        self._ctx: contextvars.Context | None = None
+        self._stepping = False
         self._busy = False
         self._fresh = True
         self._body: BodyStream | None = None
-        self._decoder: _Decoder | None = None
+        self._decoder: BodyDecoder | None = None
         self._paused = False
         self._write_paused = False
         self._drain_waiter: asyncio.Future[None] | None = None
@@ -382,7 +306,13 @@ class HttpProtocol(asyncio.Protocol):
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade as exc:
-            self._tail = bytearray(data[exc.args[0] :])
+            tail = data[exc.args[0] :]
+            if self._upgrade is not None:
+                # The handler ran eagerly and took the connection over already.
+                if tail:
+                    self._upgrade.data_received(tail)
+            else:
+                self._tail = bytearray(tail)
             return
         except httptools.HttpParserCallbackError as exc:
             inner = exc.__context__
@@ -498,11 +428,9 @@ class HttpProtocol(asyncio.Protocol):
             if cenc is not None:
                 cenc = cenc.lower().strip()
             if cenc is not None and opts.auto_decompress and cenc != b"identity":
-                if cenc not in (b"gzip", b"deflate", b"x-gzip") and not (
-                    cenc == b"br" and brotli is not None
-                ):
+                if cenc not in supported_codings():
                     raise WireError(415, f"content coding {cenc.decode('latin-1')!r} not supported")
-                self._decoder = _Decoder(
+                self._decoder = BodyDecoder(
                     "gzip" if cenc == b"x-gzip" else cenc.decode(), opts.client_max_size
                 )
             else:
@@ -549,175 +477,6 @@ class HttpProtocol(asyncio.Protocol):
         if self.state is ConnState.LINGER:
             self._next()
 
-    # -- dispatch -------------------------------------------------------------
-    def _start(self, request: BaseRequest) -> None:
-        """Make *request* the one being answered and wake the connection's task."""
-        self._busy = True
-        self._fresh = False
-        self._request = request
-        self._head_sent = False
-        self._set_state(ConnState.BUSY)
-        waiter = self._waiter
-        if waiter is not None:
-            self._waiter = None
-            waiter.set_result(None)
-        elif self._task is None:
-            self._task = self.loop.create_task(self._serve())
-        request._task = self._task
-
-    async def _serve(self) -> None:
-        """The connection's one task: answers requests in turn, sleeping in between.
-
-        One long-lived task (rather than one per request) saves a task, its
-        registration and a loop iteration per request, and keeps pipelined requests
-        from waking anything at all.
-        """
-        while True:
-            request = self._request
-            if request is None:
-                if self.state in (ConnState.CLOSING, ConnState.CLOSED, ConnState.UPGRADED):
-                    break
-                waiter = self._waiter = self.loop.create_future()
-                try:
-                    await waiter
-                except asyncio.CancelledError:
-                    break
-                continue
-            try:
-                await self._run(request)
-            except asyncio.CancelledError:
-                break
-        self._task = None
-
-    async def _run(self, request: BaseRequest) -> None:
-        server = self._server
-        access = server.access_logger
-        if access is not None and not access.enabled:
-            access = None
-        start = self.loop.time() if access is not None else 0.0
-        try:
-            resp = await self._handler(request)
-            if type(resp) is not Response and not isinstance(resp, StreamResponse):
-                log.error(
-                    "Missing return statement on request handler"
-                    if resp is None
-                    else f"Web-handler should return a response instance, got {resp!r}"
-                )
-                resp = HTTPInternalServerError()
-        except HTTPException as exc:
-            resp = exc
-        except asyncio.CancelledError:
-            self._request = None
-            self.close()
-            raise
-        except asyncio.TimeoutError:
-            log.debug("request handler timed out", exc_info=True)
-            resp = self._error_response(request, 504)
-        except Exception as exc:
-            log.error("Error handling request from %s", self.peer, exc_info=exc)
-            resp = self._error_response(request, 500, exc)
-        try:
-            try:
-                self._send(request, resp)
-                if resp.prepared and not resp._eof_sent:
-                    await resp.write_eof()
-            except (ConnectionError, asyncio.CancelledError):
-                raise
-            except Exception as exc:  # e.g. a header value with CR/LF
-                log.error("Error handling request from %s", self.peer, exc_info=exc)
-                resp = self._error_response(request, 500, exc)
-                self._send(request, resp)
-        except (ConnectionError, asyncio.CancelledError):
-            self._request = None
-            self.close()
-            return
-        server.requests_count += 1
-        if access is not None:
-            access.log(request, resp, self.loop.time() - start)
-        self._response_done(request, bool(resp.keep_alive))
-
-    def _send(self, request: BaseRequest, resp: StreamResponse) -> None:
-        """Send an unprepared response; ``Response`` leaves in one write (the fast path)."""
-        if resp.prepared:
-            return
-        if self._head_sent:
-            # A head is already out (the handler prepared another response, then
-            # failed): nothing more can be said on this connection.
-            raise ConnectionResetError("a response was already started")
-        if type(resp) is Response or isinstance(resp, Response):
-            data = resp._render(request)
-            self._head_sent = True
-            self.write_bytes(data)
-        else:
-            resp._start(request)
-
-    def _error_response(
-        self, request: BaseRequest, status: int, exc: BaseException | None = None
-    ) -> Response:
-        """aiohttp's error page: text, or HTML when the client accepts it."""
-        ctype = "text/plain"
-        title = f"{status} {REASONS.get(status, '')}"
-        if status == 500:
-            msg = "Server got itself in trouble"
-            tb = None
-            if self._opts.debug and exc is not None:
-                tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-            if "text/html" in request.headers.get("Accept", ""):
-                if tb:
-                    msg = f"<h2>Traceback:</h2>\n<pre>{html_escape(tb)}</pre>"
-                message = (
-                    f"<html><head><title>{title}</title></head><body>\n<h1>{title}</h1>"
-                    f"\n{msg}\n</body></html>\n"
-                )
-                ctype = "text/html"
-            else:
-                message = title + "\n\n" + (tb or msg)
-            resp = Response(status=status, text=message, content_type=ctype)
-        else:
-            resp = Response(status=status, content_type=ctype)
-        resp.force_close()
-        return resp
-
-    def _response_done(self, request: BaseRequest, keep_alive: bool) -> None:
-        self._request = None
-        self._busy = False
-        if self.state is ConnState.UPGRADED:
-            return
-        if not keep_alive or self.transport is None:
-            self.close()
-            return
-        body = request.content
-        if body is not EMPTY_STREAM and not body.is_eof():
-            # Discard the rest of the unread body so the next request can be parsed.
-            body._buffer.clear()
-            body._consumed(body._size)
-            body._size = 0
-            self._body = None
-            self._decoder = None
-            self._set_state(ConnState.LINGER)
-            self._update_reading()
-            return
-        self._next()
-
-    def _next(self) -> None:
-        if self._queue:
-            item = self._queue.popleft()
-            if isinstance(item, WireError):
-                self._reply_error(item)
-                return
-            self._start(item)
-        elif self._closing:
-            self.close()
-            return
-        else:
-            self._set_state(_HEAD if self._in_head else _IDLE)
-        unparsed = self._unparsed
-        if unparsed is not None:
-            self._unparsed = None
-            self._feed_sliced(bytes(unparsed))
-        if self._paused:
-            self._update_reading()
-
     # -- errors on the wire ---------------------------------------------------
     def _wire_error(self, err: WireError) -> None:
         """Refuse a malformed request: answer it in turn, then close."""
@@ -739,17 +498,7 @@ class HttpProtocol(asyncio.Protocol):
         transport = self.transport
         if transport is None or transport.is_closing():
             return
-        reason = REASONS.get(err.status, "")
-        body = f"{err.status}: {reason} ({err.detail})".encode()
-        headers = [
-            ("Content-Type", "text/plain; charset=utf-8"),
-            ("Content-Length", str(len(body))),
-            ("Date", http_date()),
-        ]
-        if self.server_header is not None:
-            headers.append(("Server", self.server_header))
-        headers.append(("Connection", "close"))
-        transport.write(build_head(1, err.status, reason, headers) + body)
+        transport.write(error_reply(err, self.server_header))
         self._error = err
         if transport.can_write_eof():
             # Lingering close: send FIN, then discard what the client still sends for

@@ -1,0 +1,81 @@
+"""Handlers start eagerly inside the connection's task: asyncio semantics still hold."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+
+from conftest import exchange, parse_responses, serve
+
+from lowserve import web
+
+var: contextvars.ContextVar[str] = contextvars.ContextVar("var", default="unset")
+
+
+async def test_task_context_and_timeouts_hold_in_eager_handlers() -> None:
+    seen: list[object] = []
+
+    async def handler(request: web.BaseRequest) -> web.Response:
+        task = asyncio.current_task()
+        assert task is not None and task is request.task
+        var.set(request.path)
+        async with asyncio.timeout(5):  # needs a current task
+            await asyncio.sleep(0.01)
+        try:
+            async with asyncio.timeout(0.01):
+                await asyncio.sleep(1)
+        except TimeoutError:
+            seen.append("timed out")
+        assert asyncio.current_task() is task  # resumed inside the same task
+        assert task.cancelling() == 0
+        seen.append(var.get())
+        return web.Response(text=var.get())
+
+    async with serve(handler) as s:
+        out = await exchange(
+            s.port,
+            b"GET /one HTTP/1.1\r\nHost: a\r\n\r\nGET /two HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+        )
+    assert [b for _, _, b in parse_responses(out)] == [b"/one", b"/two"]
+    assert seen == ["timed out", "/one", "timed out", "/two"]
+
+
+async def test_sync_handlers_answer_without_waking_the_task() -> None:
+    async def handler(request: web.BaseRequest) -> web.Response:
+        return web.Response(text="now")
+
+    async with serve(handler) as s:
+        reader, writer = await asyncio.open_connection("127.0.0.1", s.port)
+        for _ in range(3):
+            writer.write(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+            assert head.startswith(b"HTTP/1.1 200 ")
+            assert await reader.readexactly(3) == b"now"
+        [conn] = s.server.connections
+        assert conn._waiter is not None and conn._work is None  # parked, nothing pending
+        writer.close()
+
+
+async def test_suspended_eager_handler_is_cancelled_on_forced_shutdown() -> None:
+    started = asyncio.Event()
+    cancelled = asyncio.Event()
+
+    async def handler(request: web.BaseRequest) -> web.Response:
+        started.set()
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+        return web.Response()
+
+    server = web.Server(handler, access_log=None)
+    runner = web.ServerRunner(server, shutdown_timeout=0.2)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    client = asyncio.create_task(exchange(site.port, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"))
+    await asyncio.wait_for(started.wait(), 5)
+    await asyncio.wait_for(runner.cleanup(), 5)
+    await asyncio.wait_for(cancelled.wait(), 5)
+    assert await client == b""
