@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextvars
 
-from conftest import exchange, parse_responses, serve
-
 from lowserve import web
+
+from conftest import exchange, parse_responses, serve
 
 var: contextvars.ContextVar[str] = contextvars.ContextVar("var", default="unset")
 
