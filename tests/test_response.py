@@ -254,3 +254,29 @@ def test_set_status_after_prepare_refused() -> None:
     r = web.StreamResponse()
     r.set_status(201, "Yes")
     assert (r.status, r.reason) == (201, "Yes")
+
+
+async def test_cached_single_header_heads() -> None:
+    async def handler(request: web.BaseRequest) -> web.Response:
+        if request.path == "/evil":
+            return web.Response(body=b"x", headers={"Content-Type": "a/b\r\nSet-Cookie: x=1"})
+        return web.Response(text=request.path, status=int(request.query.get("s", "200")))
+
+    async with serve(handler) as s:
+        for _ in range(2):  # second time from the cache
+            out = await exchange(s.port, b"GET /evil HTTP/1.1\r\nHost: a\r\n\r\n")
+            assert out.startswith(b"HTTP/1.1 500 ") and b"x=1" not in out
+            out = await exchange(
+                s.port,
+                b"GET /a?s=201 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+                until_close=False,
+            )
+            assert out.startswith(
+                b"HTTP/1.0 201 Created\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                b"Content-Length: 2\r\nDate: "
+            )
+            assert out.endswith(b"\r\nConnection: keep-alive\r\n\r\n/a")
+            out = await exchange(
+                s.port, b"GET /bb HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+            )
+            assert out.endswith(b"\r\nConnection: close\r\n\r\n/bb")

@@ -82,18 +82,27 @@ def build_head(minor: int, status: int, reason: str, headers: Iterable[tuple[str
 _date_second = 0
 _date_value = ""
 _date_line = ""
+_date_line_bytes = b""
 
 
 def http_date() -> str:
     """The current time as an IMF-fixdate, recomputed at most once a second."""
-    global _date_second, _date_value, _date_line
+    global _date_second, _date_value, _date_line, _date_line_bytes
     now = time.time()
     second = int(now)
     if second != _date_second:
         _date_second = second
         _date_value = formatdate(now, usegmt=True)
         _date_line = f"Date: {_date_value}\r\n"
+        _date_line_bytes = _date_line.encode()
     return _date_value
+
+
+def date_line_bytes() -> bytes:
+    """``b"Date: <now>\r\n"``, recomputed at most once a second."""
+    if int(time.time()) != _date_second:
+        http_date()
+    return _date_line_bytes
 
 
 def date_line() -> str:

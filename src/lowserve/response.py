@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterator, MutableMapping
 from enum import Enum
 from http.cookies import Morsel, SimpleCookie
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from multidict import CIMultiDict
 
@@ -29,6 +29,7 @@ from .http import (
     build_head,
     check_header_field,
     date_line,
+    date_line_bytes,
     http_date,
     status_line,
 )
@@ -69,6 +70,25 @@ def _must_be_empty(method: str, status: int) -> bool:
 
 def _drops_length(method: str, status: int) -> bool:
     return status in _EMPTY_STATUS or (method == "CONNECT" and 200 <= status < 300)
+
+
+_HEADS: dict[tuple[Any, ...], tuple[bytes, bytes]] = {}
+
+
+def _cache_head(key: tuple[Any, ...]) -> tuple[bytes, bytes] | None:
+    """The parts of a one-header head around its length and date, validated, cached."""
+    name, value, minor, status, reason, keep_alive, server = key
+    check_header_field(name, value)
+    before = f"{status_line(minor, status, reason)}{name}: {value}\r\nContent-Length: "
+    after = f"Server: {server}\r\n" if server is not None else ""
+    if keep_alive and minor == 0:
+        after += "Connection: keep-alive\r\n"
+    elif not keep_alive and minor == 1:
+        after += "Connection: close\r\n"
+    parts = (before.encode(), (after + "\r\n").encode())
+    if len(_HEADS) < 256:
+        _HEADS[key] = parts
+    return parts
 
 
 class StreamResponse(MutableMapping[str, Any]):
@@ -663,6 +683,26 @@ class Response(StreamResponse):
             keep_alive = False
         body = self._body or b""
         minor = request._version.minor
+        headers = self._headers
+        if len(headers) == 1:
+            # The commonest response of all: one Content-Type header. Its head is
+            # cached, validated once, and completed with the length and the date.
+            [(name, value)] = headers.items()
+            key = (name, value, minor, self._status, self._reason, keep_alive, proto.server_header)
+            cached = _HEADS.get(key)
+            if cached is None and _FLAGS.get(name.title()) == _F_TYPE:
+                cached = _cache_head(key)
+            if cached is not None:
+                self._keep_alive = keep_alive
+                self._eof_sent = True
+                self._body_length = len(body)
+                return b"%b%d\r\n%b%b%b" % (
+                    cached[0],
+                    len(body),
+                    date_line_bytes(),
+                    cached[1],
+                    cast(bytes, body),  # %b takes any buffer
+                )
         parts = [status_line(minor, self._status, self._reason)]
         seen = 0
         good = _GOOD_NAMES
