@@ -170,8 +170,13 @@ class Dispatch(asyncio.Protocol):
         self._work = request
         if self._stepping:
             return  # the running eager step picks it up when it ends
-        if _current_task(self.loop) is None:
+        current = _current_task(self.loop)
+        if current is None:
             self._kick()  # from a transport callback: the task is parked or not yet started
+        elif current is not task and self._waiter is not None:
+            # Called from some other task (not from a transport): wake ours to do it.
+            waiter, self._waiter = self._waiter, None
+            waiter.set_result(None)
         # else: inside the task itself, whose loop takes ``_work`` next
 
     def _kick(self) -> None:

@@ -55,6 +55,7 @@ __all__ = ["ConnState", "HttpProtocol", "UpgradeReceiver"]
 log = logging.getLogger("lowserve.server")
 
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+_METHODS = {m.encode(): m for m in ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]}
 _SLICE = 256  # pipelined heads are parsed this many bytes at a time
 _BODY_SLICE = 65536
 _SHUTDOWN_GRACE = 1.0  # seconds a not-yet-answered connection gets on a graceful stop
@@ -333,6 +334,9 @@ class HttpProtocol(Dispatch, asyncio.Protocol):
             self._wire_error(WireError(400, str(exc) or "malformed request"))
             return
         if self._in_head:
+            # A head is still arriving after this segment: arm the header-read timeout.
+            if self.state is _IDLE:
+                self._set_state(_HEAD)
             self._count_head_bytes(data)
 
     def _count_head_bytes(self, data: bytes) -> None:
@@ -357,9 +361,7 @@ class HttpProtocol(Dispatch, asyncio.Protocol):
     # -- httptools callbacks --------------------------------------------------
     def on_message_begin(self) -> None:
         self._reset_head()
-        self._in_head = True
-        if self.state is _IDLE:
-            self._set_state(_HEAD)
+        self._in_head = True  # the HEAD state (and its deadline) waits until _feed returns
 
     def on_url(self, url: bytes) -> None:
         self._url += url
@@ -411,7 +413,8 @@ class HttpProtocol(Dispatch, asyncio.Protocol):
             if version is HttpVersion10:
                 raise WireError(400, "Transfer-Encoding in an HTTP/1.0 request")
             chunked = True
-        method = parser.get_method().decode("ascii")
+        raw_method = parser.get_method()
+        method = _METHODS.get(raw_method) or raw_method.decode("ascii")
         upgrade = parser.should_upgrade()
         clen = special.get(b"content-length")
         has_body = (chunked or (clen is not None and clen != b"0")) and not upgrade
