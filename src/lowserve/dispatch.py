@@ -146,6 +146,9 @@ class Dispatch(asyncio.Protocol):
     def write_bytes(self, data: bytes) -> None:
         raise NotImplementedError
 
+    def queue_bytes(self, data: bytes) -> None:
+        raise NotImplementedError
+
     def _update_reading(self, body_full: bool | None = None) -> None:
         raise NotImplementedError
 
@@ -291,7 +294,9 @@ class Dispatch(asyncio.Protocol):
         if type(resp) is Response or isinstance(resp, Response):
             data = resp._render(request)
             self._head_sent = True
-            self.write_bytes(data)
+            if self.transport is None or self.transport.is_closing():
+                raise ConnectionResetError("Cannot write to closing transport")
+            self.queue_bytes(data)
         else:
             resp._start(request)
 

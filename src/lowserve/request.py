@@ -404,9 +404,14 @@ class BaseRequest(MutableMapping[str, Any]):
         """The whole body; ``HTTPRequestEntityTooLarge`` past ``client_max_size``."""
         if self._body is None:
             limit = self._client_max_size
-            declared = self.content_length
+            content = self.content
+            declared = content.declared
             if limit and declared is not None and declared > limit:
                 raise HTTPRequestEntityTooLarge(max_size=limit, actual_size=declared)
+            if content._eof and not content._exception:
+                # Everything has arrived (the common case for small bodies).
+                self._body = content._take(-1) if content._buffer else b""
+                return self._body
             body = bytearray()
             while True:
                 chunk = await self.content.readany()

@@ -72,20 +72,25 @@ def _drops_length(method: str, status: int) -> bool:
     return status in _EMPTY_STATUS or (method == "CONNECT" and 200 <= status < 300)
 
 
-_HEADS: dict[tuple[Any, ...], tuple[bytes, bytes]] = {}
+_HEADS: dict[tuple[Any, ...], tuple[bytes, bytes, bytes]] = {}
 
 
-def _cache_head(key: tuple[Any, ...]) -> tuple[bytes, bytes] | None:
-    """The parts of a one-header head around its length and date, validated, cached."""
+def _cache_head(key: tuple[Any, ...]) -> tuple[bytes, bytes, bytes]:
+    """A head with one Content-Type header (or none), cut around its length and date."""
     name, value, minor, status, reason, keep_alive, server = key
-    check_header_field(name, value)
-    before = f"{status_line(minor, status, reason)}{name}: {value}\r\nContent-Length: "
+    if name:
+        check_header_field(name, value)
+        before = f"{status_line(minor, status, reason)}{name}: {value}\r\nContent-Length: "
+        middle = ""
+    else:  # no header: a body gets aiohttp's default type, after the length
+        before = f"{status_line(minor, status, reason)}Content-Length: "
+        middle = "Content-Type: application/octet-stream\r\n" if value else ""
     after = f"Server: {server}\r\n" if server is not None else ""
     if keep_alive and minor == 0:
         after += "Connection: keep-alive\r\n"
     elif not keep_alive and minor == 1:
         after += "Connection: close\r\n"
-    parts = (before.encode(), (after + "\r\n").encode())
+    parts = (before.encode(), middle.encode(), (after + "\r\n").encode())
     if len(_HEADS) < 256:
         _HEADS[key] = parts
     return parts
@@ -684,23 +689,29 @@ class Response(StreamResponse):
         body = self._body or b""
         minor = request._version.minor
         headers = self._headers
-        if len(headers) == 1:
-            # The commonest response of all: one Content-Type header. Its head is
+        n_headers = len(headers)
+        if n_headers < 2:
+            # The commonest responses: one Content-Type header, or none. Their heads are
             # cached, validated once, and completed with the length and the date.
-            [(name, value)] = headers.items()
+            value: str | bool
+            if n_headers:
+                [(name, value)] = headers.items()
+            else:
+                name, value = "", bool(body)
             key = (name, value, minor, self._status, self._reason, keep_alive, proto.server_header)
             cached = _HEADS.get(key)
-            if cached is None and _FLAGS.get(name.title()) == _F_TYPE:
+            if cached is None and (not n_headers or _FLAGS.get(name.title()) == _F_TYPE):
                 cached = _cache_head(key)
             if cached is not None:
                 self._keep_alive = keep_alive
                 self._eof_sent = True
                 self._body_length = len(body)
-                return b"%b%d\r\n%b%b%b" % (
+                return b"%b%d\r\n%b%b%b%b" % (
                     cached[0],
                     len(body),
-                    date_line_bytes(),
                     cached[1],
+                    date_line_bytes(),
+                    cached[2],
                     cast(bytes, body),  # %b takes any buffer
                 )
         parts = [status_line(minor, self._status, self._reason)]

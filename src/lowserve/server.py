@@ -51,6 +51,7 @@ class Server:
         self._loop = loop
         self._connections: dict[HttpProtocol, None] = {}
         self._sweeper: asyncio.TimerHandle | None = None
+        self._to_flush: list[HttpProtocol] = []
         self._all_closed: asyncio.Event | None = None
         self._shutting_down = False
         #: A coarse clock (loop time), advanced by the sweeper; connections arm
@@ -103,6 +104,18 @@ class Server:
         self._connections.pop(conn, None)
         if not self._connections and self._all_closed is not None:
             self._all_closed.set()
+
+    def schedule_flush(self, conn: HttpProtocol) -> None:
+        """Have *conn*'s queued output written once this loop iteration's I/O is done."""
+        if not self._to_flush:
+            assert self._loop is not None
+            self._loop.call_soon(self._flush)
+        self._to_flush.append(conn)
+
+    def _flush(self) -> None:
+        conns, self._to_flush = self._to_flush, []
+        for conn in conns:
+            conn.flush_out()
 
     def _schedule_sweep(self) -> None:
         assert self._loop is not None

@@ -37,6 +37,7 @@ class BodyStream:
         "_protocol",
         "_size",
         "_waiter",
+        "declared",
         "total_bytes",
     )
 
@@ -45,8 +46,11 @@ class BodyStream:
         protocol: HttpProtocol,
         high_water: int,
         on_first_wait: Callable[[], None] | None = None,
+        declared: int | None = None,
     ) -> None:
         self._protocol = protocol
+        #: The Content-Length the client declared (None for chunked bodies).
+        self.declared = declared
         self._high_water = max(high_water, 1)
         self._buffer: deque[bytes] = deque()
         self._chunk_ends: deque[int] = deque()
@@ -291,6 +295,7 @@ class EmptyStream(BodyStream):
         self._waiter = None
         self._paused = False
         self._on_first_wait = None
+        self.declared = None
         self.total_bytes = 0
 
     def feed_data(self, data: bytes) -> None:  # pragma: no cover - never fed
