@@ -86,6 +86,7 @@ class HttpProtocol(Dispatch, asyncio.Protocol):
 
     __slots__ = (
         "_deadline",
+        "_deferred",
         "_drain_waiter",
         "_error",
         "_head_lines",
@@ -140,6 +141,7 @@ class HttpProtocol(Dispatch, asyncio.Protocol):
         self._tail: bytearray | None = None
         self._unparsed: bytearray | None = None
         self._out: list[bytes] | None = None
+        self._deferred: BaseRequest | None = None
         self._upgrade: UpgradeReceiver | None = None
         self._reset_head()
 
@@ -298,14 +300,26 @@ class HttpProtocol(Dispatch, asyncio.Protocol):
             if len(self._queue) >= limit and self._error is None:
                 self._unparsed = bytearray(view[pos:])
                 self._update_reading()
-                return
+                break
             step = _SLICE if self._body is None else _BODY_SLICE
-            self._feed(bytes(view[pos : pos + step]))
+            self._parse(bytes(view[pos : pos + step]))
             pos += step
             if self._error is not None or self._tail is not None or self.transport is None:
-                return
+                break
+        self._start_deferred()
 
     def _feed(self, data: bytes) -> None:
+        self._parse(data)
+        self._start_deferred()
+
+    def _start_deferred(self) -> None:
+        """Start the request whose body was still arriving when its segment ended."""
+        deferred = self._deferred
+        if deferred is not None:
+            self._deferred = None
+            self._start(deferred)
+
+    def _parse(self, data: bytes) -> None:
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade as exc:
@@ -461,6 +475,11 @@ class HttpProtocol(Dispatch, asyncio.Protocol):
             self._queue.append(request)
             if len(self._queue) >= opts.max_pipeline:
                 self._update_reading()
+        elif body is not EMPTY_STREAM and on_wait is None:
+            # Start once this segment is parsed: a small body is then complete, and the
+            # handler's read() answers without waiting.
+            self._busy = True
+            self._deferred = request
         else:
             self._start(request)
 
@@ -481,6 +500,7 @@ class HttpProtocol(Dispatch, asyncio.Protocol):
         if body is not None:
             self._body = None
             body.feed_eof()
+            self._start_deferred()  # its whole body is here: read() will not wait
         if self.state is ConnState.LINGER:
             self._next()
 

@@ -408,7 +408,11 @@ class BaseRequest(MutableMapping[str, Any]):
             declared = content.declared
             if limit and declared is not None and declared > limit:
                 raise HTTPRequestEntityTooLarge(max_size=limit, actual_size=declared)
-            if content._eof and not content._exception:
+            if (
+                content._eof
+                and not content._exception
+                and content._size <= (limit or content._size)
+            ):
                 # Everything has arrived (the common case for small bodies).
                 self._body = content._take(-1) if content._buffer else b""
                 return self._body
