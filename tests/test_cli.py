@@ -462,12 +462,18 @@ def test_sighup_rolling_restart_without_failed_requests(app_dir: Path) -> None:
         time.sleep(0.3)
         (app_dir / "myapp.py").write_text(APP.replace("VERSION = 1", "VERSION = 2"))
         proc.send_signal(signal.SIGHUP)
+
+        def alive(pid: int) -> bool:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return False
+            return True
+
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            now = {int(get(port, "/pid")[1]) for _ in range(10)}
-            if not now & before and len(now) >= 1:
-                break
-            time.sleep(0.2)
+        while time.monotonic() < deadline and any(alive(pid) for pid in before):
+            time.sleep(0.1)  # every old worker must be replaced and gone
+        now = {int(get(port, "/pid")[1]) for _ in range(10)}
         time.sleep(0.3)
         stop.set()
         for t in threads:
