@@ -12,16 +12,21 @@ import time
 from collections.abc import Iterable
 from email.utils import formatdate
 from http import HTTPStatus
-from typing import Final, NamedTuple
+from typing import Any, Final, NamedTuple
 
 __all__ = [
+    "EMPTY_STATUS",
+    "HEADS",
     "REASONS",
     "HttpVersion",
     "HttpVersion10",
     "HttpVersion11",
     "build_head",
+    "cache_head",
     "check_header_field",
+    "drops_length",
     "http_date",
+    "must_be_empty",
 ]
 
 
@@ -110,3 +115,40 @@ def date_line() -> str:
     if int(time.time()) != _date_second:
         http_date()
     return _date_line
+
+
+EMPTY_STATUS = frozenset((204, 304, *range(100, 200)))
+
+
+def must_be_empty(method: str, status: int) -> bool:
+    """Whether a response carries no body: HEAD, 1xx, 204, 304, 2xx to CONNECT."""
+    return status in EMPTY_STATUS or method == "HEAD" or (method == "CONNECT" and status < 300)
+
+
+def drops_length(method: str, status: int) -> bool:
+    """Whether a response must not carry Content-Length at all."""
+    return status in EMPTY_STATUS or (method == "CONNECT" and 200 <= status < 300)
+
+
+HEADS: dict[tuple[Any, ...], tuple[bytes, bytes, bytes]] = {}
+
+
+def cache_head(key: tuple[Any, ...]) -> tuple[bytes, bytes, bytes]:
+    """A head with one Content-Type header (or none), cut around its length and date."""
+    name, value, minor, status, reason, keep_alive, server = key
+    if name:
+        check_header_field(name, value)
+        before = f"{status_line(minor, status, reason)}{name}: {value}\r\nContent-Length: "
+        middle = ""
+    else:  # no header: a body gets aiohttp's default type, after the length
+        before = f"{status_line(minor, status, reason)}Content-Length: "
+        middle = "Content-Type: application/octet-stream\r\n" if value else ""
+    after = f"Server: {server}\r\n" if server is not None else ""
+    if keep_alive and minor == 0:
+        after += "Connection: keep-alive\r\n"
+    elif not keep_alive and minor == 1:
+        after += "Connection: close\r\n"
+    parts = (before.encode(), middle.encode(), (after + "\r\n").encode())
+    if len(HEADS) < 256:
+        HEADS[key] = parts
+    return parts

@@ -11,28 +11,31 @@ with ``BaseException``'s.
 
 from __future__ import annotations
 
-import datetime
 import json
-import math
-import time
 from collections.abc import Callable, Iterator, MutableMapping
 from enum import Enum
-from http.cookies import Morsel, SimpleCookie
+from http.cookies import SimpleCookie
 from typing import TYPE_CHECKING, Any, cast
 
 from multidict import CIMultiDict
 
-from .headers import ETAG_ANY, ETag, parse_content_type, parse_http_date, validate_etag_value
+from .headers import parse_content_type
 from .http import (
     _GOOD_NAMES,
+    EMPTY_STATUS,
+    HEADS,
     REASONS,
     build_head,
+    cache_head,
     check_header_field,
     date_line,
     date_line_bytes,
+    drops_length,
     http_date,
+    must_be_empty,
     status_line,
 )
+from .response_headers import HeaderFields
 from .writer import PayloadWriter, make_compressor
 
 if TYPE_CHECKING:
@@ -41,7 +44,6 @@ if TYPE_CHECKING:
 __all__ = ["ContentCoding", "Response", "StreamResponse", "json_response"]
 
 LooseHeaders = Any
-_EMPTY_STATUS = frozenset((204, 304, *range(100, 200)))
 _CODINGS = ("gzip", "deflate")
 _TEXT_PLAIN = (("Content-Type", "text/plain; charset=utf-8"),)
 _BODYLESS_METHODS = frozenset(("HEAD", "CONNECT"))
@@ -64,39 +66,7 @@ class ContentCoding(Enum):
     identity = "identity"
 
 
-def _must_be_empty(method: str, status: int) -> bool:
-    return status in _EMPTY_STATUS or method == "HEAD" or (method == "CONNECT" and status < 300)
-
-
-def _drops_length(method: str, status: int) -> bool:
-    return status in _EMPTY_STATUS or (method == "CONNECT" and 200 <= status < 300)
-
-
-_HEADS: dict[tuple[Any, ...], tuple[bytes, bytes, bytes]] = {}
-
-
-def _cache_head(key: tuple[Any, ...]) -> tuple[bytes, bytes, bytes]:
-    """A head with one Content-Type header (or none), cut around its length and date."""
-    name, value, minor, status, reason, keep_alive, server = key
-    if name:
-        check_header_field(name, value)
-        before = f"{status_line(minor, status, reason)}{name}: {value}\r\nContent-Length: "
-        middle = ""
-    else:  # no header: a body gets aiohttp's default type, after the length
-        before = f"{status_line(minor, status, reason)}Content-Length: "
-        middle = "Content-Type: application/octet-stream\r\n" if value else ""
-    after = f"Server: {server}\r\n" if server is not None else ""
-    if keep_alive and minor == 0:
-        after += "Connection: keep-alive\r\n"
-    elif not keep_alive and minor == 1:
-        after += "Connection: close\r\n"
-    parts = (before.encode(), middle.encode(), (after + "\r\n").encode())
-    if len(_HEADS) < 256:
-        _HEADS[key] = parts
-    return parts
-
-
-class StreamResponse(MutableMapping[str, Any]):
+class StreamResponse(HeaderFields, MutableMapping[str, Any]):
     """A response whose body the handler writes after :meth:`prepare`."""
 
     _send_head_at_once = True
@@ -207,176 +177,6 @@ class StreamResponse(MutableMapping[str, Any]):
     def headers(self) -> CIMultiDict[str]:
         return self._headers
 
-    @property
-    def cookies(self) -> SimpleCookie:
-        if self._cookies is None:
-            self._cookies = SimpleCookie()
-        return self._cookies
-
-    def set_cookie(
-        self,
-        name: str,
-        value: str,
-        *,
-        expires: str | None = None,
-        domain: str | None = None,
-        max_age: int | str | None = None,
-        path: str = "/",
-        secure: bool | None = None,
-        httponly: bool | None = None,
-        version: str | None = None,
-        samesite: str | None = None,
-        partitioned: bool | None = None,
-    ) -> None:
-        """Set or update a cookie; only the attributes given are changed."""
-        cookies = self.cookies
-        cookies[name] = value
-        c: Morsel[str] = cookies[name]
-        if expires is not None:
-            c["expires"] = expires
-        elif c.get("expires") == "Thu, 01 Jan 1970 00:00:00 GMT":
-            del c["expires"]
-        if domain is not None:
-            c["domain"] = domain
-        if max_age is not None:
-            c["max-age"] = str(max_age)
-        elif "max-age" in c:
-            del c["max-age"]
-        c["path"] = path
-        for key, val in (
-            ("secure", secure),
-            ("httponly", httponly),
-            ("version", version),
-            ("samesite", samesite),
-            ("partitioned", partitioned),
-        ):
-            if val is not None:
-                c[key] = val
-
-    def del_cookie(
-        self,
-        name: str,
-        *,
-        domain: str | None = None,
-        path: str = "/",
-        secure: bool | None = None,
-        httponly: bool | None = None,
-        samesite: str | None = None,
-    ) -> None:
-        """Expire a cookie on the client."""
-        if self._cookies is not None:
-            self._cookies.pop(name, None)
-        self.set_cookie(
-            name,
-            "",
-            max_age=0,
-            expires="Thu, 01 Jan 1970 00:00:00 GMT",
-            domain=domain,
-            path=path,
-            secure=secure,
-            httponly=httponly,
-            samesite=samesite,
-        )
-
-    @property
-    def content_length(self) -> int | None:
-        value = self._headers.get("Content-Length")
-        return int(value) if value is not None else None
-
-    @content_length.setter
-    def content_length(self, value: int | None) -> None:
-        if value is not None:
-            if self._chunked:
-                raise RuntimeError("You can't set content length when chunked encoding is enable")
-            self._headers["Content-Length"] = str(int(value))
-        else:
-            self._headers.pop("Content-Length", None)
-
-    @property
-    def content_type(self) -> str:
-        return parse_content_type(self._headers.get("Content-Type"))[0]
-
-    @content_type.setter
-    def content_type(self, value: str) -> None:
-        params = parse_content_type(self._headers.get("Content-Type"))[1]
-        self._set_content_type(str(value), params)
-
-    @property
-    def charset(self) -> str | None:
-        return parse_content_type(self._headers.get("Content-Type"))[1].get("charset")
-
-    @charset.setter
-    def charset(self, value: str | None) -> None:
-        ctype, params = parse_content_type(self._headers.get("Content-Type"))
-        if ctype == "application/octet-stream":
-            raise RuntimeError(
-                "Setting charset for application/octet-stream "
-                "doesn't make sense, setup content_type first"
-            )
-        if value is None:
-            params.pop("charset", None)
-        else:
-            params["charset"] = str(value).lower()
-        self._set_content_type(ctype, params)
-
-    def _set_content_type(self, ctype: str, params: dict[str, str]) -> None:
-        extra = "; ".join(f"{k}={v}" for k, v in params.items())
-        self._headers["Content-Type"] = f"{ctype}; {extra}" if extra else ctype
-
-    @property
-    def last_modified(self) -> datetime.datetime | None:
-        return parse_http_date(self._headers.get("Last-Modified"))
-
-    @last_modified.setter
-    def last_modified(self, value: float | datetime.datetime | str | None) -> None:
-        if value is None:
-            self._headers.pop("Last-Modified", None)
-        elif isinstance(value, int | float):
-            self._headers["Last-Modified"] = time.strftime(
-                "%a, %d %b %Y %H:%M:%S GMT", time.gmtime(math.ceil(value))
-            )
-        elif isinstance(value, datetime.datetime):
-            if value.microsecond:
-                value = value.replace(microsecond=0) + datetime.timedelta(seconds=1)
-            self._headers["Last-Modified"] = time.strftime(
-                "%a, %d %b %Y %H:%M:%S GMT", value.utctimetuple()
-            )
-        elif isinstance(value, str):
-            self._headers["Last-Modified"] = value
-        else:
-            raise TypeError(f"Unsupported type for last_modified: {type(value).__name__}")
-
-    @property
-    def etag(self) -> ETag | None:
-        raw = self._headers.get("Etag")
-        if not raw:
-            return None
-        if raw == ETAG_ANY:
-            return ETag(ETAG_ANY)
-        weak = raw.startswith("W/")
-        inner = raw[2:] if weak else raw
-        if len(inner) < 2 or inner[0] != '"' or inner[-1] != '"':
-            return None
-        return ETag(inner[1:-1], weak)
-
-    @etag.setter
-    def etag(self, value: ETag | str | None) -> None:
-        if value is None:
-            self._headers.pop("Etag", None)
-        elif isinstance(value, ETag):
-            validate_etag_value(value.value)
-            if value.value == ETAG_ANY:
-                self._headers["Etag"] = ETAG_ANY
-            else:
-                self._headers["Etag"] = ('W/"%s"' if value.is_weak else '"%s"') % value.value
-        elif isinstance(value, str):
-            validate_etag_value(value)
-            self._headers["Etag"] = ETAG_ANY if value == ETAG_ANY else f'"{value}"'
-        else:
-            raise ValueError(
-                f"Unsupported etag type: {type(value)}. etag must be str, ETag or None"
-            )
-
     # -- the head -------------------------------------------------------------
     def _pick_coding(self, request: BaseRequest) -> ContentCoding | None:
         if not self._compression:
@@ -410,7 +210,7 @@ class StreamResponse(MutableMapping[str, Any]):
         if self._cookies:
             for morsel in self._cookies.values():
                 headers.add("Set-Cookie", morsel.OutputString())
-        empty = _must_be_empty(method, status)
+        empty = must_be_empty(method, status)
         chunked = False
         length: int | None = fixed_length
         if length is None:
@@ -430,7 +230,7 @@ class StreamResponse(MutableMapping[str, Any]):
             elif not empty:
                 keep_alive = False
         if empty:
-            if "Content-Length" in headers and _drops_length(method, status):
+            if "Content-Length" in headers and drops_length(method, status):
                 del headers["Content-Length"]
             if "Transfer-Encoding" in headers:
                 del headers["Transfer-Encoding"]
@@ -676,7 +476,7 @@ class Response(StreamResponse):
             self._compression
             or self._chunked
             or self._cookies
-            or self._status in _EMPTY_STATUS
+            or self._status in EMPTY_STATUS
             or request._method in _BODYLESS_METHODS
         ):
             return self._render_full(request)
@@ -699,9 +499,9 @@ class Response(StreamResponse):
             else:
                 name, value = "", bool(body)
             key = (name, value, minor, self._status, self._reason, keep_alive, proto.server_header)
-            cached = _HEADS.get(key)
+            cached = HEADS.get(key)
             if cached is None and (not n_headers or _FLAGS.get(name.title()) == _F_TYPE):
-                cached = _cache_head(key)
+                cached = cache_head(key)
             if cached is not None:
                 self._keep_alive = keep_alive
                 self._eof_sent = True
@@ -770,7 +570,7 @@ class Response(StreamResponse):
                 body = b"0\r\n\r\n"
         else:
             if "Content-Length" in headers:
-                if _drops_length(method, self._status):
+                if drops_length(method, self._status):
                     del headers["Content-Length"]
             elif n or (self._status != 304 and method != "HEAD"):
                 headers["Content-Length"] = str(n)
