@@ -55,6 +55,33 @@ SCENARIOS = {
         "WebSocket echo of 34-byte text messages over 32 connections, "
         "messages/s (Node ws client, no compression; lowserve and aiohttp only)",
     ),
+    "download": (
+        "/stream",
+        None,
+        1,
+        "a 100 MiB StreamResponse written in 64 KiB chunks, MB/s "
+        "(curl); `floor` is sendfile() of the same bytes from a raw socket",
+    ),
+    "upload": (
+        "/upload",
+        None,
+        1,
+        "a 100 MiB upload read with iter_chunked(64 KiB), MB/s "
+        "(curl --data-binary); `floor` reads and drops it from a raw socket",
+    ),
+    "idle": (
+        "/",
+        None,
+        10000,
+        "10,000 idle keep-alive connections (one request each): server RSS "
+        "growth in KiB per connection (lower is better; ratio is peer / lowserve)",
+    ),
+}
+UNITS = {"download": "MB/s", "upload": "MB/s", "idle": "KiB/conn", "ws-echo": "msg/s"}
+ONLY = {
+    "ws-echo": ("lowserve", "aiohttp"),
+    "download": ("lowserve", "aiohttp", "uvicorn", "floor"),
+    "upload": ("lowserve", "aiohttp", "uvicorn", "floor"),
 }
 
 
@@ -165,7 +192,95 @@ def ws_echo(port: int, conns: int, duration: float) -> tuple[float, float]:
     return float(json.loads(out.strip().splitlines()[-1])["rate"]), float("nan")
 
 
-WS_PEERS = ("lowserve", "aiohttp")
+def curl_speed(port: int, path: str, upload: Path | None) -> tuple[float, float]:
+    cmd = [*pin(1), "curl", "-s", "-o", "/dev/null", "-H", "Expect:"]
+    if upload is not None:
+        cmd += [
+            "--data-binary",
+            f"@{upload}",
+            "-H",
+            "Content-Type: application/octet-stream",
+            "-w",
+            "%{speed_upload}",
+        ]
+    else:
+        cmd += ["-w", "%{speed_download}"]
+    out = subprocess.run(
+        [*cmd, f"http://127.0.0.1:{port}{path}"], capture_output=True, text=True, timeout=120
+    ).stdout
+    return float(out) / 1e6, float("nan")
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def idle_cost(port: int, pid: int, count: int) -> tuple[float, float]:
+    """KiB of server RSS per idle keep-alive connection (after one request each)."""
+    import resource
+    import socket as so
+
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, count + 1000), hard))
+    req = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+    warm = [so.create_connection(("127.0.0.1", port)) for _ in range(100)]
+    for c in warm:
+        c.sendall(req)
+        c.recv(65536)
+    time.sleep(0.5)
+    before = rss_kib(pid)
+    conns = []
+    for _ in range(count):
+        c = so.create_connection(("127.0.0.1", port))
+        c.sendall(req)
+        conns.append(c)
+    for c in conns:
+        c.recv(65536)
+    time.sleep(1.0)
+    after = rss_kib(pid)
+    for c in conns + warm:
+        c.close()
+    return (after - before) / count, float("nan")
+
+
+def command_workers(workers: int, duration: float) -> float:
+    """req/s of `lowserve app:handler --workers N` (unpinned), wrk with 2 threads."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "lowserve",
+            "app:handler",
+            "--app-dir",
+            str(HERE),
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+                break
+            time.sleep(0.1)
+        time.sleep(1.0)
+        cmd = ["wrk", "-t2", "-c128", f"-d{duration:g}s", f"http://127.0.0.1:{port}/"]
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 30).stdout
+        return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    finally:
+        proc.terminate()
+        proc.wait(30)
 
 
 def main() -> None:
@@ -176,70 +291,146 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3, help="measured runs per server (median)")
     ap.add_argument("--warmup", type=float, default=2.0)
     ap.add_argument("--out", default=str(HERE / "RESULTS.md"))
+    ap.add_argument("--workers", action="store_true", help="also run --workers 2 vs 1")
     args = ap.parse_args()
     if not shutil.which("wrk"):
         sys.exit("error: wrk is not installed (apt-get install wrk)")
     servers = args.peer or peers()
     results: dict[str, dict[str, tuple[float, float]]] = {}
+    tmp = Path(tempfile.mkdtemp())
+    upload_file = tmp / "upload.bin"
     for name in args.scenario or list(SCENARIOS):
         path, lua, conns, _ = SCENARIOS[name]
         results[name] = {}
-        for kind in servers:
-            if name == "ws-echo" and kind not in WS_PEERS:
-                continue
+        kinds = [k for k in [*servers, "floor"] if k in ONLY.get(name, servers)]
+        for kind in kinds:
             port = free_port()
-            with running(kind, port):
+            with running(kind, port) as proc:
                 if name == "ws-echo":
                     ws_echo(port, conns, args.warmup)
                     runs = [ws_echo(port, conns, args.duration) for _ in range(args.runs)]
+                elif name in ("download", "upload"):
+                    if name == "upload" and not upload_file.exists():
+                        with open(upload_file, "wb") as fh:
+                            fh.truncate(100 * 2**20)
+                    up = upload_file if name == "upload" else None
+                    runs = [curl_speed(port, path, up) for _ in range(args.runs)]
+                elif name == "idle":
+                    runs = [idle_cost(port, proc.pid, conns)]
                 else:
                     wrk(port, path, lua, conns, args.warmup)
                     runs = [wrk(port, path, lua, conns, args.duration) for _ in range(args.runs)]
             rps = statistics.median(r for r, _ in runs)
             p99 = statistics.median(p for _, p in runs)
             results[name][kind] = (rps, p99)
-            print(f"{name:10} {kind:9} {rps:10.0f} req/s  p99 {p99:7.2f} ms", flush=True)
-    report = render(results, servers, args)
+            print(
+                f"{name:10} {kind:9} {rps:12.2f} {UNITS.get(name, 'req/s')}  p99 {p99:7.2f} ms",
+                flush=True,
+            )
+    workers: dict[int, float] = {}
+    if not args.scenario or args.workers:
+        for n in (1, 2):
+            workers[n] = command_workers(n, args.duration)
+            print(f"workers    {n}         {workers[n]:12.0f} req/s", flush=True)
+    report = render(results, servers, args, workers)
+    chart(results, servers, Path(args.out).with_suffix(".png"))
     Path(args.out).write_text(report)
     print(report)
 
 
+def ratio(name: str, row: dict[str, tuple[float, float]], peer: str) -> str:
+    if peer not in row or "lowserve" not in row or not row[peer][0]:
+        return "n/a"
+    ours, theirs = row["lowserve"][0], row[peer][0]
+    value = theirs / ours if name == "idle" else ours / theirs  # idle: lower is better
+    return f"**{value:.2f}x**"
+
+
 def render(
-    results: dict[str, dict[str, tuple[float, float]]], servers: list[str], args: argparse.Namespace
+    results: dict[str, dict[str, tuple[float, float]]],
+    servers: list[str],
+    args: argparse.Namespace,
+    workers: dict[int, float],
 ) -> str:
+    peers_ = [s for s in servers if s != "lowserve"]
+    cols = [*servers, "floor"]
     lines = [
         "# Benchmark results",
         "",
         f"One run of `python bench/run.py` on {datetime.date.today()}: {platform.machine()}, "
-        f"{os.cpu_count()} cores, Python {platform.python_version()}; server pinned to core 0, "
-        f"wrk to core 1; median of {args.runs} runs of {args.duration:g} s after "
-        f"{args.warmup:g} s warm-up.",
+        f"{os.cpu_count()} cores, Python {platform.python_version()}; each server pinned to "
+        f"core 0 and the load generator to core 1; median of {args.runs} runs of "
+        f"{args.duration:g} s after {args.warmup:g} s warm-up (wrk scenarios). Figures from "
+        "different runs are not comparable: compare the ratios.",
         "",
-        "| scenario | "
-        + " | ".join(f"{s} req/s (p99 ms)" for s in servers)
+        "| scenario | unit | "
+        + " | ".join(cols)
         + " | "
-        + " | ".join(f"lowserve / {s}" for s in servers if s != "lowserve")
+        + " | ".join(f"lowserve vs {p}" for p in [*peers_, "floor"])
         + " |",
-        "|" + "---|" * (1 + len(servers) * 2 - 1),
+        "|" + "---|" * (2 + len(cols) + len(peers_) + 1),
     ]
     for name, row in results.items():
-        cells = [f"{row[s][0]:.0f} ({row[s][1]:.2f})" if s in row else "n/a" for s in servers]
-        ratios = [
-            f"**{row['lowserve'][0] / row[s][0]:.2f}x**" if s in row else "n/a"
-            for s in servers
-            if s != "lowserve"
+        cells = [f"{row[s][0]:.1f}" if s in row else "n/a" for s in cols]
+        ratios = [ratio(name, row, p) for p in [*peers_, "floor"]]
+        lines.append(
+            f"| {name} | {UNITS.get(name, 'req/s')} | " + " | ".join(cells + ratios) + " |"
+        )
+    if workers:
+        lines += [
+            "",
+            f"`lowserve --workers 2` against `--workers 1` through the command (wrk -t2 "
+            f"-c128, nothing pinned): {workers[1]:.0f} and {workers[2]:.0f} req/s, "
+            f"**{workers[2] / workers[1]:.2f}x**.",
         ]
-        lines.append(f"| {name} | " + " | ".join(cells + ratios) + " |")
     lines += ["", "Scenarios:", ""]
     lines += [f"- **{n}**: {SCENARIOS[n][3]}" for n in results]
+    lines += ["", "p99 latencies (ms, wrk scenarios):", ""]
+    for name, row in results.items():
+        if name in ("hello", "pipelined", "post-1k", "json"):
+            lines.append(
+                f"- {name}: " + ", ".join(f"{s} {row[s][1]:.2f}" for s in servers if s in row)
+            )
     versions = []
     for mod in servers:
         with contextlib.suppress(Exception):
             from importlib.metadata import version
 
             versions.append(f"{mod} {version(mod)}")
-    lines += ["", "Versions: " + ", ".join(versions), ""]
+    lines += ["", "Versions: " + ", ".join(versions), "", "![ratios](RESULTS.png)", ""]
     return "\n".join(lines)
+
+
+def chart(
+    results: dict[str, dict[str, tuple[float, float]]], servers: list[str], out: Path
+) -> None:
+    """A bar chart of lowserve's ratio to each peer, per scenario."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("(matplotlib not installed: no chart)", file=sys.stderr)
+        return
+    peers_ = [s for s in servers if s != "lowserve"]
+    names = list(results)
+    fig, ax = plt.subplots(figsize=(10, 4.5))
+    width = 0.8 / max(1, len(peers_))
+    for i, peer in enumerate(peers_):
+        values = []
+        for name in names:
+            r = ratio(name, results[name], peer)
+            values.append(float(r.strip("*x")) if r != "n/a" else 0.0)
+        ax.bar([x + i * width for x in range(len(names))], values, width, label=f"vs {peer}")
+    ax.axhline(1.0, color="black", linewidth=0.8)
+    ax.axhline(2.0, color="grey", linewidth=0.8, linestyle="--")
+    ax.set_xticks([x + width * (len(peers_) - 1) / 2 for x in range(len(names))], names)
+    ax.set_ylabel("lowserve / peer (higher is better)")
+    ax.set_title("lowserve against its peers, one run, per core")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ import asyncio
 import json
 import sys
 
+STREAM_SIZE = 100 * 2**20
 PAYLOAD = {
     "id": 12345,
     "name": "lowserve",
@@ -26,10 +27,10 @@ def make_handler(web):  # type: ignore[no-untyped-def]
             return web.json_response(PAYLOAD)
         if path == "/stream":
             resp = web.StreamResponse()
-            resp.content_length = 100 * 2**20
+            resp.content_length = STREAM_SIZE
             await resp.prepare(request)
             chunk = b"x" * 65536
-            for _ in range(1600):
+            for _ in range(STREAM_SIZE // 65536):
                 await resp.write(chunk)
             await resp.write_eof()
             return resp
@@ -78,6 +79,30 @@ async def asgi_app(scope, receive, send):  # type: ignore[no-untyped-def]
     elif path == "/json":
         body = json.dumps(PAYLOAD).encode()
         headers = [(b"content-type", b"application/json; charset=utf-8")]
+    elif path == "/stream":
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", b"application/octet-stream"),
+                    (b"content-length", str(STREAM_SIZE).encode()),
+                ],
+            }
+        )
+        chunk = b"x" * 65536
+        for _ in range(STREAM_SIZE // 65536):
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+        return
+    elif path == "/upload":
+        n = 0
+        more = True
+        while more:
+            msg = await receive()
+            n += len(msg.get("body", b""))
+            more = msg.get("more_body", False)
+        body = str(n).encode()
     headers.append((b"content-length", str(len(body)).encode()))
     await send({"type": "http.response.start", "status": 200, "headers": headers})
     await send({"type": "http.response.body", "body": body})
@@ -110,8 +135,45 @@ def main() -> None:
             access_log=False,
             app_dir=sys.path[0],
         )
+    elif kind == "floor":
+        floor(port)
     else:
         raise SystemExit(f"unknown server {kind!r}")
+
+
+def floor(port: int) -> None:
+    """The cat-to-socket floor: sendfile() a 100 MiB file, or read and drop an upload."""
+    import socket
+    import tempfile
+
+    with tempfile.TemporaryFile() as data:
+        block = b"x" * 65536
+        for _ in range(STREAM_SIZE // len(block)):
+            data.write(block)
+        data.flush()
+        srv = socket.create_server(("127.0.0.1", port))
+        print("ready", flush=True)
+        while True:
+            conn, _ = srv.accept()
+            with conn:
+                head = b""
+                while b"\r\n\r\n" not in head:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        break  # a readiness probe
+                    head += chunk
+                if b"\r\n\r\n" not in head:
+                    continue
+                head, _, rest = head.partition(b"\r\n\r\n")
+                if head.startswith(b"GET"):
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % STREAM_SIZE)
+                    conn.sendfile(data, 0, STREAM_SIZE)
+                else:
+                    length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+                    got = len(rest)
+                    while got < length:
+                        got += len(conn.recv(1 << 20))
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
 
 
 if __name__ == "__main__":
