@@ -54,28 +54,3 @@ async def test_sync_handlers_answer_without_waking_the_task() -> None:
         [conn] = s.server.connections
         assert conn._waiter is not None and conn._work is None  # parked, nothing pending
         writer.close()
-
-
-async def test_suspended_eager_handler_is_cancelled_on_forced_shutdown() -> None:
-    started = asyncio.Event()
-    cancelled = asyncio.Event()
-
-    async def handler(request: web.BaseRequest) -> web.Response:
-        started.set()
-        try:
-            await asyncio.sleep(30)
-        except asyncio.CancelledError:
-            cancelled.set()
-            raise
-        return web.Response()
-
-    server = web.Server(handler, access_log=None)
-    runner = web.ServerRunner(server, shutdown_timeout=0.2)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    client = asyncio.create_task(exchange(site.port, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"))
-    await asyncio.wait_for(started.wait(), 5)
-    await asyncio.wait_for(runner.cleanup(), 5)
-    await asyncio.wait_for(cancelled.wait(), 5)
-    assert await client == b""

@@ -13,7 +13,7 @@ import datetime
 import json
 import re
 import warnings
-from collections.abc import Iterator, Mapping, MutableMapping
+from collections.abc import Iterator, Mapping
 from http.cookies import CookieError, SimpleCookie
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -24,6 +24,7 @@ from yarl import URL
 from .exceptions import HTTPRequestEntityTooLarge
 from .headers import ETag, parse_content_type, parse_etags, parse_http_date
 from .http import HttpVersion
+from .mapping import StateMapping
 from .streams import EMPTY_STREAM, BodyStream
 
 if TYPE_CHECKING:
@@ -57,7 +58,7 @@ class FileField:
         return f"<FileField {self.name}={self.filename!r} {self.content_type}>"
 
 
-class BaseRequest(MutableMapping[str, Any]):
+class BaseRequest(StateMapping):
     """An HTTP request as a handler sees it; also a dict for per-request state."""
 
     __slots__ = (
@@ -451,36 +452,6 @@ class BaseRequest(MutableMapping[str, Any]):
         """Read and discard the rest of the body."""
         while await self.content.readany():
             pass
-
-    # -- MutableMapping: per-request state ------------------------------------
-    def _dict(self) -> dict[str, Any]:
-        if self._state is None:
-            self._state = {}
-        return self._state
-
-    def __getitem__(self, key: str) -> Any:
-        return self._dict()[key]
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        self._dict()[key] = value
-
-    def __delitem__(self, key: str) -> None:
-        del self._dict()[key]
-
-    def __len__(self) -> int:
-        return len(self._state) if self._state else 0
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._dict())
-
-    def __hash__(self) -> int:
-        return id(self)
-
-    def __eq__(self, other: object) -> bool:
-        return self is other
-
-    def __bool__(self) -> bool:
-        return True
 
     def __repr__(self) -> str:
         return f"<{self.__class__.__name__} {self._method} {self._target} >"

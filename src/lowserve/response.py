@@ -12,7 +12,7 @@ with ``BaseException``'s.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, MutableMapping
+from collections.abc import Callable
 from enum import Enum
 from http.cookies import SimpleCookie
 from typing import TYPE_CHECKING, Any, cast
@@ -35,6 +35,7 @@ from .http import (
     must_be_empty,
     status_line,
 )
+from .mapping import StateMapping
 from .response_headers import HeaderFields
 from .writer import PayloadWriter, make_compressor
 
@@ -66,7 +67,7 @@ class ContentCoding(Enum):
     identity = "identity"
 
 
-class StreamResponse(HeaderFields, MutableMapping[str, Any]):
+class StreamResponse(HeaderFields, StateMapping):
     """A response whose body the handler writes after :meth:`prepare`."""
 
     _send_head_at_once = True
@@ -307,36 +308,6 @@ class StreamResponse(HeaderFields, MutableMapping[str, Any]):
         self._body_length = self._writer.output_size
         self._writer = None
         self._req = None
-
-    # -- MutableMapping: per-response state -----------------------------------
-    def _dict(self) -> dict[str, Any]:
-        if self._state is None:
-            self._state = {}
-        return self._state
-
-    def __getitem__(self, key: str) -> Any:
-        return self._dict()[key]
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        self._dict()[key] = value
-
-    def __delitem__(self, key: str) -> None:
-        del self._dict()[key]
-
-    def __len__(self) -> int:
-        return len(self._state) if self._state else 0
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._dict())
-
-    def __hash__(self) -> int:
-        return hash(id(self))
-
-    def __eq__(self, other: object) -> bool:
-        return self is other
-
-    def __bool__(self) -> bool:
-        return True
 
     def __repr__(self) -> str:
         if self._eof_sent:

@@ -101,22 +101,26 @@ class PayloadWriter:
             data = b"%x\r\n%b\r\n" % (len(data), data)
         return data
 
-    async def write(self, data: bytes | bytearray | memoryview) -> None:
-        """Write a piece of the body; waits while the client is not reading."""
-        if self._eof:
-            raise RuntimeError("Cannot call write() after write_eof()")
-        chunk = bytes(data)
-        self.buffer_size += len(chunk)
-        if self._compressor is not None:
-            chunk = self._compressor.compress(chunk)
-        chunk = self._frame(chunk)
+    def _emit(self, chunk: bytes) -> None:
+        """Write framed bytes, preceded by the head if it has not gone yet."""
         if self._head is not None:
             chunk = self._head + chunk
             self._head = None
         if chunk:
             self.output_size += len(chunk)
             self._conn.write_bytes(chunk)
-        await self._conn.drain()
+
+    async def write(self, data: bytes | bytearray | memoryview) -> None:
+        """Write a piece of the body; waits while the client is not reading."""
+        if self._eof:
+            raise RuntimeError("Cannot call write() after write_eof()")
+        chunk = data if type(data) is bytes else bytes(data)
+        self.buffer_size += len(chunk)
+        if self._compressor is not None:
+            chunk = self._compressor.compress(chunk)
+        self._emit(self._frame(chunk))
+        if self._conn._write_paused:
+            await self._conn.drain()
 
     async def write_eof(self, data: bytes = b"") -> None:
         """Write the last piece of the body and end the response."""
@@ -135,12 +139,7 @@ class PayloadWriter:
         chunk = self._frame(chunk)
         if self.chunked:
             chunk += b"0\r\n\r\n"
-        if self._head is not None:
-            chunk = self._head + chunk
-            self._head = None
-        if chunk:
-            self.output_size += len(chunk)
-            self._conn.write_bytes(chunk)
+        self._emit(chunk)
         if self._remaining:
             self._conn.body_cut_short()
 
