@@ -632,3 +632,95 @@ def test_reload_picks_up_edit(app_dir: Path) -> None:
                     break
             time.sleep(0.2)
         assert version == 3
+
+
+def test_sigttin_sigttou_change_worker_count(app_dir: Path) -> None:
+    port = free_port()
+    with serving(
+        "myapp:handler", "--workers", "1", "--no-access-log", cwd=app_dir, port=port
+    ) as proc:
+
+        def workers() -> set[int]:
+            out = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True)
+            return {int(pid) for pid in out.stdout.split()}
+
+        def wait_for(count: int) -> None:
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and len(workers()) != count:
+                time.sleep(0.1)
+            assert len(workers()) == count
+
+        wait_for(1)
+        proc.send_signal(signal.SIGTTIN)
+        wait_for(2)
+        proc.send_signal(signal.SIGTTOU)
+        wait_for(1)
+        assert get(port)[0] == 200
+
+
+def test_second_sigint_forces_stop(app_dir: Path) -> None:
+    port = free_port()
+    proc = lowserve(
+        "myapp:handler",
+        "--port",
+        str(port),
+        "--shutdown-timeout",
+        "60",
+        "--no-access-log",
+        cwd=app_dir,
+    )
+    wait_serving(port, proc)
+
+    def slow_request() -> None:
+        with contextlib.suppress(OSError, IndexError):
+            get(port, "/slow?t=30", timeout=40)
+
+    slow = threading.Thread(target=slow_request)
+    slow.start()
+    time.sleep(0.3)
+    started = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)  # the second one does not wait for the slow request
+    proc.wait(15)
+    assert time.monotonic() - started < 10
+    slow.join(1)
+
+
+def test_log_config_and_journald_priorities(app_dir: Path, tmp_path: Path) -> None:
+    import json
+
+    config = tmp_path / "log.json"
+    config.write_text(
+        json.dumps(
+            {
+                "version": 1,
+                "formatters": {"f": {"format": "CUSTOM %(name)s %(message)s"}},
+                "handlers": {"h": {"class": "logging.StreamHandler", "formatter": "f"}},
+                "root": {"handlers": ["h"], "level": "INFO"},
+            }
+        )
+    )
+    r = run_once("nomodule_xyz:h", "--log-config", str(config), cwd=app_dir)
+    assert r.returncode == 2  # the config is read; the handler error is still one line
+    port = free_port()
+    proc = lowserve("myapp:handler", "--port", str(port), "--log-config", str(config), cwd=app_dir)
+    try:
+        wait_serving(port, proc)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(20)
+    assert proc.stderr is not None
+    assert "CUSTOM lowserve.supervisor serving on" in proc.stderr.read()
+
+
+def test_journald_lines_carry_priorities() -> None:
+    import logging
+
+    from lowserve.logconfig import JournalFormatter
+
+    fmt = JournalFormatter("%(name)s: %(message)s")
+    record = logging.LogRecord("x", logging.ERROR, __file__, 1, "two\nlines", None, None)
+    assert fmt.format(record) == "<3>x: two\n<3>lines"
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "info", None, None)
+    assert fmt.format(record) == "<6>x: info"
