@@ -274,7 +274,7 @@ class HttpProtocol(Dispatch, asyncio.Protocol):
         if self._tail is not None:
             self._tail += data
             if len(self._tail) > self._opts.read_bufsize:
-                self._set_paused_for_tail()
+                self._update_reading(body_full=True)
             return
         if self._error is not None or self.state is ConnState.CLOSED:
             return
@@ -542,9 +542,6 @@ class HttpProtocol(Dispatch, asyncio.Protocol):
         """A body stream's buffer crossed its high (True) or low (False) water mark."""
         self._update_reading(body_full=paused)
 
-    def _set_paused_for_tail(self) -> None:
-        self._update_reading(body_full=True)
-
     def _update_reading(self, body_full: bool | None = None) -> None:
         """The one place that pauses and resumes reading from the socket."""
         transport = self.transport
@@ -683,7 +680,3 @@ class HttpProtocol(Dispatch, asyncio.Protocol):
         transport = self.transport
         if transport is not None and not transport.is_closing():
             transport.close()
-
-    @property
-    def idle(self) -> bool:
-        return self.state in (ConnState.IDLE, ConnState.CLOSED)

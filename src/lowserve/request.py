@@ -81,7 +81,6 @@ class BaseRequest(StateMapping):
         "_url",
         "_version",
         "content",
-        "response",
     )
 
     def __init__(
@@ -119,7 +118,6 @@ class BaseRequest(StateMapping):
         self._body: bytes | None = None
         self._post: MultiDictProxy[Any] | None = None
         self._task: asyncio.Task[Any] | None = None
-        self.response: Any = None
 
     def clone(
         self,
