@@ -724,3 +724,59 @@ def test_journald_lines_carry_priorities() -> None:
     assert fmt.format(record) == "<3>x: two\n<3>lines"
     record = logging.LogRecord("x", logging.INFO, __file__, 1, "info", None, None)
     assert fmt.format(record) == "<6>x: info"
+
+
+def test_tls_client_certificates_required(app_dir: Path, tmp_path: Path) -> None:
+    trustme = pytest.importorskip("trustme")
+    ca = trustme.CA()
+    server_cert = ca.issue_cert("127.0.0.1", "localhost")
+    server_cert.private_key_and_cert_chain_pem.write_to_path(str(tmp_path / "server.pem"))
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    client_cert = ca.issue_cert("client@example.org")
+    port = free_port()
+    proc = lowserve(
+        "myapp:handler",
+        "--port",
+        str(port),
+        "--ssl-certfile",
+        str(tmp_path / "server.pem"),
+        "--ssl-ca-certs",
+        str(tmp_path / "ca.pem"),
+        "--ssl-cert-reqs",
+        "required",
+        "--no-access-log",
+        cwd=app_dir,
+    )
+
+    def fetch(with_cert: bool) -> bytes:
+        ctx = ssl.create_default_context()
+        ca.configure_trust(ctx)
+        if with_cert:
+            client_cert.configure_cert(ctx)
+        with (
+            socket.create_connection(("127.0.0.1", port), timeout=5) as raw,
+            ctx.wrap_socket(raw, server_hostname="localhost") as s,
+        ):
+            s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            data = b""
+            while chunk := s.recv(65536):
+                data += chunk
+            return data
+
+    try:
+        deadline = time.monotonic() + 20
+        out = b""
+        while time.monotonic() < deadline:
+            try:
+                out = fetch(with_cert=True)
+                break
+            except (OSError, ssl.SSLError):
+                time.sleep(0.1)
+        assert out.startswith(b"HTTP/1.1 200 ")
+        with pytest.raises((ssl.SSLError, OSError)):
+            data = fetch(with_cert=False)
+            assert not data  # TLS 1.3 may report the refusal only on read
+            raise ssl.SSLError("no data")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 0
