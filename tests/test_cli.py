@@ -128,6 +128,31 @@ def wait_serving(port: int, proc: subprocess.Popen[str], timeout: float = 20) ->
     raise AssertionError("lowserve did not start serving")
 
 
+def tls_get(port: int, ctx: ssl.SSLContext, path: str = "/") -> bytes:
+    """One HTTPS request over a fresh connection; the whole raw answer."""
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=5) as raw,
+        ctx.wrap_socket(raw, server_hostname="localhost") as s,
+    ):
+        s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+        return data
+
+
+def tls_get_when_up(port: int, ctx: ssl.SSLContext, path: str = "/") -> bytes:
+    """:func:`tls_get`, retried until the server has started (20 s at most)."""
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            return tls_get(port, ctx, path)
+        except (OSError, ssl.SSLError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
 @contextlib.contextmanager
 def serving(
     *args: str, cwd: Path, port: int, env: dict[str, str] | None = None
@@ -580,22 +605,7 @@ def test_tls(app_dir: Path, tmp_path: Path) -> None:
     ctx = ssl.create_default_context()
     ca.configure_trust(ctx)
     try:
-        deadline = time.monotonic() + 20
-        body = ""
-        while time.monotonic() < deadline:
-            try:
-                with (
-                    socket.create_connection(("127.0.0.1", port), timeout=5) as raw,
-                    ctx.wrap_socket(raw, server_hostname="localhost") as s,
-                ):
-                    s.sendall(b"GET /tls HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-                    data = b""
-                    while chunk := s.recv(65536):
-                        data += chunk
-                body = data.partition(b"\r\n\r\n")[2].decode()
-                break
-            except (OSError, ssl.SSLError):
-                time.sleep(0.1)
+        body = tls_get_when_up(port, ctx, "/tls").partition(b"\r\n\r\n")[2].decode()
         assert json.loads(body)["scheme"] == "https"
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -750,33 +760,17 @@ def test_tls_client_certificates_required(app_dir: Path, tmp_path: Path) -> None
         cwd=app_dir,
     )
 
-    def fetch(with_cert: bool) -> bytes:
+    def context(with_cert: bool) -> ssl.SSLContext:
         ctx = ssl.create_default_context()
         ca.configure_trust(ctx)
         if with_cert:
             client_cert.configure_cert(ctx)
-        with (
-            socket.create_connection(("127.0.0.1", port), timeout=5) as raw,
-            ctx.wrap_socket(raw, server_hostname="localhost") as s,
-        ):
-            s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            data = b""
-            while chunk := s.recv(65536):
-                data += chunk
-            return data
+        return ctx
 
     try:
-        deadline = time.monotonic() + 20
-        out = b""
-        while time.monotonic() < deadline:
-            try:
-                out = fetch(with_cert=True)
-                break
-            except (OSError, ssl.SSLError):
-                time.sleep(0.1)
-        assert out.startswith(b"HTTP/1.1 200 ")
+        assert tls_get_when_up(port, context(with_cert=True)).startswith(b"HTTP/1.1 200 ")
         with pytest.raises((ssl.SSLError, OSError)):
-            data = fetch(with_cert=False)
+            data = tls_get(port, context(with_cert=False))
             assert not data  # TLS 1.3 may report the refusal only on read
             raise ssl.SSLError("no data")
     finally:

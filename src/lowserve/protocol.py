@@ -44,7 +44,7 @@ from .proxy import is_trusted, read_proxy_headers
 from .response import StreamResponse
 from .state import ConnState
 from .streams import EMPTY_STREAM, BodyStream
-from .wire import BodyDecoder, WireError, error_reply, supported_codings
+from .wire import SUPPORTED_CODINGS, BodyDecoder, WireError, error_reply
 
 if TYPE_CHECKING:
     from .request import BaseRequest
@@ -449,7 +449,7 @@ class HttpProtocol(Dispatch, asyncio.Protocol):
             if cenc is not None:
                 cenc = cenc.lower().strip()
             if cenc is not None and opts.auto_decompress and cenc != b"identity":
-                if cenc not in supported_codings():
+                if cenc not in SUPPORTED_CODINGS:
                     raise WireError(415, f"content coding {cenc.decode('latin-1')!r} not supported")
                 self._decoder = BodyDecoder(
                     "gzip" if cenc == b"x-gzip" else cenc.decode(), opts.client_max_size

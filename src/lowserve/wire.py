@@ -19,16 +19,15 @@ try:
 except ImportError:  # pragma: no cover - optional
     brotli = None
 
-__all__ = ["BodyDecoder", "WireError", "error_reply", "supported_codings"]
+__all__ = ["SUPPORTED_CODINGS", "BodyDecoder", "WireError", "error_reply"]
 
 
-def supported_codings() -> tuple[bytes, ...]:
-    """Request content codings lowserve can decode."""
-    return (
-        (b"gzip", b"x-gzip", b"deflate", b"br")
-        if brotli is not None
-        else (b"gzip", b"x-gzip", b"deflate")
-    )
+#: Request content codings lowserve can decode.
+SUPPORTED_CODINGS: frozenset[bytes] = frozenset(
+    (b"gzip", b"x-gzip", b"deflate", b"br")
+    if brotli is not None
+    else (b"gzip", b"x-gzip", b"deflate")
+)
 
 
 def error_reply(err: WireError, server_header: str | None) -> bytes:
