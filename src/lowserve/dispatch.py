@@ -25,6 +25,7 @@ import logging
 import traceback
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from html import escape as html_escape
+from types import CoroutineType
 from typing import TYPE_CHECKING, Any
 
 from .exceptions import HTTPException, HTTPInternalServerError
@@ -47,10 +48,21 @@ __all__ = ["Dispatch"]
 
 log = logging.getLogger("lowserve.server")
 
-_current_task = asyncio.current_task
+if hasattr(asyncio.current_task, "__code__") and isinstance(
+    getattr(asyncio.tasks, "_current_tasks", None), dict
+):
+    # Python 3.10/3.11: asyncio.current_task is Python code reading this dict.
+    _current_task = asyncio.tasks._current_tasks.get  # type: ignore[attr-defined]
+else:
+    _current_task = asyncio.current_task
 _enter_task = asyncio.tasks._enter_task
 _leave_task = asyncio.tasks._leave_task
 _IDLE, _HEAD, _BUSY, _LINGER = ConnState.IDLE, ConnState.HEAD, ConnState.BUSY, ConnState.LINGER
+
+
+async def _awaited(awaitable: Awaitable[Any]) -> Any:
+    """A handler that returned some other awaitable, as a coroutine."""
+    return await awaitable
 
 
 class _Resume:
@@ -58,11 +70,11 @@ class _Resume:
 
     __slots__ = ("coro", "first")
 
-    def __init__(self, coro: Coroutine[Any, Any, None], first: Any) -> None:
+    def __init__(self, coro: Coroutine[Any, Any, Any], first: Any) -> None:
         self.coro = coro
         self.first = first
 
-    def __await__(self) -> Generator[Any, Any, None]:
+    def __await__(self) -> Generator[Any, Any, Any]:
         coro = self.coro
         pending = self.first
         while True:
@@ -71,13 +83,13 @@ class _Resume:
             except BaseException as exc:  # cancellation and throw() reach the handler
                 try:
                     pending = coro.throw(exc)
-                except StopIteration:
-                    return
+                except StopIteration as stop:
+                    return stop.value
             else:
                 try:
                     pending = coro.send(value)
-                except StopIteration:
-                    return
+                except StopIteration as stop:
+                    return stop.value
 
 
 class Dispatch(asyncio.Protocol):
@@ -185,18 +197,21 @@ class Dispatch(asyncio.Protocol):
     def _kick(self) -> None:
         """Run pending work now, as the (parked) connection task; wake it if it must wait."""
         task = self._task
-        assert task is not None and self._ctx is not None
+        ctx = self._ctx
+        assert task is not None and ctx is not None
         loop = self.loop
         while True:
             work = self._work
             if work is None or type(work) is _Resume:
                 break
             self._work = None
-            coro = self._run(work)
             self._stepping = True
             _enter_task(loop, task)
             try:
-                pending = self._ctx.run(coro.send, None)
+                rest = ctx.run(self._step, work)
+                if rest is None:
+                    continue
+                pending = ctx.run(rest.send, None)
             except StopIteration:
                 continue
             except BaseException as exc:  # the handler raised CancelledError itself
@@ -206,7 +221,7 @@ class Dispatch(asyncio.Protocol):
             finally:
                 _leave_task(loop, task)
                 self._stepping = False
-            self._work = _Resume(coro, pending)
+            self._work = _Resume(rest, pending)
             break
         waiter = self._waiter
         if self._work is not None and waiter is not None:
@@ -231,43 +246,86 @@ class Dispatch(asyncio.Protocol):
                 if type(work) is _Resume:
                     await work
                 else:
-                    await self._run(work)
+                    rest = self._step(work)
+                    if rest is not None:
+                        await rest
             except asyncio.CancelledError:
                 break
         self._task = None
 
-    async def _run(self, request: BaseRequest) -> None:
-        server = self._server
-        access = server.access_logger
-        if access is not None and not access.enabled:
-            access = None
-        start = self.loop.time() if access is not None else 0.0
+    def _step(self, request: BaseRequest) -> Coroutine[Any, Any, None] | None:
+        """Start *request*'s handler, as the connection's task.
+
+        A handler that finishes without waiting is answered here and then; otherwise
+        the coroutine that finishes the job is returned for the task to await.
+        """
+        access = self._server.access_logger
+        start = self.loop.time() if access is not None and access.enabled else 0.0
         try:
-            resp = await self._handler(request)
-            if type(resp) is not Response and not isinstance(resp, StreamResponse):
-                log.error(
-                    "Missing return statement on request handler"
-                    if resp is None
-                    else f"Web-handler should return a response instance, got {resp!r}"
-                )
-                resp = HTTPInternalServerError()
-        except HTTPException as exc:
-            resp = exc
-        except asyncio.CancelledError:
+            coro = self._handler(request)
+            if type(coro) is not CoroutineType:
+                coro = _awaited(coro)
+            pending = coro.send(None)
+        except StopIteration as stop:
+            resp = self._checked(stop.value)
+        except BaseException as exc:
+            resp = self._failed(request, exc)
+        else:
+            return self._resume(request, coro, pending, start)
+        return self._answer(request, resp, start)
+
+    async def _resume(
+        self,
+        request: BaseRequest,
+        coro: Coroutine[Any, Any, Any],
+        pending: Any,
+        start: float,
+    ) -> None:
+        """The rest of a handler that waited, then its answer."""
+        try:
+            resp = self._checked(await _Resume(coro, pending))
+        except BaseException as exc:
+            resp = self._failed(request, exc)
+        rest = self._answer(request, resp, start)
+        if rest is not None:
+            await rest
+
+    def _checked(self, resp: Any) -> StreamResponse:
+        if type(resp) is Response or isinstance(resp, StreamResponse):
+            return resp
+        log.error(
+            "Missing return statement on request handler"
+            if resp is None
+            else f"Web-handler should return a response instance, got {resp!r}"
+        )
+        return HTTPInternalServerError()
+
+    def _failed(self, request: BaseRequest, exc: BaseException) -> StreamResponse:
+        """The response for a handler that raised *exc* (cancellation propagates)."""
+        if isinstance(exc, HTTPException):
+            return exc
+        if isinstance(exc, asyncio.CancelledError):
             self._request = None
             self.close()
-            raise
-        except asyncio.TimeoutError:
-            log.debug("request handler timed out", exc_info=True)
-            resp = self._error_response(request, 504)
-        except Exception as exc:
+            raise exc
+        if isinstance(exc, asyncio.TimeoutError):
+            log.debug("request handler timed out", exc_info=exc)
+            return self._error_response(request, 504)
+        if isinstance(exc, Exception):
             log.error("Error handling request from %s", self.peer, exc_info=exc)
-            resp = self._error_response(request, 500, exc)
+            return self._error_response(request, 500, exc)
+        raise exc
+
+    def _answer(
+        self, request: BaseRequest, resp: StreamResponse, start: float
+    ) -> Coroutine[Any, Any, None] | None:
+        """Send *resp*; returns a coroutine when a prepared stream still needs its end."""
         try:
             try:
-                self._send(request, resp)
-                if resp.prepared and not resp._eof_sent:
-                    await resp.write_eof()
+                if not resp.prepared:
+                    self._send(request, resp)
+                if not resp._eof_sent:
+                    return self._end_stream(request, resp, start)
             except (ConnectionError, asyncio.CancelledError):
                 raise
             except Exception as exc:  # e.g. a header value with CR/LF
@@ -277,16 +335,39 @@ class Dispatch(asyncio.Protocol):
         except (ConnectionError, asyncio.CancelledError):
             self._request = None
             self.close()
+            return None
+        self._done(request, resp, start)
+        return None
+
+    async def _end_stream(self, request: BaseRequest, resp: StreamResponse, start: float) -> None:
+        """End a response the handler prepared but did not finish."""
+        try:
+            try:
+                await resp.write_eof()
+            except (ConnectionError, asyncio.CancelledError):
+                raise
+            except Exception as exc:
+                log.error("Error handling request from %s", self.peer, exc_info=exc)
+                resp = self._error_response(request, 500, exc)
+                self._send(request, resp)
+        except (ConnectionError, asyncio.CancelledError):
+            self._request = None
+            self.close()
             return
+        self._done(request, resp, start)
+
+    def _done(self, request: BaseRequest, resp: StreamResponse, start: float) -> None:
+        server = self._server
         server.requests_count += 1
-        if access is not None:
+        if start:
+            access = server.access_logger
             access.log(request, resp, self.loop.time() - start)
-        self._response_done(request, bool(resp.keep_alive))
+        self._response_done(
+            request, resp._keep_alive if type(resp) is Response else bool(resp.keep_alive)
+        )
 
     def _send(self, request: BaseRequest, resp: StreamResponse) -> None:
         """Send an unprepared response; ``Response`` leaves in one write (the fast path)."""
-        if resp.prepared:
-            return
         if self._head_sent:
             # A head is already out (the handler prepared another response, then
             # failed): nothing more can be said on this connection.
@@ -327,7 +408,7 @@ class Dispatch(asyncio.Protocol):
         resp.force_close()
         return resp
 
-    def _response_done(self, request: BaseRequest, keep_alive: bool) -> None:
+    def _response_done(self, request: BaseRequest, keep_alive: bool | None) -> None:
         self._request = None
         self._busy = False
         if self.state is ConnState.UPGRADED:

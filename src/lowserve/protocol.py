@@ -67,7 +67,7 @@ _SINGLETONS = frozenset(
 _SPECIAL = _SINGLETONS | {b"expect", b"content-encoding"}
 
 
-_IDLE, _HEAD, _LINGER = ConnState.IDLE, ConnState.HEAD, ConnState.LINGER
+_IDLE, _HEAD, _BUSY, _LINGER = ConnState.IDLE, ConnState.HEAD, ConnState.BUSY, ConnState.LINGER
 
 
 class UpgradeReceiver(Protocol):
@@ -163,6 +163,9 @@ class HttpProtocol(Dispatch, asyncio.Protocol):
         state change costs no clock read.
         """
         self.state = state
+        if state is _BUSY:
+            self._deadline = 0.0
+            return
         if state is _IDLE:
             timeout = self._timeouts[0]
         elif state is _HEAD:
@@ -282,7 +285,9 @@ class HttpProtocol(Dispatch, asyncio.Protocol):
             self._unparsed += data
             return
         if len(data) <= _SLICE:
-            self._feed(data)
+            self._parse(data)
+            if self._deferred is not None:
+                self._start_deferred()
         else:
             self._feed_sliced(data)
 
@@ -306,10 +311,6 @@ class HttpProtocol(Dispatch, asyncio.Protocol):
             pos += step
             if self._error is not None or self._tail is not None or self.transport is None:
                 break
-        self._start_deferred()
-
-    def _feed(self, data: bytes) -> None:
-        self._parse(data)
         self._start_deferred()
 
     def _start_deferred(self) -> None:
@@ -376,8 +377,12 @@ class HttpProtocol(Dispatch, asyncio.Protocol):
 
     # -- httptools callbacks --------------------------------------------------
     def on_message_begin(self) -> None:
-        self._reset_head()
-        self._in_head = True  # the HEAD state (and its deadline) waits until _feed returns
+        # The HEAD state (and its deadline) waits until the segment is parsed.
+        self._in_head = True
+        self._url = b""
+        self._headers = []
+        self._special = {}
+        self._head_total = self._head_lines = self._line_len = 0
 
     def on_url(self, url: bytes) -> None:
         self._url += url

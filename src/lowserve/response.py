@@ -15,7 +15,7 @@ import json
 from collections.abc import Callable
 from enum import Enum
 from http.cookies import SimpleCookie
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from multidict import CIMultiDict
 
@@ -483,7 +483,7 @@ class Response(StreamResponse):
                     cached[1],
                     date_line_bytes(),
                     cached[2],
-                    cast(bytes, body),  # %b takes any buffer
+                    body,  # type: ignore[str-format]  # %b takes any buffer
                 )
         parts = [status_line(minor, self._status, self._reason)]
         seen = 0
