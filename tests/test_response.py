@@ -280,3 +280,39 @@ async def test_cached_single_header_heads() -> None:
                 s.port, b"GET /bb HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
             )
             assert out.endswith(b"\r\nConnection: close\r\n\r\n/bb")
+
+
+async def test_text_responses_touched_after_construction() -> None:
+    """Response(text=...) keeps its one header without a multidict until asked: whatever
+    the handler does to the response afterwards is what goes out."""
+
+    async def handler(request: web.BaseRequest) -> web.Response:
+        resp = web.json_response({"a": 1}) if request.path == "/json" else web.Response(text="t")
+        if request.path == "/extra":
+            resp.headers["X-Extra"] = "1"
+        elif request.path == "/type":
+            resp.content_type = "text/html"
+        elif request.path == "/evil":
+            return web.Response(text="t", content_type="a/b\r\nSet-Cookie: x=1")
+        return resp
+
+    async with serve(handler) as s:
+        expected = {
+            "/json": (b"Content-Type: application/json; charset=utf-8\r\n", b'{"a": 1}'),
+            "/extra": (b"Content-Type: text/plain; charset=utf-8\r\nX-Extra: 1\r\n", b"t"),
+            "/type": (b"Content-Type: text/html; charset=utf-8\r\n", b"t"),
+            "/plain": (b"Content-Type: text/plain; charset=utf-8\r\n", b"t"),
+        }
+        for path, (head, body) in expected.items():
+            out = await exchange(
+                s.port, f"GET {path} HTTP/1.1\r\nHost: a\r\n\r\n".encode(), until_close=False
+            )
+            assert out.startswith(b"HTTP/1.1 200 OK\r\n" + head), out
+            assert out.endswith(b"\r\n\r\n" + body), out
+        out = await exchange(s.port, b"GET /evil HTTP/1.1\r\nHost: a\r\n\r\n")
+        assert out.startswith(b"HTTP/1.1 500 ") and b"x=1" not in out
+    r = web.json_response([1])
+    assert r.headers == {"Content-Type": "application/json; charset=utf-8"}
+    assert r.content_type == "application/json" and r.charset == "utf-8"
+    with pytest.raises(ValueError):
+        web.json_response([1], content_type="application/json; charset=utf-8")

@@ -93,7 +93,7 @@ class StreamResponse(HeaderFields, StateMapping):
         reason: str | None = None,
         headers: LooseHeaders | None = None,
     ) -> None:
-        self._headers: CIMultiDict[str] = CIMultiDict() if headers is None else CIMultiDict(headers)
+        self._headers = CIMultiDict() if headers is None else CIMultiDict(headers)
         self._init_state(status, reason)
 
     def _init_state(self, status: int, reason: str | None) -> None:
@@ -159,7 +159,7 @@ class StreamResponse(HeaderFields, StateMapping):
 
     def enable_chunked_encoding(self, chunk_size: int | None = None) -> None:
         """Send the body with chunked transfer coding."""
-        if "Content-Length" in self._headers:
+        if "Content-Length" in self.headers:
             raise RuntimeError("You can't enable chunked encoding when a content length is set")
         self._chunked = True
 
@@ -172,11 +172,6 @@ class StreamResponse(HeaderFields, StateMapping):
         self._compression = True
         self._compression_force = force
         self._compression_strategy = strategy
-
-    # -- headers --------------------------------------------------------------
-    @property
-    def headers(self) -> CIMultiDict[str]:
-        return self._headers
 
     # -- the head -------------------------------------------------------------
     def _pick_coding(self, request: BaseRequest) -> ContentCoding | None:
@@ -198,7 +193,7 @@ class StreamResponse(HeaderFields, StateMapping):
         Returns the head, whether the body is chunked, and how many body bytes may
         follow (None: until the end; 0 for HEAD, 1xx, 204 and 304).
         """
-        headers = self._headers
+        headers = self.headers
         proto = request._protocol
         method = request.method
         status = self._status
@@ -265,8 +260,8 @@ class StreamResponse(HeaderFields, StateMapping):
         self._req = request
         coding = self._pick_coding(request)
         if coding is not None and coding is not ContentCoding.identity:
-            self._headers["Content-Encoding"] = coding.value
-            self._headers.popall("Content-Length", None)
+            self.headers["Content-Encoding"] = coding.value
+            self.headers.popall("Content-Length", None)
         head, chunked, length = self._make_head(request, None)
         writer = PayloadWriter(request._protocol, head, chunked=chunked, length=length)
         if coding is not None and coding is not ContentCoding.identity:
@@ -338,16 +333,21 @@ class Response(StreamResponse):
         zlib_executor: Any = None,
     ) -> None:
         if (
-            text is not None
+            type(text) is str
             and body is None
             and headers is None
-            and content_type is None
             and charset is None
             and reason is None
-            and type(text) is str
+            and type(status) is int
         ):
-            # The common case, without the general path's checks.
-            self._headers = CIMultiDict(_TEXT_PLAIN)
+            # The common case (text, maybe a content type), without the general path's
+            # checks and without a multidict until one is asked for.
+            if content_type is None:
+                self._ctype = "text/plain; charset=utf-8"
+            elif "charset" in content_type:
+                raise ValueError("charset must not be in content_type argument")
+            else:
+                self._ctype = content_type + "; charset=utf-8"
             self._status = status
             self._reason = REASONS.get(status, "")
             self._body = text.encode()
@@ -399,7 +399,7 @@ class Response(StreamResponse):
         elif isinstance(body, memoryview):
             self._body = body.tobytes()
         elif isinstance(body, str):
-            self._headers.setdefault("Content-Type", "text/plain; charset=utf-8")
+            self.headers.setdefault("Content-Type", "text/plain; charset=utf-8")
             self._body = body.encode(self.charset or "utf-8")
         else:
             raise ValueError(f"Unsupported body type {type(body)!r}")
@@ -426,8 +426,8 @@ class Response(StreamResponse):
     def content_length(self) -> int | None:
         if self._chunked:
             return None
-        if "Content-Length" in self._headers:
-            return int(self._headers["Content-Length"])
+        if "Content-Length" in self.headers:
+            return int(self.headers["Content-Length"])
         if self._compressed is not None:
             return len(self._compressed)
         return len(self._body) if self._body is not None else 0
@@ -459,16 +459,20 @@ class Response(StreamResponse):
             keep_alive = False
         body = self._body or b""
         minor = request._version.minor
-        headers = self._headers
-        n_headers = len(headers)
+        value: str | bool | None = self._ctype
+        if value is not None:  # made by the fast path: one Content-Type, no multidict yet
+            n_headers = 1
+            name = "Content-Type"
+        else:
+            headers = self.headers
+            n_headers = len(headers)
+            if n_headers == 1:
+                [(name, value)] = headers.items()
+            elif n_headers == 0:
+                name, value = "", bool(body)
         if n_headers < 2:
             # The commonest responses: one Content-Type header, or none. Their heads are
             # cached, validated once, and completed with the length and the date.
-            value: str | bool
-            if n_headers:
-                [(name, value)] = headers.items()
-            else:
-                name, value = "", bool(body)
             key = (name, value, minor, self._status, self._reason, keep_alive, proto.server_header)
             cached = HEADS.get(key)
             if cached is None and (not n_headers or _FLAGS.get(name.title()) == _F_TYPE):
@@ -488,7 +492,7 @@ class Response(StreamResponse):
         parts = [status_line(minor, self._status, self._reason)]
         seen = 0
         good = _GOOD_NAMES
-        for name, value in self._headers.items():
+        for name, value in self.headers.items():
             if name not in good or "\r" in value or "\n" in value or "\x00" in value:
                 check_header_field(name, value)
             flag = _FLAGS.get(name)
@@ -522,7 +526,7 @@ class Response(StreamResponse):
 
     def _render_full(self, request: BaseRequest) -> bytes:
         """:meth:`_render` for every case: compression, chunking, cookies, empty bodies."""
-        headers = self._headers
+        headers = self.headers
         method = request.method
         coding = self._pick_coding(request)
         body = bytes(self._body) if self._body else b""

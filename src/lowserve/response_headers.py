@@ -1,7 +1,7 @@
 """The header-backed properties of a response: cookies, type, charset, dates, ETag.
 
-Every value lives in the response's headers (``_headers``) or its cookie jar; these
-properties read and write them in aiohttp's formats.
+Every value lives in the response's headers or its cookie jar; these properties read
+and write them in aiohttp's formats.
 """
 
 from __future__ import annotations
@@ -21,9 +21,23 @@ __all__ = ["HeaderFields"]
 class HeaderFields:
     """Mixed into :class:`~lowserve.StreamResponse`."""
 
-    _headers: CIMultiDict[str]
+    # Response's fast path sets only _ctype (its one Content-Type); the multidict is
+    # made when first asked for.
+    _ctype: str | None = None
+    _headers: CIMultiDict[str] | None = None
     _cookies: SimpleCookie | None = None
     _chunked = False
+
+    @property
+    def headers(self) -> CIMultiDict[str]:
+        headers = self._headers
+        if headers is None:
+            ctype = self._ctype
+            headers = self._headers = (
+                CIMultiDict() if ctype is None else CIMultiDict((("Content-Type", ctype),))
+            )
+            self._ctype = None
+        return headers
 
     @property
     def cookies(self) -> SimpleCookie:
@@ -98,7 +112,7 @@ class HeaderFields:
 
     @property
     def content_length(self) -> int | None:
-        value = self._headers.get("Content-Length")
+        value = self.headers.get("Content-Length")
         return int(value) if value is not None else None
 
     @content_length.setter
@@ -106,26 +120,26 @@ class HeaderFields:
         if value is not None:
             if self._chunked:
                 raise RuntimeError("You can't set content length when chunked encoding is enable")
-            self._headers["Content-Length"] = str(int(value))
+            self.headers["Content-Length"] = str(int(value))
         else:
-            self._headers.pop("Content-Length", None)
+            self.headers.pop("Content-Length", None)
 
     @property
     def content_type(self) -> str:
-        return parse_content_type(self._headers.get("Content-Type"))[0]
+        return parse_content_type(self.headers.get("Content-Type"))[0]
 
     @content_type.setter
     def content_type(self, value: str) -> None:
-        params = parse_content_type(self._headers.get("Content-Type"))[1]
+        params = parse_content_type(self.headers.get("Content-Type"))[1]
         self._set_content_type(str(value), params)
 
     @property
     def charset(self) -> str | None:
-        return parse_content_type(self._headers.get("Content-Type"))[1].get("charset")
+        return parse_content_type(self.headers.get("Content-Type"))[1].get("charset")
 
     @charset.setter
     def charset(self, value: str | None) -> None:
-        ctype, params = parse_content_type(self._headers.get("Content-Type"))
+        ctype, params = parse_content_type(self.headers.get("Content-Type"))
         if ctype == "application/octet-stream":
             raise RuntimeError(
                 "Setting charset for application/octet-stream "
@@ -139,34 +153,34 @@ class HeaderFields:
 
     def _set_content_type(self, ctype: str, params: dict[str, str]) -> None:
         extra = "; ".join(f"{k}={v}" for k, v in params.items())
-        self._headers["Content-Type"] = f"{ctype}; {extra}" if extra else ctype
+        self.headers["Content-Type"] = f"{ctype}; {extra}" if extra else ctype
 
     @property
     def last_modified(self) -> datetime.datetime | None:
-        return parse_http_date(self._headers.get("Last-Modified"))
+        return parse_http_date(self.headers.get("Last-Modified"))
 
     @last_modified.setter
     def last_modified(self, value: float | datetime.datetime | str | None) -> None:
         if value is None:
-            self._headers.pop("Last-Modified", None)
+            self.headers.pop("Last-Modified", None)
         elif isinstance(value, int | float):
-            self._headers["Last-Modified"] = time.strftime(
+            self.headers["Last-Modified"] = time.strftime(
                 "%a, %d %b %Y %H:%M:%S GMT", time.gmtime(math.ceil(value))
             )
         elif isinstance(value, datetime.datetime):
             if value.microsecond:
                 value = value.replace(microsecond=0) + datetime.timedelta(seconds=1)
-            self._headers["Last-Modified"] = time.strftime(
+            self.headers["Last-Modified"] = time.strftime(
                 "%a, %d %b %Y %H:%M:%S GMT", value.utctimetuple()
             )
         elif isinstance(value, str):
-            self._headers["Last-Modified"] = value
+            self.headers["Last-Modified"] = value
         else:
             raise TypeError(f"Unsupported type for last_modified: {type(value).__name__}")
 
     @property
     def etag(self) -> ETag | None:
-        raw = self._headers.get("Etag")
+        raw = self.headers.get("Etag")
         if not raw:
             return None
         if raw == ETAG_ANY:
@@ -180,16 +194,16 @@ class HeaderFields:
     @etag.setter
     def etag(self, value: ETag | str | None) -> None:
         if value is None:
-            self._headers.pop("Etag", None)
+            self.headers.pop("Etag", None)
         elif isinstance(value, ETag):
             validate_etag_value(value.value)
             if value.value == ETAG_ANY:
-                self._headers["Etag"] = ETAG_ANY
+                self.headers["Etag"] = ETAG_ANY
             else:
-                self._headers["Etag"] = ('W/"%s"' if value.is_weak else '"%s"') % value.value
+                self.headers["Etag"] = ('W/"%s"' if value.is_weak else '"%s"') % value.value
         elif isinstance(value, str):
             validate_etag_value(value)
-            self._headers["Etag"] = ETAG_ANY if value == ETAG_ANY else f'"{value}"'
+            self.headers["Etag"] = ETAG_ANY if value == ETAG_ANY else f'"{value}"'
         else:
             raise ValueError(
                 f"Unsupported etag type: {type(value)}. etag must be str, ETag or None"
