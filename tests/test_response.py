@@ -287,6 +287,11 @@ async def test_text_responses_touched_after_construction() -> None:
     the handler does to the response afterwards is what goes out."""
 
     async def handler(request: web.BaseRequest) -> web.Response:
+        if request.path.startswith("/bytes"):
+            resp = web.Response(body=b"b")
+            if request.path == "/bytes-typed":
+                resp.headers["Content-Type"] = "image/png"
+            return resp
         resp = web.json_response({"a": 1}) if request.path == "/json" else web.Response(text="t")
         if request.path == "/extra":
             resp.headers["X-Extra"] = "1"
@@ -302,6 +307,8 @@ async def test_text_responses_touched_after_construction() -> None:
             "/extra": (b"Content-Type: text/plain; charset=utf-8\r\nX-Extra: 1\r\n", b"t"),
             "/type": (b"Content-Type: text/html; charset=utf-8\r\n", b"t"),
             "/plain": (b"Content-Type: text/plain; charset=utf-8\r\n", b"t"),
+            "/bytes": (b"Content-Length: 1\r\nContent-Type: application/octet-stream\r\n", b"b"),
+            "/bytes-typed": (b"Content-Type: image/png\r\nContent-Length: 1\r\n", b"b"),
         }
         for path, (head, body) in expected.items():
             out = await exchange(
@@ -313,6 +320,7 @@ async def test_text_responses_touched_after_construction() -> None:
         assert out.startswith(b"HTTP/1.1 500 ") and b"x=1" not in out
     r = web.json_response([1])
     assert r.headers == {"Content-Type": "application/json; charset=utf-8"}
+    assert web.Response(body=b"x").headers == {} and web.StreamResponse().headers == {}
     assert r.content_type == "application/json" and r.charset == "utf-8"
     with pytest.raises(ValueError):
         web.json_response([1], content_type="application/json; charset=utf-8")

@@ -284,7 +284,9 @@ class HttpProtocol(Dispatch, asyncio.Protocol):
         if self._unparsed is not None:
             self._unparsed += data
             return
-        if len(data) <= _SLICE:
+        if data.count(b"\r\n\r\n") + len(self._queue) < self._opts.max_pipeline:
+            # Every head ends with an empty line, so at most count + 1 requests can
+            # complete in this data: the pipeline queue cannot overflow.
             self._parse(data)
             if self._deferred is not None:
                 self._start_deferred()

@@ -93,7 +93,8 @@ class StreamResponse(HeaderFields, StateMapping):
         reason: str | None = None,
         headers: LooseHeaders | None = None,
     ) -> None:
-        self._headers = CIMultiDict() if headers is None else CIMultiDict(headers)
+        if headers is not None:
+            self._headers = CIMultiDict(headers)
         self._init_state(status, reason)
 
     def _init_state(self, status: int, reason: str | None) -> None:
@@ -352,6 +353,19 @@ class Response(StreamResponse):
             self._reason = REASONS.get(status, "")
             self._body = text.encode()
             return
+        if (
+            type(body) is bytes
+            and text is None
+            and headers is None
+            and content_type is None
+            and charset is None
+            and reason is None
+            and type(status) is int
+        ):
+            self._status = status
+            self._reason = REASONS.get(status, "")
+            self._body = body
+            return
         if body is not None and text is not None:
             raise ValueError("body and text are not allowed together")
         real: CIMultiDict[str] = CIMultiDict() if headers is None else CIMultiDict(headers)
@@ -459,12 +473,17 @@ class Response(StreamResponse):
             keep_alive = False
         body = self._body or b""
         minor = request._version.minor
-        value: str | bool | None = self._ctype
-        if value is not None:  # made by the fast path: one Content-Type, no multidict yet
-            n_headers = 1
-            name = "Content-Type"
+        headers = self._headers
+        value: str | bool | None
+        if headers is None:  # made by a fast path: no multidict yet
+            value = self._ctype
+            if value is None:
+                n_headers = 0
+                name, value = "", bool(body)
+            else:
+                n_headers = 1
+                name = "Content-Type"
         else:
-            headers = self.headers
             n_headers = len(headers)
             if n_headers == 1:
                 [(name, value)] = headers.items()
