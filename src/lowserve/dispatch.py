@@ -259,7 +259,8 @@ class Dispatch(asyncio.Protocol):
         A handler that finishes without waiting is answered here and then; otherwise
         the coroutine that finishes the job is returned for the task to await.
         """
-        access = self._server.access_logger
+        server = self._server
+        access = server.access_logger
         start = self.loop.time() if access is not None and access.enabled else 0.0
         try:
             coro = self._handler(request)
@@ -267,7 +268,22 @@ class Dispatch(asyncio.Protocol):
                 coro = _awaited(coro)
             pending = coro.send(None)
         except StopIteration as stop:
-            resp = self._checked(stop.value)
+            resp = stop.value
+            if type(resp) is Response and not start and not self._head_sent:
+                # The commonest answer, in short: what _answer does for a plain Response.
+                transport = self.transport
+                if transport is not None and not transport.is_closing():
+                    try:
+                        data = resp._render(request)
+                    except Exception:  # e.g. a bad header: _answer renders again, reports it
+                        pass
+                    else:
+                        self._head_sent = True
+                        self.queue_bytes(data)
+                        server.requests_count += 1
+                        self._response_done(request, resp._keep_alive)
+                        return None
+            resp = self._checked(resp)
         except BaseException as exc:
             resp = self._failed(request, exc)
         else:
