@@ -84,19 +84,21 @@ def build_head(minor: int, status: int, reason: str, headers: Iterable[tuple[str
     return "".join(parts).encode("utf-8")
 
 
-_date_second = 0
+_date_second = 0.0  # the second the cached values are for, and the next one
+_date_until = 0.0
 _date_value = ""
 _date_line = ""
 _date_line_bytes = b""
+_time = time.time
 
 
 def http_date() -> str:
     """The current time as an IMF-fixdate, recomputed at most once a second."""
-    global _date_second, _date_value, _date_line, _date_line_bytes
-    now = time.time()
-    second = int(now)
-    if second != _date_second:
-        _date_second = second
+    global _date_second, _date_until, _date_value, _date_line, _date_line_bytes
+    now = _time()
+    if not _date_second <= now < _date_until:
+        _date_second = float(int(now))
+        _date_until = _date_second + 1.0
         _date_value = formatdate(now, usegmt=True)
         _date_line = f"Date: {_date_value}\r\n"
         _date_line_bytes = _date_line.encode()
@@ -105,14 +107,14 @@ def http_date() -> str:
 
 def date_line_bytes() -> bytes:
     """``b"Date: <now>\r\n"``, recomputed at most once a second."""
-    if int(time.time()) != _date_second:
+    if not _date_second <= _time() < _date_until:
         http_date()
     return _date_line_bytes
 
 
 def date_line() -> str:
     """``Date: <now>\r\n``, recomputed at most once a second."""
-    if int(time.time()) != _date_second:
+    if not _date_second <= _time() < _date_until:
         http_date()
     return _date_line
 

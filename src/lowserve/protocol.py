@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 import httptools
 
 from .dispatch import Dispatch
-from .http import HttpVersion10, HttpVersion11
+from .http import HttpVersion, HttpVersion10, HttpVersion11
 from .proxy import is_trusted, read_proxy_headers
 from .response import StreamResponse
 from .state import ConnState
@@ -65,6 +65,7 @@ _SINGLETONS = frozenset(
     b"max-forwards server transfer-encoding user-agent".split()
 )
 _SPECIAL = _SINGLETONS | {b"expect", b"content-encoding"}
+_FRAMING = frozenset((b"transfer-encoding", b"content-length", b"expect"))
 
 
 _IDLE, _HEAD, _BUSY, _LINGER = ConnState.IDLE, ConnState.HEAD, ConnState.BUSY, ConnState.LINGER
@@ -89,10 +90,8 @@ class HttpProtocol(Dispatch, asyncio.Protocol):
         "_deferred",
         "_drain_waiter",
         "_error",
-        "_head_lines",
-        "_head_total",
+        "_head_span",
         "_headers",
-        "_line_len",
         "_out",
         "_parser",
         "_special",
@@ -143,14 +142,11 @@ class HttpProtocol(Dispatch, asyncio.Protocol):
         self._out: list[bytes] | None = None
         self._deferred: BaseRequest | None = None
         self._upgrade: UpgradeReceiver | None = None
-        self._reset_head()
-
-    def _reset_head(self) -> None:
         self._in_head = False
         self._url = b""
         self._headers: list[tuple[bytes, bytes]] = []
         self._special: dict[bytes, bytes] = {}
-        self._head_total = self._head_lines = self._line_len = 0
+        self._head_span: tuple[int, int, int] | None = None
 
     def __repr__(self) -> str:
         return f"<HttpProtocol {self.peer} {self.state.value}>"
@@ -361,20 +357,20 @@ class HttpProtocol(Dispatch, asyncio.Protocol):
     def _count_head_bytes(self, data: bytes) -> None:
         """Bound a head that spans segments: llhttp buffers lines without limit."""
         opts = self._opts
-        self._head_total += len(data)
+        total, lines, line_len = self._head_span or (0, 0, 0)
+        total += len(data)
         nl = data.rfind(b"\n")
         if nl < 0:
-            self._line_len += len(data)
+            line_len += len(data)
         else:
-            self._head_lines += data.count(b"\n")
-            self._line_len = len(data) - nl - 1
-        if self._head_lines == 0 and self._line_len > opts.max_line_size + 32:
+            lines += data.count(b"\n")
+            line_len = len(data) - nl - 1
+        self._head_span = (total, lines, line_len)
+        if lines == 0 and line_len > opts.max_line_size + 32:
             self._wire_error(WireError(414, "request line too long"))
-        elif self._line_len > 2 * opts.max_field_size + 4:
+        elif line_len > 2 * opts.max_field_size + 4:
             self._wire_error(WireError(431, "header line too long"))
-        elif self._head_total > opts.max_line_size + opts.max_headers * (
-            2 * opts.max_field_size + 4
-        ):
+        elif total > opts.max_line_size + opts.max_headers * (2 * opts.max_field_size + 4):
             self._wire_error(WireError(431, "request head too large"))
 
     # -- httptools callbacks --------------------------------------------------
@@ -384,7 +380,7 @@ class HttpProtocol(Dispatch, asyncio.Protocol):
         self._url = b""
         self._headers = []
         self._special = {}
-        self._head_total = self._head_lines = self._line_len = 0
+        self._head_span = None
 
     def on_url(self, url: bytes) -> None:
         self._url += url
@@ -425,47 +421,17 @@ class HttpProtocol(Dispatch, asyncio.Protocol):
             raise WireError(400, "HTTP/0.9 requests are not supported")
         else:
             raise WireError(505, f"HTTP/{ver} is not supported")
-        opts = self._opts
-        te = special.get(b"transfer-encoding")
-        chunked = False
-        if te is not None:
-            te = te.lower()
-            codings = [c.strip() for c in te.split(b",")]
-            if any(c != b"chunked" for c in codings):
-                raise WireError(501, f"transfer coding {te.decode('latin-1')!r} not implemented")
-            if version is HttpVersion10:
-                raise WireError(400, "Transfer-Encoding in an HTTP/1.0 request")
-            chunked = True
         raw_method = parser.get_method()
         method = _METHODS.get(raw_method) or raw_method.decode("ascii")
         upgrade = parser.should_upgrade()
-        clen = special.get(b"content-length")
-        has_body = (chunked or (clen is not None and clen != b"0")) and not upgrade
+        opts = self._opts
         on_wait = None
-        expect = special.get(b"expect")
-        if expect is not None:
-            if expect.lower() != b"100-continue":
-                raise WireError(417, "unsupported expectation")
-            if has_body and version is HttpVersion11 and opts.expect_continue:
-                on_wait = self._send_continue
-        if has_body:
-            body = self._body = BodyStream(
-                self, opts.read_bufsize, on_wait, None if chunked else int(clen or 0)
-            )
-            cenc = special.get(b"content-encoding")
-            if cenc is not None:
-                cenc = cenc.lower().strip()
-            if cenc is not None and opts.auto_decompress and cenc != b"identity":
-                if cenc not in SUPPORTED_CODINGS:
-                    raise WireError(415, f"content coding {cenc.decode('latin-1')!r} not supported")
-                self._decoder = BodyDecoder(
-                    "gzip" if cenc == b"x-gzip" else cenc.decode(), opts.client_max_size
-                )
-            else:
-                self._decoder = None
-        else:
+        body: BodyStream
+        if _FRAMING.isdisjoint(special):
             body = EMPTY_STREAM
             self._body = None
+        else:
+            body, on_wait = self._open_body(special, version, upgrade)
         request = self._server.request_factory(
             self,
             method,
@@ -489,6 +455,49 @@ class HttpProtocol(Dispatch, asyncio.Protocol):
             self._deferred = request
         else:
             self._start(request)
+
+    def _open_body(
+        self, special: dict[bytes, bytes], version: HttpVersion, upgrade: bool
+    ) -> tuple[BodyStream, Callable[[], None] | None]:
+        """Check a head's framing fields; the body stream (and 100-continue hook) they call for."""
+        opts = self._opts
+        te = special.get(b"transfer-encoding")
+        chunked = False
+        if te is not None:
+            te = te.lower()
+            codings = [c.strip() for c in te.split(b",")]
+            if any(c != b"chunked" for c in codings):
+                raise WireError(501, f"transfer coding {te.decode('latin-1')!r} not implemented")
+            if version is HttpVersion10:
+                raise WireError(400, "Transfer-Encoding in an HTTP/1.0 request")
+            chunked = True
+        clen = special.get(b"content-length")
+        has_body = (chunked or (clen is not None and clen != b"0")) and not upgrade
+        on_wait = None
+        expect = special.get(b"expect")
+        if expect is not None:
+            if expect.lower() != b"100-continue":
+                raise WireError(417, "unsupported expectation")
+            if has_body and version is HttpVersion11 and opts.expect_continue:
+                on_wait = self._send_continue
+        if not has_body:
+            self._body = None
+            return EMPTY_STREAM, on_wait
+        body = self._body = BodyStream(
+            self, opts.read_bufsize, on_wait, None if chunked else int(clen or 0)
+        )
+        cenc = special.get(b"content-encoding")
+        if cenc is not None:
+            cenc = cenc.lower().strip()
+        if cenc is not None and opts.auto_decompress and cenc != b"identity":
+            if cenc not in SUPPORTED_CODINGS:
+                raise WireError(415, f"content coding {cenc.decode('latin-1')!r} not supported")
+            self._decoder = BodyDecoder(
+                "gzip" if cenc == b"x-gzip" else cenc.decode(), opts.client_max_size
+            )
+        else:
+            self._decoder = None
+        return body, on_wait
 
     def on_body(self, data: bytes) -> None:
         body = self._body
