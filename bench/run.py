@@ -248,8 +248,12 @@ def idle_cost(port: int, pid: int, count: int) -> tuple[float, float]:
     return (after - before) / count, float("nan")
 
 
-def command_workers(workers: int, duration: float) -> float:
-    """req/s of `lowserve app:handler --workers N` (unpinned), wrk with 2 threads."""
+def command_workers(workers: int, duration: float) -> dict[str, tuple[float, float]]:
+    """`lowserve app:handler --workers N` (unpinned) under one wrk thread, plain and pipelined.
+
+    Returns, per load, req/s and the share of the machine's CPU time wrk itself used:
+    the load generator shares the two cores with the workers.
+    """
     port = free_port()
     proc = subprocess.Popen(
         [
@@ -270,6 +274,7 @@ def command_workers(workers: int, duration: float) -> float:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    out: dict[str, tuple[float, float]] = {}
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -277,9 +282,22 @@ def command_workers(workers: int, duration: float) -> float:
                 break
             time.sleep(0.1)
         time.sleep(1.0)
-        cmd = ["wrk", "-t2", "-c128", f"-d{duration:g}s", f"http://127.0.0.1:{port}/"]
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 30).stdout
-        return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+        with tempfile.NamedTemporaryFile("w", suffix=".lua") as lua:
+            lua.write(LUA_PIPELINE)
+            lua.flush()
+            for load, extra in (("plain", []), ("pipelined", ["-s", lua.name])):
+                cmd = ["wrk", "-t1", "-c128", f"-d{duration:g}s", *extra]
+                cmd.append(f"http://127.0.0.1:{port}/")
+                before = os.times()
+                text = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 30)
+                after = os.times()
+                cpu = (after.children_user - before.children_user) + (
+                    after.children_system - before.children_system
+                )
+                wall = after.elapsed - before.elapsed
+                rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text.stdout).group(1))  # type: ignore[union-attr]
+                out[load] = (rps, cpu / (wall * (os.cpu_count() or 1)))
+        return out
     finally:
         proc.terminate()
         proc.wait(30)
@@ -329,11 +347,12 @@ def main() -> None:
                 f"{name:10} {kind:9} {rps:12.2f} {UNITS.get(name, 'req/s')}  p99 {p99:7.2f} ms",
                 flush=True,
             )
-    workers: dict[int, float] = {}
+    workers: dict[int, dict[str, tuple[float, float]]] = {}
     if not args.scenario or args.workers:
         for n in (1, 2):
             workers[n] = command_workers(n, args.duration)
-            print(f"workers    {n}         {workers[n]:12.0f} req/s", flush=True)
+            for load, (rps, share) in workers[n].items():
+                print(f"workers    {n} {load:9} {rps:12.0f} req/s  wrk {share:.0%}", flush=True)
     report = render(results, servers, args, workers)
     chart(results, servers, Path(args.out).with_suffix(".png"))
     Path(args.out).write_text(report)
@@ -352,7 +371,7 @@ def render(
     results: dict[str, dict[str, tuple[float, float]]],
     servers: list[str],
     args: argparse.Namespace,
-    workers: dict[int, float],
+    workers: dict[int, dict[str, tuple[float, float]]],
 ) -> str:
     peers_ = [s for s in servers if s != "lowserve"]
     cols = [*servers, "floor"]
@@ -381,10 +400,18 @@ def render(
     if workers:
         lines += [
             "",
-            f"`lowserve --workers 2` against `--workers 1` through the command (wrk -t2 "
-            f"-c128, nothing pinned): {workers[1]:.0f} and {workers[2]:.0f} req/s, "
-            f"**{workers[2] / workers[1]:.2f}x**.",
+            "`lowserve --workers 2` against `--workers 1` through the command (nothing pinned; "
+            "one wrk thread, 128 connections, sharing the two cores with the workers):",
+            "",
+            "| load | 1 worker | 2 workers | ratio | wrk's share of the CPU (2 workers) |",
+            "|---|---|---|---|---|",
         ]
+        for load in workers[1]:
+            one, two = workers[1][load][0], workers[2][load][0]
+            lines.append(
+                f"| {load} | {one:.0f} req/s | {two:.0f} req/s | **{two / one:.2f}x** "
+                f"| {workers[2][load][1]:.0%} |"
+            )
     lines += ["", "Scenarios:", ""]
     lines += [f"- **{n}**: {SCENARIOS[n][3]}" for n in results]
     lines += ["", "p99 latencies (ms, wrk scenarios):", ""]
