@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from enum import Enum
 from http.cookies import SimpleCookie
 from typing import TYPE_CHECKING, Any
 
@@ -37,12 +36,12 @@ from .http import (
 )
 from .mapping import StateMapping
 from .response_headers import HeaderFields
-from .writer import PayloadWriter, make_compressor
+from .writer import ContentCoding, PayloadWriter, make_compressor
 
 if TYPE_CHECKING:
     from .request import BaseRequest
 
-__all__ = ["ContentCoding", "Response", "StreamResponse", "json_response"]
+__all__ = ["Response", "StreamResponse", "json_response"]
 
 LooseHeaders = Any
 _CODINGS = ("gzip", "deflate")
@@ -56,15 +55,6 @@ _FLAGS = {
     "Server": _F_SERVER,
     "Connection": _F_CONNECTION,
 }
-
-
-class ContentCoding(Enum):
-    """Content codings lowserve can apply to a response body."""
-
-    deflate = "deflate"
-    gzip = "gzip"
-    br = "br"
-    identity = "identity"
 
 
 class StreamResponse(HeaderFields, StateMapping):
@@ -333,39 +323,25 @@ class Response(StreamResponse):
         zlib_executor_size: int | None = None,
         zlib_executor: Any = None,
     ) -> None:
-        if (
-            type(text) is str
-            and body is None
-            and headers is None
-            and charset is None
-            and reason is None
-            and type(status) is int
-        ):
-            # The common case (text, maybe a content type), without the general path's
-            # checks and without a multidict until one is asked for.
-            if content_type is None:
-                self._ctype = "text/plain; charset=utf-8"
-            elif "charset" in content_type:
-                raise ValueError("charset must not be in content_type argument")
-            else:
-                self._ctype = content_type + "; charset=utf-8"
-            self._status = status
-            self._reason = REASONS.get(status, "")
-            self._body = text.encode()
-            return
-        if (
-            type(body) is bytes
-            and text is None
-            and headers is None
-            and content_type is None
-            and charset is None
-            and reason is None
-            and type(status) is int
-        ):
-            self._status = status
-            self._reason = REASONS.get(status, "")
-            self._body = body
-            return
+        if headers is None and charset is None and reason is None and type(status) is int:
+            # The common cases, without the general path's checks and without a
+            # multidict until one is asked for: text (maybe typed), or bytes.
+            if type(text) is str and body is None:
+                if content_type is None:
+                    self._ctype = "text/plain; charset=utf-8"
+                elif "charset" in content_type:
+                    raise ValueError("charset must not be in content_type argument")
+                else:
+                    self._ctype = content_type + "; charset=utf-8"
+                self._status = status
+                self._reason = REASONS.get(status, "")
+                self._body = text.encode()
+                return
+            if type(body) is bytes and text is None and content_type is None:
+                self._status = status
+                self._reason = REASONS.get(status, "")
+                self._body = body
+                return
         if body is not None and text is not None:
             raise ValueError("body and text are not allowed together")
         real: CIMultiDict[str] = CIMultiDict() if headers is None else CIMultiDict(headers)

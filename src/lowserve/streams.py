@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .protocol import HttpProtocol
+    from .parsing import Parsing
 
 __all__ = ["EMPTY_STREAM", "BodyStream", "EmptyStream"]
 
@@ -43,7 +43,7 @@ class BodyStream:
 
     def __init__(
         self,
-        protocol: HttpProtocol,
+        protocol: Parsing,
         high_water: int,
         on_first_wait: Callable[[], None] | None = None,
         declared: int | None = None,

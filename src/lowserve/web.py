@@ -6,11 +6,12 @@ from .exceptions import __all__ as _exc_all
 from .http import HttpVersion, HttpVersion10, HttpVersion11
 from .options import ServerOptions
 from .request import BaseRequest, FileField
-from .response import ContentCoding, Response, StreamResponse, json_response
+from .response import Response, StreamResponse, json_response
 from .runner import BaseSite, GracefulExit, ServerRunner, SockSite, TCPSite, UnixSite
 from .serve import run, serve
 from .server import Server
 from .websocket import WebSocketReady, WebSocketResponse, WSCloseCode, WSMessage, WSMsgType
+from .writer import ContentCoding
 
 __all__ = [
     "AbstractAccessLogger",

@@ -10,6 +10,7 @@ marks the connection to close, the only honest signal left to the client.
 from __future__ import annotations
 
 import zlib
+from enum import Enum
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
@@ -20,7 +21,16 @@ try:
 except ImportError:  # pragma: no cover - optional extra
     brotli = None
 
-__all__ = ["PayloadWriter", "make_compressor"]
+__all__ = ["ContentCoding", "PayloadWriter", "make_compressor"]
+
+
+class ContentCoding(Enum):
+    """Content codings lowserve can apply to a response body."""
+
+    deflate = "deflate"
+    gzip = "gzip"
+    br = "br"
+    identity = "identity"
 
 
 class Compressor(Protocol):
