@@ -1,0 +1,244 @@
+"""Reading requests off the wire: httptools' callbacks, and what llhttp leaves to us.
+
+llhttp (strict, no leniencies) checks the syntax. This half of the connection adds
+what it does not: bounds on lines and header counts across segments, ``Host`` on
+HTTP/1.1, duplicate singleton fields, HTTP/0.9 and versions past 1.1, transfer
+codings other than chunked, expectations, content codings. Each head becomes a
+:class:`~lowserve.BaseRequest`, started at once or queued behind the one in flight.
+A callback refuses a request by raising :class:`~lowserve.wire.WireError`, which
+the connection answers in turn (httptools wraps it; ``_parse`` unwraps it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from .dispatch import Dispatch
+from .http import HttpVersion, HttpVersion10, HttpVersion11
+from .proxy import read_proxy_headers
+from .state import ConnState
+from .streams import EMPTY_STREAM, BodyStream
+from .wire import SUPPORTED_CODINGS, BodyDecoder, WireError
+
+if TYPE_CHECKING:
+    import httptools
+
+    from .request import BaseRequest
+
+__all__ = ["Parsing"]
+
+_METHODS = {m.encode(): m for m in ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]}
+_SINGLETONS = frozenset(
+    b"content-length content-location content-range content-type etag host "
+    b"max-forwards server transfer-encoding user-agent".split()
+)
+_SPECIAL = _SINGLETONS | {b"expect", b"content-encoding"}
+_FRAMING = frozenset((b"transfer-encoding", b"content-length", b"expect"))
+
+
+class Parsing(Dispatch):
+    """The parsing half of :class:`~lowserve.protocol.HttpProtocol`.
+
+    The methods declared here without a body belong to the connection.
+    """
+
+    __slots__ = (
+        "_deferred",
+        "_head_span",
+        "_headers",
+        "_parser",
+        "_special",
+        "_trust_proxy",
+        "_url",
+    )
+
+    _parser: httptools.HttpRequestParser
+    _url: bytes
+    _headers: list[tuple[bytes, bytes]]
+    _special: dict[bytes, bytes]
+    _head_span: tuple[int, int, int] | None
+    _deferred: BaseRequest | None
+    _trust_proxy: bool
+
+    def _wire_error(self, err: WireError) -> None:
+        raise NotImplementedError
+
+    def _send_continue(self) -> None:
+        raise NotImplementedError
+
+    def pause_for_body(self, paused: bool) -> None:
+        raise NotImplementedError
+
+    def _start_deferred(self) -> None:
+        """Start the request whose body was still arriving when its segment ended."""
+        deferred = self._deferred
+        if deferred is not None:
+            self._deferred = None
+            self._start(deferred)
+
+    def _count_head_bytes(self, data: bytes) -> None:
+        """Bound a head that spans segments: llhttp buffers lines without limit."""
+        opts = self._opts
+        total, lines, line_len = self._head_span or (0, 0, 0)
+        total += len(data)
+        nl = data.rfind(b"\n")
+        if nl < 0:
+            line_len += len(data)
+        else:
+            lines += data.count(b"\n")
+            line_len = len(data) - nl - 1
+        self._head_span = (total, lines, line_len)
+        if lines == 0 and line_len > opts.max_line_size + 32:
+            self._wire_error(WireError(414, "request line too long"))
+        elif line_len > 2 * opts.max_field_size + 4:
+            self._wire_error(WireError(431, "header line too long"))
+        elif total > opts.max_line_size + opts.max_headers * (2 * opts.max_field_size + 4):
+            self._wire_error(WireError(431, "request head too large"))
+
+    # -- httptools callbacks --------------------------------------------------
+    def on_message_begin(self) -> None:
+        # The HEAD state (and its deadline) waits until the segment is parsed.
+        self._in_head = True
+        self._url = b""
+        self._headers = []
+        self._special = {}
+        self._head_span = None
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+        if len(self._url) > self._opts.max_line_size:
+            raise WireError(414, "request line too long")
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        opts = self._opts
+        headers = self._headers
+        if len(headers) >= opts.max_headers:
+            raise WireError(431, "too many header fields")
+        if len(name) > opts.max_field_size or len(value) > opts.max_field_size:
+            raise WireError(431, "header field too long")
+        if value and value[-1] in b" \t":
+            value = value.rstrip(b" \t")
+        headers.append((name, value))
+        lname = name.lower()
+        if lname in _SPECIAL:
+            special = self._special
+            if lname in special:
+                if lname in _SINGLETONS:
+                    raise WireError(400, f"duplicate {name.decode('latin-1')} header")
+                value = special[lname] + b", " + value
+            special[lname] = value
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        parser = self._parser
+        special = self._special
+        ver = parser.get_http_version()
+        if ver == "1.1":
+            version = HttpVersion11
+            if b"host" not in special:
+                raise WireError(400, "missing Host header")
+        elif ver == "1.0":
+            version = HttpVersion10
+        elif ver == "0.9":
+            raise WireError(400, "HTTP/0.9 requests are not supported")
+        else:
+            raise WireError(505, f"HTTP/{ver} is not supported")
+        raw_method = parser.get_method()
+        method = _METHODS.get(raw_method) or raw_method.decode("ascii")
+        upgrade = parser.should_upgrade()
+        opts = self._opts
+        on_wait = None
+        body: BodyStream
+        if _FRAMING.isdisjoint(special):
+            body = EMPTY_STREAM
+            self._body = None
+        else:
+            body, on_wait = self._open_body(special, version, upgrade)
+        request = self._server.request_factory(
+            self,
+            method,
+            self._url.decode("utf-8", "surrogateescape"),
+            version,
+            self._headers,
+            parser.should_keep_alive() and not upgrade,
+            body,
+            client_max_size=opts.client_max_size,
+        )
+        if self._trust_proxy:
+            request._remote, request._scheme, request._host = read_proxy_headers(self._headers)
+        if self._busy:
+            self._queue.append(request)
+            if len(self._queue) >= opts.max_pipeline:
+                self._update_reading()
+        elif body is not EMPTY_STREAM and on_wait is None:
+            # Start once this segment is parsed: a small body is then complete, and the
+            # handler's read() answers without waiting.
+            self._busy = True
+            self._deferred = request
+        else:
+            self._start(request)
+
+    def _open_body(
+        self, special: dict[bytes, bytes], version: HttpVersion, upgrade: bool
+    ) -> tuple[BodyStream, Callable[[], None] | None]:
+        """Check a head's framing fields; the body stream (and 100-continue hook) they call for."""
+        opts = self._opts
+        te = special.get(b"transfer-encoding")
+        chunked = False
+        if te is not None:
+            te = te.lower()
+            codings = [c.strip() for c in te.split(b",")]
+            if any(c != b"chunked" for c in codings):
+                raise WireError(501, f"transfer coding {te.decode('latin-1')!r} not implemented")
+            if version is HttpVersion10:
+                raise WireError(400, "Transfer-Encoding in an HTTP/1.0 request")
+            chunked = True
+        clen = special.get(b"content-length")
+        has_body = (chunked or (clen is not None and clen != b"0")) and not upgrade
+        on_wait = None
+        expect = special.get(b"expect")
+        if expect is not None:
+            if expect.lower() != b"100-continue":
+                raise WireError(417, "unsupported expectation")
+            if has_body and version is HttpVersion11 and opts.expect_continue:
+                on_wait = self._send_continue
+        if not has_body:
+            self._body = None
+            return EMPTY_STREAM, on_wait
+        body = self._body = BodyStream(
+            self, opts.read_bufsize, on_wait, None if chunked else int(clen or 0)
+        )
+        cenc = special.get(b"content-encoding")
+        if cenc is not None:
+            cenc = cenc.lower().strip()
+        if cenc is not None and opts.auto_decompress and cenc != b"identity":
+            if cenc not in SUPPORTED_CODINGS:
+                raise WireError(415, f"content coding {cenc.decode('latin-1')!r} not supported")
+            self._decoder = BodyDecoder(
+                "gzip" if cenc == b"x-gzip" else cenc.decode(), opts.client_max_size
+            )
+        else:
+            self._decoder = None
+        return body, on_wait
+
+    def on_body(self, data: bytes) -> None:
+        body = self._body
+        if body is None:
+            return
+        if self._decoder is not None:
+            data = self._decoder.decode(data)
+        body.feed_data(data)
+
+    def on_chunk_complete(self) -> None:
+        if self._body is not None:
+            self._body.end_http_chunk()
+
+    def on_message_complete(self) -> None:
+        body = self._body
+        if body is not None:
+            self._body = None
+            body.feed_eof()
+            self._start_deferred()  # its whole body is here: read() will not wait
+        if self.state is ConnState.LINGER:
+            self._next()

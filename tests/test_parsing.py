@@ -1,0 +1,241 @@
+"""Reading requests: framing, the limits and checks llhttp leaves to us, 100-continue,
+request content codings — over real sockets, and the parser fed in memory."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import logging
+from collections.abc import Callable
+
+import pytest
+
+from lowserve import web
+
+from conftest import exchange, parse_responses, serve
+
+
+async def hello(request: web.BaseRequest) -> web.Response:
+    return web.Response(text="OK")
+
+
+async def echo(request: web.BaseRequest) -> web.Response:
+    return web.Response(body=await request.read())
+
+
+async def test_post_content_length_and_chunked() -> None:
+    async with serve(echo) as s:
+        raw = await exchange(
+            s.port,
+            b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello"
+            b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+            b"3\r\nabc\r\n2;ext=1\r\nde\r\n0\r\n\r\n",
+        )
+        out = parse_responses(raw)
+        assert [b for _, _, b in out] == [b"hello", b"abcde"]
+
+
+BAD = [
+    (b"GET / HTTP/1.1\r\n\r\n", 400, b"Host"),
+    (b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400, b"duplicate"),
+    (b"GET / HTTP/1.1\r\nHost: a\r\nContent-Type: a\r\nContent-Type: b\r\n\r\n", 400, b"duplicate"),
+    (b"GET / HTTP/1.1\r\nHost: a\r\nUser-Agent: a\r\nuser-agent: b\r\n\r\n", 400, b"duplicate"),
+    (b"GET / HTTP/2.0\r\nHost: a\r\n\r\n", 505, b"HTTP/2.0"),
+    (b"GET / HTTP/1.2\r\nHost: a\r\n\r\n", 400, b"version"),
+    (b"GET /\r\n\r\n", 400, b"0.9"),
+    (
+        b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: deflate, chunked\r\n\r\n0\r\n\r\n",
+        501,
+        b"deflate",
+    ),
+    (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n", 501, b"gzip"),
+    (
+        b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        400,
+        b"",
+    ),
+    (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc", 400, b""),
+    (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n", 400, b""),
+    (b"GET / HTTP/1.1\r\nHost: a\r\nX: a\x01b\r\n\r\n", 400, b""),
+    (b"GET / HTTP/1.1\r\nHost: a\r\nX: a\x00b\r\n\r\n", 400, b""),
+    (b"GET / HTTP/1.1\nHost: a\n\n", 400, b""),
+    (b"GET / HTTP/1.1\r\nHost: a\r\nX: a\r\n b\r\n\r\n", 400, b""),
+    (b"GET / HTTP/1.1\r\nHost : a\r\n\r\n", 400, b""),
+    (b"GET /a b HTTP/1.1\r\nHost: a\r\n\r\n", 400, b""),
+    (b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03", 400, b"method"),
+    (b"BREW / HTTP/1.1\r\nHost: a\r\n\r\n", 501, b"method"),
+    (b"GET / HTTP/1.1\r\nHost: a\r\nExpect: teapot\r\n\r\n", 417, b""),
+    (b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400, b"1.0"),
+    (
+        b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\nContent-Encoding: zstd\r\n\r\nab",
+        415,
+        b"zstd",
+    ),
+]
+
+
+@pytest.mark.parametrize(("raw", "status", "detail"), BAD)
+async def test_malformed_requests_get_precise_errors(
+    raw: bytes, status: int, detail: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    async with serve(echo) as s:
+        out = await exchange(s.port, raw)
+        assert out.startswith(b"HTTP/1.1 %d " % status), out
+        assert b"\r\nConnection: close\r\n" in out
+        assert detail in out.partition(b"\r\n\r\n")[2]
+        # the server is alive afterwards
+        ok = await exchange(s.port, b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        assert ok.startswith(b"HTTP/1.1 200")
+    assert not any(r.exc_info for r in caplog.records), "no traceback for a bad request"
+    assert all(r.levelno <= logging.DEBUG for r in caplog.records if r.name.startswith("lowserve"))
+
+
+async def test_limits_request_line_header_line_count() -> None:
+    async with serve(hello, max_line_size=100, max_field_size=100, max_headers=5) as s:
+        out = await exchange(s.port, b"GET /" + b"a" * 200 + b" HTTP/1.1\r\nHost: a\r\n\r\n")
+        assert out.startswith(b"HTTP/1.1 414 ")
+        out = await exchange(s.port, b"GET / HTTP/1.1\r\nHost: a\r\nX: " + b"a" * 200 + b"\r\n\r\n")
+        assert out.startswith(b"HTTP/1.1 431 ")
+        many = b"".join(b"X%d: y\r\n" % i for i in range(6))
+        out = await exchange(s.port, b"GET / HTTP/1.1\r\nHost: a\r\n" + many + b"\r\n")
+        assert out.startswith(b"HTTP/1.1 431 ")
+
+
+async def test_header_line_limit_holds_across_segments() -> None:
+    async with serve(hello, max_field_size=100) as s:
+        reader, writer = await asyncio.open_connection("127.0.0.1", s.port)
+        writer.write(b"GET / HTTP/1.1\r\nHost: a\r\nX-Long: ")
+        for _ in range(50):  # a header line that never ends, 20 bytes at a time
+            try:
+                writer.write(b"a" * 20)
+                await writer.drain()
+            except ConnectionError:
+                break
+            await asyncio.sleep(0.002)
+        data = await asyncio.wait_for(reader.read(), 5)
+        writer.close()
+        assert data.startswith(b"HTTP/1.1 431 ")
+
+
+async def test_expect_100_continue_sent_on_first_read() -> None:
+    async with serve(echo) as s:
+        reader, writer = await asyncio.open_connection("127.0.0.1", s.port)
+        writer.write(
+            b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n"
+        )
+        line = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        assert line == b"HTTP/1.1 100 Continue\r\n\r\n"
+        writer.write(b"hello")
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        assert head.startswith(b"HTTP/1.1 200 ")
+        assert await asyncio.wait_for(reader.readexactly(5), 5) == b"hello"
+        writer.close()
+
+
+async def test_expect_100_not_sent_when_handler_ignores_body() -> None:
+    async with serve(hello) as s:
+        out = await exchange(
+            s.port,
+            b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n",
+        )
+        assert out.startswith(b"HTTP/1.1 200 ")
+        assert b"100 Continue" not in out
+        assert b"Connection: close" in out  # the body was never sent, so it cannot be drained
+
+
+async def test_expect_100_not_sent_when_too_large() -> None:
+    async with serve(echo, client_max_size=10) as s:
+        out = await exchange(
+            s.port,
+            b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 50\r\nExpect: 100-continue\r\n\r\n",
+        )
+        assert out.startswith(b"HTTP/1.1 413 ")
+        assert b"100 Continue" not in out
+
+
+async def test_gzip_request_body_decoded_and_bounded() -> None:
+
+    async with serve(echo, client_max_size=1000) as s:
+        small = gzip.compress(b"hello " * 10)
+        out = await exchange(
+            s.port,
+            b"POST / HTTP/1.1\r\nHost: a\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n"
+            b"Connection: close\r\n\r\n%b" % (len(small), small),
+        )
+        assert parse_responses(out)[0][2] == b"hello " * 10
+        bomb = gzip.compress(b"\0" * 10_000_000)
+        out = await exchange(
+            s.port,
+            b"POST / HTTP/1.1\r\nHost: a\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n"
+            b"Connection: close\r\n\r\n%b" % (len(bomb), bomb),
+        )
+        assert out.startswith(b"HTTP/1.1 413 ")
+
+
+class _Transport:
+    """Enough of a transport to feed a connection in memory."""
+
+    def __init__(self) -> None:
+        self.out: list[bytes] = []
+        self.paused = False
+
+    def write(self, data: bytes) -> None:
+        self.out.append(data)
+
+    def is_closing(self) -> bool:
+        return False
+
+    def get_extra_info(self, name: str, default: object = None) -> object:
+        return ("127.0.0.1", 1) if name == "peername" else default
+
+    def pause_reading(self) -> None:
+        self.paused = True
+
+    def resume_reading(self) -> None:
+        self.paused = False
+
+    def close(self) -> None:
+        pass
+
+
+async def test_pipelined_segments_in_memory_stay_bounded_and_ordered() -> None:
+    """Segments of every size, each holding many heads: the queue stays within its
+    bound (exactly, when a segment's empty lines show it cannot overflow; within one
+    256-byte slice otherwise) and every request is answered, in order."""
+    gate = asyncio.Event()
+
+    async def handler(request: web.BaseRequest) -> web.Response:
+        if request.path == "/0":
+            await gate.wait()
+        return web.Response(text=request.path)
+
+    server = web.Server(handler, max_pipeline=4, access_log=None)
+    server._loop = asyncio.get_running_loop()
+    conn = server()
+    transport = _Transport()
+    conn.connection_made(transport)  # type: ignore[arg-type]
+    stream = b"".join(b"GET /%d HTTP/1.1\r\nHost: a\r\n\r\n" % i for i in range(60))
+    pos, sizes = 0, [5, 27, 54, 81, 300, 1000]
+    longest = 0
+    while pos < len(stream) and not conn._paused:
+        size = sizes[pos % len(sizes)]
+        conn.data_received(stream[pos : pos + size])
+        pos += size
+        longest = max(longest, len(conn._queue))
+    assert conn._paused and longest <= 4 + 256 // 27
+    gate.set()
+    while pos < len(stream):  # the client sends the rest as reading resumes
+        await asyncio.wait_for(_until(lambda: not conn._paused), 5)
+        conn.data_received(stream[pos : pos + 100])
+        pos += 100
+        assert len(conn._queue) <= 4 + 256 // 27
+    await asyncio.wait_for(_until(lambda: server.requests_count == 60), 5)
+    bodies = [b for _, _, b in parse_responses(b"".join(transport.out))]
+    assert bodies == [b"/%d" % i for i in range(60)]
+
+
+async def _until(check: Callable[[], bool]) -> None:
+    """Yield to the loop until *check* holds (callers bound it with a timeout)."""
+    while not check():
+        await asyncio.sleep(0)
