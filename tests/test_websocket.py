@@ -422,3 +422,18 @@ async def test_fast_path_survives_splits_and_mixed_frames() -> None:
         rest = await asyncio.wait_for(reader.read(), 5)
         writer.close()
     assert close_code(rest) == 1000
+
+
+async def test_frames_sent_with_the_handshake_all_arrive() -> None:
+    """More than 64 KiB of frames in the same write as the handshake: none is lost
+    where the parser hands the rest of the segment over."""
+    async with serve(echo) as s:
+        reader, writer = await asyncio.open_connection("127.0.0.1", s.port)
+        payloads = [bytes([i]) * 500 for i in range(200)]
+        writer.write((HANDSHAKE + "\r\n").encode() + b"".join(frame(2, p) for p in payloads))
+        await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        for p in payloads:
+            head = await asyncio.wait_for(reader.readexactly(4), 5)
+            assert head == bytes([0x82, 126]) + struct.pack("!H", 500)
+            assert await asyncio.wait_for(reader.readexactly(500), 5) == p
+        writer.close()

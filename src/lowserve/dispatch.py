@@ -435,9 +435,7 @@ class Dispatch(asyncio.Protocol):
         body = request.content
         if body is not EMPTY_STREAM and not body.is_eof():
             # Discard the rest of the unread body so the next request can be parsed.
-            body._buffer.clear()
-            body._consumed(body._size)
-            body._size = 0
+            body.discard()
             self._body = None
             self._decoder = None
             self._set_state(_LINGER)

@@ -54,10 +54,9 @@ __all__ = ["ConnState", "HttpProtocol", "UpgradeReceiver"]
 log = logging.getLogger("lowserve.server")
 
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
-_SLICE = 256  # pipelined heads are parsed this many bytes at a time
-_BODY_SLICE = 65536
 _SHUTDOWN_GRACE = 1.0  # seconds a not-yet-answered connection gets on a graceful stop
 _CLOSE_LINGER = 2.0  # seconds to discard input after refusing a request
+_PIECE = 65536  # most bytes handed to the parser at once
 
 
 _IDLE, _HEAD, _BUSY, _LINGER = ConnState.IDLE, ConnState.HEAD, ConnState.BUSY, ConnState.LINGER
@@ -132,6 +131,7 @@ class HttpProtocol(Parsing):
         self._headers: list[tuple[bytes, bytes]] = []
         self._special: dict[bytes, bytes] = {}
         self._head_span: tuple[int, int, int] | None = None
+        self._body_left = 0
 
     def __repr__(self) -> str:
         return f"<HttpProtocol {self.peer} {self.state.value}>"
@@ -265,9 +265,13 @@ class HttpProtocol(Parsing):
         if self._unparsed is not None:
             self._unparsed += data
             return
-        if data.count(b"\r\n\r\n") + len(self._queue) < self._opts.max_pipeline:
+        left = self._body_left
+        if left >= len(data) or (
             # Every head ends with an empty line, so at most count + 1 requests can
-            # complete in this data: the pipeline queue cannot overflow.
+            # complete in this data: the pipeline queue cannot overflow. (Body bytes
+            # still due are not searched: scanning an upload costs more than parsing it.)
+            data.count(b"\r\n\r\n", max(left, 0)) + len(self._queue) < self._opts.max_pipeline
+        ):
             self._parse(data)
             if self._deferred is not None:
                 self._start_deferred()
@@ -275,32 +279,60 @@ class HttpProtocol(Parsing):
             self._feed_sliced(data)
 
     def _feed_sliced(self, data: bytes) -> None:
-        """Feed pipelined bytes a slice at a time, stopping while the queue is full.
+        """Feed pipelined bytes no faster than the queue has room for them.
 
         llhttp parses everything it is given, so bounding the pipeline means not
-        giving it more: past ``max_pipeline`` queued requests the rest waits in
-        ``_unparsed`` (and reading pauses) until the queue drains.
+        giving it more. Every head ends with an empty line, and at most one head
+        can complete in a slice beyond the empty lines wholly inside it (the one
+        whose last line began before the slice). So a slice holding ``room - 1``
+        of them, and stopping short of the last byte of the next, completes at most
+        ``room`` requests. Once the queue is full the rest waits in ``_unparsed``
+        (and reading pauses) until it drains.
         """
         limit = self._opts.max_pipeline
-        view = memoryview(data)
         pos, n = 0, len(data)
+        find = data.find
         while pos < n:
-            if len(self._queue) >= limit and self._error is None:
-                self._unparsed = bytearray(view[pos:])
+            room = limit - len(self._queue)
+            if room <= 0:
+                self._unparsed = bytearray(data[pos:])
                 self._update_reading()
                 break
-            step = _SLICE if self._body is None else _BODY_SLICE
-            self._parse(bytes(view[pos : pos + step]))
-            pos += step
+            end = pos + max(self._body_left, 0)  # body bytes still due hold no head
+            for _ in range(room - 1):
+                i = find(b"\r\n\r\n", end)
+                if i < 0:
+                    end = n
+                    break
+                end = i + 4
+            else:
+                i = find(b"\r\n\r\n", end)
+                end = n if i < 0 else i + 3
+            self._parse(data[pos:end] if pos or end < n else data)
+            pos = end
             if self._error is not None or self._tail is not None or self.transport is None:
                 break
         self._start_deferred()
 
     def _parse(self, data: bytes) -> None:
+        """Feed *data* to llhttp, at most 64 KiB at a time.
+
+        Body bytes reach the stream in pieces of that size: a large upload segment
+        parsed whole would hand over one large buffer per read, slower to allocate
+        and to read from in chunks than several small ones.
+        """
+        start = 0
         try:
-            self._parser.feed_data(data)
+            if len(data) <= _PIECE:
+                self._parser.feed_data(data)
+            else:
+                view = memoryview(data)
+                for start in range(0, len(data), _PIECE):
+                    self._parser.feed_data(view[start : start + _PIECE])
+                    if self.transport is None:
+                        return
         except httptools.HttpParserUpgrade as exc:
-            tail = data[exc.args[0] :]
+            tail = data[start + exc.args[0] :]
             if self._upgrade is not None:
                 # The handler ran eagerly and took the connection over already.
                 if tail:
@@ -317,8 +349,8 @@ class HttpProtocol(Parsing):
                 self._wire_error(WireError(500, "internal error"))
             return
         except httptools.HttpParserInvalidMethodError:
-            token = data.split(b" ", 1)[0]
-            if token.isalpha() and token.isupper() and len(data.split(b" ", 1)) > 1:
+            words = data[start : start + 64].split(b" ", 1)
+            if words[0].isalpha() and words[0].isupper() and len(words) > 1:
                 self._wire_error(WireError(501, "method not implemented"))
             else:
                 self._wire_error(WireError(400, "invalid method"))

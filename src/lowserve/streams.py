@@ -32,6 +32,7 @@ class BodyStream:
         "_eof",
         "_exception",
         "_high_water",
+        "_offset",
         "_on_first_wait",
         "_paused",
         "_protocol",
@@ -55,6 +56,7 @@ class BodyStream:
         self._buffer: deque[bytes] = deque()
         self._chunk_ends: deque[int] = deque()
         self._size = 0
+        self._offset = 0  # bytes of _buffer[0] already read
         self._eof = False
         self._exception: BaseException | None = None
         self._waiter: asyncio.Future[None] | None = None
@@ -143,26 +145,44 @@ class BodyStream:
             await self._wait()
 
     def _take(self, n: int) -> bytes:
-        """Remove up to *n* bytes (all buffered bytes if n < 0) from the buffer."""
+        """Remove up to *n* bytes (all buffered bytes if n < 0) from the buffer.
+
+        A piece read in part stays whole in the buffer with ``_offset`` past the read
+        bytes: small reads from a large piece copy only what they return.
+        """
         buf = self._buffer
+        off = self._offset
         if n < 0 or n >= self._size:
+            if off:
+                buf[0] = buf[0][off:]
             data = buf.popleft() if len(buf) == 1 else b"".join(buf)
             buf.clear()
+            off = 0
         else:
             parts = []
             need = n
             while need:
                 head = buf[0]
-                if len(head) <= need:
-                    parts.append(buf.popleft())
-                    need -= len(head)
+                avail = len(head) - off
+                if avail <= need:
+                    parts.append(head[off:] if off else head)
+                    buf.popleft()
+                    off = 0
+                    need -= avail
                 else:
-                    parts.append(head[:need])
-                    buf[0] = head[need:]
+                    parts.append(head[off : off + need])
+                    off += need
                     need = 0
-            data = b"".join(parts)
+            data = parts[0] if len(parts) == 1 else b"".join(parts)
+        self._offset = off
         self._consumed(len(data))
         return data
+
+    def discard(self) -> None:
+        """Drop every buffered byte (the handler left them unread)."""
+        self._buffer.clear()
+        self._offset = 0
+        self._consumed(self._size)
 
     async def read(self, n: int = -1) -> bytes:
         """Read up to *n* bytes, or (n = -1) everything up to the end of the body."""
@@ -214,7 +234,9 @@ class BodyStream:
                 await self._wait()
             if not self._buffer:
                 return bytes(seen)
-            head = self._buffer[0]
+            head: bytes | memoryview = self._buffer[0]
+            if self._offset:
+                head = memoryview(head)[self._offset :]
             start = max(0, len(seen) - len(separator) + 1)
             seen += head
             idx = seen.find(separator, start)
@@ -241,7 +263,7 @@ class BodyStream:
         ends = self._chunk_ends
         while ends and ends[0] <= consumed:
             ends.popleft()
-        head_len = len(self._buffer[0])
+        head_len = len(self._buffer[0]) - self._offset
         if ends and ends[0] - consumed <= head_len:
             return self._take(ends.popleft() - consumed), True
         return self._take(head_len), False
@@ -290,6 +312,7 @@ class EmptyStream(BodyStream):
         self._buffer = deque()
         self._chunk_ends = deque()
         self._size = 0
+        self._offset = 0
         self._eof = True
         self._exception = None
         self._waiter = None
