@@ -58,6 +58,7 @@ else:
 _enter_task = asyncio.tasks._enter_task
 _leave_task = asyncio.tasks._leave_task
 _IDLE, _HEAD, _BUSY, _LINGER = ConnState.IDLE, ConnState.HEAD, ConnState.BUSY, ConnState.LINGER
+_UPGRADED = ConnState.UPGRADED
 
 
 async def _awaited(awaitable: Awaitable[Any]) -> Any:
@@ -196,9 +197,8 @@ class Dispatch(asyncio.Protocol):
 
     def _kick(self) -> None:
         """Run pending work now, as the (parked) connection task; wake it if it must wait."""
-        task = self._task
-        ctx = self._ctx
-        assert task is not None and ctx is not None
+        task: Any = self._task  # set by _start, as is the context
+        ctx: Any = self._ctx
         loop = self.loop
         while True:
             work = self._work
@@ -427,7 +427,7 @@ class Dispatch(asyncio.Protocol):
     def _response_done(self, request: BaseRequest, keep_alive: bool | None) -> None:
         self._request = None
         self._busy = False
-        if self.state is ConnState.UPGRADED:
+        if self.state is _UPGRADED:
             return
         if not keep_alive or self.transport is None:
             self.close()

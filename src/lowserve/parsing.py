@@ -35,6 +35,7 @@ _SINGLETONS = frozenset(
 )
 _SPECIAL = _SINGLETONS | {b"expect", b"content-encoding"}
 _FRAMING = frozenset((b"transfer-encoding", b"content-length", b"expect"))
+_LINGER = ConnState.LINGER
 
 
 class Parsing(Dispatch):
@@ -252,5 +253,5 @@ class Parsing(Dispatch):
             self._body = None
             body.feed_eof()
             self._start_deferred()  # its whole body is here: read() will not wait
-        if self.state is ConnState.LINGER:
+        if self.state is _LINGER:
             self._next()

@@ -265,13 +265,18 @@ class HttpProtocol(Parsing):
         if self._unparsed is not None:
             self._unparsed += data
             return
+        # Every head ends with an empty line, so at most count + 1 requests can complete
+        # in this data: if that fits, the pipeline queue cannot overflow. Body bytes
+        # still due are not searched (scanning an upload costs more than parsing it).
         left = self._body_left
-        if left >= len(data) or (
-            # Every head ends with an empty line, so at most count + 1 requests can
-            # complete in this data: the pipeline queue cannot overflow. (Body bytes
-            # still due are not searched: scanning an upload costs more than parsing it.)
-            data.count(b"\r\n\r\n", max(left, 0)) + len(self._queue) < self._opts.max_pipeline
-        ):
+        if not left:
+            fits = data.count(b"\r\n\r\n") + len(self._queue) < self._opts.max_pipeline
+        elif left >= len(data):
+            fits = True
+        else:
+            heads = data.count(b"\r\n\r\n", left if left > 0 else 0)
+            fits = heads + len(self._queue) < self._opts.max_pipeline
+        if fits:
             self._parse(data)
             if self._deferred is not None:
                 self._start_deferred()
