@@ -337,40 +337,46 @@ class Dispatch(asyncio.Protocol):
     ) -> Coroutine[Any, Any, None] | None:
         """Send *resp*; returns a coroutine when a prepared stream still needs its end."""
         try:
-            try:
-                if not resp.prepared:
-                    self._send(request, resp)
-                if not resp._eof_sent:
-                    return self._end_stream(request, resp, start)
-            except (ConnectionError, asyncio.CancelledError):
-                raise
-            except Exception as exc:  # e.g. a header value with CR/LF
-                log.error("Error handling request from %s", self.peer, exc_info=exc)
-                resp = self._error_response(request, 500, exc)
+            if not resp.prepared:
                 self._send(request, resp)
-        except (ConnectionError, asyncio.CancelledError):
-            self._request = None
-            self.close()
-            return None
+            if not resp._eof_sent:
+                return self._end_stream(request, resp, start)
+        except BaseException as exc:
+            failed = self._send_failed(request, exc)
+            if failed is None:
+                return None
+            resp = failed
         self._done(request, resp, start)
         return None
 
     async def _end_stream(self, request: BaseRequest, resp: StreamResponse, start: float) -> None:
         """End a response the handler prepared but did not finish."""
         try:
-            try:
-                await resp.write_eof()
-            except (ConnectionError, asyncio.CancelledError):
-                raise
-            except Exception as exc:
-                log.error("Error handling request from %s", self.peer, exc_info=exc)
-                resp = self._error_response(request, 500, exc)
-                self._send(request, resp)
-        except (ConnectionError, asyncio.CancelledError):
-            self._request = None
-            self.close()
-            return
+            await resp.write_eof()
+        except BaseException as exc:
+            failed = self._send_failed(request, exc)
+            if failed is None:
+                return
+            resp = failed
         self._done(request, resp, start)
+
+    def _send_failed(self, request: BaseRequest, exc: BaseException) -> StreamResponse | None:
+        """After sending a response raised *exc*: the 500 sent in its place, or None
+        when the connection is lost (or was cancelled) and has been closed."""
+        if not isinstance(exc, ConnectionError | asyncio.CancelledError):
+            if not isinstance(exc, Exception):
+                raise exc
+            log.error("Error handling request from %s", self.peer, exc_info=exc)  # e.g. CR/LF
+            resp = self._error_response(request, 500, exc)
+            try:
+                self._send(request, resp)
+            except (ConnectionError, asyncio.CancelledError):
+                pass
+            else:
+                return resp
+        self._request = None
+        self.close()
+        return None
 
     def _done(self, request: BaseRequest, resp: StreamResponse, start: float) -> None:
         server = self._server
