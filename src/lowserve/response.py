@@ -585,6 +585,8 @@ def json_response(
         if text or body:
             raise ValueError("only one of data, text, or body should be specified")
         text = dumps(data)
+    if body is None and reason is None and headers is None:
+        return Response(text=text, status=status, content_type=content_type)
     return Response(
         text=text,
         body=body,
