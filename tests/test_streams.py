@@ -124,3 +124,28 @@ async def test_empty_stream() -> None:
     assert await EMPTY_STREAM.readany() == b""
     assert EMPTY_STREAM.at_eof()
     assert [c async for c in EMPTY_STREAM.iter_any()] == []
+
+
+async def test_readuntil_within_one_large_piece_and_across_pieces() -> None:
+    """Lines read one by one out of one large piece, and separators split between
+    pieces: the same bytes as reading the body whole and splitting it."""
+    s, _ = make(1 << 20)
+    lines = [b"line %d\r\n" % i for i in range(5000)]
+    s.feed_data(b"".join(lines))
+    for piece in (b"split at\r", b"\n the joint\r", b"\n", b"tail"):
+        s.feed_data(piece)
+    s.feed_eof()
+    for line in lines:
+        assert await s.readuntil(b"\r\n") == line
+    assert await s.readuntil(b"\r\n") == b"split at\r\n"
+    assert await s.readuntil(b"\r\n") == b" the joint\r\n"
+    assert await s.readuntil(b"\r\n") == b"tail"
+    assert s.at_eof()
+
+
+async def test_readline_limit_still_holds() -> None:
+    s, _ = make(16)
+    for _ in range(5):
+        s.feed_data(b"x" * 16)
+    with pytest.raises(ValueError, match="too long"):
+        await s.readline()

@@ -228,24 +228,30 @@ class BodyStream:
         """Bytes up to and including *separator*, or to the end of the body."""
         if not separator:
             raise ValueError("Separator should be at least one-byte string")
+        sep_len = len(separator)
         seen = bytearray()
         while True:
             while not self._buffer and not self._eof:
                 await self._wait()
             if not self._buffer:
                 return bytes(seen)
-            head: bytes | memoryview = self._buffer[0]
-            if self._offset:
-                head = memoryview(head)[self._offset :]
-            start = max(0, len(seen) - len(separator) + 1)
-            seen += head
-            idx = seen.find(separator, start)
+            head = self._buffer[0]
+            off = self._offset
+            if seen and sep_len > 1:
+                # A separator split between the previous piece and this one.
+                kept = min(sep_len - 1, len(seen))
+                j = (bytes(seen[-kept:]) + head[off : off + sep_len - 1]).find(separator)
+                if 0 <= j < kept:
+                    used = j + sep_len - kept
+                    seen += head[off : off + used]
+                    self._take(used)
+                    return bytes(seen)
+            idx = head.find(separator, off)
+            end = len(head) if idx < 0 else idx + sep_len
+            seen += memoryview(head)[off:end]  # only the bytes taken are copied
+            self._take(end - off)
             if idx >= 0:
-                end = idx + len(separator)
-                extra = len(seen) - end
-                self._take(len(head) - extra)
-                return bytes(seen[:end])
-            self._take(len(head))
+                return bytes(seen)
             if len(seen) > self._high_water * 4:
                 raise ValueError("Line is too long")
 
