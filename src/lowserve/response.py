@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from http.cookies import SimpleCookie
 from typing import TYPE_CHECKING, Any
 
 from multidict import CIMultiDict
@@ -61,20 +60,20 @@ class StreamResponse(HeaderFields, StateMapping):
     """A response whose body the handler writes after :meth:`prepare`."""
 
     _send_head_at_once = True
-    # Defaults live on the class: a response sets only what differs from them.
+    # Fields rarely set have their defaults on the class. Those every answer reads are
+    # set by each constructor instead: CPython 3.11 cannot specialise an attribute
+    # access (load or store) whose name the class also defines, and _render reads them all.
     _state: dict[str, Any] | None = None
-    _body: bytes | bytearray | None = None
     _compressed: bytes | None = None
-    _body_length = 0
-    _chunked = False
-    _compression = False
     _compression_force: ContentCoding | None = None
     _compression_strategy: int | None = None
-    _cookies: SimpleCookie | None = None
-    _eof_sent = False
-    _keep_alive: bool | None = None
     _req: BaseRequest | None = None
     _writer: PayloadWriter | None = None
+    _body: bytes | bytearray | None
+    _body_length: int
+    _compression: bool
+    _eof_sent: bool
+    _keep_alive: bool | None
 
     def __init__(
         self,
@@ -83,8 +82,13 @@ class StreamResponse(HeaderFields, StateMapping):
         reason: str | None = None,
         headers: LooseHeaders | None = None,
     ) -> None:
-        if headers is not None:
-            self._headers = CIMultiDict(headers)
+        self._headers = None if headers is None else CIMultiDict(headers)
+        self._ctype = None
+        self._body = None
+        self._cookies = None
+        self._chunked = self._compression = self._eof_sent = False
+        self._keep_alive = None
+        self._body_length = 0
         self._init_state(status, reason)
 
     def _init_state(self, status: int, reason: str | None) -> None:
@@ -328,19 +332,27 @@ class Response(StreamResponse):
             # multidict until one is asked for: text (maybe typed), or bytes.
             if type(text) is str and body is None:
                 if content_type is None:
-                    self._ctype = "text/plain; charset=utf-8"
+                    ctype: str | None = "text/plain; charset=utf-8"
                 elif "charset" in content_type:
                     raise ValueError("charset must not be in content_type argument")
                 else:
-                    self._ctype = content_type + "; charset=utf-8"
+                    ctype = content_type + "; charset=utf-8"
+                data = text.encode()
+            elif type(body) is bytes and text is None and content_type is None:
+                ctype = None
+                data = body
+            else:
+                data = None
+            if data is not None:
                 self._status = status
                 self._reason = REASONS.get(status, "")
-                self._body = text.encode()
-                return
-            if type(body) is bytes and text is None and content_type is None:
-                self._status = status
-                self._reason = REASONS.get(status, "")
-                self._body = body
+                self._body = data
+                self._ctype = ctype
+                self._headers = None
+                self._cookies = None
+                self._chunked = self._compression = self._eof_sent = False
+                self._keep_alive = None
+                self._body_length = 0
                 return
         if body is not None and text is not None:
             raise ValueError("body and text are not allowed together")
@@ -373,8 +385,8 @@ class Response(StreamResponse):
             real["Content-Type"] = (
                 content_type + "; charset=" + charset if charset is not None else content_type
             )
+        StreamResponse.__init__(self, status=status, reason=reason)
         self._headers = real
-        self._init_state(status, reason)
         if body is not None:
             self.body = body
 

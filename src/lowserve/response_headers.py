@@ -21,12 +21,12 @@ __all__ = ["HeaderFields"]
 class HeaderFields:
     """Mixed into :class:`~lowserve.StreamResponse`."""
 
-    # Response's fast path sets only _ctype (its one Content-Type); the multidict is
-    # made when first asked for.
-    _ctype: str | None = None
-    _headers: CIMultiDict[str] | None = None
-    _cookies: SimpleCookie | None = None
-    _chunked = False
+    # A response made by Response's fast path has only _ctype (its one Content-Type):
+    # the multidict is made when first asked for. (Set by the constructors.)
+    _ctype: str | None
+    _headers: CIMultiDict[str] | None
+    _cookies: SimpleCookie | None
+    _chunked: bool
 
     @property
     def headers(self) -> CIMultiDict[str]:
