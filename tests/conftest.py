@@ -28,6 +28,16 @@ class Served:
         return self.site.port
 
 
+async def hello(request: web.BaseRequest) -> web.Response:
+    """A handler answering ``OK``."""
+    return web.Response(text="OK")
+
+
+async def echo(request: web.BaseRequest) -> web.Response:
+    """A handler answering with the request body."""
+    return web.Response(body=await request.read())
+
+
 @contextlib.asynccontextmanager
 async def serve(handler: Handler, **options: Any) -> AsyncIterator[Served]:
     """Serve *handler* on 127.0.0.1 with a free port; clean up afterwards."""

@@ -8,15 +8,7 @@ import pytest
 
 from lowserve import web
 
-from conftest import exchange, parse_responses, serve
-
-
-async def hello(request: web.BaseRequest) -> web.Response:
-    return web.Response(text="OK")
-
-
-async def echo(request: web.BaseRequest) -> web.Response:
-    return web.Response(body=await request.read())
+from conftest import exchange, hello, parse_responses, serve
 
 
 async def test_hello_any_method_and_path() -> None:

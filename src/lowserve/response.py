@@ -343,7 +343,7 @@ class Response(StreamResponse):
                 data = body
             else:
                 data = None
-            if data is not None:
+            if data is not None:  # the fields StreamResponse.__init__ sets, inline
                 self._status = status
                 self._reason = REASONS.get(status, "")
                 self._body = data
