@@ -3,7 +3,7 @@
 How a connection moves (:class:`ConnState`; only :meth:`HttpProtocol._set_state`
 changes it, and it arms the one deadline that state has)::
 
-    IDLE --first byte of a head--> HEAD --head complete--> BUSY
+    IDLE --a head begins (its target's first bytes)--> HEAD --head complete--> BUSY
     BUSY --response done, keep-alive--> IDLE | HEAD (next head begun) | BUSY (queued)
     BUSY --request body left unread--> LINGER --body ends--> (as above)
     BUSY --handler takes the transport--> UPGRADED
@@ -19,8 +19,11 @@ Invariants:
   holds more than ``read_bufsize`` unread bytes; :meth:`_update_reading` is the
   one place that pauses and resumes the transport.
 * llhttp is strict but does not bound lines or count headers across TCP
-  segments; those limits are enforced here, as are ``Host`` on HTTP/1.1,
-  duplicate singleton headers, HTTP/0.9 and transfer codings other than chunked.
+  segments; those limits are enforced in :mod:`~lowserve.parsing`, as are
+  ``Host`` on HTTP/1.1, duplicate singleton headers, HTTP/0.9 and transfer
+  codings other than chunked.
+* llhttp parses all it is given, so the queue bound is kept by giving it no
+  more heads than there is room for (:meth:`HttpProtocol._feed_sliced`).
 * A malformed request is answered with a short text error and
   ``Connection: close``, in order behind any response still owed, and logged
   at debug level without a traceback.
