@@ -52,9 +52,9 @@ class BodyStream:
         self._protocol = protocol
         #: The Content-Length the client declared (None for chunked bodies).
         self.declared = declared
-        self._high_water = max(high_water, 1)
+        self._high_water = high_water if high_water > 0 else 1
         self._buffer: deque[bytes] = deque()
-        self._chunk_ends: deque[int] = deque()
+        self._chunk_ends: deque[int] | None = None  # made by the first chunk of a chunked body
         self._size = 0
         self._offset = 0  # bytes of _buffer[0] already read
         self._eof = False
@@ -74,19 +74,23 @@ class BodyStream:
         self._buffer.append(data)
         self._size += len(data)
         self.total_bytes += len(data)
-        self._wake()
+        if self._waiter is not None:
+            self._wake()
         if self._size > self._high_water and not self._paused:
             self._paused = True
             self._protocol.pause_for_body(True)
 
     def end_http_chunk(self) -> None:
         """Mark the end of a chunk of a chunked body (for :meth:`readchunk`)."""
+        if self._chunk_ends is None:
+            self._chunk_ends = deque()
         self._chunk_ends.append(self.total_bytes)
 
     def feed_eof(self) -> None:
         self._eof = True
         self._on_first_wait = None
-        self._wake()
+        if self._waiter is not None:
+            self._wake()
 
     def set_exception(self, exc: BaseException) -> None:
         self._exception = exc
@@ -316,7 +320,7 @@ class EmptyStream(BodyStream):
 
     def __init__(self) -> None:
         self._buffer = deque()
-        self._chunk_ends = deque()
+        self._chunk_ends = None
         self._size = 0
         self._offset = 0
         self._eof = True
