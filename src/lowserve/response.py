@@ -35,7 +35,7 @@ from .http import (
 )
 from .mapping import StateMapping
 from .response_headers import HeaderFields
-from .writer import ContentCoding, PayloadWriter, make_compressor
+from .writer import ContentCoding, PayloadWriter, make_compressor, negotiate
 
 if TYPE_CHECKING:
     from .request import BaseRequest
@@ -43,8 +43,7 @@ if TYPE_CHECKING:
 __all__ = ["Response", "StreamResponse", "json_response"]
 
 LooseHeaders = Any
-_CODINGS = ("gzip", "deflate")
-_TEXT_PLAIN = (("Content-Type", "text/plain; charset=utf-8"),)
+_BOTH_TYPES = "passing both Content-Type header and content_type or charset params is forbidden"
 _BODYLESS_METHODS = frozenset(("HEAD", "CONNECT"))
 _F_TYPE, _F_LENGTH, _F_DATE, _F_SERVER, _F_CONNECTION = 1, 2, 4, 8, 16
 _FLAGS = {
@@ -174,11 +173,7 @@ class StreamResponse(HeaderFields, StateMapping):
             return None
         if self._compression_force is not None:
             return self._compression_force
-        accept = request.headers.get("Accept-Encoding", "").lower()
-        for coding in _CODINGS:
-            if coding in accept:
-                return ContentCoding(coding)
-        return None
+        return negotiate(request.headers.get("Accept-Encoding", ""))
 
     def _make_head(
         self, request: BaseRequest, fixed_length: int | None
@@ -362,10 +357,7 @@ class Response(StreamResponse):
         if text is not None:
             if "Content-Type" in real:
                 if content_type or charset:
-                    raise ValueError(
-                        "passing both Content-Type header and content_type or charset params "
-                        "is forbidden"
-                    )
+                    raise ValueError(_BOTH_TYPES)
                 ctype_charset = parse_content_type(real["Content-Type"])[1].get("charset")
                 body = text.encode(ctype_charset or "utf-8")
             else:
@@ -377,10 +369,7 @@ class Response(StreamResponse):
                 body = text.encode(charset or "utf-8")
         elif "Content-Type" in real:
             if content_type is not None or charset is not None:
-                raise ValueError(
-                    "passing both Content-Type header and content_type or charset params "
-                    "is forbidden"
-                )
+                raise ValueError(_BOTH_TYPES)
         elif content_type is not None:
             real["Content-Type"] = (
                 content_type + "; charset=" + charset if charset is not None else content_type

@@ -21,7 +21,7 @@ try:
 except ImportError:  # pragma: no cover - optional extra
     brotli = None
 
-__all__ = ["ContentCoding", "PayloadWriter", "make_compressor"]
+__all__ = ["ContentCoding", "PayloadWriter", "make_compressor", "negotiate"]
 
 
 class ContentCoding(Enum):
@@ -31,6 +31,15 @@ class ContentCoding(Enum):
     gzip = "gzip"
     br = "br"
     identity = "identity"
+
+
+def negotiate(accept_encoding: str) -> ContentCoding | None:
+    """The coding to compress with for this ``Accept-Encoding`` (gzip, then deflate)."""
+    accept = accept_encoding.lower()
+    for coding in (ContentCoding.gzip, ContentCoding.deflate):
+        if coding.value in accept:
+            return coding
+    return None
 
 
 class Compressor(Protocol):
