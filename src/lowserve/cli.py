@@ -1,8 +1,10 @@
 """The ``lowserve`` command: serve ``module:handler`` from a shell or a systemd unit.
 
 Every flag can also be set as ``LOWSERVE_<FLAG>`` in the environment (``--max-requests``
-is ``LOWSERVE_MAX_REQUESTS``). The per-connection flags are generated from
-:class:`~lowserve.options.ServerOptions`, where each is defined and documented once.
+is ``LOWSERVE_MAX_REQUESTS``). Most flags are generated: the per-connection ones from
+:class:`~lowserve.options.ServerOptions`, the per-process ones from
+:class:`~lowserve.config.Config`, where each is defined and documented once. Only the
+flags that compose one setting out of several (addresses, TLS files) are spelled here.
 
 Exit codes: 0 after a signal-driven graceful stop, 1 on a runtime failure, 2 on a usage
 or handler error, 3 when serving could not start (address in use, permission denied,
@@ -26,7 +28,7 @@ from ._version import __version__
 from .config import Config, TLSOptions
 from .listeners import BindError, open_listeners, parse_bind
 from .loader import LoadError, describe, load_handler
-from .logconfig import LEVELS, setup_logging
+from .logconfig import setup_logging
 from .options import ServerOptions
 
 __all__ = ["main"]
@@ -69,16 +71,18 @@ def _server_option_flags(fn: Any) -> Any:
     return fn
 
 
-def _octal(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
-    if value is None:
-        return None
-    try:
-        mode = int(value, 8)
-    except ValueError:
-        raise click.BadParameter(f"'{value}' is not an octal mode like 660") from None
-    if not 0 <= mode <= 0o777:
-        raise click.BadParameter(f"'{value}' is not a file mode")
-    return mode
+def _config_flags(fn: Any) -> Any:
+    """One click option per Config field made with ``_flag``."""
+    for f in reversed(dataclasses.fields(Config)):
+        option = f.metadata.get("option")
+        if option is None:
+            continue
+        option = dict(option)
+        flag = option.pop("flag", "--" + f.name.replace("_", "-"))
+        if isinstance(f.default, bool) and "/" not in flag:
+            option["is_flag"] = True
+        fn = click.option(flag, f.name, default=f.default, help=f.metadata["help"], **option)(fn)
+    return fn
 
 
 _CERT_REQS = {"none": ssl.CERT_NONE, "optional": ssl.CERT_OPTIONAL, "required": ssl.CERT_REQUIRED}
@@ -93,12 +97,6 @@ _CERT_REQS = {"none": ssl.CERT_NONE, "optional": ssl.CERT_OPTIONAL, "required": 
 )
 @click.argument("handler", required=False)
 @click.option(
-    "--factory",
-    is_flag=True,
-    help="HANDLER names a zero-argument function (sync or async) that returns the handler.",
-)
-@click.option("--app-dir", default=".", help="Put this directory first on sys.path.")
-@click.option(
     "--check",
     is_flag=True,
     help="Resolve the handler, say what it is, and exit (for ExecStartPre=).",
@@ -108,12 +106,6 @@ _CERT_REQS = {"none": ssl.CERT_NONE, "optional": ssl.CERT_OPTIONAL, "required": 
     "--port", type=click.IntRange(0, 65535), default=None, help="Port to listen on  [default: 8080]"
 )
 @click.option("--unix", "unix_path", metavar="PATH", help="Listen on a UNIX socket.")
-@click.option(
-    "--unix-mode",
-    callback=_octal,
-    metavar="MODE",
-    help="Permissions of the --unix socket file, in octal (660).",
-)
 @click.option("--fd", type=int, metavar="N", help="Listen on an inherited socket.")
 @click.option(
     "--bind",
@@ -122,8 +114,6 @@ _CERT_REQS = {"none": ssl.CERT_NONE, "optional": ssl.CERT_OPTIONAL, "required": 
     metavar="ADDR",
     help="HOST:PORT, [::1]:PORT, unix:PATH or fd://N; repeatable.",
 )
-@click.option("--reuse-port", is_flag=True, help="Set SO_REUSEPORT on TCP sockets.")
-@click.option("--backlog", type=click.IntRange(1), default=2048, help="Listen backlog.")
 @click.option("--ssl-certfile", type=click.Path(dir_okay=False), help="TLS certificate (PEM).")
 @click.option("--ssl-keyfile", type=click.Path(dir_okay=False), help="TLS private key (PEM).")
 @click.option("--ssl-keyfile-password", help="Password of an encrypted --ssl-keyfile.")
@@ -139,46 +129,13 @@ _CERT_REQS = {"none": ssl.CERT_NONE, "optional": ssl.CERT_OPTIONAL, "required": 
     help="Whether clients must present a certificate.",
 )
 @click.option("--ssl-ciphers", help="OpenSSL cipher list.")
+@_config_flags
 @_server_option_flags
 @click.option(
     "--forwarded-allow-ips",
     default="127.0.0.1,::1",
     help="Comma-separated peers (addresses, networks, or *) whose proxy headers "
     "are trusted with --proxy-headers.",
-)
-@click.option("--no-server-header", is_flag=True, help="Send no Server header.")
-@click.option(
-    "--shutdown-timeout",
-    type=click.FloatRange(0),
-    default=60.0,
-    help="Seconds in-flight requests get to finish on a graceful stop.",
-)
-@click.option(
-    "--workers",
-    type=click.IntRange(1),
-    default=None,
-    envvar=["LOWSERVE_WORKERS", "WEB_CONCURRENCY"],
-    help="Worker processes sharing the sockets  [default: 1, or $WEB_CONCURRENCY]",
-)
-@click.option(
-    "--max-requests",
-    type=click.IntRange(0),
-    default=0,
-    help="A worker restarts itself gracefully after this many requests (0: never).",
-)
-@click.option(
-    "--max-requests-jitter",
-    type=click.IntRange(0),
-    default=0,
-    help="Add up to this many to --max-requests, per worker.",
-)
-@click.option("--reload", is_flag=True, help="Restart when code changes (development only).")
-@click.option("--log-level", type=click.Choice(LEVELS, case_sensitive=False), default="info")
-@click.option("--access-log/--no-access-log", default=True, help="Log one line per response.")
-@click.option(
-    "--log-config",
-    type=click.Path(exists=True, dir_okay=False),
-    help="A logging dictConfig as JSON (replaces --log-level).",
 )
 @click.version_option(version=__version__, message=_version_text(), prog_name="lowserve")
 def main(
@@ -189,8 +146,6 @@ def main(
     unix_path: str | None,
     fd: int | None,
     binds: tuple[str, ...],
-    reload: bool,
-    workers: int | None,
     **kw: Any,
 ) -> None:
     """Serve HANDLER, an async function `handler(request)` named as module:attribute
@@ -237,31 +192,13 @@ def main(
         )
     elif kw["ssl_keyfile"]:
         raise click.UsageError("--ssl-keyfile needs --ssl-certfile")
-    workers = workers or 1
-    if reload and workers > 1:
+    flags = {f.name: kw[f.name] for f in dataclasses.fields(Config) if "option" in f.metadata}
+    flags["log_level"] = flags["log_level"].lower()
+    if flags["reload"] and flags["workers"] > 1:
         raise click.UsageError(
-            f"--reload runs one process; it cannot be combined with --workers {workers}"
+            f"--reload runs one process; it cannot be combined with --workers {flags['workers']}"
         )
-    config = Config(
-        handler=handler,
-        factory=kw["factory"],
-        app_dir=kw["app_dir"],
-        binds=all_binds,
-        unix_mode=kw["unix_mode"],
-        reuse_port=kw["reuse_port"],
-        backlog=kw["backlog"],
-        tls=tls,
-        workers=workers,
-        reload=reload,
-        shutdown_timeout=kw["shutdown_timeout"],
-        max_requests=kw["max_requests"],
-        max_requests_jitter=kw["max_requests_jitter"],
-        log_level=kw["log_level"].lower(),
-        access_log=kw["access_log"],
-        log_config=kw["log_config"],
-        no_server_header=kw["no_server_header"],
-        server=server,
-    )
+    config = Config(handler=handler, binds=all_binds, tls=tls, server=server, **flags)
     sys.exit(run(config, check=check))
 
 

@@ -3,6 +3,12 @@
 ``Config`` holds what concerns processes and sockets; its ``server`` field is the
 :class:`~lowserve.options.ServerOptions` every connection uses. Workers receive it as
 JSON, so everything in it is plain data.
+
+A field made with :func:`_flag` is also a ``lowserve`` flag (``shutdown_timeout`` is
+``--shutdown-timeout``): its default, help and type are written here once and the
+command generates the option. The listening addresses and TLS files are composed
+from several flags each (``--host``/``--port``/``--unix``/``--fd``/``--bind``,
+``--ssl-*``), so the command spells those.
 """
 
 from __future__ import annotations
@@ -12,11 +18,32 @@ import ssl
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+import click
+
+from .logconfig import LEVELS
 from .options import ServerOptions
 
 __all__ = ["Config", "TLSOptions"]
 
 _NOT_SENT = ("access_log", "access_log_class")
+
+
+def _flag(default: Any, help: str, **option: Any) -> Any:
+    """A field that is also a flag; *option* goes to ``click.option`` (``flag=`` renames it)."""
+    return field(default=default, metadata={"help": help, "option": option})
+
+
+def _octal(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
+    """``--unix-mode``: a file mode written in octal."""
+    if value is None:
+        return None
+    try:
+        mode = int(value, 8)
+    except ValueError:
+        raise click.BadParameter(f"'{value}' is not an octal mode like 660") from None
+    if not 0 <= mode <= 0o777:
+        raise click.BadParameter(f"'{value}' is not a file mode")
+    return mode
 
 
 @dataclass
@@ -48,22 +75,52 @@ class Config:
     """Everything ``lowserve`` was asked to do."""
 
     handler: str
-    factory: bool = False
-    app_dir: str | None = "."
+    factory: bool = _flag(
+        False, "HANDLER names a zero-argument function (sync or async) that returns the handler."
+    )
+    app_dir: str | None = _flag(".", "Put this directory first on sys.path.")
     binds: list[str] = field(default_factory=list)
-    unix_mode: int | None = None
-    reuse_port: bool = False
-    backlog: int = 2048
+    unix_mode: int | None = _flag(
+        None,
+        "Permissions of the --unix socket file, in octal (660).",
+        callback=_octal,
+        metavar="MODE",
+    )
+    reuse_port: bool = _flag(False, "Set SO_REUSEPORT on TCP sockets.")
+    backlog: int = _flag(2048, "Listen backlog.", type=click.IntRange(1))
     tls: TLSOptions | None = None
-    workers: int = 1
-    reload: bool = False
-    shutdown_timeout: float = 60.0
-    max_requests: int = 0
-    max_requests_jitter: int = 0
-    log_level: str = "info"
-    access_log: bool = True
-    log_config: str | None = None
-    no_server_header: bool = False
+    workers: int = _flag(
+        1,
+        "Worker processes sharing the sockets (also read from $WEB_CONCURRENCY).",
+        type=click.IntRange(1),
+        envvar=["LOWSERVE_WORKERS", "WEB_CONCURRENCY"],
+    )
+    reload: bool = _flag(False, "Restart when code changes (development only).")
+    shutdown_timeout: float = _flag(
+        60.0,
+        "Seconds in-flight requests get to finish on a graceful stop.",
+        type=click.FloatRange(0),
+    )
+    max_requests: int = _flag(
+        0,
+        "A worker restarts itself gracefully after this many requests (0: never).",
+        type=click.IntRange(0),
+    )
+    max_requests_jitter: int = _flag(
+        0, "Add up to this many to --max-requests, per worker.", type=click.IntRange(0)
+    )
+    log_level: str = _flag(
+        "info", "How much to log.", type=click.Choice(LEVELS, case_sensitive=False)
+    )
+    access_log: bool = _flag(
+        True, "Log one line per response.", flag="--access-log/--no-access-log"
+    )
+    log_config: str | None = _flag(
+        None,
+        "A logging dictConfig as JSON (replaces --log-level).",
+        type=click.Path(exists=True, dir_okay=False),
+    )
+    no_server_header: bool = _flag(False, "Send no Server header.")
     server: ServerOptions = field(default_factory=ServerOptions)
 
     def server_options(self) -> ServerOptions:
