@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import pytest
 
@@ -191,23 +191,21 @@ class _Transport:
         pass
 
 
-async def test_pipelined_segments_in_memory_stay_bounded_and_ordered() -> None:
-    """Segments of every size, each holding many heads: the queue never holds more
-    than max_pipeline requests, and every request is answered, in order."""
-    gate = asyncio.Event()
-
-    async def handler(request: web.BaseRequest) -> web.Response:
-        if request.path == "/0":
-            await gate.wait()
-        return web.Response(text=request.path)
-
+async def _pipeline_in_memory(
+    handler: Callable[[web.BaseRequest], Awaitable[web.StreamResponse]],
+    stream: bytes,
+    count: int,
+    gate: asyncio.Event,
+) -> list[bytes]:
+    """Feed *stream* to a connection (max_pipeline=4) in segments of every size while
+    the first handler waits on *gate*; the queue never holds more than 4 requests.
+    Returns the response bodies, once *count* requests are answered."""
     server = web.Server(handler, max_pipeline=4, access_log=None)
     server._loop = asyncio.get_running_loop()
     conn = server()
     transport = _Transport()
     conn.connection_made(transport)  # type: ignore[arg-type]
-    stream = b"".join(b"GET /%d HTTP/1.1\r\nHost: a\r\n\r\n" % i for i in range(60))
-    pos, sizes = 0, [5, 27, 54, 81, 300, 1000]
+    pos, sizes = 0, [5, 27, 54, 81, 300, 1000, 70000]
     longest = 0
     while pos < len(stream) and not conn._paused:
         size = sizes[pos % len(sizes)]
@@ -221,9 +219,49 @@ async def test_pipelined_segments_in_memory_stay_bounded_and_ordered() -> None:
         conn.data_received(stream[pos : pos + 100])
         pos += 100
         assert len(conn._queue) <= 4
-    await asyncio.wait_for(_until(lambda: server.requests_count == 60), 5)
-    bodies = [b for _, _, b in parse_responses(b"".join(transport.out))]
-    assert bodies == [b"/%d" % i for i in range(60)]
+    await asyncio.wait_for(_until(lambda: server.requests_count == count), 5)
+    return [b for _, _, b in parse_responses(b"".join(transport.out))]
+
+
+async def test_pipelined_segments_in_memory_stay_bounded_and_ordered() -> None:
+    """Segments of every size, each holding many heads: the queue never holds more
+    than max_pipeline requests, and every request is answered, in order."""
+    gate = asyncio.Event()
+
+    async def handler(request: web.BaseRequest) -> web.Response:
+        if request.path == "/0":
+            await gate.wait()
+        return web.Response(text=request.path)
+
+    stream = b"".join(b"GET /%d HTTP/1.1\r\nHost: a\r\n\r\n" % i for i in range(60))
+    assert await _pipeline_in_memory(handler, stream, 60, gate) == [b"/%d" % i for i in range(60)]
+
+
+async def test_pipelined_bodies_full_of_empty_lines_in_memory() -> None:
+    """Pipelined POSTs (Content-Length and chunked) whose bodies are full of CRLFCRLF:
+    bodies are not mistaken for heads, the bound holds, and each body comes back whole."""
+    gate = asyncio.Event()
+
+    async def handler(request: web.BaseRequest) -> web.Response:
+        body = await request.read()
+        if request.path == "/0":
+            await gate.wait()
+        return web.Response(body=body)
+
+    bodies = [(b"%d\r\n\r\n" % i) * (1 + i * 37) for i in range(40)]
+    parts = []
+    for i, body in enumerate(bodies):
+        if i % 2:
+            parts.append(
+                b"POST /%d HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+                b"%x\r\n%b\r\n0\r\n\r\n" % (i, len(body), body)
+            )
+        else:
+            parts.append(
+                b"POST /%d HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n%b"
+                % (i, len(body), body)
+            )
+    assert await _pipeline_in_memory(handler, b"".join(parts), 40, gate) == bodies
 
 
 async def _until(check: Callable[[], bool]) -> None:
