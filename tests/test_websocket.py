@@ -255,6 +255,8 @@ async def test_can_prepare_and_handler_headers_kept() -> None:
 
 
 async def test_autoping_off_shows_ping_and_pong() -> None:
+    """With autoping=False the handler sees PING and PONG, and a ping is answered only
+    by the handler's own pong (aiohttp's behaviour): exactly one PONG frame goes out."""
     got: list[Any] = []
 
     async def handler(request: web.BaseRequest) -> web.WebSocketResponse:
@@ -263,12 +265,16 @@ async def test_autoping_off_shows_ping_and_pong() -> None:
         for _ in range(2):
             msg = await ws.receive()
             got.append((msg.type, msg.data))
+            if msg.type is web.WSMsgType.PING:
+                await ws.pong(b"mine:" + msg.data)
         await ws.close()
         return ws
 
     async with serve(handler) as s:
-        await raw_ws(s.port, frame(9, b"pi") + frame(10, b"po"))
+        _, out = await raw_ws(s.port, frame(9, b"pi") + frame(10, b"po"))
     assert got == [(web.WSMsgType.PING, b"pi"), (web.WSMsgType.PONG, b"po")]
+    assert out.startswith(bytes([0x8A, 7]) + b"mine:pi")
+    assert out.count(bytes([0x8A])) == 1
 
 
 async def test_heartbeat_without_pong_closes_abnormally() -> None:

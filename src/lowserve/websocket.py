@@ -6,9 +6,10 @@ limit, counted across fragments and after decompression. This module holds the A
 (the handshake, ``receive()``/``send_*()``, ``close()``); :mod:`lowserve.wsconn` holds
 the connection underneath (whole messages, queues, back-pressure, the fast path).
 
-Two aiohttp behaviours differ: pings are always answered (websockets' protocol answers
-them itself), and a close frame from the client is always echoed; with
-``autoping=False``/``autoclose=False`` the handler still sees the PING/CLOSE messages.
+With ``autoping=False`` pings reach the handler unanswered, as in aiohttp (it answers
+with :meth:`WebSocketResponse.pong`). One aiohttp behaviour differs: a close frame from
+the client is always echoed (websockets' protocol does it); with ``autoclose=False`` the
+handler still sees the CLOSE message.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from multidict import CIMultiDict
 from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
-from websockets.frames import Opcode
+from websockets.frames import Frame, Opcode
 from websockets.headers import build_extension, parse_extension
 from websockets.protocol import Protocol, Side
 
@@ -39,6 +40,18 @@ __all__ = ["WSCloseCode", "WSMessage", "WSMsgType", "WebSocketReady", "WebSocket
 
 _WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 _TEXT, _BINARY = WSMsgType.TEXT, WSMsgType.BINARY
+
+
+class _Protocol(Protocol):
+    """websockets' protocol, leaving pings unanswered when the handler answers them."""
+
+    answer_pings = True
+
+    def recv_frame(self, frame: Frame) -> None:
+        if frame.opcode is Opcode.PING and not self.answer_pings:
+            self.events.append(frame)  # the handler gets a PING message and may pong()
+            return
+        super().recv_frame(frame)
 
 
 class WebSocketResponse(StreamResponse):
@@ -144,7 +157,8 @@ class WebSocketResponse(StreamResponse):
         if proto.transport is None:
             raise ConnectionResetError("Connection lost")
         head, _, _ = self._make_head(request, 0)
-        ws = Protocol(Side.SERVER, max_size=self._max_msg_size or None)
+        ws = _Protocol(Side.SERVER, max_size=self._max_msg_size or None)
+        ws.answer_pings = self._autoping
         if extension is not None:
             ws.extensions = [extension]
             self._compress = 15
