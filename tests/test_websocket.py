@@ -443,3 +443,25 @@ async def test_frames_sent_with_the_handshake_all_arrive() -> None:
             assert head == bytes([0x82, 126]) + struct.pack("!H", 500)
             assert await asyncio.wait_for(reader.readexactly(500), 5) == p
         writer.close()
+
+
+async def test_autoclose_off_leaves_the_close_reply_to_the_handler() -> None:
+    """With autoclose=False a client's close frame is not echoed: the handler sees
+    CLOSE, may still send, and its close() is the reply (aiohttp's behaviour)."""
+    seen: dict[str, Any] = {}
+
+    async def handler(request: web.BaseRequest) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(autoclose=False)
+        await ws.prepare(request)
+        msg = await ws.receive()
+        seen["msg"] = (msg.type, msg.data, msg.extra)
+        seen["next"] = (await ws.receive()).type
+        await ws.send_str("after")
+        seen["closed_by_call"] = await ws.close(code=4000, message=b"mine")
+        return ws
+
+    async with serve(handler) as s:
+        _, out = await raw_ws(s.port, frame(8, struct.pack("!H", 1000) + b"bye"))
+    assert seen["msg"] == (web.WSMsgType.CLOSE, 1000, "bye")
+    assert seen["next"] is web.WSMsgType.CLOSING and seen["closed_by_call"] is True
+    assert out == bytes([0x81, 5]) + b"after" + bytes([0x88, 6]) + struct.pack("!H", 4000) + b"mine"

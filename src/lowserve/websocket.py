@@ -6,10 +6,9 @@ limit, counted across fragments and after decompression. This module holds the A
 (the handshake, ``receive()``/``send_*()``, ``close()``); :mod:`lowserve.wsconn` holds
 the connection underneath (whole messages, queues, back-pressure, the fast path).
 
-With ``autoping=False`` pings reach the handler unanswered, as in aiohttp (it answers
-with :meth:`WebSocketResponse.pong`). One aiohttp behaviour differs: a close frame from
-the client is always echoed (websockets' protocol does it); with ``autoclose=False`` the
-handler still sees the CLOSE message.
+As in aiohttp, ``autoping=False`` leaves pings to the handler (it answers with
+:meth:`WebSocketResponse.pong`), and ``autoclose=False`` leaves the reply to a client's
+close frame to the handler's :meth:`WebSocketResponse.close`.
 """
 
 from __future__ import annotations
@@ -24,14 +23,21 @@ from typing import TYPE_CHECKING, Any
 
 from multidict import CIMultiDict
 from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
-from websockets.frames import Frame, Opcode
+from websockets.frames import Opcode
 from websockets.headers import build_extension, parse_extension
-from websockets.protocol import Protocol, Side
+from websockets.protocol import Side
 
 from .exceptions import HTTPBadRequest, HTTPMethodNotAllowed
 from .response import StreamResponse
-from .wsconn import Connection
-from .wstypes import WS_CLOSED_MESSAGE, WebSocketReady, WSCloseCode, WSMessage, WSMsgType
+from .wsconn import Connection, WSProtocol
+from .wstypes import (
+    WS_CLOSED_MESSAGE,
+    WS_CLOSING_MESSAGE,
+    WebSocketReady,
+    WSCloseCode,
+    WSMessage,
+    WSMsgType,
+)
 
 if TYPE_CHECKING:
     from .request import BaseRequest
@@ -40,18 +46,6 @@ __all__ = ["WSCloseCode", "WSMessage", "WSMsgType", "WebSocketReady", "WebSocket
 
 _WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 _TEXT, _BINARY = WSMsgType.TEXT, WSMsgType.BINARY
-
-
-class _Protocol(Protocol):
-    """websockets' protocol, leaving pings unanswered when the handler answers them."""
-
-    answer_pings = True
-
-    def recv_frame(self, frame: Frame) -> None:
-        if frame.opcode is Opcode.PING and not self.answer_pings:
-            self.events.append(frame)  # the handler gets a PING message and may pong()
-            return
-        super().recv_frame(frame)
 
 
 class WebSocketResponse(StreamResponse):
@@ -157,8 +151,9 @@ class WebSocketResponse(StreamResponse):
         if proto.transport is None:
             raise ConnectionResetError("Connection lost")
         head, _, _ = self._make_head(request, 0)
-        ws = _Protocol(Side.SERVER, max_size=self._max_msg_size or None)
+        ws = WSProtocol(Side.SERVER, max_size=self._max_msg_size or None)
         ws.answer_pings = self._autoping
+        ws.echo_close = self._autoclose
         if extension is not None:
             ws.extensions = [extension]
             self._compress = 15
@@ -259,6 +254,8 @@ class WebSocketResponse(StreamResponse):
         if not queue:
             if conn.closed and conn.proto.transport is None:
                 return WS_CLOSED_MESSAGE
+            if conn.ws.held_close is not None:
+                return WS_CLOSING_MESSAGE  # the client closed; the handler has yet to reply
             waiter = conn._waiter = conn.proto.loop.create_future()
             if timeout is None:
                 timeout = self._receive_timeout

@@ -26,7 +26,8 @@ import asyncio
 from collections import deque
 from typing import TYPE_CHECKING, cast
 
-from websockets.frames import CloseCode, Frame, Opcode
+from websockets.exceptions import ProtocolError
+from websockets.frames import Close, CloseCode, Frame, Opcode
 from websockets.protocol import Protocol, State
 
 try:
@@ -40,11 +41,32 @@ if TYPE_CHECKING:
     from .protocol import HttpProtocol
     from .websocket import WebSocketResponse
 
-__all__ = ["Connection"]
+__all__ = ["Connection", "WSProtocol"]
 
 _MAX_QUEUED = 64
 _tuple_new = tuple.__new__
 _TEXT, _BINARY = WSMsgType.TEXT, WSMsgType.BINARY
+
+
+class WSProtocol(Protocol):
+    """websockets' protocol, leaving pings and the reply to a close frame to the handler
+    when it asked to answer them itself (``autoping=False``, ``autoclose=False``)."""
+
+    answer_pings = True
+    echo_close = True
+    held_close: Close | None = None  # a client's close frame, until the handler replies
+
+    def recv_frame(self, frame: Frame) -> None:
+        if frame.opcode is Opcode.PING and not self.answer_pings:
+            self.events.append(frame)  # the handler gets a PING message and may pong()
+            return
+        if frame.opcode is Opcode.CLOSE and not self.echo_close and self.state is State.OPEN:
+            self.held_close = Close.parse(frame.data)  # replied to by Connection.close
+            if self.current_size is not None:
+                raise ProtocolError("incomplete fragmented message")
+            self.events.append(frame)
+            return
+        super().recv_frame(frame)
 
 
 class Connection:
@@ -71,7 +93,7 @@ class Connection:
         "ws",
     )
 
-    def __init__(self, resp: WebSocketResponse, proto: HttpProtocol, ws: Protocol) -> None:
+    def __init__(self, resp: WebSocketResponse, proto: HttpProtocol, ws: WSProtocol) -> None:
         self.resp = resp
         self.proto = proto
         self.ws = ws
@@ -199,7 +221,7 @@ class Connection:
             if not self.resp._autoping:
                 self._push(WSMessage(WSMsgType.PONG, frame.data, None))
         elif op is Opcode.CLOSE:
-            rcvd = self.ws.close_rcvd
+            rcvd = self.ws.close_rcvd or self.ws.held_close
             code = int(rcvd.code) if rcvd is not None else 1005
             self.close_code = code
             self._push(WSMessage(WSMsgType.CLOSE, code, rcvd.reason if rcvd else ""))
@@ -343,6 +365,15 @@ class Connection:
             )
             ws.send_close(CloseCode(code) if code in CloseCode._value2member_map_ else code, reason)
             self.close_code = code
+            if ws.held_close is not None:
+                # The client's close came first and was left to the handler (autoclose=False):
+                # this reply completes the handshake, and the server ends the connection.
+                ws.close_rcvd, ws.held_close = ws.held_close, None
+                ws.close_rcvd_then_sent = True
+                ws.send_eof()
+                self._flush()
+                self._after_close()
+                return True
             self._flush()
             try:
                 await asyncio.wait_for(self._closed_event.wait(), timeout)
