@@ -151,6 +151,17 @@ def make_handler(web: Any) -> Any:
                 elif msg.type == web.WSMsgType.BINARY:
                     await ws.send_bytes(msg.data[::-1])
             return ws
+        if path == "/ws-manual":  # the handler answers pings and the client's close itself
+            ws = web.WebSocketResponse(autoping=False, autoclose=False)
+            await ws.prepare(request)
+            msg = await ws.receive()
+            if msg.type is web.WSMsgType.PING:
+                await ws.pong(b"mine:" + msg.data)
+            msg = await ws.receive()
+            closing = await ws.receive()
+            await ws.send_str(f"{msg.type.name} {msg.data} {msg.extra} {closing.type.name}")
+            await ws.close(code=4000, message=b"mine")
+            return ws
         if path == "/ws-server-close":
             ws = web.WebSocketResponse()
             await ws.prepare(request)

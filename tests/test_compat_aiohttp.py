@@ -140,6 +140,9 @@ CASES.update(
         + _masked(1, b"hi")
         + _masked(2, b"abc"),
         "ws-server-close": _WS.format(path="/ws-server-close", extra="").encode(),
+        "ws-manual": _WS.format(path="/ws-manual", extra="").encode()
+        + _masked(9, b"pi")
+        + _masked(8, b"\x03\xe8bye"),
         "ws-bad-version": _WS.format(path="/ws", extra="").replace("13", "12").encode(),
         "ws-no-upgrade": b"GET /ws HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
     }
