@@ -11,9 +11,6 @@ Accepted differences, each on purpose:
   it, breaking the framing; lowserve drops it (``head-stream`` compares the heads only).
 * A declined ``Upgrade`` request (``ws-bad-version``): lowserve adds ``Connection: close``,
   since what follows the head may be frames, not a request; aiohttp keeps the connection.
-* A client's close frame is echoed with its reason by lowserve (websockets' protocol), with the
-  code alone by aiohttp; both are RFC 6455. A close that arrives in the same read as data
-  frames is answered at once, so those messages can no longer be replied to (not compared).
 * Malformed requests: lowserve answers ``HTTP/1.1`` with ``Connection: close`` and its own
   short text; aiohttp answers ``HTTP/1.0 400`` with parser text (``test_protocol`` covers ours).
 """
@@ -140,6 +137,10 @@ CASES.update(
         + _masked(1, b"hi")
         + _masked(2, b"abc"),
         "ws-server-close": _WS.format(path="/ws-server-close", extra="").encode(),
+        "ws-close-after-data": _WS.format(path="/ws", extra="").encode()
+        + _masked(1, b"a")
+        + _masked(2, b"bc")
+        + _masked(8, b"\x03\xe9bye"),
         "ws-manual": _WS.format(path="/ws-manual", extra="").encode()
         + _masked(9, b"pi")
         + _masked(8, b"\x03\xe8bye"),

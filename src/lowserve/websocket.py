@@ -6,9 +6,10 @@ limit, counted across fragments and after decompression. This module holds the A
 (the handshake, ``receive()``/``send_*()``, ``close()``); :mod:`lowserve.wsconn` holds
 the connection underneath (whole messages, queues, back-pressure, the fast path).
 
-As in aiohttp, ``autoping=False`` leaves pings to the handler (it answers with
-:meth:`WebSocketResponse.pong`), and ``autoclose=False`` leaves the reply to a client's
-close frame to the handler's :meth:`WebSocketResponse.close`.
+As in aiohttp, a client's close frame is answered (with 1000) when the handler reads
+it, after its answers to the messages before it; ``autoclose=False`` leaves that reply
+to the handler's :meth:`WebSocketResponse.close`, and ``autoping=False`` leaves pings to
+the handler (it answers with :meth:`WebSocketResponse.pong`).
 """
 
 from __future__ import annotations
@@ -153,7 +154,6 @@ class WebSocketResponse(StreamResponse):
         head, _, _ = self._make_head(request, 0)
         ws = WSProtocol(Side.SERVER, max_size=self._max_msg_size or None)
         ws.answer_pings = self._autoping
-        ws.echo_close = self._autoclose
         if extension is not None:
             ws.extensions = [extension]
             self._compress = 15
@@ -270,7 +270,7 @@ class WebSocketResponse(StreamResponse):
         if conn._paused:
             conn.maybe_resume()
         if msg.type is WSMsgType.CLOSE and self._autoclose:
-            await conn.close(msg.data if isinstance(msg.data, int) else 1000, b"", self._timeout)
+            await conn.close(WSCloseCode.OK, b"", self._timeout)  # aiohttp replies 1000
         return msg
 
     async def receive_str(self, *, timeout: float | None = None) -> str:

@@ -49,19 +49,20 @@ _TEXT, _BINARY = WSMsgType.TEXT, WSMsgType.BINARY
 
 
 class WSProtocol(Protocol):
-    """websockets' protocol, leaving pings and the reply to a close frame to the handler
-    when it asked to answer them itself (``autoping=False``, ``autoclose=False``)."""
+    """websockets' protocol, with aiohttp's order for replies: a client's close frame is
+    held until the handler replies (reading it with ``autoclose``, or calling ``close()``),
+    so answers to the messages before it go out first; pings are left to the handler with
+    ``autoping=False``."""
 
     answer_pings = True
-    echo_close = True
     held_close: Close | None = None  # a client's close frame, until the handler replies
 
     def recv_frame(self, frame: Frame) -> None:
         if frame.opcode is Opcode.PING and not self.answer_pings:
             self.events.append(frame)  # the handler gets a PING message and may pong()
             return
-        if frame.opcode is Opcode.CLOSE and not self.echo_close and self.state is State.OPEN:
-            self.held_close = Close.parse(frame.data)  # replied to by Connection.close
+        if frame.opcode is Opcode.CLOSE and self.state is State.OPEN:
+            self.held_close = Close.parse(frame.data)  # replied to by Connection.send_close
             if self.current_size is not None:
                 raise ProtocolError("incomplete fragmented message")
             self.events.append(frame)
@@ -300,9 +301,9 @@ class Connection:
 
     def shutdown(self) -> None:
         """The server is stopping: close with 1001 (going away)."""
-        if self.ws.state is State.OPEN:
-            self.ws.send_close(CloseCode.GOING_AWAY, "server shutting down")
-            self._flush()
+        if self.ws.state is State.OPEN and not self.send_close(
+            CloseCode.GOING_AWAY, "server shutting down"
+        ):
             self._push(WS_CLOSING_MESSAGE)
 
     # -- from the handler -----------------------------------------------------
@@ -357,24 +358,31 @@ class Connection:
         transport.write(b"".join(pending) + frame if pending else frame)
         return self.proto._write_paused
 
+    def send_close(self, code: int, reason: str) -> bool:
+        """Send a close frame; True if it answered the client's (the handshake is done)."""
+        ws = self.ws
+        ws.send_close(CloseCode(code) if code in CloseCode._value2member_map_ else code, reason)
+        if ws.held_close is None:
+            self.close_code = code
+            self._flush()
+            return False
+        # The client closed first: this reply completes the handshake, and the server
+        # ends the connection. close_code stays the client's, as in aiohttp.
+        ws.close_rcvd, ws.held_close = ws.held_close, None
+        ws.close_rcvd_then_sent = True
+        ws.send_eof()
+        self._flush()
+        self._after_close()
+        return True
+
     async def close(self, code: int, message: bytes, timeout: float) -> bool:
         ws = self.ws
         if ws.state is State.OPEN:
             reason = (
                 message.decode("utf-8", "replace") if isinstance(message, bytes) else str(message)
             )
-            ws.send_close(CloseCode(code) if code in CloseCode._value2member_map_ else code, reason)
-            self.close_code = code
-            if ws.held_close is not None:
-                # The client's close came first and was left to the handler (autoclose=False):
-                # this reply completes the handshake, and the server ends the connection.
-                ws.close_rcvd, ws.held_close = ws.held_close, None
-                ws.close_rcvd_then_sent = True
-                ws.send_eof()
-                self._flush()
-                self._after_close()
+            if self.send_close(code, reason):
                 return True
-            self._flush()
             try:
                 await asyncio.wait_for(self._closed_event.wait(), timeout)
             except asyncio.TimeoutError:
