@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import logging
+import random
 from collections.abc import Awaitable, Callable
 
 import pytest
@@ -190,6 +191,15 @@ class _Transport:
     def close(self) -> None:
         pass
 
+    def can_write_eof(self) -> bool:
+        return True
+
+    def write_eof(self) -> None:
+        pass
+
+    def abort(self) -> None:
+        pass
+
 
 async def _pipeline_in_memory(
     handler: Callable[[web.BaseRequest], Awaitable[web.StreamResponse]],
@@ -268,3 +278,59 @@ async def _until(check: Callable[[], bool]) -> None:
     """Yield to the loop until *check* holds (callers bound it with a timeout)."""
     while not check():
         await asyncio.sleep(0)
+
+
+_PIECES = [
+    b"GET / HTTP/1.1\r\nHost: a\r\n\r\n",
+    b"POST /p HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello",
+    b"POST /c HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+    b"GET /x HTTP/1.0\r\n\r\n",
+    b"\r\n",
+    b"GET / HTTP/1.1\r\n\r\n",
+    b"XX / HTTP/1.1\r\n",
+    b"GET /a b HTTP/1.1\r\n",
+    b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n",
+    b"GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+    b"\x00\xff",
+]
+
+
+async def test_random_streams_of_good_and_bad_requests_in_memory(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Random mixes of good, bad and pipelined requests, cut at random points, with
+    handlers that wait or not: never an error logged, never a 500 for bad input."""
+    caplog.set_level(logging.DEBUG, logger="lowserve")
+    for seed in range(3000):
+        rnd = random.Random(seed)
+
+        async def handler(request: web.BaseRequest, rnd: random.Random = rnd) -> web.Response:
+            if rnd.random() < 0.3:
+                await asyncio.sleep(0)
+            if request.method == "POST":
+                await request.read()
+            return web.Response(text="ok")
+
+        server = web.Server(handler, max_pipeline=rnd.choice([1, 2, 4, 32]), access_log=None)
+        server._loop = asyncio.get_running_loop()
+        conn = server()
+        transport = _Transport()
+        conn.connection_made(transport)  # type: ignore[arg-type]
+        stream = b"".join(rnd.choice(_PIECES) for _ in range(rnd.randint(1, 30)))
+        pos = 0
+        while pos < len(stream) and conn.transport is not None:
+            for _ in range(3):
+                if conn._paused:
+                    await asyncio.sleep(0)
+            if conn._paused:
+                break
+            size = rnd.randint(1, 200)
+            conn.data_received(stream[pos : pos + size])
+            pos += size
+            if rnd.random() < 0.5:
+                await asyncio.sleep(0)
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert b" 500 " not in b"".join(transport.out), seed
+    bad = [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+    assert not bad, bad[0].getMessage()

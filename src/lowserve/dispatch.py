@@ -269,26 +269,28 @@ class Dispatch(asyncio.Protocol):
             pending = coro.send(None)
         except StopIteration as stop:
             resp = stop.value
-            if type(resp) is Response and not start and not self._head_sent:
-                # The commonest answer, in short: what _answer does for a plain Response.
-                transport = self.transport
-                if transport is not None and not transport.is_closing():
-                    try:
-                        data = resp._render(request)
-                    except Exception:  # e.g. a bad header: _answer renders again, reports it
-                        pass
-                    else:
-                        self._head_sent = True
-                        self.queue_bytes(data)
-                        server.requests_count += 1
-                        self._response_done(request, resp._keep_alive)
-                        return None
-            resp = self._checked(resp)
         except BaseException as exc:
             resp = self._failed(request, exc)
         else:
             return self._resume(request, coro, pending, start)
-        return self._answer(request, resp, start)
+        # Answered outside the except blocks: finishing may parse the next pipelined
+        # request, and httptools loses a callback's exception raised while another
+        # exception is being handled.
+        if type(resp) is Response and not start and not self._head_sent:
+            # The commonest answer, in short: what _answer does for a plain Response.
+            transport = self.transport
+            if transport is not None and not transport.is_closing():
+                try:
+                    data = resp._render(request)
+                except Exception:  # e.g. a bad header: _answer renders again, reports it
+                    data = None
+                if data is not None:
+                    self._head_sent = True
+                    self.queue_bytes(data)
+                    server.requests_count += 1
+                    self._response_done(request, resp._keep_alive)
+                    return None
+        return self._answer(request, self._checked(resp), start)
 
     async def _resume(
         self,
