@@ -12,7 +12,7 @@ the connection answers in turn (httptools wraps it; ``_parse`` unwraps it).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from .dispatch import Dispatch
 from .http import HttpVersion, HttpVersion10, HttpVersion11
@@ -50,6 +50,7 @@ class Parsing(Dispatch):
         "_head_span",
         "_headers",
         "_parser",
+        "_refused",
         "_special",
         "_trust_proxy",
         "_url",
@@ -65,9 +66,17 @@ class Parsing(Dispatch):
     #: Raw body bytes still due on the wire: a Content-Length body's rest, -1 while
     #: a chunked body runs, 0 between bodies. No head can end inside them.
     _body_left: int
+    #: The refusal a callback raised: httptools wraps it, and loses it when it was
+    #: raised while another exception was being handled, so it is kept here too.
+    _refused: WireError | None
 
     def _wire_error(self, err: WireError) -> None:
         raise NotImplementedError
+
+    def _refuse(self, status: int, detail: str) -> NoReturn:
+        """Refuse the request being parsed (from a callback)."""
+        err = self._refused = WireError(status, detail)
+        raise err
 
     def _send_continue(self) -> None:
         raise NotImplementedError
@@ -113,15 +122,15 @@ class Parsing(Dispatch):
             self._in_head = True
         self._url = url
         if len(url) > self._opts.max_line_size:
-            raise WireError(414, "request line too long")
+            self._refuse(414, "request line too long")
 
     def on_header(self, name: bytes, value: bytes) -> None:
         opts = self._opts
         headers = self._headers
         if len(headers) >= opts.max_headers:
-            raise WireError(431, "too many header fields")
+            self._refuse(431, "too many header fields")
         if len(name) > opts.max_field_size or len(value) > opts.max_field_size:
-            raise WireError(431, "header field too long")
+            self._refuse(431, "header field too long")
         if value and value[-1] in b" \t":
             value = value.rstrip(b" \t")
         headers.append((name, value))
@@ -130,7 +139,7 @@ class Parsing(Dispatch):
             special = self._special
             if lname in special:
                 if lname in _SINGLETONS:
-                    raise WireError(400, f"duplicate {name.decode('latin-1')} header")
+                    self._refuse(400, f"duplicate {name.decode('latin-1')} header")
                 value = special[lname] + b", " + value
             special[lname] = value
 
@@ -142,13 +151,13 @@ class Parsing(Dispatch):
         if ver == "1.1":
             version = HttpVersion11
             if b"host" not in special:
-                raise WireError(400, "missing Host header")
+                self._refuse(400, "missing Host header")
         elif ver == "1.0":
             version = HttpVersion10
         elif ver == "0.9":
-            raise WireError(400, "HTTP/0.9 requests are not supported")
+            self._refuse(400, "HTTP/0.9 requests are not supported")
         else:
-            raise WireError(505, f"HTTP/{ver} is not supported")
+            self._refuse(505, f"HTTP/{ver} is not supported")
         raw_method = parser.get_method()
         method = _METHODS.get(raw_method) or raw_method.decode("ascii")
         upgrade = parser.should_upgrade()
@@ -199,9 +208,9 @@ class Parsing(Dispatch):
             te = te.lower()
             codings = [c.strip() for c in te.split(b",")]
             if any(c != b"chunked" for c in codings):
-                raise WireError(501, f"transfer coding {te.decode('latin-1')!r} not implemented")
+                self._refuse(501, f"transfer coding {te.decode('latin-1')!r} not implemented")
             if version is HttpVersion10:
-                raise WireError(400, "Transfer-Encoding in an HTTP/1.0 request")
+                self._refuse(400, "Transfer-Encoding in an HTTP/1.0 request")
             chunked = True
         clen = special.get(b"content-length")
         has_body = (chunked or (clen is not None and clen != b"0")) and not upgrade
@@ -209,7 +218,7 @@ class Parsing(Dispatch):
         expect = special.get(b"expect")
         if expect is not None:
             if expect.lower() != b"100-continue":
-                raise WireError(417, "unsupported expectation")
+                self._refuse(417, "unsupported expectation")
             if has_body and version is HttpVersion11 and opts.expect_continue:
                 on_wait = self._send_continue
         if not has_body:
@@ -224,7 +233,7 @@ class Parsing(Dispatch):
             cenc = cenc.lower().strip()
         if cenc is not None and opts.auto_decompress and cenc != b"identity":
             if cenc not in SUPPORTED_CODINGS:
-                raise WireError(415, f"content coding {cenc.decode('latin-1')!r} not supported")
+                self._refuse(415, f"content coding {cenc.decode('latin-1')!r} not supported")
             self._decoder = BodyDecoder(
                 "gzip" if cenc == b"x-gzip" else cenc.decode(), opts.client_max_size
             )
@@ -239,7 +248,11 @@ class Parsing(Dispatch):
         if body is None:
             return
         if self._decoder is not None:
-            data = self._decoder.decode(data)
+            try:
+                data = self._decoder.decode(data)
+            except WireError as err:
+                self._refused = err
+                raise
         body.feed_data(data)
 
     def on_chunk_complete(self) -> None:

@@ -135,6 +135,7 @@ class HttpProtocol(Parsing):
         self._special: dict[bytes, bytes] = {}
         self._head_span: tuple[int, int, int] | None = None
         self._body_left = 0
+        self._refused: WireError | None = None
 
     def __repr__(self) -> str:
         return f"<HttpProtocol {self.peer} {self.state.value}>"
@@ -349,7 +350,7 @@ class HttpProtocol(Parsing):
                 self._tail = bytearray(tail)
             return
         except httptools.HttpParserCallbackError as exc:
-            inner = exc.__context__
+            inner, self._refused = self._refused or exc.__context__, None
             if isinstance(inner, WireError):
                 self._wire_error(inner)
             else:  # a bug of ours: still answer, but keep the traceback
