@@ -156,9 +156,6 @@ class Dispatch(asyncio.Protocol):
     def close(self) -> None:
         raise NotImplementedError
 
-    def write_bytes(self, data: bytes) -> None:
-        raise NotImplementedError
-
     def queue_bytes(self, data: bytes) -> None:
         raise NotImplementedError
 
