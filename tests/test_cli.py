@@ -544,7 +544,7 @@ def test_startup_crash_stops_supervisor(app_dir: Path) -> None:
         import sys
         from lowserve import web
         main = sys.modules["__main__"]
-        if getattr(main.__spec__, "name", "") == "lowserve.worker":
+        if getattr(main.__spec__, "name", "") == "lowserve.cli.worker":
             raise SystemExit(7)  # fine in the supervisor, fatal in every worker
         async def handler(request):
             return web.Response(text="x")
@@ -729,7 +729,7 @@ def test_log_config_and_journald_priorities(app_dir: Path, tmp_path: Path) -> No
 def test_journald_lines_carry_priorities() -> None:
     import logging
 
-    from lowserve.logconfig import JournalFormatter
+    from lowserve.cli.logconfig import JournalFormatter
 
     fmt = JournalFormatter("%(name)s: %(message)s")
     record = logging.LogRecord("x", logging.ERROR, __file__, 1, "two\nlines", None, None)

@@ -6,7 +6,7 @@ import email.utils
 
 import pytest
 
-from lowserve.http import build_head, check_header_field, date_line, http_date
+from lowserve.wire.head import build_head, check_header_field, date_line, http_date
 
 
 def test_build_head() -> None:

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from lowserve.streams import EMPTY_STREAM, BodyStream
+from lowserve.api.streams import EMPTY_STREAM, BodyStream
 
 
 class FakeProtocol:

@@ -1,5 +1,5 @@
 """``python -m lowserve``: the same as the ``lowserve`` command."""
 
-from .cli import main
+from .cli.command import main
 
 main(prog_name="lowserve")

@@ -15,7 +15,7 @@ import ssl
 import stat
 from typing import Any
 
-from .server import Server
+from .conn.server import Server
 
 __all__ = ["BaseSite", "GracefulExit", "ServerRunner", "SockSite", "TCPSite", "UnixSite"]
 

@@ -10,8 +10,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from .conn.server import Handler, Server
 from .runner import BaseSite, ServerRunner, SockSite, TCPSite, UnixSite
-from .server import Handler, Server
 
 __all__ = ["new_event_loop", "run", "serve"]
 

@@ -1,17 +1,17 @@
 """The ``aiohttp.web``-shaped namespace: ``from lowserve import web``."""
 
-from .accesslog import AbstractAccessLogger, AccessLogger
-from .exceptions import *  # noqa: F403
-from .exceptions import __all__ as _exc_all
-from .http import HttpVersion, HttpVersion10, HttpVersion11
+from .api.accesslog import AbstractAccessLogger, AccessLogger
+from .api.exceptions import *  # noqa: F403
+from .api.exceptions import __all__ as _exc_all
+from .api.request import BaseRequest, FileField
+from .api.response import Response, StreamResponse, json_response
+from .api.writer import ContentCoding
+from .conn.server import Server
 from .options import ServerOptions
-from .request import BaseRequest, FileField
-from .response import Response, StreamResponse, json_response
 from .runner import BaseSite, GracefulExit, ServerRunner, SockSite, TCPSite, UnixSite
 from .serve import run, serve
-from .server import Server
-from .websocket import WebSocketReady, WebSocketResponse, WSCloseCode, WSMessage, WSMsgType
-from .writer import ContentCoding
+from .wire.head import HttpVersion, HttpVersion10, HttpVersion11
+from .ws.response import WebSocketReady, WebSocketResponse, WSCloseCode, WSMessage, WSMsgType
 
 __all__ = [
     "AbstractAccessLogger",

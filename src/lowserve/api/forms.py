@@ -15,13 +15,31 @@ from multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiDictProxy
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser
 
+from ..wire.headers import parse_content_type
 from .exceptions import HTTPBadRequest, HTTPRequestEntityTooLarge
-from .headers import parse_content_type
 
 if TYPE_CHECKING:
     from .request import BaseRequest
 
-__all__ = ["parse_form"]
+__all__ = ["FileField", "parse_form"]
+
+
+class FileField:
+    """An uploaded file from a ``multipart/form-data`` body."""
+
+    __slots__ = ("content_type", "file", "filename", "headers", "name")
+
+    def __init__(
+        self, name: str, filename: str, file: Any, content_type: str, headers: CIMultiDictProxy[str]
+    ) -> None:
+        self.name = name
+        self.filename = filename
+        self.file = file
+        self.content_type = content_type
+        self.headers = headers
+
+    def __repr__(self) -> str:
+        return f"<FileField {self.name}={self.filename!r} {self.content_type}>"
 
 
 async def parse_form(request: BaseRequest) -> MultiDictProxy[Any]:
@@ -73,7 +91,6 @@ class _Parts:
         self.data.write(data[start:end])
 
     def end(self) -> None:
-        from .request import FileField
 
         msg = Message()
         msg["content-disposition"] = self.headers.get("Content-Disposition", "")

@@ -12,11 +12,11 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from .accesslog import AccessLogger
-from .options import ServerOptions
+from ..api.accesslog import AccessLogger
+from ..api.request import BaseRequest
+from ..api.response import StreamResponse
+from ..options import ServerOptions
 from .protocol import HttpProtocol
-from .request import BaseRequest
-from .response import StreamResponse
 
 __all__ = ["Server"]
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 import zlib
 from typing import Any
 
-from .http import REASONS, build_head, http_date
+from .framing import connection_header
+from .head import REASONS, build_head, http_date
 
 try:
     import brotli  # type: ignore[import-not-found,unused-ignore]
@@ -41,7 +42,7 @@ def error_reply(err: WireError, server_header: str | None) -> bytes:
     ]
     if server_header is not None:
         headers.append(("Server", server_header))
-    headers.append(("Connection", "close"))
+    headers.append(("Connection", connection_header(False, 1) or "close"))
     return build_head(1, err.status, reason, headers) + body
 
 

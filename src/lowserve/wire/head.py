@@ -14,8 +14,10 @@ from email.utils import formatdate
 from http import HTTPStatus
 from typing import Any, Final, NamedTuple
 
+from .framing import DEFAULT_TYPE, connection_header
+
 __all__ = [
-    "EMPTY_STATUS",
+    "GOOD_NAMES",
     "HEADS",
     "REASONS",
     "HttpVersion",
@@ -24,9 +26,7 @@ __all__ = [
     "build_head",
     "cache_head",
     "check_header_field",
-    "drops_length",
     "http_date",
-    "must_be_empty",
 ]
 
 
@@ -45,16 +45,18 @@ REASONS: Final[dict[int, str]] = {s.value: s.phrase for s in HTTPStatus}
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
 _FORBIDDEN = re.compile(r"[\r\n\x00]")
 _STATUS_LINES: dict[tuple[int, int, str], str] = {}
-_GOOD_NAMES: set[str] = set()
+#: Header names already checked to be tokens (at most 512), for hot loops to skip
+#: :func:`check_header_field` on; read-only outside this module.
+GOOD_NAMES: set[str] = set()
 
 
 def check_header_field(name: str, value: str) -> None:
     """Raise ValueError if *name* is not a token or *value* holds CR, LF or NUL."""
-    if name not in _GOOD_NAMES:
+    if name not in GOOD_NAMES:
         if not _TOKEN.match(name):
             raise ValueError(f"invalid header name {name!r}")
-        if len(_GOOD_NAMES) < 512:
-            _GOOD_NAMES.add(name)
+        if len(GOOD_NAMES) < 512:
+            GOOD_NAMES.add(name)
     if _FORBIDDEN.search(value):
         raise ValueError(f"header {name!r} has a CR, LF or NUL character in its value")
 
@@ -75,7 +77,7 @@ def status_line(minor: int, status: int, reason: str) -> str:
 def build_head(minor: int, status: int, reason: str, headers: Iterable[tuple[str, str]]) -> bytes:
     """Serialise a response head; ValueError if any part would break the framing."""
     parts = [status_line(minor, status, reason)]
-    good = _GOOD_NAMES
+    good = GOOD_NAMES
     for name, value in headers:
         if name not in good or "\r" in value or "\n" in value or "\x00" in value:
             check_header_field(name, value)
@@ -119,19 +121,6 @@ def date_line() -> str:
     return _date_line
 
 
-EMPTY_STATUS = frozenset((204, 304, *range(100, 200)))
-
-
-def must_be_empty(method: str, status: int) -> bool:
-    """Whether a response carries no body: HEAD, 1xx, 204, 304, 2xx to CONNECT."""
-    return status in EMPTY_STATUS or method == "HEAD" or (method == "CONNECT" and status < 300)
-
-
-def drops_length(method: str, status: int) -> bool:
-    """Whether a response must not carry Content-Length at all."""
-    return status in EMPTY_STATUS or (method == "CONNECT" and 200 <= status < 300)
-
-
 HEADS: dict[tuple[Any, ...], tuple[bytes, bytes, bytes]] = {}
 
 
@@ -144,12 +133,11 @@ def cache_head(key: tuple[Any, ...]) -> tuple[bytes, bytes, bytes]:
         middle = ""
     else:  # no header: a body gets aiohttp's default type, after the length
         before = f"{status_line(minor, status, reason)}Content-Length: "
-        middle = "Content-Type: application/octet-stream\r\n" if value else ""
+        middle = f"Content-Type: {DEFAULT_TYPE}\r\n" if value else ""
     after = f"Server: {server}\r\n" if server is not None else ""
-    if keep_alive and minor == 0:
-        after += "Connection: keep-alive\r\n"
-    elif not keep_alive and minor == 1:
-        after += "Connection: close\r\n"
+    connection = connection_header(keep_alive, minor)
+    if connection is not None:
+        after += f"Connection: {connection}\r\n"
     parts = (before.encode(), middle.encode(), (after + "\r\n").encode())
     if len(HEADS) < 256:
         HEADS[key] = parts

@@ -1,6 +1,6 @@
 """One worker process: serve the handler on inherited sockets until told to stop.
 
-A worker is started by the supervisor as ``python -m lowserve.worker`` with the
+A worker is started by the supervisor as ``python -m lowserve.cli.worker`` with the
 configuration in ``LOWSERVE_WORKER_CONFIG``, its listening sockets at the fds in
 ``LOWSERVE_WORKER_FDS`` and a status pipe at ``LOWSERVE_WORKER_STATUS_FD``. On the
 pipe it writes ``R`` once it serves and ``H`` as a heartbeat from its event loop, so
@@ -21,12 +21,12 @@ import socket
 import ssl
 import sys
 
+from ..conn.server import Server
+from ..runner import ServerRunner, SockSite
+from ..serve import new_event_loop
 from .config import Config
 from .loader import LoadError, load_handler
 from .logconfig import setup_logging
-from .runner import ServerRunner, SockSite
-from .serve import new_event_loop
-from .server import Server
 
 __all__ = ["main", "serve_config"]
 

@@ -24,12 +24,12 @@ from typing import Any
 
 import click
 
-from ._version import __version__
+from .._version import __version__
+from ..options import ServerOptions
 from .config import Config, TLSOptions
 from .listeners import BindError, open_listeners, parse_bind
 from .loader import LoadError, describe, load_handler
 from .logconfig import setup_logging
-from .options import ServerOptions
 
 __all__ = ["main"]
 
@@ -71,13 +71,43 @@ def _server_option_flags(fn: Any) -> Any:
     return fn
 
 
+def _octal(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
+    """``--unix-mode``: a file mode written in octal."""
+    if value is None:
+        return None
+    try:
+        mode = int(value, 8)
+    except ValueError:
+        raise click.BadParameter(f"'{value}' is not an octal mode like 660") from None
+    if not 0 <= mode <= 0o777:
+        raise click.BadParameter(f"'{value}' is not a file mode")
+    return mode
+
+
+def _click_kwargs(default: Any, option: dict[str, Any]) -> dict[str, Any]:
+    """click's arguments for a Config field's plain description (see ``config._flag``)."""
+    minimum = option.pop("minimum", None)
+    if minimum is not None:
+        option["type"] = (
+            click.FloatRange(minimum) if isinstance(default, float) else click.IntRange(minimum)
+        )
+    choices = option.pop("choices", None)
+    if choices is not None:
+        option["type"] = click.Choice(choices, case_sensitive=False)
+    if option.pop("existing_file", False):
+        option["type"] = click.Path(exists=True, dir_okay=False)
+    if option.pop("octal", False):
+        option["callback"] = _octal
+    return option
+
+
 def _config_flags(fn: Any) -> Any:
     """One click option per Config field made with ``_flag``."""
     for f in reversed(dataclasses.fields(Config)):
         option = f.metadata.get("option")
         if option is None:
             continue
-        option = dict(option)
+        option = _click_kwargs(f.default, dict(option))
         flag = option.pop("flag", "--" + f.name.replace("_", "-"))
         if isinstance(f.default, bool) and "/" not in flag:
             option["is_flag"] = True

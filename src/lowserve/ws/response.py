@@ -14,7 +14,6 @@ the handler (it answers with :meth:`WebSocketResponse.pong`).
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import hashlib
@@ -28,12 +27,10 @@ from websockets.frames import Opcode
 from websockets.headers import build_extension, parse_extension
 from websockets.protocol import Side
 
-from .exceptions import HTTPBadRequest, HTTPMethodNotAllowed
-from .response import StreamResponse
-from .wsconn import Connection, WSProtocol
-from .wstypes import (
-    WS_CLOSED_MESSAGE,
-    WS_CLOSING_MESSAGE,
+from ..api.exceptions import HTTPBadRequest, HTTPMethodNotAllowed
+from ..api.response import StreamResponse
+from .connection import WSConnection, WSProtocol
+from .types import (
     WebSocketReady,
     WSCloseCode,
     WSMessage,
@@ -41,7 +38,7 @@ from .wstypes import (
 )
 
 if TYPE_CHECKING:
-    from .request import BaseRequest
+    from ..api.request import BaseRequest
 
 __all__ = ["WSCloseCode", "WSMessage", "WSMsgType", "WebSocketReady", "WebSocketResponse"]
 
@@ -75,7 +72,7 @@ class WebSocketResponse(StreamResponse):
         self._max_msg_size = max_msg_size
         self._ws_protocol: str | None = None
         self._compress: int | bool = False
-        self._conn: Connection | None = None
+        self._conn: WSConnection | None = None
 
     # -- handshake --------------------------------------------------------------
     def _handshake(self, request: BaseRequest) -> tuple[CIMultiDict[str], str | None, Any]:
@@ -161,7 +158,9 @@ class WebSocketResponse(StreamResponse):
         self._req = request
         proto.response_started(self)
         proto.write_bytes(head)
-        conn = self._conn = Connection(self, proto, ws)
+        conn = self._conn = WSConnection(
+            self, proto, ws, autoping=self._autoping, max_msg_size=self._max_msg_size
+        )
         tail = proto.take_over(conn)
         if tail:
             conn.data_received(tail)
@@ -199,7 +198,7 @@ class WebSocketResponse(StreamResponse):
             return default
         return conn.proto.transport.get_extra_info(name, default)
 
-    def _started(self) -> Connection:
+    def _started(self) -> WSConnection:
         if self._conn is None:
             raise RuntimeError("Call .prepare() first")
         return self._conn
@@ -248,27 +247,7 @@ class WebSocketResponse(StreamResponse):
         conn = self._conn
         if conn is None:
             raise RuntimeError("Call .prepare() first")
-        if conn._waiter is not None:
-            raise RuntimeError("Concurrent call to receive() is not allowed")
-        queue = conn._queue
-        if not queue:
-            if conn.closed and conn.proto.transport is None:
-                return WS_CLOSED_MESSAGE
-            if conn.ws.held_close is not None:
-                return WS_CLOSING_MESSAGE  # the client closed; the handler has yet to reply
-            waiter = conn._waiter = conn.proto.loop.create_future()
-            if timeout is None:
-                timeout = self._receive_timeout
-            try:
-                if timeout is not None:
-                    await asyncio.wait_for(asyncio.shield(waiter), timeout)
-                else:
-                    await waiter
-            finally:
-                conn._waiter = None
-        msg = queue.popleft()
-        if conn._paused:
-            conn.maybe_resume()
+        msg = await conn.next_message(self._receive_timeout if timeout is None else timeout)
         if msg.type is WSMsgType.CLOSE and self._autoclose:
             await conn.close(WSCloseCode.OK, b"", self._timeout)  # aiohttp replies 1000
         return msg

@@ -37,22 +37,23 @@ import logging
 import socket
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import httptools
 
+from ..api.connection import UpgradeReceiver
+from ..api.response import StreamResponse
+from ..api.streams import EMPTY_STREAM, BodyStream
+from ..wire.errors import BodyDecoder, WireError, error_reply
+from ..wire.proxy import is_trusted
 from .parsing import Parsing
-from .proxy import is_trusted
-from .response import StreamResponse
 from .state import ConnState
-from .streams import EMPTY_STREAM, BodyStream
-from .wire import BodyDecoder, WireError, error_reply
 
 if TYPE_CHECKING:
-    from .request import BaseRequest
+    from ..api.request import BaseRequest
     from .server import Server
 
-__all__ = ["ConnState", "HttpProtocol", "UpgradeReceiver"]
+__all__ = ["ConnState", "HttpProtocol"]
 
 log = logging.getLogger("lowserve.server")
 
@@ -63,17 +64,6 @@ _PIECE = 65536  # most bytes handed to the parser at once
 
 
 _IDLE, _HEAD, _BUSY, _LINGER = ConnState.IDLE, ConnState.HEAD, ConnState.BUSY, ConnState.LINGER
-
-
-class UpgradeReceiver(Protocol):
-    """What takes over a connection after an ``Upgrade`` (the WebSocket)."""
-
-    def data_received(self, data: bytes) -> None: ...
-    def eof_received(self) -> None: ...
-    def connection_lost(self, exc: BaseException | None) -> None: ...
-    def pause_writing(self) -> None: ...
-    def resume_writing(self) -> None: ...
-    def shutdown(self) -> None: ...
 
 
 class HttpProtocol(Parsing):
@@ -418,7 +408,7 @@ class HttpProtocol(Parsing):
             return
         if body_full is None:
             body_full = any(
-                s is not None and s._paused
+                s is not None and s.reading_paused
                 for s in (self._body, self._request.content if self._request else None)
             )
         if self.state is ConnState.DISCARD:
@@ -437,6 +427,11 @@ class HttpProtocol(Parsing):
         elif not want_pause and self._paused:
             self._paused = False
             transport.resume_reading()
+
+    @property
+    def write_paused(self) -> bool:
+        """True while the transport's write buffer is over its high-water mark."""
+        return self._write_paused
 
     async def drain(self) -> None:
         """Wait while the transport's write buffer is over its high-water mark."""

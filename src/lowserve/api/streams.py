@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .parsing import Parsing
+    from .connection import BodyOwner
 
 __all__ = ["EMPTY_STREAM", "BodyStream", "EmptyStream"]
 
@@ -44,7 +44,7 @@ class BodyStream:
 
     def __init__(
         self,
-        protocol: Parsing,
+        protocol: BodyOwner,
         high_water: int,
         on_first_wait: Callable[[], None] | None = None,
         declared: int | None = None,
@@ -139,6 +139,18 @@ class BodyStream:
 
     def is_eof(self) -> bool:
         return self._eof
+
+    @property
+    def reading_paused(self) -> bool:
+        """True while this stream holds its connection's reading paused."""
+        return self._paused
+
+    def take_whole(self, limit: int) -> bytes | None:
+        """The whole body, when it has all arrived without error within *limit* bytes
+        (0: no limit); None when :meth:`read` has to wait or refuse."""
+        if not self._eof or self._exception is not None or (limit and self._size > limit):
+            return None
+        return self._take(-1) if self._buffer else b""
 
     def at_eof(self) -> bool:
         """True when the body has ended and every byte has been read."""

@@ -28,21 +28,21 @@ from html import escape as html_escape
 from types import CoroutineType
 from typing import TYPE_CHECKING, Any
 
-from .exceptions import HTTPException, HTTPInternalServerError
-from .http import REASONS
-from .response import Response, StreamResponse
+from ..api.exceptions import HTTPException, HTTPInternalServerError
+from ..api.response import Response, StreamResponse
+from ..api.streams import EMPTY_STREAM
+from ..wire.errors import WireError
+from ..wire.head import REASONS
 from .state import ConnState
-from .streams import EMPTY_STREAM
-from .wire import WireError
 
 if TYPE_CHECKING:
     from collections import deque
 
-    from .options import ServerOptions
-    from .request import BaseRequest
+    from ..api.request import BaseRequest
+    from ..api.streams import BodyStream
+    from ..options import ServerOptions
+    from ..wire.errors import BodyDecoder
     from .server import Server
-    from .streams import BodyStream
-    from .wire import BodyDecoder
 
 __all__ = ["Dispatch"]
 

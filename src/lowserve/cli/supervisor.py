@@ -1,6 +1,6 @@
 """The supervisor: owns the listening sockets, runs the workers, talks to systemd.
 
-Workers are fresh interpreters (``python -m lowserve.worker``) that inherit the
+Workers are fresh interpreters (``python -m lowserve.cli.worker``) that inherit the
 sockets, so a ``SIGHUP`` restart loads new code, and a socket never stops listening
 while workers come and go.
 
@@ -84,7 +84,7 @@ class Supervisor:
         for key in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"):
             env.pop(key, None)  # only the supervisor talks to systemd
         proc = subprocess.Popen(
-            [sys.executable, "-m", "lowserve.worker"], pass_fds=[*fds, write_end], env=env
+            [sys.executable, "-m", "lowserve.cli.worker"], pass_fds=[*fds, write_end], env=env
         )
         os.close(write_end)
         os.set_blocking(read_end, False)

@@ -13,7 +13,7 @@ from http.cookies import Morsel, SimpleCookie
 
 from multidict import CIMultiDict
 
-from .headers import ETAG_ANY, ETag, parse_content_type, parse_http_date, validate_etag_value
+from ..wire.headers import ETAG_ANY, ETag, parse_content_type, parse_http_date, validate_etag_value
 
 __all__ = ["HeaderFields"]
 

@@ -18,10 +18,8 @@ import ssl
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-import click
-
+from ..options import ServerOptions
 from .logconfig import LEVELS
-from .options import ServerOptions
 
 __all__ = ["Config", "TLSOptions"]
 
@@ -29,21 +27,13 @@ _NOT_SENT = ("access_log", "access_log_class")
 
 
 def _flag(default: Any, help: str, **option: Any) -> Any:
-    """A field that is also a flag; *option* goes to ``click.option`` (``flag=`` renames it)."""
+    """A field that is also a flag, described without click (workers never import it).
+
+    *option* may hold ``minimum`` (a number range from there up), ``choices``,
+    ``existing_file``, ``octal`` (a file mode written in octal), ``envvar``,
+    ``metavar`` and ``flag`` (another spelling); the command turns them into click's.
+    """
     return field(default=default, metadata={"help": help, "option": option})
-
-
-def _octal(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
-    """``--unix-mode``: a file mode written in octal."""
-    if value is None:
-        return None
-    try:
-        mode = int(value, 8)
-    except ValueError:
-        raise click.BadParameter(f"'{value}' is not an octal mode like 660") from None
-    if not 0 <= mode <= 0o777:
-        raise click.BadParameter(f"'{value}' is not a file mode")
-    return mode
 
 
 @dataclass
@@ -83,34 +73,34 @@ class Config:
     unix_mode: int | None = _flag(
         None,
         "Permissions of the --unix socket file, in octal (660).",
-        callback=_octal,
+        octal=True,
         metavar="MODE",
     )
     reuse_port: bool = _flag(False, "Set SO_REUSEPORT on TCP sockets.")
-    backlog: int = _flag(2048, "Listen backlog.", type=click.IntRange(1))
+    backlog: int = _flag(2048, "Listen backlog.", minimum=1)
     tls: TLSOptions | None = None
     workers: int = _flag(
         1,
         "Worker processes sharing the sockets (also read from $WEB_CONCURRENCY).",
-        type=click.IntRange(1),
+        minimum=1,
         envvar=["LOWSERVE_WORKERS", "WEB_CONCURRENCY"],
     )
     reload: bool = _flag(False, "Restart when code changes (development only).")
     shutdown_timeout: float = _flag(
         60.0,
         "Seconds in-flight requests get to finish on a graceful stop.",
-        type=click.FloatRange(0),
+        minimum=0,
     )
     max_requests: int = _flag(
         0,
         "A worker restarts itself gracefully after this many requests (0: never).",
-        type=click.IntRange(0),
+        minimum=0,
     )
     max_requests_jitter: int = _flag(
-        0, "Add up to this many to --max-requests, per worker.", type=click.IntRange(0)
+        0, "Add up to this many to --max-requests, per worker.", minimum=0
     )
     log_level: str = _flag(
-        "info", "How much to log.", type=click.Choice(LEVELS, case_sensitive=False)
+        "info", "How much to log.", choices=LEVELS
     )
     access_log: bool = _flag(
         True, "Log one line per response.", flag="--access-log/--no-access-log"
@@ -118,7 +108,7 @@ class Config:
     log_config: str | None = _flag(
         None,
         "A logging dictConfig as JSON (replaces --log-level).",
-        type=click.Path(exists=True, dir_okay=False),
+        existing_file=True,
     )
     no_server_header: bool = _flag(False, "Send no Server header.")
     server: ServerOptions = field(default_factory=ServerOptions)

@@ -14,7 +14,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from .protocol import HttpProtocol
+    from .connection import Connection
 
 try:
     import brotli  # type: ignore[import-not-found,unused-ignore]
@@ -87,7 +87,7 @@ class PayloadWriter:
     )
 
     def __init__(
-        self, conn: HttpProtocol, head: bytes, *, chunked: bool, length: int | None
+        self, conn: Connection, head: bytes, *, chunked: bool, length: int | None
     ) -> None:
         self._conn = conn
         self._head: bytes | None = head
@@ -138,7 +138,7 @@ class PayloadWriter:
         if self._compressor is not None:
             chunk = self._compressor.compress(chunk)
         self._emit(self._frame(chunk))
-        if self._conn._write_paused:
+        if self._conn.write_paused:
             await self._conn.drain()
 
     async def write_eof(self, data: bytes = b"") -> None:

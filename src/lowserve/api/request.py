@@ -21,16 +21,17 @@ from typing import TYPE_CHECKING, Any
 from multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiDictProxy
 from yarl import URL
 
+from ..wire.head import HttpVersion
+from ..wire.headers import ETag, parse_content_type, parse_etags, parse_http_date
 from .exceptions import HTTPRequestEntityTooLarge
-from .headers import ETag, parse_content_type, parse_etags, parse_http_date
-from .http import HttpVersion
+from .forms import FileField, parse_form
 from .mapping import StateMapping
 from .streams import EMPTY_STREAM, BodyStream
 
 if TYPE_CHECKING:
-    from .protocol import HttpProtocol
+    from .connection import Connection
 
-__all__ = ["BaseRequest", "FileField"]
+__all__ = ["BaseRequest", "FileField"]  # FileField lives in forms
 
 _UNSET: Any = object()
 _NEEDS_URL = re.compile(r"[%?#]")
@@ -38,24 +39,6 @@ _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 _FORWARDED_PAIR = re.compile(
     r'\s*([!#$%&\'*+.^_`|~0-9A-Za-z-]+)=("(?:[^"\\]|\\.)*"|[!#$%&\'*+.^_`|~0-9A-Za-z:\[\]-]+)\s*'
 )
-
-
-class FileField:
-    """An uploaded file from a ``multipart/form-data`` body."""
-
-    __slots__ = ("content_type", "file", "filename", "headers", "name")
-
-    def __init__(
-        self, name: str, filename: str, file: Any, content_type: str, headers: CIMultiDictProxy[str]
-    ) -> None:
-        self.name = name
-        self.filename = filename
-        self.file = file
-        self.content_type = content_type
-        self.headers = headers
-
-    def __repr__(self) -> str:
-        return f"<FileField {self.name}={self.filename!r} {self.content_type}>"
 
 
 class BaseRequest(StateMapping):
@@ -85,7 +68,7 @@ class BaseRequest(StateMapping):
 
     def __init__(
         self,
-        protocol: HttpProtocol,
+        protocol: Connection,
         method: str,
         target: str,
         version: HttpVersion,
@@ -293,7 +276,7 @@ class BaseRequest(StateMapping):
         return self._protocol.transport
 
     @property
-    def protocol(self) -> HttpProtocol:
+    def protocol(self) -> Connection:
         return self._protocol
 
     @property
@@ -407,14 +390,10 @@ class BaseRequest(StateMapping):
             declared = content.declared
             if limit and declared is not None and declared > limit:
                 raise HTTPRequestEntityTooLarge(max_size=limit, actual_size=declared)
-            if (
-                content._eof
-                and not content._exception
-                and content._size <= (limit or content._size)
-            ):
-                # Everything has arrived (the common case for small bodies).
-                self._body = content._take(-1) if content._buffer else b""
-                return self._body
+            whole = content.take_whole(limit)
+            if whole is not None:  # everything has arrived (the common case for small bodies)
+                self._body = whole
+                return whole
             body = bytearray()
             while True:
                 chunk = await self.content.readany()
@@ -438,7 +417,6 @@ class BaseRequest(StateMapping):
     async def post(self) -> MultiDictProxy[Any]:
         """Form fields of an urlencoded or multipart body (files as :class:`FileField`)."""
         if self._post is None:
-            from .forms import parse_form
 
             if self._method not in ("POST", "PUT", "PATCH", "TRACE", "DELETE"):
                 self._post = MultiDictProxy(MultiDict())

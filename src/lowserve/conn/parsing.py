@@ -14,17 +14,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, NoReturn
 
+from ..api.streams import EMPTY_STREAM, BodyStream
+from ..wire.errors import SUPPORTED_CODINGS, BodyDecoder, WireError
+from ..wire.head import HttpVersion, HttpVersion10, HttpVersion11
+from ..wire.proxy import read_proxy_headers
 from .dispatch import Dispatch
-from .http import HttpVersion, HttpVersion10, HttpVersion11
-from .proxy import read_proxy_headers
 from .state import ConnState
-from .streams import EMPTY_STREAM, BodyStream
-from .wire import SUPPORTED_CODINGS, BodyDecoder, WireError
 
 if TYPE_CHECKING:
     import httptools
 
-    from .request import BaseRequest
+    from ..api.request import BaseRequest
 
 __all__ = ["Parsing"]
 

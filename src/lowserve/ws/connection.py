@@ -35,13 +35,13 @@ try:
 except ImportError:  # pragma: no cover - the C speedup ships in websockets' wheels
     from websockets.utils import apply_mask
 
-from .wstypes import WS_CLOSED_MESSAGE, WS_CLOSING_MESSAGE, WSCloseCode, WSMessage, WSMsgType
+from .types import WS_CLOSED_MESSAGE, WS_CLOSING_MESSAGE, WSCloseCode, WSMessage, WSMsgType
 
 if TYPE_CHECKING:
-    from .protocol import HttpProtocol
-    from .websocket import WebSocketResponse
+    from ..api.connection import Connection as HttpConnection
+    from .response import WebSocketResponse
 
-__all__ = ["Connection", "WSProtocol"]
+__all__ = ["WSConnection", "WSProtocol"]
 
 _MAX_QUEUED = 64
 _tuple_new = tuple.__new__
@@ -62,7 +62,7 @@ class WSProtocol(Protocol):
             self.events.append(frame)  # the handler gets a PING message and may pong()
             return
         if frame.opcode is Opcode.CLOSE and self.state is State.OPEN:
-            self.held_close = Close.parse(frame.data)  # replied to by Connection.send_close
+            self.held_close = Close.parse(frame.data)  # replied to by WSConnection.send_close
             if self.current_size is not None:
                 raise ProtocolError("incomplete fragmented message")
             self.events.append(frame)
@@ -70,10 +70,11 @@ class WSProtocol(Protocol):
         super().recv_frame(frame)
 
 
-class Connection:
+class WSConnection:
     """The transport side of one WebSocket: frames in, messages out."""
 
     __slots__ = (
+        "_autoping",
         "_closed_event",
         "_fast",
         "_frag_type",
@@ -94,8 +95,17 @@ class Connection:
         "ws",
     )
 
-    def __init__(self, resp: WebSocketResponse, proto: HttpProtocol, ws: WSProtocol) -> None:
+    def __init__(
+        self,
+        resp: WebSocketResponse,
+        proto: HttpConnection,
+        ws: WSProtocol,
+        *,
+        autoping: bool,
+        max_msg_size: int,
+    ) -> None:
         self.resp = resp
+        self._autoping = autoping
         self.proto = proto
         self.ws = ws
         self._queue: deque[WSMessage] = deque()
@@ -109,7 +119,7 @@ class Connection:
         self._fast = not ws.extensions
         self._partial = b""
         self._tracker = _Tracker()
-        self._max_size = resp._max_msg_size or (1 << 62)
+        self._max_size = max_msg_size or (1 << 62)
         self.closed = False
         self.close_code: int | None = None
         self.exception: BaseException | None = None
@@ -213,13 +223,13 @@ class Connection:
                 self._deliver_data(self._frag_type, data)
                 self._frag_type = None
         elif op is Opcode.PING:
-            if not self.resp._autoping:
+            if not self._autoping:
                 self._push(WSMessage(WSMsgType.PING, frame.data, None))
         elif op is Opcode.PONG:
             if self._pong_handle is not None:
                 self._pong_handle.cancel()
                 self._pong_handle = None
-            if not self.resp._autoping:
+            if not self._autoping:
                 self._push(WSMessage(WSMsgType.PONG, frame.data, None))
         elif op is Opcode.CLOSE:
             rcvd = self.ws.close_rcvd or self.ws.held_close
@@ -324,8 +334,31 @@ class Connection:
         else:
             ws.send_frame(Frame(opcode, data))
         self._flush()
-        if self.proto._write_paused:
+        if self.proto.write_paused:
             await self.proto.drain()
+
+    async def next_message(self, timeout: float | None) -> WSMessage:
+        """The next message received, waiting up to *timeout* seconds (None: no limit)."""
+        if self._waiter is not None:
+            raise RuntimeError("Concurrent call to receive() is not allowed")
+        queue = self._queue
+        if not queue:
+            if self.closed and self.proto.transport is None:
+                return WS_CLOSED_MESSAGE
+            if self.ws.held_close is not None:
+                return WS_CLOSING_MESSAGE  # the client closed; the handler has yet to reply
+            waiter = self._waiter = self.proto.loop.create_future()
+            try:
+                if timeout is not None:
+                    await asyncio.wait_for(asyncio.shield(waiter), timeout)
+                else:
+                    await waiter
+            finally:
+                self._waiter = None
+        msg = queue.popleft()
+        if self._paused:
+            self.maybe_resume()
+        return msg
 
     def maybe_resume(self) -> None:
         if self._paused and len(self._queue) < _MAX_QUEUED // 2 and self.proto.transport:
@@ -343,7 +376,7 @@ class Connection:
             else:
                 ws.send_binary(data)
             self._flush()
-            return self.proto._write_paused
+            return self.proto.write_paused
         n = len(data)
         if n < 126:
             frame = bytes((first, n)) + data
@@ -356,7 +389,7 @@ class Connection:
             raise ConnectionResetError("Cannot write to closing transport")
         pending = ws.data_to_send()  # anything the protocol queued goes first
         transport.write(b"".join(pending) + frame if pending else frame)
-        return self.proto._write_paused
+        return self.proto.write_paused
 
     def send_close(self, code: int, reason: str) -> bool:
         """Send a close frame; True if it answered the client's (the handshake is done)."""

@@ -1,0 +1,77 @@
+"""What requests, responses, body streams, writers and WebSockets need from a connection.
+
+This is the one interface between :mod:`lowserve.api` (and :mod:`lowserve.ws`) and
+the connection in :mod:`lowserve.conn`, written as ``typing.Protocol`` classes so that
+neither side imports the other. It plays the part of aiohttp's ``base_protocol``: a
+stream or a writer depends on these few members, never on the request handler.
+
+A connection promises:
+
+* ``write_bytes`` sends at once (after anything queued before it) and raises
+  ``ConnectionResetError`` once the transport is closing;
+* ``drain`` returns at once unless ``write_paused``, and then waits for the
+  transport's buffer to fall below its low-water mark (or raises on disconnect);
+* ``take_over`` is called at most once, after the ``101`` head was written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from .request import BaseRequest
+    from .response import StreamResponse
+
+__all__ = ["BodyOwner", "Connection", "UpgradeReceiver"]
+
+
+class BodyOwner(Protocol):
+    """What a request body stream needs: a loop, and a way to pause reading."""
+
+    loop: asyncio.AbstractEventLoop
+
+    def pause_for_body(self, paused: bool) -> None:
+        """The stream's buffer crossed its high (True) or low (False) water mark."""
+
+
+class UpgradeReceiver(Protocol):
+    """What takes over a connection after an ``Upgrade`` (the WebSocket)."""
+
+    def data_received(self, data: bytes) -> None: ...
+    def eof_received(self) -> None: ...
+    def connection_lost(self, exc: BaseException | None) -> None: ...
+    def pause_writing(self) -> None: ...
+    def resume_writing(self) -> None: ...
+    def shutdown(self) -> None: ...
+
+
+class Connection(BodyOwner, Protocol):
+    """The server side of one HTTP/1.1 connection, as responses and upgrades see it."""
+
+    transport: asyncio.Transport | None
+    peer: str | None
+    is_tls: bool
+    server_header: str | None
+
+    @property
+    def write_paused(self) -> bool:
+        """True while the transport's write buffer is over its high-water mark."""
+
+    def write_bytes(self, data: bytes) -> None:
+        """Send *data* now; ``ConnectionResetError`` once the transport is closing."""
+
+    async def drain(self) -> None:
+        """Wait while :attr:`write_paused`."""
+
+    def response_started(self, resp: StreamResponse) -> None:
+        """A response's head is about to be written."""
+
+    def may_keep_alive(self, request: BaseRequest) -> bool:
+        """False when the connection cannot carry another request after *request*."""
+
+    def body_cut_short(self) -> None:
+        """A response ended before its declared length: close after it."""
+
+    def take_over(self, receiver: UpgradeReceiver) -> bytes:
+        """Hand the transport to *receiver*; returns bytes already read past the head."""
