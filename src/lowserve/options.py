@@ -14,7 +14,18 @@ from typing import Any
 
 from ._version import __version__ as _version
 
-__all__ = ["DEFAULT_SERVER_HEADER", "ServerOptions"]
+__all__ = [
+    "DEFAULT_HOST",
+    "DEFAULT_PORT",
+    "DEFAULT_SERVER_HEADER",
+    "DEFAULT_TLS_PORT",
+    "ServerOptions",
+]
+
+#: Where ``lowserve``, ``lowserve.run`` and ``TCPSite`` listen when told nothing.
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8080
+DEFAULT_TLS_PORT = 8443  # TCPSite with an SSL context, as aiohttp
 
 _PY = ".".join(platform.python_version_tuple()[:2])
 DEFAULT_SERVER_HEADER = f"Python/{_PY} lowserve/{_version}"

@@ -16,6 +16,7 @@ import stat
 from typing import Any
 
 from .conn.server import Server
+from .options import DEFAULT_PORT, DEFAULT_TLS_PORT
 
 __all__ = ["BaseSite", "GracefulExit", "ServerRunner", "SockSite", "TCPSite", "UnixSite"]
 
@@ -160,7 +161,7 @@ class TCPSite(BaseSite):
         super().__init__(runner, ssl_context=ssl_context, backlog=backlog)
         self._host = host
         if port is None:
-            port = 8443 if ssl_context else 8080
+            port = DEFAULT_TLS_PORT if ssl_context else DEFAULT_PORT
         self._port = port
         self._reuse_address = reuse_address
         self._reuse_port = reuse_port

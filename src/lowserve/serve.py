@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .conn.server import Handler, Server
+from .options import DEFAULT_HOST, DEFAULT_PORT
 from .runner import BaseSite, ServerRunner, SockSite, TCPSite, UnixSite
 
 __all__ = ["new_event_loop", "run", "serve"]
@@ -55,8 +56,8 @@ async def serve(
         sites.append(
             TCPSite(
                 runner,
-                host or "127.0.0.1",
-                8080 if port is None else port,
+                host or DEFAULT_HOST,
+                DEFAULT_PORT if port is None else port,
                 ssl_context=ssl_context,
                 backlog=backlog,
                 reuse_port=reuse_port,

@@ -5,11 +5,11 @@ from .api.exceptions import *  # noqa: F403
 from .api.exceptions import __all__ as _exc_all
 from .api.request import BaseRequest, FileField
 from .api.response import Response, StreamResponse, json_response
-from .api.writer import ContentCoding
 from .conn.server import Server
 from .options import ServerOptions
 from .runner import BaseSite, GracefulExit, ServerRunner, SockSite, TCPSite, UnixSite
 from .serve import run, serve
+from .wire.codings import ContentCoding
 from .wire.head import HttpVersion, HttpVersion10, HttpVersion11
 from .ws.response import WebSocketReady, WebSocketResponse, WSCloseCode, WSMessage, WSMsgType
 

@@ -13,7 +13,7 @@ import datetime
 import json
 import re
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from http.cookies import CookieError, SimpleCookie
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -23,6 +23,7 @@ from yarl import URL
 
 from ..wire.head import HttpVersion
 from ..wire.headers import ETag, parse_content_type, parse_etags, parse_http_date
+from ..wire.proxy import parse_forwarded
 from .exceptions import HTTPRequestEntityTooLarge
 from .forms import FileField, parse_form
 from .mapping import StateMapping
@@ -36,11 +37,6 @@ __all__ = ["BaseRequest", "FileField"]  # FileField lives in forms
 _UNSET: Any = object()
 _NEEDS_URL = re.compile(r"[%?#]")
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
-_FORWARDED_PAIR = re.compile(
-    r'\s*([!#$%&\'*+.^_`|~0-9A-Za-z-]+)=("(?:[^"\\]|\\.)*"|[!#$%&\'*+.^_`|~0-9A-Za-z:\[\]-]+)\s*'
-)
-
-
 class BaseRequest(StateMapping):
     """An HTTP request as a handler sees it; also a dict for per-request state."""
 
@@ -256,20 +252,10 @@ class BaseRequest(StateMapping):
     @property
     def forwarded(self) -> tuple[Mapping[str, str], ...]:
         """The ``Forwarded`` headers (RFC 7239), one mapping per forwarding hop."""
-        elems: list[Mapping[str, str]] = []
-        for field in self.headers.getall("Forwarded", ()):
-            for element in _split_unquoted(field, ","):
-                pairs: dict[str, str] = {}
-                for pair in _split_unquoted(element, ";"):
-                    m = _FORWARDED_PAIR.fullmatch(pair)
-                    if m is None:
-                        continue
-                    key, value = m.group(1).lower(), m.group(2)
-                    if value.startswith('"'):
-                        value = re.sub(r"\\(.)", r"\1", value[1:-1])
-                    pairs.setdefault(key, value)
-                elems.append(MappingProxyType(pairs))
-        return tuple(elems)
+        return tuple(
+            MappingProxyType(element)
+            for element in parse_forwarded(self.headers.getall("Forwarded", ()))
+        )
 
     @property
     def transport(self) -> asyncio.Transport | None:
@@ -442,20 +428,3 @@ def _target_url(target: str) -> URL:
     if "://" in target:
         return URL(target, encoded=True).relative()
     return URL.build(path=target, encoded=True)
-
-
-def _split_unquoted(text: str, sep: str) -> Iterator[str]:
-    start = 0
-    quoted = False
-    escape = False
-    for i, ch in enumerate(text):
-        if escape:
-            escape = False
-        elif ch == "\\" and quoted:
-            escape = True
-        elif ch == '"':
-            quoted = not quoted
-        elif ch == sep and not quoted:
-            yield text[start:i]
-            start = i + 1
-    yield text[start:]

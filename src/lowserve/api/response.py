@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from multidict import CIMultiDict
 
+from ..wire.codings import ContentCoding, make_compressor, negotiate
 from ..wire.framing import (
     DEFAULT_TYPE,
     EMPTY_STATUS,
@@ -40,7 +41,7 @@ from ..wire.head import (
 from ..wire.headers import parse_content_type
 from .mapping import StateMapping
 from .response_headers import HeaderFields
-from .writer import ContentCoding, PayloadWriter, make_compressor, negotiate
+from .writer import PayloadWriter
 
 if TYPE_CHECKING:
     from .request import BaseRequest

@@ -9,66 +9,14 @@ marks the connection to close, the only honest signal left to the client.
 
 from __future__ import annotations
 
-import zlib
-from enum import Enum
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
+
+from ..wire.codings import Compressor, make_compressor
 
 if TYPE_CHECKING:
     from .connection import Connection
 
-try:
-    import brotli  # type: ignore[import-not-found,unused-ignore]
-except ImportError:  # pragma: no cover - optional extra
-    brotli = None
-
-__all__ = ["ContentCoding", "PayloadWriter", "make_compressor", "negotiate"]
-
-
-class ContentCoding(Enum):
-    """Content codings lowserve can apply to a response body."""
-
-    deflate = "deflate"
-    gzip = "gzip"
-    br = "br"
-    identity = "identity"
-
-
-def negotiate(accept_encoding: str) -> ContentCoding | None:
-    """The coding to compress with for this ``Accept-Encoding`` (gzip, then deflate)."""
-    accept = accept_encoding.lower()
-    for coding in (ContentCoding.gzip, ContentCoding.deflate):
-        if coding.value in accept:
-            return coding
-    return None
-
-
-class Compressor(Protocol):
-    def compress(self, data: bytes) -> bytes: ...
-    def flush(self) -> bytes: ...
-
-
-class _Brotli:
-    __slots__ = ("_c",)
-
-    def __init__(self) -> None:
-        self._c = brotli.Compressor()
-
-    def compress(self, data: bytes) -> bytes:
-        return bytes(self._c.process(data))
-
-    def flush(self) -> bytes:
-        return bytes(self._c.finish())
-
-
-def make_compressor(encoding: str, strategy: int | None = None) -> Compressor:
-    """A compressor for a content coding: ``gzip``, ``deflate`` or ``br``."""
-    if encoding == "br":
-        if brotli is None:
-            raise RuntimeError("brotli compression needs the 'brotli' package")
-        return _Brotli()
-    wbits = 16 + zlib.MAX_WBITS if encoding == "gzip" else zlib.MAX_WBITS
-    strat = zlib.Z_DEFAULT_STRATEGY if strategy is None else strategy
-    return zlib.compressobj(wbits=wbits, strategy=strat)
+__all__ = ["PayloadWriter"]
 
 
 class PayloadWriter:

@@ -25,8 +25,8 @@ from typing import Any
 import click
 
 from .._version import __version__
-from ..options import ServerOptions
-from .config import Config, TLSOptions
+from ..options import DEFAULT_HOST, DEFAULT_PORT, ServerOptions
+from .config import Config, Exit, TLSOptions
 from .listeners import BindError, open_listeners, parse_bind
 from .loader import LoadError, describe, load_handler
 from .logconfig import setup_logging
@@ -34,7 +34,6 @@ from .logconfig import setup_logging
 __all__ = ["main"]
 
 log = logging.getLogger("lowserve")
-EXIT_USAGE, EXIT_START = 2, 3
 
 
 def _version_text() -> str:
@@ -131,9 +130,12 @@ _CERT_REQS = {"none": ssl.CERT_NONE, "optional": ssl.CERT_OPTIONAL, "required": 
     is_flag=True,
     help="Resolve the handler, say what it is, and exit (for ExecStartPre=).",
 )
-@click.option("--host", default=None, help="Address to listen on  [default: 127.0.0.1]")
+@click.option("--host", default=None, help=f"Address to listen on  [default: {DEFAULT_HOST}]")
 @click.option(
-    "--port", type=click.IntRange(0, 65535), default=None, help="Port to listen on  [default: 8080]"
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help=f"Port to listen on  [default: {DEFAULT_PORT}]",
 )
 @click.option("--unix", "unix_path", metavar="PATH", help="Listen on a UNIX socket.")
 @click.option("--fd", type=int, metavar="N", help="Listen on an inherited socket.")
@@ -163,7 +165,7 @@ _CERT_REQS = {"none": ssl.CERT_NONE, "optional": ssl.CERT_OPTIONAL, "required": 
 @_server_option_flags
 @click.option(
     "--forwarded-allow-ips",
-    default="127.0.0.1,::1",
+    default=",".join(ServerOptions().forwarded_allow_ips),
     help="Comma-separated peers (addresses, networks, or *) whose proxy headers "
     "are trusted with --proxy-headers.",
 )
@@ -198,12 +200,12 @@ def main(
     if fd is not None:
         all_binds.append(f"fd://{fd}")
     if host is not None or port is not None or (not all_binds and not _activated()):
-        h = host or "127.0.0.1"
+        h = host or DEFAULT_HOST
         all_binds.insert(
             0,
-            f"[{h}]:{8080 if port is None else port}"
+            f"[{h}]:{DEFAULT_PORT if port is None else port}"
             if ":" in h
-            else f"{h}:{8080 if port is None else port}",
+            else f"{h}:{DEFAULT_PORT if port is None else port}",
         )
     for text in all_binds:
         try:
@@ -243,18 +245,18 @@ def run(config: Config, *, check: bool = False) -> int:
         found = load_handler(config.handler, factory=config.factory, app_dir=config.app_dir)
     except LoadError as exc:
         click.echo(f"Error: {exc}", err=True)
-        return EXIT_USAGE
+        return Exit.USAGE
     if check:
         name = getattr(found, "__qualname__", None) or type(found).__name__
         kind = "an async function" if inspect.iscoroutinefunction(found) else describe(found)
         click.echo(f"ok: {config.handler} is {name}, {kind}")
-        return 0
+        return Exit.OK
     if config.tls is not None:
         try:
             config.tls.context()
         except (OSError, ssl.SSLError) as exc:
-            click.echo(f"Error: cannot load the TLS certificate or key: {exc}", err=True)
-            return EXIT_START
+            click.echo(f"Error: {TLSOptions.load_error(exc)}", err=True)
+            return Exit.START
     if config.reload:
         return _run_reload(config)
     try:
@@ -266,7 +268,7 @@ def run(config: Config, *, check: bool = False) -> int:
         )
     except BindError as exc:
         click.echo(f"Error: {exc}", err=True)
-        return EXIT_START
+        return Exit.START
     from .supervisor import Supervisor
 
     log.info("%s serving %s", _version_text(), config.handler)
@@ -280,7 +282,7 @@ def _run_reload(config: Config) -> int:
         import watchfiles
     except ImportError:
         click.echo("Error: --reload needs watchfiles (pip install 'lowserve[reload]')", err=True)
-        return EXIT_USAGE
+        return Exit.USAGE
 
     argv = [a for a in sys.argv[1:] if a != "--reload"]
     command = shlex.join([sys.executable, "-m", "lowserve", *argv])
@@ -294,4 +296,4 @@ def _run_reload(config: Config) -> int:
         target_type="command",
         callback=lambda changes: log.info("reloading: %d change(s)", len(changes)),
     )
-    return 0
+    return Exit.OK

@@ -13,6 +13,7 @@ from several flags each (``--host``/``--port``/``--unix``/``--fd``/``--bind``,
 
 from __future__ import annotations
 
+import enum
 import json
 import ssl
 from dataclasses import asdict, dataclass, field, fields
@@ -21,7 +22,16 @@ from typing import Any
 from ..options import ServerOptions
 from .logconfig import LEVELS
 
-__all__ = ["Config", "TLSOptions"]
+__all__ = ["Config", "Exit", "TLSOptions"]
+
+
+class Exit(enum.IntEnum):
+    """The command's exit codes, for the command, the supervisor and each worker."""
+
+    OK = 0  #: stopped by a signal, gracefully
+    FAILURE = 1  #: a failure at run time
+    USAGE = 2  #: a bad command line, or a handler that cannot be loaded
+    START = 3  #: serving could not start: address in use, permission, TLS files
 
 _NOT_SENT = ("access_log", "access_log_class")
 
@@ -46,6 +56,11 @@ class TLSOptions:
     ca_certs: str | None = None
     cert_reqs: int = int(ssl.CERT_NONE)
     ciphers: str | None = None
+
+    @staticmethod
+    def load_error(exc: BaseException) -> str:
+        """The one-line message for a certificate or key :meth:`context` could not load."""
+        return f"cannot load the TLS certificate or key: {exc}"
 
     def context(self) -> ssl.SSLContext:
         """A server SSLContext; OSError/ssl.SSLError when a file is unreadable or wrong."""

@@ -11,7 +11,9 @@ import errno
 import os
 import socket
 import stat
+from typing import NamedTuple
 
+from ..options import DEFAULT_HOST, DEFAULT_PORT
 from . import systemd
 
 __all__ = ["BindError", "Listener", "open_listeners", "parse_bind"]
@@ -21,7 +23,14 @@ class BindError(Exception):
     """A socket could not be made; the message is one line for the user."""
 
 
-Listener = tuple[socket.socket, str]  # the socket, and a name for logs
+class Listener(NamedTuple):
+    """A listening socket, its name for logs, and the socket file it made, if any."""
+
+    sock: socket.socket
+    name: str
+    #: The path of a UNIX socket file this process created (unlinked at stop);
+    #: None for TCP, inherited and systemd-passed sockets.
+    owned_path: str | None = None
 
 
 def parse_bind(text: str) -> tuple[str, str | int, int]:
@@ -75,7 +84,7 @@ def _tcp(host: str, port: int, backlog: int, reuse_port: bool) -> Listener:
         raise BindError(f"cannot listen on {shown}:{port}: {_describe(exc)}") from None
     name = sock.getsockname()
     shown = f"[{name[0]}]" if family == socket.AF_INET6 else name[0]
-    return sock, f"http://{shown}:{name[1]}"
+    return Listener(sock, f"http://{shown}:{name[1]}")
 
 
 def _unix(path: str, backlog: int, mode: int | None) -> Listener:
@@ -99,7 +108,7 @@ def _unix(path: str, backlog: int, mode: int | None) -> Listener:
     except OSError as exc:
         sock.close()
         raise BindError(f"cannot listen on unix:{path}: {_describe(exc)}") from None
-    return sock, f"unix:{path}"
+    return Listener(sock, f"unix:{path}", path)
 
 
 def _fd(fd: int) -> Listener:
@@ -109,7 +118,7 @@ def _fd(fd: int) -> Listener:
         raise BindError(f"cannot use fd://{fd}: {_describe(exc)}") from None
     if sock.type != socket.SOCK_STREAM:
         raise BindError(f"cannot use fd://{fd}: not a stream socket")
-    return sock, describe_socket(sock, f"fd://{fd}")
+    return Listener(sock, describe_socket(sock, f"fd://{fd}"))
 
 
 def describe_socket(sock: socket.socket, fallback: str) -> str:
@@ -130,8 +139,8 @@ def open_listeners(
     if not binds:
         activated = systemd.listen_fds()
         if activated:
-            return [(s, f"{describe_socket(s, name)} ({name})") for s, name in activated]
-        binds = ["127.0.0.1:8080"]
+            return [Listener(s, f"{describe_socket(s, name)} ({name})") for s, name in activated]
+        binds = [f"{DEFAULT_HOST}:{DEFAULT_PORT}"]
     out: list[Listener] = []
     try:
         for text in binds:
@@ -143,9 +152,9 @@ def open_listeners(
             else:
                 out.append(_fd(int(where)))
     except BindError:
-        for sock, _ in out:
-            sock.close()
+        for listener in out:
+            listener.sock.close()
         raise
-    for sock, _ in out:
-        sock.set_inheritable(True)
+    for listener in out:
+        listener.sock.set_inheritable(True)
     return out

@@ -29,7 +29,7 @@ import time
 from dataclasses import dataclass, field
 
 from . import systemd
-from .config import Config
+from .config import Config, Exit
 from .listeners import Listener
 
 __all__ = ["Supervisor"]
@@ -72,7 +72,7 @@ class Supervisor:
     # -- workers --------------------------------------------------------------
     def spawn(self) -> Worker:
         read_end, write_end = os.pipe()
-        fds = [sock.fileno() for sock, _ in self.listeners]
+        fds = [listener.sock.fileno() for listener in self.listeners]
         env = dict(os.environ)
         env.update(
             LOWSERVE_WORKER_CONFIG=self._config_json,
@@ -145,7 +145,7 @@ class Supervisor:
             signal.signal(sig, self._on_signal)
         for _ in range(self.target):
             self.spawn()
-        names = ", ".join(name for _, name in self.listeners)
+        names = ", ".join(listener.name for listener in self.listeners)
         try:
             return self._loop(wake_r, names)
         finally:
@@ -197,7 +197,7 @@ class Supervisor:
                             f"Error: worker exited with code {code} during start-up; stopping\n"
                         )
                         self._stop(signal.SIGTERM)
-                        return code if code in (2, 3) else 1
+                        return code if code in (Exit.USAGE, Exit.START) else Exit.FAILURE
                     self._crashed(worker, code)
                 else:
                     log.warning("worker %d died (code %d): starting a new one", worker.pid, code)
@@ -207,7 +207,7 @@ class Supervisor:
                     f"Error: {_CRASH_LIMIT} workers died within {_CRASH_WINDOW:.0f} s; stopping\n"
                 )
                 self._stop(signal.SIGTERM)
-                return 1
+                return Exit.FAILURE
             # rolling restart: one replacement at a time
             if restarting:
                 if replacement is None:
@@ -279,11 +279,11 @@ class Supervisor:
             if forced or time.monotonic() > deadline:
                 for worker in self.workers.values():
                     self.retire(worker, signal.SIGKILL)
-        for sock, name in self.listeners:
-            sock.close()
-            if name.startswith("unix:") and " " not in name:
+        for listener in self.listeners:
+            listener.sock.close()
+            if listener.owned_path is not None:
                 try:
-                    os.unlink(name[5:])
+                    os.unlink(listener.owned_path)
                 except OSError:
                     pass
-        return 0
+        return Exit.OK

@@ -24,7 +24,7 @@ import sys
 from ..conn.server import Server
 from ..runner import ServerRunner, SockSite
 from ..serve import new_event_loop
-from .config import Config
+from .config import Config, Exit, TLSOptions
 from .loader import LoadError, load_handler
 from .logconfig import setup_logging
 
@@ -32,7 +32,6 @@ __all__ = ["main", "serve_config"]
 
 log = logging.getLogger("lowserve.worker")
 
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_START = 0, 1, 2, 3
 
 
 async def serve_config(
@@ -48,8 +47,8 @@ async def serve_config(
     try:
         ssl_context = config.tls.context() if config.tls else None
     except (OSError, ssl.SSLError) as exc:
-        print(f"Error: cannot load the TLS certificate or key: {exc}", file=sys.stderr)
-        return EXIT_START
+        print(f"Error: {TLSOptions.load_error(exc)}", file=sys.stderr)
+        return Exit.START
     server = Server(handler, options=config.server_options())
     runner = ServerRunner(server, shutdown_timeout=config.shutdown_timeout)
     await runner.setup()
@@ -82,7 +81,7 @@ async def serve_config(
             log.info("served %d requests: recycling this worker", server.requests_count)
             break
     await runner.cleanup()
-    return EXIT_OK
+    return Exit.OK
 
 
 def main() -> None:
@@ -104,7 +103,7 @@ def main() -> None:
         )
     except LoadError as exc:
         print(f"Error: {exc}", file=sys.stderr)
-        code = EXIT_USAGE
+        code = Exit.USAGE
     finally:
         loop.close()
     sys.exit(code)

@@ -15,6 +15,8 @@ Invariants:
 * ``_work`` holds what the task must do next: a request to start, or a handler to
   resume. Only ``_kick`` runs handlers outside the task, and only while the task is
   parked on its waiter (or has not run yet), never re-entrantly.
+* Without the asyncio hooks this needs (:mod:`~lowserve.conn.tasks`), ``_kick`` is
+  never called: the waiter is woken and the task starts every handler itself.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from ..api.response import Response, StreamResponse
 from ..api.streams import EMPTY_STREAM
 from ..wire.errors import WireError
 from ..wire.head import REASONS
+from . import tasks
 from .state import ConnState
 
 if TYPE_CHECKING:
@@ -41,22 +44,17 @@ if TYPE_CHECKING:
     from ..api.request import BaseRequest
     from ..api.streams import BodyStream
     from ..options import ServerOptions
-    from ..wire.errors import BodyDecoder
+    from ..wire.codings import BodyDecoder
     from .server import Server
 
 __all__ = ["Dispatch"]
 
 log = logging.getLogger("lowserve.server")
 
-if hasattr(asyncio.current_task, "__code__") and isinstance(
-    getattr(asyncio.tasks, "_current_tasks", None), dict
-):
-    # Python 3.10/3.11: asyncio.current_task is Python code reading this dict.
-    _current_task = asyncio.tasks._current_tasks.get  # type: ignore[attr-defined]
-else:
-    _current_task = asyncio.current_task
-_enter_task = asyncio.tasks._enter_task
-_leave_task = asyncio.tasks._leave_task
+_current_task = tasks.current_task
+_enter_task = tasks.enter_task
+_leave_task = tasks.leave_task
+_EAGER = tasks.EAGER
 _IDLE, _HEAD, _BUSY, _LINGER = ConnState.IDLE, ConnState.HEAD, ConnState.BUSY, ConnState.LINGER
 _UPGRADED = ConnState.UPGRADED
 
@@ -184,7 +182,7 @@ class Dispatch(asyncio.Protocol):
         if self._stepping:
             return  # the running eager step picks it up when it ends
         current = _current_task(self.loop)
-        if current is None:
+        if current is None and _EAGER:
             self._kick()  # from a transport callback: the task is parked or not yet started
         elif current is not task and self._waiter is not None:
             # Called from some other task (not from a transport): wake ours to do it.

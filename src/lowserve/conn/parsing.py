@@ -15,7 +15,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, NoReturn
 
 from ..api.streams import EMPTY_STREAM, BodyStream
-from ..wire.errors import SUPPORTED_CODINGS, BodyDecoder, WireError
+from ..wire.codings import SUPPORTED_CODINGS, BodyDecoder
+from ..wire.errors import WireError
 from ..wire.head import HttpVersion, HttpVersion10, HttpVersion11
 from ..wire.proxy import read_proxy_headers
 from .dispatch import Dispatch

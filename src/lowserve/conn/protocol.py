@@ -44,7 +44,8 @@ import httptools
 from ..api.connection import UpgradeReceiver
 from ..api.response import StreamResponse
 from ..api.streams import EMPTY_STREAM, BodyStream
-from ..wire.errors import BodyDecoder, WireError, error_reply
+from ..wire.codings import BodyDecoder
+from ..wire.errors import WireError, error_reply
 from ..wire.proxy import is_trusted
 from .parsing import Parsing
 from .state import ConnState

@@ -9,9 +9,10 @@ present, otherwise ``X-Forwarded-For`` (its last address: the one our proxy saw)
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Iterator
 
-__all__ = ["ProxyInfo", "is_trusted", "read_proxy_headers"]
+__all__ = ["ProxyInfo", "is_trusted", "parse_forwarded", "read_proxy_headers"]
 
 ProxyInfo = tuple[str | None, str | None, str | None]  # remote, scheme, host
 
@@ -36,16 +37,53 @@ def is_trusted(peer: str | None, allowed: Iterable[str]) -> bool:
     return False
 
 
-def _unquote(value: str) -> str:
-    value = value.strip()
-    if len(value) >= 2 and value[0] == value[-1] == '"':
-        value = value[1:-1]
-    return value
+_PAIR = re.compile(
+    r'\s*([!#$%&\'*+.^_`|~0-9A-Za-z-]+)=("(?:[^"\\]|\\.)*"|[!#$%&\'*+.^_`|~0-9A-Za-z:\[\]-]+)\s*'
+)
+_ESCAPE = re.compile(r"\\(.)")
+
+
+def _split_unquoted(text: str, sep: str) -> Iterator[str]:
+    """*text* split at each *sep* outside a quoted string (a ``\\`` escapes inside one)."""
+    start = 0
+    quoted = escape = False
+    for i, ch in enumerate(text):
+        if escape:
+            escape = False
+        elif ch == "\\" and quoted:
+            escape = True
+        elif ch == '"':
+            quoted = not quoted
+        elif ch == sep and not quoted:
+            yield text[start:i]
+            start = i + 1
+    yield text[start:]
+
+
+def parse_forwarded(fields: Iterable[str]) -> list[dict[str, str]]:
+    """``Forwarded`` field values (RFC 7239 §4) as one dict per hop, oldest first.
+
+    Commas and semicolons inside quoted strings do not split; quoted values are
+    unquoted; malformed pairs are skipped; a repeated parameter keeps its first value.
+    """
+    hops: list[dict[str, str]] = []
+    for field in fields:
+        for element in _split_unquoted(field, ","):
+            pairs: dict[str, str] = {}
+            for pair in _split_unquoted(element, ";"):
+                m = _PAIR.fullmatch(pair)
+                if m is None:
+                    continue
+                value = m.group(2)
+                if value.startswith('"'):
+                    value = _ESCAPE.sub(r"\1", value[1:-1])
+                pairs.setdefault(m.group(1).lower(), value)
+            hops.append(pairs)
+    return hops
 
 
 def _node(value: str) -> str:
     """``for=`` node to an address: ``"[2001:db8::1]:80"`` → ``2001:db8::1``."""
-    value = _unquote(value)
     if value.startswith("["):
         return value[1:].partition("]")[0]
     if value.count(":") == 1:
@@ -59,7 +97,7 @@ def read_proxy_headers(headers: Iterable[tuple[bytes, bytes]]) -> ProxyInfo:
     for name, value in headers:
         lname = name.lower()
         if lname == b"forwarded":
-            forwarded = value.decode("latin-1")  # the last header holds the last hop
+            forwarded = value.decode("latin-1")  # the last field holds the last hop
         elif lname == b"x-forwarded-for":
             xff = value.decode("latin-1") if xff is None else f"{xff},{value.decode('latin-1')}"
         elif lname == b"x-forwarded-proto":
@@ -67,12 +105,8 @@ def read_proxy_headers(headers: Iterable[tuple[bytes, bytes]]) -> ProxyInfo:
         elif lname == b"x-forwarded-host":
             host = value.decode("latin-1")
     if forwarded is not None:
-        last = forwarded.split(",")[-1]
-        pairs = {}
-        for item in last.split(";"):
-            key, sep, val = item.partition("=")
-            if sep:
-                pairs[key.strip().lower()] = _unquote(val)
+        hops = parse_forwarded([forwarded])
+        pairs = hops[-1] if hops else {}
         remote = _node(pairs["for"]) if "for" in pairs else None
         scheme = pairs.get("proto", "").lower() or None
         return remote, scheme if scheme in ("http", "https") else None, pairs.get("host")

@@ -1,0 +1,75 @@
+"""The asyncio internals the eager first step relies on, in one place, with a fallback.
+
+:mod:`lowserve.conn.dispatch` runs a handler's first step from ``data_received``
+*as* the connection's task. That needs three things asyncio does not make public:
+``asyncio.tasks._enter_task`` and ``_leave_task`` (what a task's own step calls
+around the coroutine), and, on Python 3.10/3.11, the ``_current_tasks`` dict (a
+cheaper ``current_task``: the function there is Python code reading that dict).
+
+:data:`EAGER` is True only when the hooks exist *and* behave as expected (probed
+once at import, on a throwaway loop: inside enter/leave, ``current_task()`` is the
+task; after, it is not). Otherwise — or with ``LOWSERVE_EAGER=0`` in the
+environment, which CI uses to run the dispatch tests both ways — every request is
+handed to the connection's task through the event loop: one loop iteration more
+per request, nothing else changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["EAGER", "current_task", "enter_task", "leave_task"]
+
+current_task: Callable[[asyncio.AbstractEventLoop], asyncio.Task[Any] | None]
+if hasattr(asyncio.current_task, "__code__") and isinstance(
+    getattr(asyncio.tasks, "_current_tasks", None), dict
+):
+    # Python 3.10/3.11: ~40 ns cheaper than calling asyncio.current_task.
+    current_task = asyncio.tasks._current_tasks.get  # type: ignore[attr-defined]
+else:
+    current_task = asyncio.current_task
+
+
+def _missing(loop: asyncio.AbstractEventLoop, task: asyncio.Task[Any]) -> None:
+    raise RuntimeError("asyncio task hooks are not available")
+
+
+enter_task: Callable[[asyncio.AbstractEventLoop, asyncio.Task[Any]], None] = getattr(
+    asyncio.tasks, "_enter_task", _missing
+)
+leave_task: Callable[[asyncio.AbstractEventLoop, asyncio.Task[Any]], None] = getattr(
+    asyncio.tasks, "_leave_task", _missing
+)
+
+
+def _probe() -> bool:
+    """Whether entering and leaving a task by hand works as dispatch expects."""
+    if enter_task is _missing or leave_task is _missing:
+        return False
+    loop = asyncio.new_event_loop()
+    try:
+
+        async def parked() -> None:
+            await asyncio.sleep(3600)
+
+        task = loop.create_task(parked())
+        enter_task(loop, task)
+        try:
+            inside = current_task(loop) is task
+        finally:
+            leave_task(loop, task)
+        outside = current_task(loop) is None
+        task.cancel()
+        loop.run_until_complete(asyncio.gather(task, return_exceptions=True))
+        return inside and outside
+    except Exception:
+        return False
+    finally:
+        loop.close()
+
+
+#: Whether dispatch may run a handler's first step outside its task's own step.
+EAGER: bool = os.environ.get("LOWSERVE_EAGER", "1") != "0" and _probe()
