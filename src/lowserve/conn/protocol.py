@@ -222,6 +222,9 @@ class HttpProtocol(Parsing):
         if self._upgrade is not None:
             self._upgrade.eof_received()
             return True
+        # An answer queued for the end of this loop iteration leaves before the
+        # transport closes on our return.
+        self.flush_out()
         if self._body is not None and not self._body.is_eof():
             self._body.set_exception(ConnectionResetError("Connection lost"))
         if self._busy and not self._opts.handler_cancellation:
