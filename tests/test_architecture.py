@@ -19,13 +19,14 @@ import grimp
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-LINT_IMPORTS = shutil.which("lint-imports", path=str(Path(sys.executable).parent)) or "lint-imports"
+# import-linter's command, run by this interpreter (its script may not be on PATH).
+LINT_IMPORTS = [sys.executable, "-c", "from importlinter.cli import lint_imports_command as c; c()"]
 
 
 def _lint(src: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(src)}
     return subprocess.run(
-        [LINT_IMPORTS, "--no-cache", "--config", str(ROOT / "pyproject.toml")],
+        [*LINT_IMPORTS, "--no-cache", "--config", str(ROOT / "pyproject.toml")],
         cwd=src,
         env=env,
         capture_output=True,

@@ -379,13 +379,20 @@ def test_socket_activation_with_listen_fds(app_dir: Path) -> None:
         stderr=subprocess.PIPE,
     )
     sock.close()
+    assert proc.stderr is not None
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True)  # type: ignore[arg-type]
+    reader.start()
     try:
         wait_serving(port, proc)
+        deadline = time.monotonic() + 10  # the supervisor logs its sockets once workers are ready
+        while time.monotonic() < deadline and not any("serving on" in line for line in lines):
+            time.sleep(0.02)
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(20) == 0
-    assert proc.stderr is not None
-    assert "(web)" in proc.stderr.read()
+    reader.join(5)
+    assert any("serving on" in line and "(web)" in line for line in lines), lines
 
 
 @pytest.mark.skipif(

@@ -92,30 +92,26 @@ class _Resume:
 
 
 class Dispatch(asyncio.Protocol):
-    """The request-running half of :class:`~lowserve.protocol.HttpProtocol`.
+    """The request-running half of :class:`~lowserve.conn.protocol.HttpProtocol`.
 
-    The attributes and methods declared here belong to the connection; they are
-    listed so that this half states what it relies on.
+    The connection is one object in three layers, one concern each: this one runs
+    handlers and owns the connection's core (its server, loop, transport and
+    state); :class:`~lowserve.conn.parsing.Parsing` reads requests;
+    :class:`~lowserve.conn.protocol.HttpProtocol` does I/O, flow control and
+    closing. Each layer declares and initialises its own slots; what it uses of
+    the layers above is declared (annotated, with no body) below its slots.
     """
 
     __slots__ = (
-        "_body",
-        "_busy",
-        "_closing",
         "_ctx",
-        "_decoder",
         "_fresh",
         "_handler",
         "_head_sent",
-        "_in_head",
         "_opts",
-        "_paused",
-        "_queue",
         "_request",
         "_server",
         "_stepping",
         "_task",
-        "_unparsed",
         "_waiter",
         "_work",
         "loop",
@@ -124,51 +120,46 @@ class Dispatch(asyncio.Protocol):
         "transport",
     )
 
-    loop: asyncio.AbstractEventLoop
-    transport: asyncio.Transport | None
-    peer: str | None
-    state: ConnState
-    _server: Server
-    _opts: ServerOptions
-    _handler: Callable[[BaseRequest], Awaitable[StreamResponse]]
-    _busy: bool
-    _fresh: bool
-    _closing: bool
+    def _init_dispatch(self, server: Server, loop: asyncio.AbstractEventLoop) -> None:
+        self._server = server
+        self._opts: ServerOptions = server.options
+        self._handler: Callable[[BaseRequest], Awaitable[StreamResponse]] = server.request_handler
+        self.loop = loop
+        self.transport: asyncio.Transport | None = None
+        self.peer: str | None = None
+        #: Where the connection is; only ``_set_state`` changes it.
+        self.state = ConnState.IDLE
+        #: No request has arrived yet.
+        self._fresh = True
+        #: The request being answered, and whether its head has been written.
+        self._request: BaseRequest | None = None
+        self._head_sent = False
+        #: The connection's task, what it must do next, the future it is parked on,
+        #: its context, and whether ``_kick`` is running a step as it.
+        self._task: asyncio.Task[None] | None = None
+        self._work: Any = None
+        self._waiter: asyncio.Future[None] | None = None
+        self._ctx: contextvars.Context | None = None
+        self._stepping = False
+
+    # What this layer uses of the others (see Parsing and HttpProtocol).
+    _close_when_done: bool
     _in_head: bool
     _paused: bool
-    _head_sent: bool
-    _request: BaseRequest | None
-    _task: asyncio.Task[None] | None
-    _waiter: asyncio.Future[None] | None
-    _work: Any
-    _ctx: contextvars.Context | None
-    _stepping: bool
     _queue: deque[BaseRequest | WireError]
     _body: BodyStream | None
     _decoder: BodyDecoder | None
     _unparsed: bytearray | None
-
-    def _set_state(self, state: ConnState) -> None:
-        raise NotImplementedError
-
-    def close(self) -> None:
-        raise NotImplementedError
-
-    def queue_bytes(self, data: bytes) -> None:
-        raise NotImplementedError
-
-    def _update_reading(self, body_full: bool | None = None) -> None:
-        raise NotImplementedError
-
-    def _feed_sliced(self, data: bytes) -> None:
-        raise NotImplementedError
-
-    def _reply_error(self, err: WireError) -> None:
-        raise NotImplementedError
+    _set_state: Callable[[ConnState], None]
+    close: Callable[[], None]
+    queue_bytes: Callable[[bytes], None]
+    _update_reading: Callable[..., None]
+    _linger: Callable[[], None]
+    _feed_unparsed: Callable[[], None]
+    _reply_error: Callable[[WireError], None]
 
     def _start(self, request: BaseRequest) -> None:
         """Make *request* the one being answered, and get it going."""
-        self._busy = True
         self._fresh = False
         self._request = request
         self._head_sent = False
@@ -429,7 +420,6 @@ class Dispatch(asyncio.Protocol):
 
     def _response_done(self, request: BaseRequest, keep_alive: bool | None) -> None:
         self._request = None
-        self._busy = False
         if self.state is _UPGRADED:
             return
         if not keep_alive or self.transport is None:
@@ -439,8 +429,7 @@ class Dispatch(asyncio.Protocol):
         if body is not EMPTY_STREAM and not body.is_eof():
             # Discard the rest of the unread body so the next request can be parsed.
             body.discard()
-            self._body = None
-            self._decoder = None
+            self._linger()
             self._set_state(_LINGER)
             self._update_reading()
             return
@@ -453,14 +442,12 @@ class Dispatch(asyncio.Protocol):
                 self._reply_error(item)
                 return
             self._start(item)
-        elif self._closing:
+        elif self._close_when_done:
             self.close()
             return
         else:
             self._set_state(_HEAD if self._in_head else _IDLE)
-        unparsed = self._unparsed
-        if unparsed is not None:
-            self._unparsed = None
-            self._feed_sliced(bytes(unparsed))
+        if self._unparsed is not None:
+            self._feed_unparsed()
         if self._paused:
             self._update_reading()

@@ -11,8 +11,11 @@ the connection answers in turn (httptools wraps it; ``_parse`` unwraps it).
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, NoReturn
+
+import httptools
 
 from ..api.streams import EMPTY_STREAM, BodyStream
 from ..wire.codings import SUPPORTED_CODINGS, BodyDecoder
@@ -23,8 +26,6 @@ from .dispatch import Dispatch
 from .state import ConnState
 
 if TYPE_CHECKING:
-    import httptools
-
     from ..api.request import BaseRequest
 
 __all__ = ["Parsing"]
@@ -36,54 +37,79 @@ _SINGLETONS = frozenset(
 )
 _SPECIAL = _SINGLETONS | {b"expect", b"content-encoding"}
 _FRAMING = frozenset((b"transfer-encoding", b"content-length", b"expect"))
-_LINGER = ConnState.LINGER
+_LINGER, _BUSY = ConnState.LINGER, ConnState.BUSY
 
 
 class Parsing(Dispatch):
-    """The parsing half of :class:`~lowserve.protocol.HttpProtocol`.
-
-    The methods declared here without a body belong to the connection.
-    """
+    """The parsing layer of :class:`~lowserve.conn.protocol.HttpProtocol` (see ``Dispatch``)."""
 
     __slots__ = (
+        "_body",
         "_body_left",
+        "_decoder",
         "_deferred",
         "_head_span",
         "_headers",
+        "_in_head",
         "_parser",
+        "_queue",
         "_refused",
         "_special",
         "_trust_proxy",
+        "_unparsed",
         "_url",
     )
 
-    _parser: httptools.HttpRequestParser
-    _url: bytes
-    _headers: list[tuple[bytes, bytes]]
-    _special: dict[bytes, bytes]
-    _head_span: tuple[int, int, int] | None
-    _deferred: BaseRequest | None
-    _trust_proxy: bool
-    #: Raw body bytes still due on the wire: a Content-Length body's rest, -1 while
-    #: a chunked body runs, 0 between bodies. No head can end inside them.
-    _body_left: int
-    #: The refusal a callback raised: httptools wraps it, and loses it when it was
-    #: raised while another exception was being handled, so it is kept here too.
-    _refused: WireError | None
+    def _init_parsing(self) -> None:
+        self._parser = httptools.HttpRequestParser(self)
+        #: Proxy headers from this peer are believed (set once connected).
+        self._trust_proxy = False
+        #: The head being parsed: whether one has begun, its target, its fields,
+        #: the framing fields among them, and its size so far across segments.
+        self._in_head = False
+        self._url = b""
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._special: dict[bytes, bytes] = {}
+        self._head_span: tuple[int, int, int] | None = None
+        #: The body being received, its decoder, and the raw bytes still due on the
+        #: wire: a Content-Length body's rest, -1 while a chunked body runs, 0
+        #: between bodies. No head can end inside them.
+        self._body: BodyStream | None = None
+        self._decoder: BodyDecoder | None = None
+        self._body_left = 0
+        #: Requests (or refusals) waiting behind the one being answered, at most
+        #: ``max_pipeline``; bytes held back while that queue is full; a request
+        #: whose body was still arriving when its segment ended.
+        self._queue: deque[BaseRequest | WireError] = deque()
+        self._unparsed: bytearray | None = None
+        self._deferred: BaseRequest | None = None
+        #: The refusal a callback raised: httptools wraps it, and loses it when it
+        #: was raised while another exception was being handled, so it is kept here.
+        self._refused: WireError | None = None
 
-    def _wire_error(self, err: WireError) -> None:
-        raise NotImplementedError
+    # What this layer uses of HttpProtocol.
+    _wire_error: Callable[[WireError], None]
+    _send_continue: Callable[[], None]
+    _feed_sliced: Callable[[bytes], None]
+    pause_for_body: Callable[[bool], None]
+
+    def _linger(self) -> None:
+        """Drop the unread rest of the current body as it arrives (state LINGER)."""
+        self._body = None
+        self._decoder = None
+
+    def _feed_unparsed(self) -> None:
+        """Parse the bytes held back while the pipeline queue was full."""
+        unparsed, self._unparsed = self._unparsed, None
+        if unparsed is not None:
+            self._feed_sliced(bytes(unparsed))
 
     def _refuse(self, status: int, detail: str) -> NoReturn:
         """Refuse the request being parsed (from a callback)."""
         err = self._refused = WireError(status, detail)
         raise err
 
-    def _send_continue(self) -> None:
-        raise NotImplementedError
 
-    def pause_for_body(self, paused: bool) -> None:
-        raise NotImplementedError
 
     def _start_deferred(self) -> None:
         """Start the request whose body was still arriving when its segment ended."""
@@ -186,14 +212,14 @@ class Parsing(Dispatch):
         self._head_span = None
         if self._trust_proxy:
             request._remote, request._scheme, request._host = read_proxy_headers(headers)
-        if self._busy:
+        if self.state is _BUSY:
             self._queue.append(request)
             if len(self._queue) >= opts.max_pipeline:
                 self._update_reading()
         elif body is not EMPTY_STREAM and on_wait is None:
             # Start once this segment is parsed: a small body is then complete, and the
             # handler's read() answers without waiting.
-            self._busy = True
+            self._set_state(_BUSY)
             self._deferred = request
         else:
             self._start(request)

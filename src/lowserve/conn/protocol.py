@@ -32,19 +32,15 @@ Invariants:
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import logging
 import socket
-from collections import deque
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, cast
 
 import httptools
 
 from ..api.connection import UpgradeReceiver
 from ..api.response import StreamResponse
-from ..api.streams import EMPTY_STREAM, BodyStream
-from ..wire.codings import BodyDecoder
+from ..api.streams import EMPTY_STREAM
 from ..wire.errors import WireError, error_reply
 from ..wire.proxy import is_trusted
 from .parsing import Parsing
@@ -71,10 +67,12 @@ class HttpProtocol(Parsing):
     """The server side of one HTTP/1.1 connection."""
 
     __slots__ = (
+        "_close_when_done",
         "_deadline",
         "_drain_waiter",
         "_error",
         "_out",
+        "_paused",
         "_tail",
         "_timeouts",
         "_upgrade",
@@ -84,49 +82,27 @@ class HttpProtocol(Parsing):
     )
 
     def __init__(self, server: Server, loop: asyncio.AbstractEventLoop) -> None:
+        self._init_dispatch(server, loop)
+        self._init_parsing()
         opts = server.options
-        self._server = server
-        self._opts = opts
-        self._handler: Callable[[BaseRequest], Awaitable[StreamResponse]] = server.request_handler
-        self.loop = loop
-        self.transport: asyncio.Transport | None = None
-        self.peer: str | None = None
         self.is_tls = False
         self.server_header = opts.server_header
-        self._trust_proxy = False
-        self._parser = httptools.HttpRequestParser(self)
-        self.state = ConnState.IDLE
+        #: When the current state's deadline passes (0: none), and each state's timeout.
         self._deadline = 0.0
         self._timeouts = (opts.keepalive_timeout, opts.header_read_timeout, opts.lingering_time)
-        self._closing = False
+        #: No request is started after those owed: the last answer says Connection: close.
+        self._close_when_done = False
+        #: The refusal being answered; nothing more is parsed after it.
         self._error: WireError | None = None
-        self._queue: deque[BaseRequest | WireError] = deque()
-        self._request: BaseRequest | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._waiter: asyncio.Future[None] | None = None
-        self._work: Any = None
-        self._ctx: contextvars.Context | None = None
-        self._stepping = False
-        self._busy = False
-        self._fresh = True
-        self._body: BodyStream | None = None
-        self._decoder: BodyDecoder | None = None
+        #: Reading is paused (see _update_reading); writing is, by the transport.
         self._paused = False
         self._write_paused = False
         self._drain_waiter: asyncio.Future[None] | None = None
-        self._head_sent = False
-        self._tail: bytearray | None = None
-        self._unparsed: bytearray | None = None
+        #: Small answers queued for the end of this loop iteration (queue_bytes).
         self._out: list[bytes] | None = None
-        self._deferred: BaseRequest | None = None
+        #: Bytes read past an Upgrade head, and what took the connection over.
+        self._tail: bytearray | None = None
         self._upgrade: UpgradeReceiver | None = None
-        self._in_head = False
-        self._url = b""
-        self._headers: list[tuple[bytes, bytes]] = []
-        self._special: dict[bytes, bytes] = {}
-        self._head_span: tuple[int, int, int] | None = None
-        self._body_left = 0
-        self._refused: WireError | None = None
 
     def __repr__(self) -> str:
         return f"<HttpProtocol {self.peer} {self.state.value}>"
@@ -184,7 +160,7 @@ class HttpProtocol(Parsing):
             except OSError:
                 pass
         if not self._server.connection_made(self):
-            self._closing = True
+            self._close_when_done = True
             self._reply_error(WireError(503, "too many connections"))
             return
         self._set_state(_IDLE)
@@ -227,10 +203,10 @@ class HttpProtocol(Parsing):
         self.flush_out()
         if self._body is not None and not self._body.is_eof():
             self._body.set_exception(ConnectionResetError("Connection lost"))
-        if self._busy and not self._opts.handler_cancellation:
+        if self.state is _BUSY and not self._opts.handler_cancellation:
             # A half-closed client still gets its answer; then the connection closes.
             # (With handler_cancellation, EOF counts as a disconnect, as in aiohttp.)
-            self._closing = True
+            self._close_when_done = True
             return True
         return None
 
@@ -378,7 +354,7 @@ class HttpProtocol(Parsing):
             self._body.set_exception(ConnectionResetError(err.detail))
             self._body = None
         log.debug("bad request from %s: %s %s", self.peer, err.status, err.detail)
-        if self._busy:
+        if self.state is _BUSY:
             self._queue.append(err)
             self._update_reading()
         else:
@@ -420,7 +396,7 @@ class HttpProtocol(Parsing):
         else:
             want_pause = (
                 body_full
-                or self._closing
+                or self._close_when_done
                 or self._error is not None
                 or self._unparsed is not None
                 or len(self._queue) >= self._opts.max_pipeline
@@ -483,7 +459,7 @@ class HttpProtocol(Parsing):
 
     def may_keep_alive(self, request: BaseRequest) -> bool:
         """False when the connection cannot carry another request after this one."""
-        if (self._error is not None or self._closing) and not self._queue:
+        if (self._error is not None or self._close_when_done) and not self._queue:
             return False
         body = request.content
         if body is not EMPTY_STREAM and body.continue_pending and not body.is_eof():
@@ -492,7 +468,7 @@ class HttpProtocol(Parsing):
 
     def body_cut_short(self) -> None:
         """A response ended before its declared Content-Length: close after it."""
-        self._closing = True
+        self._close_when_done = True
 
     def _send_continue(self) -> None:
         if not self._head_sent and self.transport is not None and not self.transport.is_closing():
@@ -519,7 +495,7 @@ class HttpProtocol(Parsing):
         to be answered, with ``Connection: close``; closing it at once would reset a
         request the client already sent.
         """
-        self._closing = True
+        self._close_when_done = True
         state = self.state
         if (state is ConnState.IDLE and self._fresh) or state is ConnState.HEAD:
             grace = self._server.now + _SHUTDOWN_GRACE
