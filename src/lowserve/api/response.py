@@ -480,6 +480,17 @@ class Response(StreamResponse):
                     cached[2],
                     body,  # type: ignore[str-format]  # %b takes any buffer
                 )
+        return self._render_headers(request, body, minor, keep_alive, proto.server_header)
+
+    def _render_headers(
+        self,
+        request: BaseRequest,
+        body: bytes | bytearray,
+        minor: int,
+        keep_alive: bool,
+        server: str | None,
+    ) -> bytes:
+        """:meth:`_render` for a response with several headers, in one pass over them."""
         parts = [status_line(minor, self._status, self._reason)]
         seen = 0
         good = GOOD_NAMES
@@ -500,8 +511,8 @@ class Response(StreamResponse):
             parts.append(f"Content-Type: {DEFAULT_TYPE}\r\n")
         if not seen & _F_DATE:
             parts.append(date_line())
-        if not seen & _F_SERVER and proto.server_header is not None:
-            parts.append(f"Server: {proto.server_header}\r\n")
+        if not seen & _F_SERVER and server is not None:
+            parts.append(f"Server: {server}\r\n")
         if not seen & _F_CONNECTION:
             connection = connection_header(keep_alive, minor)
             if connection is not None:
