@@ -24,7 +24,8 @@ LINT_IMPORTS = [sys.executable, "-c", "from importlinter.cli import lint_imports
 
 
 def _lint(src: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(src)}
+    path = os.pathsep.join(filter(None, [str(src), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "PYTHONPATH": path}
     return subprocess.run(
         [*LINT_IMPORTS, "--no-cache", "--config", str(ROOT / "pyproject.toml")],
         cwd=src,
