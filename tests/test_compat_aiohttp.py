@@ -18,9 +18,9 @@ Accepted differences, each on purpose:
 from __future__ import annotations
 
 import asyncio
-import json
 import contextlib
 import gzip
+import json
 import re
 from collections.abc import AsyncIterator
 from typing import Any
