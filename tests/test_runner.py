@@ -17,7 +17,8 @@ import pytest
 
 from lowserve import web
 
-from conftest import exchange
+from conftest import exchange, serve
+from conftest import hello as answer_ok
 
 
 async def hello(request: web.BaseRequest) -> web.Response:
@@ -153,3 +154,50 @@ def test_run_serves_until_sigterm(tmp_path: Path) -> None:
         assert b"stopped cleanly" in stdout
     finally:
         proc.kill()
+
+
+async def test_drain_answers_a_request_sent_on_an_idle_connection_then_closes() -> None:
+    """A keep-alive connection idle when the stop begins still gets its next request
+    answered, with Connection: close, during drain_grace; one that stays idle is closed."""
+    async with serve(answer_ok, drain_grace=0.5) as s:
+        r1, w1 = await asyncio.open_connection("127.0.0.1", s.port)
+        r2, w2 = await asyncio.open_connection("127.0.0.1", s.port)
+        for w in (w1, w2):
+            w.write(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        for r in (r1, r2):
+            head = await asyncio.wait_for(r.readuntil(b"\r\n\r\n"), 5)
+            assert b"Connection: close" not in head
+            await r.readexactly(2)
+        stopping = asyncio.ensure_future(s.runner.cleanup())
+        await asyncio.sleep(0.1)  # the drain has begun
+        assert s.server.shutting_down
+        w1.write(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")  # on its way as the stop began
+        answer = await asyncio.wait_for(r1.read(), 5)
+        assert answer.startswith(b"HTTP/1.1 200 ") and b"\r\nConnection: close\r\n" in answer
+        started = asyncio.get_running_loop().time()
+        assert await asyncio.wait_for(r2.read(), 5) == b""  # closed once the grace is over
+        assert 0.2 < asyncio.get_running_loop().time() - started < 1.5
+        await asyncio.wait_for(stopping, 5)
+        assert s.server.drained_count == 1 and s.server.cancelled_count == 0
+        for w in (w1, w2):
+            w.close()
+
+
+async def test_handlers_cancelled_at_the_end_of_a_stop_are_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    gate = asyncio.Event()
+
+    async def stuck(request: web.BaseRequest) -> web.Response:
+        await gate.wait()
+        return web.Response()
+
+    async with serve(stuck, shutdown_timeout=0.3) as s:
+        _r, w = await asyncio.open_connection("127.0.0.1", s.port)
+        w.write(b"GET /stuck/here HTTP/1.1\r\nHost: a\r\n\r\n")
+        await asyncio.sleep(0.1)
+        await asyncio.wait_for(s.runner.cleanup(), 5)
+        assert s.server.cancelled_count == 1
+        w.close()
+    lines = [rec.getMessage() for rec in caplog.records if rec.levelname == "WARNING"]
+    assert any("cancelled at shutdown: GET /stuck/here" in line for line in lines)

@@ -72,6 +72,11 @@ class ServerOptions:
     header_read_timeout: float = _opt(
         10.0, "Seconds to receive a whole request head once it has begun (408 past it)."
     )
+    drain_grace: float = _opt(
+        1.5,
+        "Seconds an idle keep-alive connection stays open once a graceful stop begins, so "
+        "that a request already on its way is answered (with Connection: close).",
+    )
     server_header: str | None = _opt(
         DEFAULT_SERVER_HEADER, "The Server header value, or None to send none.", cli=False
     )

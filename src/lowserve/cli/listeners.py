@@ -28,8 +28,11 @@ class Listener(NamedTuple):
 
     sock: socket.socket
     name: str
-    #: The path of a UNIX socket file this process created (unlinked at stop);
-    #: None for TCP, inherited and systemd-passed sockets.
+    #: Bound by this process (closed as soon as a stop begins, so that new
+    #: connections are refused); False for inherited and systemd-passed sockets,
+    #: whose queue belongs to whoever passed them.
+    bound: bool = False
+    #: The path of a UNIX socket file this process created (unlinked at stop).
     owned_path: str | None = None
 
 
@@ -84,7 +87,7 @@ def _tcp(host: str, port: int, backlog: int, reuse_port: bool) -> Listener:
         raise BindError(f"cannot listen on {shown}:{port}: {_describe(exc)}") from None
     name = sock.getsockname()
     shown = f"[{name[0]}]" if family == socket.AF_INET6 else name[0]
-    return Listener(sock, f"http://{shown}:{name[1]}")
+    return Listener(sock, f"http://{shown}:{name[1]}", bound=True)
 
 
 def _unix(path: str, backlog: int, mode: int | None) -> Listener:
@@ -108,7 +111,7 @@ def _unix(path: str, backlog: int, mode: int | None) -> Listener:
     except OSError as exc:
         sock.close()
         raise BindError(f"cannot listen on unix:{path}: {_describe(exc)}") from None
-    return Listener(sock, f"unix:{path}", path)
+    return Listener(sock, f"unix:{path}", bound=True, owned_path=path)
 
 
 def _fd(fd: int) -> Listener:

@@ -19,10 +19,12 @@ supervisor with their exit code (2: the handler cannot be loaded, 3: cannot serv
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import select
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -46,6 +48,7 @@ class Worker:
     status: int  # read end of the worker's status pipe
     started: float = field(default_factory=time.monotonic)
     ready: bool = False
+    #: Told to stop, or stopping by itself (recycling): its exit is no crash.
     retiring: bool = False
     beat: float = field(default_factory=time.monotonic)
 
@@ -79,6 +82,7 @@ class Supervisor:
             LOWSERVE_WORKER_FDS=",".join(map(str, fds)),
             LOWSERVE_WORKER_STATUS_FD=str(write_end),
         )
+        env["LOWSERVE_WORKER_PARENT"] = str(os.getpid())
         if self.watchdog:
             env["LOWSERVE_WORKER_HEARTBEAT"] = str(self.watchdog / 2)
         for key in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"):
@@ -110,6 +114,10 @@ class Supervisor:
         if b"R" in data and not worker.ready:
             worker.ready = True
             log.info("worker %d serving", worker.pid)
+        if b"Q" in data and not worker.retiring:
+            # --max-requests: it drains now; the loop starts its replacement at once.
+            worker.retiring = True
+            log.info("worker %d recycling: starting a replacement", worker.pid)
         if data:
             worker.beat = time.monotonic()
 
@@ -184,23 +192,28 @@ class Supervisor:
             for worker, code in self._reap():
                 if worker is replacement:
                     log.error(
-                        "a new worker exited (code %d) before serving: "
+                        "a new worker %s before serving: "
                         "restart abandoned, old workers keep serving",
-                        code,
+                        _exit_text(code),
                     )
                     replacement, restarting = None, []
+                    systemd.notify(
+                        "READY=1",
+                        "STATUS=reload failed: a new worker "
+                        f"{_exit_text(code)}; the old workers still serve on {names}",
+                    )
                 elif worker.retiring:
                     log.debug("worker %d stopped", worker.pid)
                 elif not worker.ready:
                     if not self.ready_sent:
                         sys.stderr.write(
-                            f"Error: worker exited with code {code} during start-up; stopping\n"
+                            f"Error: a worker {_exit_text(code)} during start-up; stopping\n"
                         )
                         self._stop(signal.SIGTERM)
                         return code if code in (Exit.USAGE, Exit.START) else Exit.FAILURE
                     self._crashed(worker, code)
                 else:
-                    log.warning("worker %d died (code %d): starting a new one", worker.pid, code)
+                    log.warning("worker %d %s: starting a new one", worker.pid, _exit_text(code))
                     self._crashed(worker, code)
             if len(self.crashes) >= _CRASH_LIMIT:
                 sys.stderr.write(
@@ -262,9 +275,24 @@ class Supervisor:
         systemd.notify("WATCHDOG=1")
 
     def _stop(self, sig: int) -> int:
-        """Graceful stop: every worker gets SIGTERM; a second SIGINT kills them."""
+        """Graceful stop: refuse new connections, let every worker drain, then exit.
+
+        The sockets this process bound are shut down first, so a connection
+        attempted from now on is refused at once; systemd's and inherited ones stay
+        open, their queue kept for whoever passed them. A second SIGINT kills the
+        workers, and the exit code is then 1.
+        """
         log.info("stopping (%s)", signal.Signals(sig).name)
         systemd.notify("STOPPING=1")
+        for listener in self.listeners:
+            if listener.bound:
+                # shutdown() acts on the socket that every worker shares, not on this
+                # process's copy: from now on connections are refused, before any
+                # worker answers "Connection: close" (whose client would reconnect
+                # into a queue that is about to be reset).
+                with contextlib.suppress(OSError):
+                    listener.sock.shutdown(socket.SHUT_RDWR)
+                listener.sock.close()
         for worker in self.workers.values():
             self.retire(worker)
         deadline = time.monotonic() + self.config.shutdown_timeout + 5
@@ -286,4 +314,15 @@ class Supervisor:
                     os.unlink(listener.owned_path)
                 except OSError:
                     pass
-        return Exit.OK
+        log.info("stopped" + (" (workers killed)" if forced else ""))
+        return Exit.FAILURE if forced else Exit.OK
+
+
+def _exit_text(code: int) -> str:
+    """``exited with code 3`` or ``was killed by SIGKILL``, from a Popen return code."""
+    if code < 0:
+        try:
+            return f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"exited with code {code}"

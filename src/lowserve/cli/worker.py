@@ -3,8 +3,10 @@
 A worker is started by the supervisor as ``python -m lowserve.cli.worker`` with the
 configuration in ``LOWSERVE_WORKER_CONFIG``, its listening sockets at the fds in
 ``LOWSERVE_WORKER_FDS`` and a status pipe at ``LOWSERVE_WORKER_STATUS_FD``. On the
-pipe it writes ``R`` once it serves and ``H`` as a heartbeat from its event loop, so
-the supervisor can tell systemd's watchdog that every loop is alive.
+pipe it writes ``R`` once it serves, ``H`` as a heartbeat from its event loop (so
+the supervisor can tell systemd's watchdog that every loop is alive) and ``Q`` when
+``--max-requests`` is reached and it begins to drain (so a replacement starts at once).
+It stops gracefully on SIGTERM, and gets one when the supervisor dies.
 
 Exit codes: 0 after a graceful stop, 2 when the handler cannot be loaded, 3 when
 serving cannot start, 1 for anything else.
@@ -13,6 +15,7 @@ serving cannot start, 1 for anything else.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
 import os
 import random
@@ -31,6 +34,7 @@ from .logconfig import setup_logging
 __all__ = ["main", "serve_config"]
 
 log = logging.getLogger("lowserve.worker")
+_PR_SET_PDEATHSIG = 1
 
 
 
@@ -40,6 +44,7 @@ async def serve_config(
     *,
     status_fd: int | None = None,
     heartbeat: float | None = None,
+    parent: int | None = None,
 ) -> int:
     """Serve until SIGTERM/SIGINT (or ``max_requests``); return the exit code."""
     loop = asyncio.get_running_loop()
@@ -69,6 +74,17 @@ async def serve_config(
     limit = config.max_requests
     if limit and config.max_requests_jitter:
         limit += random.randint(0, config.max_requests_jitter)
+
+    def recycle() -> None:
+        # Checked as each response is counted: the drain starts within a request of
+        # the limit. The supervisor starts the replacement on "Q", before we drain.
+        log.info("served %d requests: recycling this worker", server.requests_count)
+        tell(b"Q")
+        stop.set()
+
+    if limit:
+        server.requests_limit = limit
+        server.on_requests_limit = recycle
     tick = min(heartbeat or 1.0, 1.0)
     while not stop.is_set():
         try:
@@ -77,11 +93,33 @@ async def serve_config(
             pass
         if heartbeat:
             tell(b"H")
-        if limit and server.requests_count >= limit:
-            log.info("served %d requests: recycling this worker", server.requests_count)
+        if parent is not None and os.getppid() != parent:
+            log.warning("the supervisor (pid %d) is gone: stopping", parent)
             break
     await runner.cleanup()
+    log.info(
+        "stopped: %d request(s) answered while draining, %d handler(s) cancelled",
+        server.drained_count,
+        server.cancelled_count,
+    )
     return Exit.OK
+
+
+def die_with_parent(parent: int) -> None:
+    """Get SIGTERM (a graceful stop) when the supervisor dies, however it dies.
+
+    ``PR_SET_PDEATHSIG`` where Linux has it; the serve loop also compares
+    ``os.getppid()`` with *parent* once a second, which covers the rest (and a
+    supervisor that died before this call).
+    """
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        except (OSError, AttributeError):  # pragma: no cover - no libc prctl
+            pass
+    if os.getppid() != parent:
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def main() -> None:
@@ -89,6 +127,9 @@ def main() -> None:
     fds = [int(x) for x in os.environ.pop("LOWSERVE_WORKER_FDS", "").split(",") if x]
     status = os.environ.pop("LOWSERVE_WORKER_STATUS_FD", "")
     beat = os.environ.pop("LOWSERVE_WORKER_HEARTBEAT", "")
+    parent = os.environ.pop("LOWSERVE_WORKER_PARENT", "")
+    if parent:
+        die_with_parent(int(parent))
     setup_logging(config.log_level, config.log_config, process=f"worker {os.getpid()}")
     sockets = [socket.socket(fileno=fd) for fd in fds]
     loop = new_event_loop()
@@ -99,6 +140,7 @@ def main() -> None:
                 sockets,
                 status_fd=int(status) if status else None,
                 heartbeat=float(beat) if beat else None,
+                parent=int(parent) if parent else None,
             )
         )
     except LoadError as exc:

@@ -274,6 +274,8 @@ class Dispatch(asyncio.Protocol):
                     self._head_sent = True
                     self.queue_bytes(data)
                     server.requests_count += 1
+                    if server.requests_count == server.requests_limit:
+                        server.requests_limit_reached()
                     self._response_done(request, resp._keep_alive)
                     return None
         return self._answer(request, self._checked(resp), start)
@@ -369,6 +371,8 @@ class Dispatch(asyncio.Protocol):
     def _done(self, request: BaseRequest, resp: StreamResponse, start: float) -> None:
         server = self._server
         server.requests_count += 1
+        if server.requests_count == server.requests_limit:
+            server.requests_limit_reached()
         if start:
             access = server.access_logger
             access.log(request, resp, self.loop.time() - start)

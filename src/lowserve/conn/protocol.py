@@ -55,7 +55,6 @@ __all__ = ["ConnState", "HttpProtocol"]
 log = logging.getLogger("lowserve.server")
 
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
-_SHUTDOWN_GRACE = 1.0  # seconds a not-yet-answered connection gets on a graceful stop
 _CLOSE_LINGER = 2.0  # seconds to discard input after refusing a request
 _PIECE = 65536  # most bytes handed to the parser at once
 
@@ -70,6 +69,7 @@ class HttpProtocol(Parsing):
         "_close_when_done",
         "_deadline",
         "_drain_waiter",
+        "_draining",
         "_error",
         "_out",
         "_paused",
@@ -92,6 +92,9 @@ class HttpProtocol(Parsing):
         self._timeouts = (opts.keepalive_timeout, opts.header_read_timeout, opts.lingering_time)
         #: No request is started after those owed: the last answer says Connection: close.
         self._close_when_done = False
+        #: The server is stopping (begin_shutdown): every answer says Connection: close,
+        #: and an idle connection waits at most drain_grace for one more request.
+        self._draining = False
         #: The refusal being answered; nothing more is parsed after it.
         self._error: WireError | None = None
         #: Reading is paused (see _update_reading); writing is, by the transport.
@@ -119,7 +122,7 @@ class HttpProtocol(Parsing):
             self._deadline = 0.0
             return
         if state is _IDLE:
-            timeout = self._timeouts[0]
+            timeout = self._timeouts[0]  # bounded by drain_grace once draining
         elif state is _HEAD:
             timeout = self._timeouts[1]
         elif state is _LINGER:
@@ -459,7 +462,7 @@ class HttpProtocol(Parsing):
 
     def may_keep_alive(self, request: BaseRequest) -> bool:
         """False when the connection cannot carry another request after this one."""
-        if (self._error is not None or self._close_when_done) and not self._queue:
+        if (self._error is not None or self._close_when_done or self._draining) and not self._queue:
             return False
         body = request.content
         if body is not EMPTY_STREAM and body.continue_pending and not body.is_eof():
@@ -488,24 +491,36 @@ class HttpProtocol(Parsing):
 
     # -- closing --------------------------------------------------------------
     def begin_shutdown(self) -> None:
-        """Graceful stop: idle connections close now, busy ones after their response.
+        """Drain: answer what is owed and what arrives soon, each with ``Connection: close``.
 
-        A connection that has not yet sent its first request (just accepted, its request
-        perhaps already in flight) or is in the middle of sending one gets a short grace
-        to be answered, with ``Connection: close``; closing it at once would reset a
-        request the client already sent.
+        The server is shutting down, so :meth:`may_keep_alive` says no from now on:
+        the next response this connection sends closes it. A connection idle now (or
+        again after a response that had already promised keep-alive) stays open for
+        ``drain_grace`` seconds (see :meth:`_set_state`), because its client may have
+        a request on the way; a head arriving now gets that long to complete. Only
+        connections still idle then are closed, so no request that was sent is lost.
         """
-        self._close_when_done = True
+        if self._draining:
+            return
+        self._draining = True
+        grace = self._opts.drain_grace
+        keepalive, head, linger = self._timeouts
+        self._timeouts = (min(keepalive, grace) if keepalive else grace, head, linger)
         state = self.state
-        if (state is ConnState.IDLE and self._fresh) or state is ConnState.HEAD:
-            grace = self._server.now + _SHUTDOWN_GRACE
-            self._deadline = min(self._deadline, grace) if self._deadline else grace
-        elif state in (ConnState.IDLE, ConnState.LINGER):
-            self.close()
+        if state is ConnState.IDLE:
+            self._set_state(ConnState.IDLE)  # re-armed with the drain grace
+        elif state is ConnState.HEAD:
+            end = self._server.now + grace
+            self._deadline = min(self._deadline, end) if self._deadline else end
         elif state is ConnState.UPGRADED and self._upgrade is not None:
             self._upgrade.shutdown()
-        else:
-            self._update_reading()
+        # BUSY and LINGER: the response in progress says Connection: close if its head
+        # has not left yet; otherwise the connection returns to IDLE, with the grace.
+
+    @property
+    def current_request(self) -> BaseRequest | None:
+        """The request being answered, if any."""
+        return self._request
 
     def cancel(self) -> None:
         """Forced stop: cancel the handler and drop the connection."""

@@ -1,0 +1,112 @@
+"""lowserve's own cost per request, without sockets: two source trees compared.
+
+A connection is fed requests through ``data_received`` and writes into a list, so
+the figure is lowserve's Python per request (no kernel, no load generator): the
+instrument for a change on the hot path, where wrk's run-to-run noise (±10% on
+these shared machines) hides a few percent. Trees are measured in alternation, in
+fresh interpreters, and the best of each tree's runs is reported.
+
+    python bench/inmemory.py                         # this checkout only
+    python bench/inmemory.py --tree /tmp/before/src --tree src --rounds 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+SCENARIOS = {
+    "hello": (b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", 1),
+    "pipelined": (b"GET / HTTP/1.1\r\nHost: a\r\n\r\n" * 16, 16),
+    "post-1k": (
+        b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Type: application/octet-stream\r\n"
+        b"Content-Length: 1024\r\n\r\n" + b"x" * 1024,
+        1,
+    ),
+    "json": (b"GET /json HTTP/1.1\r\nHost: a\r\n\r\n", 1),
+}
+
+CHILD = r"""
+import asyncio, json, sys, time
+sys.path[:0] = [sys.argv[1], sys.argv[2]]
+from servers import make_handler
+from lowserve import web
+
+class Transport:
+    def __init__(self): self.n = 0
+    def write(self, data): self.n += 1
+    def get_extra_info(self, name, default=None): return default
+    def is_closing(self): return False
+    def pause_reading(self): pass
+    def resume_reading(self): pass
+    def can_write_eof(self): return True
+    def write_eof(self): pass
+    def close(self): pass
+    def abort(self): pass
+
+async def main():
+    scenarios = json.loads(sys.argv[3])
+    server = web.Server(make_handler(web), access_log=None)
+    out = {}
+    for name, (raw, per) in scenarios.items():
+        raw = raw.encode("latin-1")
+        conn = server()
+        conn.connection_made(Transport())
+        n = 20000 // per
+        best = float("inf")
+        for _ in range(5):
+            t0 = time.perf_counter()
+            for i in range(n):
+                conn.data_received(raw)
+                if i % 32 == 31:
+                    await asyncio.sleep(0)  # the end-of-iteration flush
+            await asyncio.sleep(0)
+            best = min(best, (time.perf_counter() - t0) / (n * per))
+        conn.connection_lost(None)
+        out[name] = best * 1e6
+    print(json.dumps(out))
+
+asyncio.run(main())
+"""
+
+
+def measure(tree: str) -> dict[str, float]:
+    scenarios = {k: (v[0].decode("latin-1"), v[1]) for k, v in SCENARIOS.items()}
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, tree, str(HERE), json.dumps(scenarios)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    )
+    result: dict[str, float] = json.loads(out.stdout)
+    return result
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--tree", action="append", help="a src/ directory (default: this checkout)")
+    ap.add_argument("--rounds", type=int, default=5)
+    args = ap.parse_args()
+    trees = args.tree or [str(HERE.parent / "src")]
+    runs: dict[str, list[dict[str, float]]] = {t: [] for t in trees}
+    for _ in range(args.rounds):
+        for tree in trees:
+            runs[tree].append(measure(tree))
+    print("| scenario | " + " | ".join(f"`{t}` µs/req" for t in trees) + " | ratio |")
+    print("|---|" + "---|" * len(trees) + "---|")
+    for name in SCENARIOS:
+        best = [min(r[name] for r in runs[t]) for t in trees]
+        spread = [statistics.median(r[name] for r in runs[t]) for t in trees]
+        ratio = f"{best[0] / best[-1]:.3f}x" if len(trees) > 1 else ""
+        cells = " | ".join(f"{b:.2f} (median {m:.2f})" for b, m in zip(best, spread, strict=True))
+        print(f"| {name} | {cells} | {ratio} |")
+
+
+if __name__ == "__main__":
+    main()

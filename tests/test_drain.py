@@ -1,0 +1,282 @@
+"""Stops, restarts and recycles lose nothing: the drain, measured under load.
+
+A client that never retries keeps many keep-alive connections busy (half of them
+on a 50 ms handler) while the command is stopped (SIGTERM), restarted (SIGHUP) or
+recycles its workers (--max-requests). A request counts as failed when it was sent
+and no whole response came back. A response that says ``Connection: close`` ends
+its connection, and the client opens a new one for its next request, as any
+HTTP client does; after SIGTERM that new connection is refused, which is what a
+load balancer needs to fail over, and is counted apart.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import socket
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from test_cli import APP, free_port, lowserve, wait_serving
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@dataclass
+class Tally:
+    ok: int = 0
+    failed: list[str] = field(default_factory=list)
+    refused: int = 0
+    closes: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def _read_response(sock: socket.socket, buf: bytes) -> tuple[bytes, bool, bytes, bytes]:
+    """One whole response (Content-Length framed): head, whether it closes, body, the rest."""
+    while b"\r\n\r\n" not in buf:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError(f"EOF after {len(buf)} bytes of a head")
+        buf += chunk
+    head, _, rest = buf.partition(b"\r\n\r\n")
+    match = re.search(rb"(?i)\r\ncontent-length: *(\d+)", head)
+    length = int(match.group(1)) if match else 0
+    while len(rest) < length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("EOF inside a body")
+        rest += chunk
+    closes = re.search(rb"(?i)\r\nconnection: *close", head) is not None
+    return head, closes, rest[:length], rest[length:]
+
+
+def _client(port: int, path: str, tally: Tally, stop: threading.Event) -> None:
+    """Requests one after another, never retrying one; reconnects after a close."""
+    request = f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+    while not stop.is_set():
+        try:
+            sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        except ConnectionRefusedError:
+            with tally.lock:
+                tally.refused += 1
+            return  # stopped: nobody listens any more
+        except OSError as exc:
+            with tally.lock:
+                tally.failed.append(f"connect: {exc!r}")
+            return
+        with sock:
+            buf = b""
+            while not stop.is_set():
+                try:
+                    sock.sendall(request)
+                    head, closes, _, buf = _read_response(sock, buf)
+                except OSError as exc:
+                    with tally.lock:
+                        tally.failed.append(f"{path}: {exc!r}")
+                    return
+                with tally.lock:
+                    if head.startswith(b"HTTP/1.1 200 "):
+                        tally.ok += 1
+                    else:
+                        tally.failed.append(head.split(b"\r\n")[0].decode())
+                    tally.closes += closes
+                if closes:
+                    break
+
+
+class Load:
+    """40 keep-alive clients, half on a 50 ms handler."""
+
+    def __init__(self, port: int, clients: int = 40) -> None:
+        self.tally = Tally()
+        self.stop = threading.Event()
+        self.threads = [
+            threading.Thread(
+                target=_client,
+                args=(port, "/slow?t=0.05" if i % 2 else "/pid", self.tally, self.stop),
+                daemon=True,
+            )
+            for i in range(clients)
+        ]
+
+    def __enter__(self) -> Load:
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        for t in self.threads:
+            t.join(15)
+
+    def wait_for(self, requests: int, timeout: float = 20) -> None:
+        deadline = time.monotonic() + timeout
+        start = self.tally.ok
+        while self.tally.ok - start < requests and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert self.tally.ok - start >= requests, (self.tally.ok, self.tally.failed[:3])
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Path:
+    (tmp_path / "myapp.py").write_text(APP)
+    return tmp_path
+
+
+def _start(app: Path, port: int, *args: str) -> subprocess.Popen[str]:
+    proc = lowserve("myapp:handler", "--port", str(port), "--no-access-log", *args, cwd=app)
+    wait_serving(port, proc)
+    return proc
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_sigterm_under_load_loses_nothing_and_refuses_new_connections(
+    app: Path, workers: str
+) -> None:
+    port = free_port()
+    proc = _start(app, port, "--workers", workers)
+    try:
+        with Load(port) as load:
+            load.wait_for(300)
+            proc.send_signal(signal.SIGTERM)
+            signalled = time.monotonic()
+            refused_after = None
+            while time.monotonic() - signalled < 5:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                except ConnectionRefusedError:
+                    refused_after = time.monotonic() - signalled
+                    break
+                time.sleep(0.002)
+            code = proc.wait(30)
+            load.stop.set()
+        tally = load.tally
+        print(
+            f"SIGTERM, {workers} worker(s): {tally.ok} ok, {len(tally.failed)} failed, "
+            f"{tally.refused} refused after the stop, new connection refused after "
+            f"{refused_after and refused_after * 1000:.0f} ms, exit {code}"
+        )
+        assert tally.failed == []
+        assert refused_after is not None and refused_after < 0.1
+        assert code == 0
+        stderr = proc.stderr.read() if proc.stderr else ""
+        assert "request(s) answered while draining, 0 handler(s) cancelled" in stderr
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_connection_made_during_a_long_drain_is_refused_at_once(app: Path) -> None:
+    port = free_port()
+    proc = _start(app, port)
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as busy:
+            busy.sendall(b"GET /slow?t=2 HTTP/1.1\r\nHost: x\r\n\r\n")
+            time.sleep(0.3)  # the handler is running
+            proc.send_signal(signal.SIGTERM)
+            time.sleep(0.2)
+            started = time.monotonic()
+            with pytest.raises(ConnectionRefusedError):
+                socket.create_connection(("127.0.0.1", port), timeout=5).close()
+            assert time.monotonic() - started < 0.1
+            head, closes, _, _ = _read_response(busy, b"")  # the slow request still finishes
+            assert head.startswith(b"HTTP/1.1 200 ") and closes
+        assert proc.wait(20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_two_sighups_under_load_lose_nothing(app: Path) -> None:
+    port = free_port()
+    proc = _start(app, port, "--workers", "2")
+    try:
+        with Load(port) as load:
+            load.wait_for(300)
+            for _ in range(2):
+                proc.send_signal(signal.SIGHUP)
+                deadline = time.monotonic() + 30
+                assert proc.stderr is not None
+                while time.monotonic() < deadline:
+                    line = proc.stderr.readline()
+                    if "restart complete" in line:
+                        break
+                load.wait_for(300)
+        tally = load.tally
+        print(f"2 x SIGHUP: {tally.ok} ok, {len(tally.failed)} failed, {tally.refused} refused")
+        assert tally.failed == [] and tally.refused == 0
+        assert tally.closes > 0  # the old workers did say Connection: close
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+
+
+def test_ten_recycles_under_load_lose_nothing(app: Path) -> None:
+    port = free_port()
+    proc = _start(app, port, "--max-requests", "200", "--log-level", "info")
+    lines: list[str] = []
+    assert proc.stderr is not None
+    reader = threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True)  # type: ignore[arg-type]
+    reader.start()
+
+    def recycles() -> list[str]:
+        return [line for line in list(lines) if "served" in line and "recycling" in line]
+
+    try:
+        with Load(port) as load:
+            deadline = time.monotonic() + 60
+            while len(recycles()) < 10 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            load.wait_for(50)
+        tally = load.tally
+        print(f"recycles: {len(recycles())}, {tally.ok} ok, {len(tally.failed)} failed")
+        assert len(recycles()) >= 10
+        assert tally.failed == [] and tally.refused == 0
+        # checked per request: each recycle begins at exactly the limit
+        assert all("served 200 requests" in line for line in recycles())
+        assert proc.poll() is None  # recycles never trip the crash guard
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(30)
+        reader.join(5)
+    assert code == 0
+    text = "".join(lines)
+    assert "died" not in text and "WARNING" not in text
+    assert "recycling: starting a replacement" in text
+
+
+def test_workers_die_with_a_killed_supervisor(app: Path) -> None:
+    port = free_port()
+    proc = _start(app, port, "--workers", "2")
+    pids = set()
+    for _ in range(40):
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            s.sendall(b"GET /pid HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            _, _, body, _ = _read_response(s, b"")
+        pids.add(int(body))
+    proc.kill()
+    proc.wait(10)
+    deadline = time.monotonic() + 15
+
+    def alive(pid: int) -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        with contextlib.suppress(OSError), open(f"/proc/{pid}/stat") as f:
+            return f.read().split()[2] != "Z"
+        return True
+
+    while time.monotonic() < deadline and any(alive(pid) for pid in pids):
+        time.sleep(0.05)
+    assert not any(alive(pid) for pid in pids)
+    again = _start(app, port)  # the address is free again
+    again.send_signal(signal.SIGTERM)
+    assert again.wait(20) == 0
