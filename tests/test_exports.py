@@ -93,14 +93,21 @@ CORE = {
 }
 
 
+# aiohttp's RequestPayloadError, and lowserve's name for a client gone mid-request.
+BODY_ERRORS = {"ClientDisconnectedError", "RequestPayloadError"}
+
+
 def test_web_exports() -> None:
-    assert set(web.__all__) == CORE | EXCEPTIONS
+    assert set(web.__all__) == CORE | EXCEPTIONS | {
+        "ClientDisconnectedError",
+        "RequestPayloadError",
+    }
     for name in web.__all__:
         assert getattr(web, name) is not None
 
 
 def test_top_level_mirrors_web() -> None:
-    assert set(lowserve.__all__) == CORE | EXCEPTIONS | {"__version__", "web"}
+    assert set(lowserve.__all__) == CORE | EXCEPTIONS | BODY_ERRORS | {"__version__", "web"}
     for name in web.__all__:
         assert getattr(lowserve, name) is getattr(web, name)
 

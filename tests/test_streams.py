@@ -106,9 +106,9 @@ async def test_readchunk_marks_http_chunks() -> None:
     s.feed_data(b"f")
     s.end_http_chunk()
     s.feed_eof()
+    # as aiohttp's StreamReader: up to the chunk's end, across the pieces it came in
     assert await s.readchunk() == (b"abc", True)
-    assert await s.readchunk() == (b"de", False)
-    assert await s.readchunk() == (b"f", True)
+    assert await s.readchunk() == (b"def", True)
     assert await s.readchunk() == (b"", False)
 
 
@@ -149,3 +149,21 @@ async def test_readline_limit_still_holds() -> None:
         s.feed_data(b"x" * 16)
     with pytest.raises(ValueError, match="too long"):
         await s.readline()
+
+
+async def test_memory_follows_bytes_not_chunks() -> None:
+    """A million 1-byte chunks: the buffer holds a few joined pieces, and the chunk
+    ends already read past are dropped (they used to be kept, one int per chunk)."""
+    s, _ = make(1 << 30)
+    for i in range(1 << 20):
+        s.feed_data(b"x")
+        s.end_http_chunk()
+        if i % 4096 == 4095:
+            assert len(await s.readany()) == 4096
+    assert s._chunk_ends is not None and len(s._chunk_ends) <= 2048
+    for _ in range(100_000):
+        s.feed_data(b"y")
+        s.end_http_chunk()
+    assert len(s._buffer) <= 100_000 // 16384 + 1
+    assert await s.readchunk() == (b"y", True)
+    assert len(await s.read(10)) == 10

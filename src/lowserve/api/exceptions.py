@@ -13,6 +13,7 @@ from yarl import URL
 from .response import Response
 
 __all__ = [
+    "ClientDisconnectedError",
     "HTTPAccepted",
     "HTTPBadGateway",
     "HTTPBadRequest",
@@ -71,6 +72,7 @@ __all__ = [
     "HTTPUseProxy",
     "HTTPVariantAlsoNegotiates",
     "HTTPVersionNotSupported",
+    "RequestPayloadError",
 ]
 
 
@@ -415,3 +417,26 @@ class HTTPNotExtended(HTTPServerError):
 
 class HTTPNetworkAuthenticationRequired(HTTPServerError):
     status_code = 511
+
+
+class RequestPayloadError(Exception):
+    """A request body that cannot be read as it was sent (aiohttp's name).
+
+    Raised by body reads after bad chunked framing, a content coding that does not
+    decode, a decoded size past ``client_max_size`` (413), or a body that stopped
+    arriving for ``body_read_timeout`` (408). A handler that lets it propagate is
+    answered with its :attr:`status` and ``Connection: close``, and one DEBUG line
+    is logged: it is the client's fault, not the handler's.
+    """
+
+    def __init__(self, message: str = "", status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class ClientDisconnectedError(ConnectionResetError):
+    """The client went away while its body was read or its response written.
+
+    A ``ConnectionResetError``, as aiohttp raises; one that propagates out of a
+    handler is logged at DEBUG in one line, not as an error.
+    """

@@ -8,11 +8,15 @@ handler reads them out. Two invariants hold:
   quarter of that.
 * ``100 Continue`` is sent at most once, when a handler first waits for body bytes
   that a client is holding back (``Expect: 100-continue``).
+* Memory follows the bytes buffered, not how they were cut: small pieces (a
+  chunked body of 1-byte chunks) are joined into one ``bytearray`` as they arrive,
+  and a chunk's end costs 8 bytes (an ``array`` entry) only until it is read past.
 """
 
 from __future__ import annotations
 
 import asyncio
+from array import array
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING
@@ -22,6 +26,9 @@ if TYPE_CHECKING:
 
 __all__ = ["EMPTY_STREAM", "BodyStream", "EmptyStream"]
 
+_SMALL = 512  # pieces shorter than this are joined ...
+_JOINED = 16384  # ... into bytearrays of about this size
+
 
 class BodyStream:
     """An asynchronous reader of one request body (aiohttp's ``StreamReader`` API)."""
@@ -29,6 +36,7 @@ class BodyStream:
     __slots__ = (
         "_buffer",
         "_chunk_ends",
+        "_chunk_first",
         "_eof",
         "_exception",
         "_high_water",
@@ -53,8 +61,11 @@ class BodyStream:
         #: The Content-Length the client declared (None for chunked bodies).
         self.declared = declared
         self._high_water = high_water if high_water > 0 else 1
-        self._buffer: deque[bytes] = deque()
-        self._chunk_ends: deque[int] | None = None  # made by the first chunk of a chunked body
+        self._buffer: deque[bytes | bytearray] = deque()
+        #: Where each chunk of a chunked body ends (in total_bytes), made by its first
+        #: chunk; entries before _chunk_first have been read past.
+        self._chunk_ends: array[int] | None = None
+        self._chunk_first = 0
         self._size = 0
         self._offset = 0  # bytes of _buffer[0] already read
         self._eof = False
@@ -71,9 +82,20 @@ class BodyStream:
     def feed_data(self, data: bytes) -> None:
         if not data or self._eof:
             return
-        self._buffer.append(data)
-        self._size += len(data)
-        self.total_bytes += len(data)
+        n = len(data)
+        buf = self._buffer
+        if n < _SMALL:
+            # A small piece joins the last one when that is a small-piece bytearray:
+            # a 1-byte chunk then costs a byte, not a ~40-byte bytes object.
+            last = buf[-1] if buf else None
+            if type(last) is bytearray and len(last) < _JOINED:
+                last += data
+            else:
+                buf.append(bytearray(data))
+        else:
+            buf.append(data)
+        self._size += n
+        self.total_bytes += n
         if self._waiter is not None:
             self._wake()
         if self._size > self._high_water and not self._paused:
@@ -82,9 +104,11 @@ class BodyStream:
 
     def end_http_chunk(self) -> None:
         """Mark the end of a chunk of a chunked body (for :meth:`readchunk`)."""
-        if self._chunk_ends is None:
-            self._chunk_ends = deque()
-        self._chunk_ends.append(self.total_bytes)
+        ends = self._chunk_ends
+        if ends is None:
+            ends = self._chunk_ends = array("Q")
+        if not ends or ends[-1] != self.total_bytes:  # empty chunks end nothing new
+            ends.append(self.total_bytes)
 
     def feed_eof(self) -> None:
         self._eof = True
@@ -115,6 +139,8 @@ class BodyStream:
 
     def _consumed(self, n: int) -> None:
         self._size -= n
+        if self._chunk_ends is not None:
+            self._forget_chunk_ends()
         if self._paused and self._size < self._high_water // 4:
             self._paused = False
             self._protocol.pause_for_body(False)
@@ -192,7 +218,7 @@ class BodyStream:
             data = parts[0] if len(parts) == 1 else b"".join(parts)
         self._offset = off
         self._consumed(len(data))
-        return data
+        return data if type(data) is bytes else bytes(data)
 
     def discard(self) -> None:
         """Drop every buffered byte (the handler left them unread)."""
@@ -281,14 +307,33 @@ class BodyStream:
             await self._wait()
         if not self._buffer:
             return b"", False
+        # As aiohttp: the bytes up to the next chunk's end when it is buffered (across
+        # pieces), else the first piece.
         consumed = self.total_bytes - self._size
+        end = self._next_chunk_end()
+        if end is not None and end - consumed <= self._size:
+            return self._take(end - consumed), True
+        return self._take(len(self._buffer[0]) - self._offset), False
+
+    def _next_chunk_end(self) -> int | None:
         ends = self._chunk_ends
-        while ends and ends[0] <= consumed:
-            ends.popleft()
-        head_len = len(self._buffer[0]) - self._offset
-        if ends and ends[0] - consumed <= head_len:
-            return self._take(ends.popleft() - consumed), True
-        return self._take(head_len), False
+        if ends is None or self._chunk_first >= len(ends):
+            return None
+        return ends[self._chunk_first]
+
+    def _forget_chunk_ends(self) -> None:
+        """Drop the chunk ends already read past (they are kept only for readchunk)."""
+        ends = self._chunk_ends
+        assert ends is not None
+        consumed = self.total_bytes - self._size
+        first = self._chunk_first
+        count = len(ends)
+        while first < count and ends[first] <= consumed:
+            first += 1
+        if first > 1024 and first * 2 > count:
+            del ends[:first]
+            first = 0
+        self._chunk_first = first
 
     async def iter_chunked(self, n: int) -> AsyncIterator[bytes]:
         """Yield pieces of at most *n* bytes until the body ends."""
@@ -333,6 +378,7 @@ class EmptyStream(BodyStream):
     def __init__(self) -> None:
         self._buffer = deque()
         self._chunk_ends = None
+        self._chunk_first = 0
         self._size = 0
         self._offset = 0
         self._eof = True

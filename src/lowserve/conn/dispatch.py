@@ -30,7 +30,12 @@ from html import escape as html_escape
 from types import CoroutineType
 from typing import TYPE_CHECKING, Any
 
-from ..api.exceptions import HTTPException, HTTPInternalServerError
+from ..api.exceptions import (
+    ClientDisconnectedError,
+    HTTPException,
+    HTTPInternalServerError,
+    RequestPayloadError,
+)
 from ..api.response import Response, StreamResponse
 from ..api.streams import EMPTY_STREAM
 from ..wire.errors import WireError
@@ -314,6 +319,16 @@ class Dispatch(asyncio.Protocol):
             self._request = None
             self.close()
             raise exc
+        if isinstance(exc, RequestPayloadError):
+            log.debug("bad request body from %s: %s %s", self.peer, exc.status, exc)
+            return self._error_response(request, exc.status)
+        if isinstance(exc, ClientDisconnectedError) or (
+            isinstance(exc, ConnectionError)
+            and (self.transport is None or self.transport.is_closing())
+        ):
+            # The client went away: nothing can be answered (the send fails quietly).
+            log.debug("client %s went away during %s %s", self.peer, request.method, request.path)
+            return self._error_response(request, 500)
         if isinstance(exc, asyncio.TimeoutError):
             log.debug("request handler timed out", exc_info=exc)
             return self._error_response(request, 504)
@@ -390,7 +405,7 @@ class Dispatch(asyncio.Protocol):
             data = resp._render(request)
             self._head_sent = True
             if self.transport is None or self.transport.is_closing():
-                raise ConnectionResetError("Cannot write to closing transport")
+                raise ClientDisconnectedError("Cannot write to closing transport")
             self.queue_bytes(data)
         else:
             resp._start(request)

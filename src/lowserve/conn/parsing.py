@@ -109,8 +109,6 @@ class Parsing(Dispatch):
         err = self._refused = WireError(status, detail)
         raise err
 
-
-
     def _start_deferred(self) -> None:
         """Start the request whose body was still arriving when its segment ended."""
         deferred = self._deferred
@@ -251,21 +249,22 @@ class Parsing(Dispatch):
         if not has_body:
             self._body = None
             return EMPTY_STREAM, on_wait
+        cenc = special.get(b"content-encoding")
+        if cenc is not None:
+            cenc = cenc.lower().strip()
+        decoder = None
+        if cenc is not None and opts.auto_decompress and cenc != b"identity":
+            if cenc not in SUPPORTED_CODINGS:
+                self._refuse(415, f"content coding {cenc.decode('latin-1')!r} not supported")
+            decoder = BodyDecoder(
+                "gzip" if cenc == b"x-gzip" else cenc.decode(), opts.client_max_size
+            )
+        # Past the last refusal of the head: from here a fault belongs to the body.
+        self._decoder = decoder
         self._body_left = -1 if chunked else int(clen or 0)
         body = self._body = BodyStream(
             self, opts.read_bufsize, on_wait, None if chunked else int(clen or 0)
         )
-        cenc = special.get(b"content-encoding")
-        if cenc is not None:
-            cenc = cenc.lower().strip()
-        if cenc is not None and opts.auto_decompress and cenc != b"identity":
-            if cenc not in SUPPORTED_CODINGS:
-                self._refuse(415, f"content coding {cenc.decode('latin-1')!r} not supported")
-            self._decoder = BodyDecoder(
-                "gzip" if cenc == b"x-gzip" else cenc.decode(), opts.client_max_size
-            )
-        else:
-            self._decoder = None
         return body, on_wait
 
     def on_body(self, data: bytes) -> None:

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, cast
 import httptools
 
 from ..api.connection import UpgradeReceiver
+from ..api.exceptions import ClientDisconnectedError, RequestPayloadError
 from ..api.response import StreamResponse
 from ..api.streams import EMPTY_STREAM
 from ..wire.errors import WireError, error_reply
@@ -173,7 +174,7 @@ class HttpProtocol(Parsing):
     def connection_lost(self, exc: BaseException | None) -> None:
         self._set_state(ConnState.CLOSED)
         self._server.connection_lost(self)
-        err = ConnectionResetError("Connection lost")
+        err = ClientDisconnectedError("Connection lost")
         if self._body is not None:
             self._body.set_exception(err)
         for item in self._queue:
@@ -205,7 +206,7 @@ class HttpProtocol(Parsing):
         # transport closes on our return.
         self.flush_out()
         if self._body is not None and not self._body.is_eof():
-            self._body.set_exception(ConnectionResetError("Connection lost"))
+            self._body.set_exception(ClientDisconnectedError("Connection lost"))
         if self.state is _BUSY and not self._opts.handler_cancellation:
             # A half-closed client still gets its answer; then the connection closes.
             # (With handler_cancellation, EOF counts as a disconnect, as in aiohttp.)
@@ -353,10 +354,16 @@ class HttpProtocol(Parsing):
             return
         self._error = err
         self._in_head = False
-        if self._body is not None:
-            self._body.set_exception(ConnectionResetError(err.detail))
-            self._body = None
         log.debug("bad request from %s: %s %s", self.peer, err.status, err.detail)
+        body = self._body
+        if body is not None:
+            # The fault is in a body that a handler reads (or will): its read raises,
+            # and the handler's answer (the status below, if it lets the error
+            # propagate) is the last on this connection. Nothing is parsed after it.
+            self._body = None
+            body.set_exception(RequestPayloadError(err.detail, err.status))
+            self._update_reading()
+            return
         if self.state is _BUSY:
             self._queue.append(err)
             self._update_reading()
@@ -370,14 +377,7 @@ class HttpProtocol(Parsing):
         self.flush_out()
         transport.write(error_reply(err, self.server_header))
         self._error = err
-        if transport.can_write_eof():
-            # Lingering close: send FIN, then discard what the client still sends for
-            # a moment, so that its unread bytes do not turn our answer into a RST.
-            transport.write_eof()
-            self._set_state(ConnState.DISCARD)
-            self._update_reading(body_full=False)
-        else:
-            self.close()
+        self.close()
 
     # -- flow control ---------------------------------------------------------
     def pause_for_body(self, paused: bool) -> None:
@@ -419,7 +419,7 @@ class HttpProtocol(Parsing):
     async def drain(self) -> None:
         """Wait while the transport's write buffer is over its high-water mark."""
         if self.transport is None or self.transport.is_closing():
-            raise ConnectionResetError("Cannot write to closing transport")
+            raise ClientDisconnectedError("Cannot write to closing transport")
         if not self._write_paused:
             return
         waiter = self._drain_waiter
@@ -430,7 +430,7 @@ class HttpProtocol(Parsing):
     def write_bytes(self, data: bytes) -> None:
         transport = self.transport
         if transport is None or transport.is_closing():
-            raise ConnectionResetError("Cannot write to closing transport")
+            raise ClientDisconnectedError("Cannot write to closing transport")
         if self._out is not None:
             self.flush_out()
         transport.write(data)
@@ -531,8 +531,25 @@ class HttpProtocol(Parsing):
             self.transport.abort()
 
     def close(self) -> None:
-        """Close after the bytes already written have been sent."""
+        """Close after the bytes already written have been sent.
+
+        After a refusal (a bad request or body: ``_error``) the close lingers: FIN is
+        sent, and what the client still sends is read and dropped for a moment
+        (DISCARD), so that its unread bytes do not turn our answer into a RST.
+        """
         if self.state is ConnState.CLOSED or self.state is ConnState.DISCARD:
+            return
+        transport = self.transport
+        if (
+            self._error is not None
+            and transport is not None
+            and not transport.is_closing()
+            and transport.can_write_eof()
+        ):
+            self.flush_out()
+            transport.write_eof()
+            self._set_state(ConnState.DISCARD)
+            self._update_reading(body_full=False)
             return
         self._set_state(ConnState.CLOSING)
         self.flush_out()

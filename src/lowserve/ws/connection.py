@@ -35,6 +35,7 @@ try:
 except ImportError:  # pragma: no cover - the C speedup ships in websockets' wheels
     from websockets.utils import apply_mask
 
+from ..api.exceptions import ClientDisconnectedError
 from .types import WS_CLOSED_MESSAGE, WS_CLOSING_MESSAGE, WSCloseCode, WSMessage, WSMsgType
 
 if TYPE_CHECKING:
@@ -320,7 +321,7 @@ class WSConnection:
     async def send(self, opcode: Opcode, data: bytes) -> None:
         ws = self.ws
         if ws.state is not State.OPEN:
-            raise ConnectionResetError("Cannot write to closing transport")
+            raise ClientDisconnectedError("Cannot write to closing transport")
         if opcode is Opcode.TEXT or opcode is Opcode.BINARY:
             if self.write_data(0x80 | opcode.value, data):
                 await self.proto.drain()
@@ -369,7 +370,7 @@ class WSConnection:
         """Write one TEXT (0x81) or BINARY (0x82) frame; True if the caller should drain."""
         ws = self.ws
         if ws.state is not State.OPEN:
-            raise ConnectionResetError("Cannot write to closing transport")
+            raise ClientDisconnectedError("Cannot write to closing transport")
         if ws.extensions:
             if first == 0x81:
                 ws.send_text(data)
@@ -386,7 +387,7 @@ class WSConnection:
             frame = bytes((first, 127)) + n.to_bytes(8, "big") + data
         transport = self.proto.transport
         if transport is None or transport.is_closing():
-            raise ConnectionResetError("Cannot write to closing transport")
+            raise ClientDisconnectedError("Cannot write to closing transport")
         pending = ws.data_to_send()  # anything the protocol queued goes first
         transport.write(b"".join(pending) + frame if pending else frame)
         return self.proto.write_paused

@@ -27,7 +27,7 @@ from websockets.frames import Opcode
 from websockets.headers import build_extension, parse_extension
 from websockets.protocol import Side
 
-from ..api.exceptions import HTTPBadRequest, HTTPMethodNotAllowed
+from ..api.exceptions import ClientDisconnectedError, HTTPBadRequest, HTTPMethodNotAllowed
 from ..api.response import StreamResponse
 from .connection import WSConnection, WSProtocol
 from .types import (
@@ -147,7 +147,7 @@ class WebSocketResponse(StreamResponse):
         self.force_close()
         proto = request._protocol
         if proto.transport is None:
-            raise ConnectionResetError("Connection lost")
+            raise ClientDisconnectedError("Connection lost")
         head, _, _ = self._make_head(request, 0)
         ws = WSProtocol(Side.SERVER, max_size=self._max_msg_size or None)
         ws.answer_pings = self._autoping
