@@ -34,6 +34,23 @@ from compat_handlers import make_handler
 from conftest import exchange
 
 CASES: dict[str, bytes] = {
+    # Upgrades the handler declines (curl --http2 on http://): the body and the
+    # requests pipelined behind are served as usual.
+    "h2c-declined-pipelined": (
+        b"GET /text HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+        b"Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n"
+        b"GET /json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    ),
+    "h2c-declined-body": (
+        b"POST /echo HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+        b"Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\nContent-Length: 5\r\n\r\nhello"
+        b"GET /text HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    ),
+    "h2c-declined-chunked": (
+        b"POST /echo HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"
+        b"GET /text HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    ),
     "text": b"GET /text HTTP/1.1\r\nHost: x\r\n\r\n",
     "bytes": b"GET /bytes HTTP/1.1\r\nHost: x\r\n\r\n",
     "empty": b"GET /empty HTTP/1.1\r\nHost: x\r\n\r\n",
@@ -116,7 +133,10 @@ CASES: dict[str, bytes] = {
 }
 
 HEAD_ONLY = {"head-stream"}
-CLOSES_DECLINED_UPGRADE = {"ws-bad-version"}
+CLOSES_DECLINED_UPGRADE: set[str] = set()
+# aiohttp serves the body of a declined upgrade request but never answers what is
+# pipelined behind it; lowserve answers it too (documented). aiohttp's bytes are a prefix.
+ANSWERS_MORE = {"h2c-declined-body", "h2c-declined-chunked"}
 _WS = (
     "GET {path} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n"
@@ -212,7 +232,10 @@ def test_same_bytes_as_aiohttp(case: str, answers: dict[str, tuple[bytes, bytes]
         ours = ours.replace(b"Connection: close\r\n", b"", 1)
     if case in HEAD_ONLY:
         ours, theirs = ours.partition(b"\r\n\r\n")[0], theirs.partition(b"\r\n\r\n")[0]
-    if ours != theirs and b"application/json" in theirs:
+    if case in ANSWERS_MORE:
+        assert ours.count(b"HTTP/1.1 200 ") == 2
+        ours = ours[: len(theirs)]
+    if ours != theirs and theirs.count(b"HTTP/1.1 ") == 1 and b"application/json" in theirs:
         # Name the field that differs, not just the byte.
         assert json.loads(ours.partition(b"\r\n\r\n")[2]) == json.loads(
             theirs.partition(b"\r\n\r\n")[2]

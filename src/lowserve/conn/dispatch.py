@@ -159,6 +159,8 @@ class Dispatch(asyncio.Protocol):
     close: Callable[[], None]
     queue_bytes: Callable[[bytes], None]
     _update_reading: Callable[..., None]
+    _tail: bytearray | None
+    _upgrade_declined: Callable[[], None]
     _linger: Callable[[], None]
     _feed_unparsed: Callable[[], None]
     _reply_error: Callable[[WireError], None]
@@ -441,6 +443,8 @@ class Dispatch(asyncio.Protocol):
         self._request = None
         if self.state is _UPGRADED:
             return
+        if self._tail is not None:
+            self._upgrade_declined()
         if not keep_alive or self.transport is None:
             self.close()
             return

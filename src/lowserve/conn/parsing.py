@@ -54,6 +54,8 @@ class Parsing(Dispatch):
         "_parser",
         "_queue",
         "_refused",
+        "_resume_head",
+        "_resuming",
         "_special",
         "_trust_proxy",
         "_unparsed",
@@ -86,6 +88,10 @@ class Parsing(Dispatch):
         #: The refusal a callback raised: httptools wraps it, and loses it when it
         #: was raised while another exception was being handled, so it is kept here.
         self._refused: WireError | None = None
+        #: An upgrade request's body framing, restated as a head for a fresh parser
+        #: (llhttp skips such a body), and whether that restated head is being parsed.
+        self._resume_head: bytes | None = None
+        self._resuming = False
 
     # What this layer uses of HttpProtocol.
     _wire_error: Callable[[WireError], None]
@@ -97,6 +103,10 @@ class Parsing(Dispatch):
         """Drop the unread rest of the current body as it arrives (state LINGER)."""
         self._body = None
         self._decoder = None
+
+    def _fresh_parser(self) -> None:
+        """A new llhttp parser: after an upgrade head, the old one parses nothing more."""
+        self._parser = httptools.HttpRequestParser(self)
 
     def _feed_unparsed(self) -> None:
         """Parse the bytes held back while the pipeline queue was full."""
@@ -170,6 +180,14 @@ class Parsing(Dispatch):
 
     def on_headers_complete(self) -> None:
         self._in_head = False
+        if self._resuming:
+            # The restated head of an upgrade request's body (see _resume_head): the
+            # request exists already, and its body stream is waiting for these bytes.
+            self._resuming = False
+            self._headers = []
+            self._special = {}
+            self._head_span = None
+            return
         parser = self._parser
         special = self._special
         ver = parser.get_http_version()
@@ -193,7 +211,16 @@ class Parsing(Dispatch):
             body = EMPTY_STREAM
             self._body = None
         else:
-            body, on_wait = self._open_body(special, version, upgrade)
+            body, on_wait = self._open_body(special, version, method == "CONNECT")
+            if upgrade and body is not EMPTY_STREAM:
+                # llhttp stops at the head of every upgrade request and skips its body;
+                # one with a body is not taken over here (no WebSocket has one), so its
+                # body is parsed after the head, restated to a fresh parser.
+                self._resume_head = (
+                    b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    if body.declared is None
+                    else b"POST / HTTP/1.1\r\nContent-Length: %d\r\n\r\n" % body.declared
+                )
         headers = self._headers
         request = self._server.request_factory(
             self,
@@ -201,7 +228,9 @@ class Parsing(Dispatch):
             self._url.decode("utf-8", "surrogateescape"),
             version,
             headers,
-            parser.should_keep_alive() and not upgrade,
+            # An upgrade the handler declines (no 101) leaves the connection as it was;
+            # a tunnel (CONNECT) does not.
+            parser.should_keep_alive() and not (upgrade and method == "CONNECT"),
             body,
             client_max_size=opts.client_max_size,
         )
@@ -223,7 +252,7 @@ class Parsing(Dispatch):
             self._start(request)
 
     def _open_body(
-        self, special: dict[bytes, bytes], version: HttpVersion, upgrade: bool
+        self, special: dict[bytes, bytes], version: HttpVersion, tunnel: bool
     ) -> tuple[BodyStream, Callable[[], None] | None]:
         """Check a head's framing fields; the body stream (and 100-continue hook) they call for."""
         opts = self._opts
@@ -238,7 +267,7 @@ class Parsing(Dispatch):
                 self._refuse(400, "Transfer-Encoding in an HTTP/1.0 request")
             chunked = True
         clen = special.get(b"content-length")
-        has_body = (chunked or (clen is not None and clen != b"0")) and not upgrade
+        has_body = (chunked or (clen is not None and clen != b"0")) and not tunnel
         on_wait = None
         expect = special.get(b"expect")
         if expect is not None:
@@ -286,6 +315,8 @@ class Parsing(Dispatch):
             self._body.end_http_chunk()
 
     def on_message_complete(self) -> None:
+        if self._resume_head is not None:
+            return  # llhttp ends an upgrade request at its head; its body comes later
         self._body_left = 0
         body = self._body
         if body is not None:

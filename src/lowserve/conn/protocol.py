@@ -320,7 +320,14 @@ class HttpProtocol(Parsing):
                 # The handler ran eagerly and took the connection over already.
                 if tail:
                     self._upgrade.data_received(tail)
+            elif self._resume_head is not None:
+                # An upgrade request with a body: parse that body (and what follows).
+                head, self._resume_head = self._resume_head, None
+                self._fresh_parser()
+                self._resuming = True
+                self._parse(head + bytes(tail))
             else:
+                # Held until the handler takes the connection over, or declines.
                 self._tail = bytearray(tail)
             return
         except httptools.HttpParserCallbackError as exc:
@@ -464,10 +471,9 @@ class HttpProtocol(Parsing):
         """False when the connection cannot carry another request after this one."""
         if (self._error is not None or self._close_when_done or self._draining) and not self._queue:
             return False
+        # A client still holding its body back (100-continue) cannot be drained.
         body = request.content
-        if body is not EMPTY_STREAM and body.continue_pending and not body.is_eof():
-            return False  # the client still holds the body back; it cannot be drained
-        return self._tail is None
+        return body is EMPTY_STREAM or not body.continue_pending or body.is_eof()
 
     def body_cut_short(self) -> None:
         """A response ended before its declared Content-Length: close after it."""
@@ -479,6 +485,14 @@ class HttpProtocol(Parsing):
             self.transport.write(_CONTINUE)
 
     # -- upgrades -------------------------------------------------------------
+    def _upgrade_declined(self) -> None:
+        """The handler answered an upgrade request without taking the connection
+        over: what the client sent after its head is HTTP again, for a fresh parser."""
+        tail, self._tail = self._tail, None
+        self._fresh_parser()
+        if tail:
+            self._unparsed = tail
+
     def take_over(self, receiver: UpgradeReceiver) -> bytes:
         """Hand the transport to *receiver*; returns bytes already read past the head."""
         self._upgrade = receiver
