@@ -134,9 +134,9 @@ CASES: dict[str, bytes] = {
 
 HEAD_ONLY = {"head-stream"}
 CLOSES_DECLINED_UPGRADE: set[str] = set()
-# aiohttp serves the body of a declined upgrade request but never answers what is
+# aiohttp serves a declined upgrade request (and its body) but never answers what is
 # pipelined behind it; lowserve answers it too (documented). aiohttp's bytes are a prefix.
-ANSWERS_MORE = {"h2c-declined-body", "h2c-declined-chunked"}
+ANSWERS_MORE = {"h2c-declined-pipelined", "h2c-declined-body", "h2c-declined-chunked"}
 _WS = (
     "GET {path} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n"

@@ -159,8 +159,8 @@ class Dispatch(asyncio.Protocol):
     close: Callable[[], None]
     queue_bytes: Callable[[bytes], None]
     _update_reading: Callable[..., None]
-    _tail: bytearray | None
-    _upgrade_declined: Callable[[], None]
+    _upgrading: BaseRequest | None
+    _upgrade_answered: Callable[[BaseRequest], None]
     _linger: Callable[[], None]
     _feed_unparsed: Callable[[], None]
     _reply_error: Callable[[WireError], None]
@@ -441,10 +441,10 @@ class Dispatch(asyncio.Protocol):
 
     def _response_done(self, request: BaseRequest, keep_alive: bool | None) -> None:
         self._request = None
+        if request is self._upgrading:
+            self._upgrade_answered(request)
         if self.state is _UPGRADED:
             return
-        if self._tail is not None:
-            self._upgrade_declined()
         if not keep_alive or self.transport is None:
             self.close()
             return

@@ -59,6 +59,7 @@ class Parsing(Dispatch):
         "_special",
         "_trust_proxy",
         "_unparsed",
+        "_upgrading",
         "_url",
     )
 
@@ -92,6 +93,9 @@ class Parsing(Dispatch):
         #: (llhttp skips such a body), and whether that restated head is being parsed.
         self._resume_head: bytes | None = None
         self._resuming = False
+        #: An upgrade request not yet answered: llhttp parses nothing after its head
+        #: until the handler takes the connection over (101) or declines.
+        self._upgrading: BaseRequest | None = None
 
     # What this layer uses of HttpProtocol.
     _wire_error: Callable[[WireError], None]
@@ -237,6 +241,8 @@ class Parsing(Dispatch):
         self._headers = []
         self._special = {}
         self._head_span = None
+        if upgrade and self._resume_head is None:
+            self._upgrading = request  # llhttp pauses after it: see HttpProtocol._parse
         if self._trust_proxy:
             request._remote, request._scheme, request._host = read_proxy_headers(headers)
         if self.state is _BUSY:

@@ -326,6 +326,11 @@ class HttpProtocol(Parsing):
                 self._fresh_parser()
                 self._resuming = True
                 self._parse(head + bytes(tail))
+            elif self._upgrading is None:
+                # The handler already declined (it answered from within this parse).
+                self._fresh_parser()
+                if tail:
+                    self._feed_sliced(bytes(tail))
             else:
                 # Held until the handler takes the connection over, or declines.
                 self._tail = bytearray(tail)
@@ -485,17 +490,23 @@ class HttpProtocol(Parsing):
             self.transport.write(_CONTINUE)
 
     # -- upgrades -------------------------------------------------------------
-    def _upgrade_declined(self) -> None:
-        """The handler answered an upgrade request without taking the connection
-        over: what the client sent after its head is HTTP again, for a fresh parser."""
-        tail, self._tail = self._tail, None
-        self._fresh_parser()
-        if tail:
-            self._unparsed = tail
+    def _upgrade_answered(self, request: BaseRequest) -> None:
+        """*request*, an upgrade request, was answered. Unless the answer took the
+        connection over, what the client sent after its head is HTTP again."""
+        self._upgrading = None
+        if self.state is ConnState.UPGRADED:
+            return
+        if self._tail is not None:  # llhttp paused already: parse the rest afresh
+            tail, self._tail = self._tail, None
+            self._fresh_parser()
+            if tail:
+                self._unparsed = tail
+        # else llhttp pauses later in this parse, and _parse goes on (_upgrading is None)
 
     def take_over(self, receiver: UpgradeReceiver) -> bytes:
         """Hand the transport to *receiver*; returns bytes already read past the head."""
         self._upgrade = receiver
+        self._upgrading = None
         self._head_sent = True
         self._set_state(ConnState.UPGRADED)
         tail = bytes(self._tail or b"")
