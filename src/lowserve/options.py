@@ -72,6 +72,16 @@ class ServerOptions:
     header_read_timeout: float = _opt(
         10.0, "Seconds to receive a whole request head once it has begun (408 past it)."
     )
+    body_read_timeout: float = _opt(
+        60.0,
+        "Longest gap in seconds between the bytes of a request body while lowserve is "
+        "reading it (the handler's read then raises RequestPayloadError: 408; 0: none).",
+    )
+    send_timeout: float = _opt(
+        60.0,
+        "Seconds a response may sit above the write buffer's high-water mark without the "
+        "client reading any of it before the connection is closed (0: none).",
+    )
     drain_grace: float = _opt(
         1.5,
         "Seconds an idle keep-alive connection stays open once a graceful stop begins, so "

@@ -41,7 +41,7 @@ import httptools
 from ..api.connection import UpgradeReceiver
 from ..api.exceptions import ClientDisconnectedError, RequestPayloadError
 from ..api.response import StreamResponse
-from ..api.streams import EMPTY_STREAM
+from ..api.streams import EMPTY_STREAM, BodyStream
 from ..wire.errors import WireError, error_reply
 from ..wire.proxy import is_trusted
 from .parsing import Parsing
@@ -74,9 +74,14 @@ class HttpProtocol(Parsing):
         "_error",
         "_out",
         "_paused",
+        "_send_low",
+        "_send_since",
         "_tail",
         "_timeouts",
         "_upgrade",
+        "_watched",
+        "_watched_at",
+        "_watched_since",
         "_write_paused",
         "is_tls",
         "server_header",
@@ -102,6 +107,14 @@ class HttpProtocol(Parsing):
         self._paused = False
         self._write_paused = False
         self._drain_waiter: asyncio.Future[None] | None = None
+        #: Progress watch (_check_progress): the body being received, its byte count
+        #: at the last change and when; the write buffer's low point since writing
+        #: paused, and when it was last lowered.
+        self._watched: BodyStream | None = None
+        self._watched_at = 0
+        self._watched_since = 0.0
+        self._send_low = 0
+        self._send_since = 0.0
         #: Small answers queued for the end of this loop iteration (queue_bytes).
         self._out: list[bytes] | None = None
         #: Bytes read past an Upgrade head, and what took the connection over.
@@ -136,7 +149,9 @@ class HttpProtocol(Parsing):
         self._deadline = self._server.now + timeout if timeout else 0.0
 
     def check_timeout(self, now: float) -> None:
-        """Called by the server's sweeper about every second."""
+        """Called by the server's sweeper about every second (sooner for short timeouts)."""
+        if self._body is not None or self._write_paused:
+            self._check_progress(now)
         if not self._deadline or now < self._deadline:
             return
         state = self.state
@@ -146,6 +161,41 @@ class HttpProtocol(Parsing):
             self.close()
         elif state is ConnState.DISCARD and self.transport is not None:
             self.transport.abort()
+
+    def _check_progress(self, now: float) -> None:
+        """``body_read_timeout`` and ``send_timeout``: a peer that stopped moving bytes.
+
+        Progress is sampled at each sweep (no clock read per byte): a body whose
+        received count has not changed, while lowserve was reading, for
+        ``body_read_timeout``, fails its reads with 408; a response whose write
+        buffer has not shrunk below its size at the pause, for ``send_timeout``,
+        has its connection aborted.
+        """
+        body = self._body
+        if body is not None:
+            if body is not self._watched or self._paused or body.total_bytes != self._watched_at:
+                self._watched = body
+                self._watched_at = body.total_bytes
+                self._watched_since = now
+            elif (
+                self._opts.body_read_timeout
+                and now - self._watched_since >= self._opts.body_read_timeout
+            ):
+                self._watched = None
+                self._wire_error(WireError(408, "request body not received in time"))
+        else:
+            self._watched = None
+        transport = self.transport
+        if self._write_paused and transport is not None and self._opts.send_timeout:
+            size = transport.get_write_buffer_size()
+            if size < self._send_low:
+                self._send_low = size
+                self._send_since = now
+            elif now - self._send_since >= self._opts.send_timeout:
+                log.debug(
+                    "client %s read nothing for %.0f s: closing", self.peer, now - self._send_since
+                )
+                transport.abort()
 
     # -- asyncio.Protocol -----------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -216,6 +266,9 @@ class HttpProtocol(Parsing):
 
     def pause_writing(self) -> None:
         self._write_paused = True
+        transport = self.transport
+        self._send_low = transport.get_write_buffer_size() if transport is not None else 0
+        self._send_since = self._server.now
         if self._upgrade is not None:
             self._upgrade.pause_writing()
 

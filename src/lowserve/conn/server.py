@@ -81,6 +81,8 @@ class Server:
                 options.header_read_timeout,
                 options.lingering_time,
                 options.drain_grace,
+                options.body_read_timeout,
+                options.send_timeout,
             )
             if t > 0
         ]
