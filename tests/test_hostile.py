@@ -10,6 +10,7 @@ import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -216,3 +217,58 @@ async def test_disconnects_mid_upload_and_mid_download_log_no_error(
         assert s.server.connections == []
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING or r.exc_info]
     assert sum("went away" in r.getMessage() for r in caplog.records) >= 25
+
+
+def test_out_of_descriptors_answers_503_warns_once_and_recovers(tmp_path: Path) -> None:
+    """RLIMIT_NOFILE=64 and 200 connections: each gets an answer (200, or 503 near the
+    limit), one WARNING names the limit, and service is back as soon as they close."""
+    import resource
+    import socket
+
+    from test_cli import APP, free_port, wait_serving
+
+    (tmp_path / "myapp.py").write_text(APP)
+    port = free_port()
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lowserve", "myapp:handler", "--port", str(port), "--no-access-log"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=limit,
+    )
+    try:
+        wait_serving(port, proc)  # type: ignore[arg-type]
+        socks = []
+        for _ in range(200):
+            sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+            sock.sendall(b"GET /pid HTTP/1.1\r\nHost: a\r\n\r\n")
+            socks.append(sock)
+        statuses = []
+        for sock in socks:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = sock.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+            statuses.append(data[:12])
+        assert set(statuses) <= {b"HTTP/1.1 200", b"HTTP/1.1 503"}, set(statuses)
+        assert statuses.count(b"HTTP/1.1 200") >= 20
+        for sock in socks:
+            sock.close()
+        t0 = time.monotonic()
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            sock.sendall(b"GET /pid HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+            assert sock.recv(12) == b"HTTP/1.1 200"
+        assert time.monotonic() - t0 < 1
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=20)
+    warnings = [line for line in err.splitlines() if "RLIMIT_NOFILE 64" in line]
+    assert len(warnings) == 1 and "WARNING" in warnings[0], err
+    assert "Traceback" not in err

@@ -8,6 +8,7 @@ changes it, and it arms the one deadline that state has)::
     BUSY --request body left unread--> LINGER --body ends--> (as above)
     BUSY --handler takes the transport--> UPGRADED
     any --refuse a request--> DISCARD (FIN sent, input dropped for 2 s) --> CLOSED
+    (accepted over capacity) REFUSING --its request read, or 0.2 s--> 503, CLOSED
     any --close--> CLOSING --transport gone--> CLOSED
 
 Invariants:
@@ -57,6 +58,7 @@ log = logging.getLogger("lowserve.server")
 
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _CLOSE_LINGER = 2.0  # seconds to discard input after refusing a request
+_REFUSE_WAIT = 0.2  # seconds an over-capacity connection waits for its request
 _PIECE = 65536  # most bytes handed to the parser at once
 
 
@@ -143,6 +145,8 @@ class HttpProtocol(Parsing):
             timeout = self._timeouts[2]
         elif state is ConnState.DISCARD:
             timeout = _CLOSE_LINGER
+        elif state is ConnState.REFUSING:
+            timeout = _REFUSE_WAIT
         else:
             self._deadline = 0.0
             return
@@ -156,11 +160,16 @@ class HttpProtocol(Parsing):
             return
         state = self.state
         if state is ConnState.HEAD:
+            self._server.note_refusal(
+                "head-timeout", "request heads not received within header_read_timeout: 408"
+            )
             self._reply_error(WireError(408, "request head not received in time"))
         elif state in (ConnState.IDLE, ConnState.LINGER):
             self.close()
         elif state is ConnState.DISCARD and self.transport is not None:
             self.transport.abort()
+        elif state is ConnState.REFUSING:
+            self._refuse_now()
 
     def _check_progress(self, now: float) -> None:
         """``body_read_timeout`` and ``send_timeout``: a peer that stopped moving bytes.
@@ -206,6 +215,7 @@ class HttpProtocol(Parsing):
         opts = self._opts
         self._trust_proxy = opts.proxy_headers and is_trusted(self.peer, opts.forwarded_allow_ips)
         sock = transport.get_extra_info("socket")
+        fd = sock.fileno() if sock is not None else -1
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             try:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -213,9 +223,11 @@ class HttpProtocol(Parsing):
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
             except OSError:
                 pass
-        if not self._server.connection_made(self):
-            self._close_when_done = True
-            self._reply_error(WireError(503, "too many connections"))
+        if not self._server.connection_made(self, fd):
+            # Over capacity. Its descriptor must be free again soon: answer 503 as
+            # soon as the request is read, and close at once (nothing is left unread).
+            self._error = WireError(503, "too many connections")
+            self._set_state(ConnState.REFUSING)
             return
         self._set_state(_IDLE)
         if self._server.shutting_down:
@@ -292,6 +304,8 @@ class HttpProtocol(Parsing):
                 self._update_reading(body_full=True)
             return
         if self._error is not None or self.state is ConnState.CLOSED:
+            if self.state is ConnState.REFUSING:
+                self._refuse_now()
             return
         if self._unparsed is not None:
             self._unparsed += data
@@ -434,6 +448,14 @@ class HttpProtocol(Parsing):
             self._update_reading()
         else:
             self._reply_error(err)
+
+    def _refuse_now(self) -> None:
+        """REFUSING: write the 503 and close."""
+        transport = self.transport
+        self._set_state(ConnState.CLOSING)
+        if transport is not None and not transport.is_closing() and self._error is not None:
+            transport.write(error_reply(self._error, self.server_header))
+            transport.close()
 
     def _reply_error(self, err: WireError) -> None:
         transport = self.transport

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import resource
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -22,6 +23,9 @@ from .protocol import HttpProtocol
 __all__ = ["Server"]
 
 log = logging.getLogger("lowserve.server")
+
+_FD_RESERVE = 16  # descriptors kept free for accept(), files, and the loop itself
+_WARN_EVERY = 10.0  # seconds between two WARNING lines about one kind of refusal
 
 Handler = Callable[[BaseRequest], Awaitable[StreamResponse]]
 
@@ -67,6 +71,11 @@ class Server:
         self.drained_count = 0
         self.cancelled_count = 0
         self._count_at_stop = 0
+        self._refusals: dict[str, int] = {}
+        self._refusal_logged: dict[str, float] = {}
+        self._fd_limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        if self._fd_limit == resource.RLIM_INFINITY:
+            self._fd_limit = 1 << 30
         #: A coarse clock (loop time), advanced by the sweeper; connections arm
         #: their deadlines from it instead of reading the clock on every request.
         self.now = 0.0
@@ -100,10 +109,27 @@ class Server:
         return HttpProtocol(self, loop)
 
     # -- registry, used by HttpProtocol ---------------------------------------
-    def connection_made(self, conn: HttpProtocol) -> bool:
-        """Register *conn*; False if it is over ``limit_concurrency``."""
+    def connection_made(self, conn: HttpProtocol, fd: int) -> bool:
+        """Register *conn* (its socket is *fd*); False when it must be refused (503).
+
+        Refused: past ``limit_concurrency``, or when *fd* is within ``_FD_RESERVE``
+        of the process's descriptor limit. Refusing there, with an answer that frees
+        the descriptor at once (ConnState.REFUSING), keeps a few descriptors free,
+        so that the event loop does not meet EMFILE in accept() (where libuv closes
+        the connections it cannot take, silently).
+        """
         limit = self.options.limit_concurrency
         if limit and len(self._connections) >= limit:
+            self.note_refusal(
+                "limit", f"--limit-concurrency {limit} reached: connections refused with 503"
+            )
+            return False
+        if fd >= self._fd_limit - _FD_RESERVE:
+            self.note_refusal(
+                "fd",
+                f"near the descriptor limit (RLIMIT_NOFILE {self._fd_limit}): connections "
+                "refused with 503; raise it (ulimit -n, LimitNOFILE=) or set --limit-concurrency",
+            )
             return False
         self._connections[conn] = None
         if self._sweeper is None:
@@ -111,6 +137,18 @@ class Server:
             self.now = self._loop.time()
             self._schedule_sweep()
         return True
+
+    def note_refusal(self, kind: str, message: str) -> None:
+        """Count a refusal of *kind*; log it at WARNING at most once per ``_WARN_EVERY``
+        seconds per kind, with how many happened since the last line."""
+        count = self._refusals.get(kind, 0) + 1
+        self._refusals[kind] = count
+        assert self._loop is not None
+        now = self._loop.time()
+        if now - self._refusal_logged.get(kind, -_WARN_EVERY) >= _WARN_EVERY:
+            self._refusal_logged[kind] = now
+            self._refusals[kind] = 0
+            log.warning("%s (%d since the last such line)", message, count)
 
     def connection_lost(self, conn: HttpProtocol) -> None:
         self._connections.pop(conn, None)

@@ -20,5 +20,6 @@ class ConnState(enum.Enum):
     LINGER = "linger"  #: discarding an unread request body; the lingering timeout runs
     UPGRADED = "upgraded"  #: the transport belongs to an upgraded protocol
     DISCARD = "discard"  #: a request was refused; input is dropped until the client closes
+    REFUSING = "refusing"  #: over capacity: 503 once the request has been read, then close
     CLOSING = "closing"  #: the last bytes are being written
     CLOSED = "closed"
