@@ -272,3 +272,44 @@ def test_out_of_descriptors_answers_503_warns_once_and_recovers(tmp_path: Path) 
     warnings = [line for line in err.splitlines() if "RLIMIT_NOFILE 64" in line]
     assert len(warnings) == 1 and "WARNING" in warnings[0], err
     assert "Traceback" not in err
+
+
+async def _form(request: web.BaseRequest) -> web.Response:
+    return web.Response(text=str(len(await request.post())))
+
+
+@pytest.mark.parametrize("kind", ["urlencoded", "multipart"])
+async def test_more_form_fields_than_client_max_fields_get_413(kind: str) -> None:
+    async with serve(_form, client_max_fields=10) as s:
+        for fields, status in ((10, b"200"), (11, b"413")):
+            if kind == "urlencoded":
+                body = "&".join(f"f{i}=v" for i in range(fields)).encode()
+                ctype = b"application/x-www-form-urlencoded"
+            else:
+                body = b"".join(
+                    b'--B\r\nContent-Disposition: form-data; name="f%d"\r\n\r\nv\r\n' % i
+                    for i in range(fields)
+                ) + b"--B--\r\n"
+                ctype = b"multipart/form-data; boundary=B"
+            reader, writer = await asyncio.open_connection("127.0.0.1", s.port)
+            writer.write(
+                b"POST / HTTP/1.1\r\nHost: a\r\nConnection: close\r\nContent-Type: %b\r\n"
+                b"Content-Length: %d\r\n\r\n%b" % (ctype, len(body), body)
+            )
+            answer = await asyncio.wait_for(reader.read(), 5)
+            writer.close()
+            assert answer.startswith(b"HTTP/1.1 " + status), answer[:60]
+            if status == b"413":
+                assert b"Maximum number of form fields 10 exceeded." in answer
+
+
+async def test_an_oversize_multipart_upload_is_refused_before_100_continue() -> None:
+    async with serve(_form, client_max_size=1000) as s:
+        reader, writer = await asyncio.open_connection("127.0.0.1", s.port)
+        writer.write(
+            b"POST / HTTP/1.1\r\nHost: a\r\nContent-Type: multipart/form-data; boundary=B\r\n"
+            b"Content-Length: 5000\r\nExpect: 100-continue\r\n\r\n"
+        )
+        answer = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        writer.close()
+        assert answer.startswith(b"HTTP/1.1 413 "), answer  # no "100 Continue" first

@@ -69,6 +69,11 @@ class ServerOptions:
         "Largest body read()/text()/json()/post() accept, and largest a compressed body may "
         "decode to, in bytes (413 past it; 0: no limit).",
     )
+    client_max_fields: int = _opt(
+        1000,
+        "Most fields post() accepts in an urlencoded or multipart body (413 past it; 0: no "
+        "limit), as aiohttp's client_max_fields.",
+    )
     header_read_timeout: float = _opt(
         10.0, "Seconds to receive a whole request head once it has begun (408 past it)."
     )

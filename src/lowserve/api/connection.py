@@ -55,6 +55,10 @@ class Connection(BodyOwner, Protocol):
     server_header: str | None
 
     @property
+    def client_max_fields(self) -> int:
+        """The most form fields ``post()`` accepts (0: no limit)."""
+
+    @property
     def write_paused(self) -> bool:
         """True while the transport's write buffer is over its high-water mark."""
 

@@ -46,25 +46,43 @@ async def parse_form(request: BaseRequest) -> MultiDictProxy[Any]:
     """Parse the body of *request* as a form."""
     ctype, params = parse_content_type(request.headers.get("Content-Type"))
     out: MultiDict[Any] = MultiDict()
+    max_fields = request.client_max_fields
     if ctype == "application/x-www-form-urlencoded" or (
         ctype == "application/octet-stream" and not request.body_exists
     ):
         data = await request.read()
         charset = request.charset or "utf-8"
-        out.extend(parse_qsl(data.rstrip().decode(charset), keep_blank_values=True))
+        text = data.rstrip().decode(charset)
+        try:
+            fields = parse_qsl(text, keep_blank_values=True, max_num_fields=max_fields or None)
+        except ValueError:  # past max_num_fields (the only ValueError parse_qsl raises here)
+            raise _too_many_fields(max_fields) from None
+        out.extend(fields)
     elif ctype == "multipart/form-data":
         boundary = params.get("boundary")
         if not boundary:
             raise HTTPBadRequest(text="multipart/form-data without a boundary")
-        await _parse_multipart(request, boundary, out)
+        limit = request.client_max_size
+        declared = request.content.declared
+        if limit and declared is not None and declared > limit:
+            # Refused from Content-Length, before any byte is read (or 100 Continue sent).
+            raise HTTPRequestEntityTooLarge(max_size=limit, actual_size=declared)
+        await _parse_multipart(request, boundary, out, max_fields)
     return MultiDictProxy(out)
+
+
+def _too_many_fields(max_fields: int) -> HTTPRequestEntityTooLarge:
+    return HTTPRequestEntityTooLarge(
+        max_fields, text=f"Maximum number of form fields {max_fields} exceeded."
+    )
 
 
 class _Parts:
     """Collects python-multipart's callbacks into fields."""
 
-    def __init__(self, out: MultiDict[Any]) -> None:
+    def __init__(self, out: MultiDict[Any], max_fields: int) -> None:
         self.out = out
+        self.max_fields = max_fields
         self.headers: CIMultiDict[str] = CIMultiDict()
         self.field = bytearray()
         self.value = bytearray()
@@ -91,6 +109,8 @@ class _Parts:
         self.data.write(data[start:end])
 
     def end(self) -> None:
+        if self.max_fields and len(self.out) >= self.max_fields:
+            raise _too_many_fields(self.max_fields)
 
         msg = Message()
         msg["content-disposition"] = self.headers.get("Content-Disposition", "")
@@ -117,8 +137,10 @@ class _Parts:
             self.out.add(name, self.data.getvalue())
 
 
-async def _parse_multipart(request: BaseRequest, boundary: str, out: MultiDict[Any]) -> None:
-    parts = _Parts(out)
+async def _parse_multipart(
+    request: BaseRequest, boundary: str, out: MultiDict[Any], max_fields: int
+) -> None:
+    parts = _Parts(out, max_fields)
     callbacks: Any = {
         "on_part_begin": parts.begin,
         "on_header_field": parts.header_field,

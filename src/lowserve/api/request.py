@@ -368,6 +368,11 @@ class BaseRequest(StateMapping):
     def client_max_size(self) -> int:
         return self._client_max_size
 
+    @property
+    def client_max_fields(self) -> int:
+        """The most fields :meth:`post` accepts (0: no limit); the server's option."""
+        return self._protocol.client_max_fields
+
     async def read(self) -> bytes:
         """The whole body; ``HTTPRequestEntityTooLarge`` past ``client_max_size``."""
         if self._body is None:

@@ -499,6 +499,11 @@ class HttpProtocol(Parsing):
             transport.resume_reading()
 
     @property
+    def client_max_fields(self) -> int:
+        """The most form fields ``post()`` accepts (0: no limit)."""
+        return self._opts.client_max_fields
+
+    @property
     def write_paused(self) -> bool:
         """True while the transport's write buffer is over its high-water mark."""
         return self._write_paused
