@@ -316,6 +316,8 @@ class Dispatch(asyncio.Protocol):
     def _failed(self, request: BaseRequest, exc: BaseException) -> StreamResponse:
         """The response for a handler that raised *exc* (cancellation propagates)."""
         if isinstance(exc, HTTPException):
+            if exc.status == 413:
+                exc.force_close()  # not worth draining a body known to be too large
             return exc
         if isinstance(exc, asyncio.CancelledError):
             self._request = None
@@ -328,9 +330,10 @@ class Dispatch(asyncio.Protocol):
             isinstance(exc, ConnectionError)
             and (self.transport is None or self.transport.is_closing())
         ):
-            # The client went away: nothing can be answered (the send fails quietly).
+            # The client went away. Only one that merely half-closed, its request cut
+            # short, can still read an answer: 400 (for any other the send fails quietly).
             log.debug("client %s went away during %s %s", self.peer, request.method, request.path)
-            return self._error_response(request, 500)
+            return self._error_response(request, 400)
         if isinstance(exc, asyncio.TimeoutError):
             log.debug("request handler timed out", exc_info=exc)
             return self._error_response(request, 504)

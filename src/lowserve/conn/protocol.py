@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import socket
 from typing import TYPE_CHECKING, cast
 
@@ -58,6 +59,8 @@ log = logging.getLogger("lowserve.server")
 
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _CLOSE_LINGER = 2.0  # seconds to discard input after refusing a request
+_VERSION = re.compile(rb"^[A-Z]+ \S+ HTTP/(\d\.\d)\r?$", re.M)  # a request line, well formed
+_DONE = WireError(0, "closed after its last answer")  # _error once a close lingers
 _REFUSE_WAIT = 0.2  # seconds an over-capacity connection waits for its request
 _PIECE = 65536  # most bytes handed to the parser at once
 
@@ -418,7 +421,17 @@ class HttpProtocol(Parsing):
                 self._wire_error(WireError(400, "invalid method"))
             return
         except httptools.HttpParserError as exc:
-            self._wire_error(WireError(400, str(exc) or "malformed request"))
+            detail = str(exc) or "malformed request"
+            version = (
+                _VERSION.search(data[start : start + 8300])
+                if detail in ("Invalid HTTP version", "Pause on PRI/Upgrade")  # PRI: HTTP/2
+                else None
+            )
+            if version is not None:
+                # A well-formed version lowserve does not speak (HTTP/1.2, HTTP/3.0...).
+                self._wire_error(WireError(505, f"HTTP/{version[1].decode()} is not supported"))
+            else:
+                self._wire_error(WireError(400, detail))
             return
         if self._in_head:
             # A head is still arriving after this segment: arm the header-read timeout.
@@ -638,21 +651,28 @@ class HttpProtocol(Parsing):
     def close(self) -> None:
         """Close after the bytes already written have been sent.
 
-        After a refusal (a bad request or body: ``_error``) the close lingers: FIN is
-        sent, and what the client still sends is read and dropped for a moment
-        (DISCARD), so that its unread bytes do not turn our answer into a RST.
+        After a refusal (a bad request or body: ``_error``), or with a body still
+        arriving, the close lingers: FIN is sent, and what the client still sends is
+        read and dropped for a moment (DISCARD), so that its unread bytes do not turn
+        our answer into a RST.
         """
         if self.state is ConnState.CLOSED or self.state is ConnState.DISCARD:
             return
         transport = self.transport
         if (
-            self._error is not None
+            (self._error is not None or self._body is not None)
             and transport is not None
             and not transport.is_closing()
             and transport.can_write_eof()
         ):
             self.flush_out()
-            transport.write_eof()
+            try:
+                transport.write_eof()
+            except OSError:  # the peer is gone already (ENOTCONN)
+                transport.abort()
+                return
+            if self._error is None:
+                self._error = _DONE  # nothing more is parsed: input is dropped
             self._set_state(ConnState.DISCARD)
             self._update_reading(body_full=False)
             return
