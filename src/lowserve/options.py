@@ -31,9 +31,13 @@ _PY = ".".join(platform.python_version_tuple()[:2])
 DEFAULT_SERVER_HEADER = f"Python/{_PY} lowserve/{_version}"
 
 
-def _opt(default: Any, help: str, *, cli: bool = True) -> Any:
-    """A field with its documentation; ``cli=True`` makes it a ``lowserve`` flag too."""
-    return field(default=default, metadata={"help": help, "cli": cli})
+def _opt(default: Any, help: str, *, cli: bool = True, minimum: float | None = None) -> Any:
+    """A field with its documentation; ``cli=True`` makes it a ``lowserve`` flag too.
+
+    *minimum* bounds a number: the flag refuses less (exit 2), and so does
+    ``ServerOptions`` itself (ValueError).
+    """
+    return field(default=default, metadata={"help": help, "cli": cli, "minimum": minimum})
 
 
 @dataclass(slots=True)
@@ -44,7 +48,9 @@ class ServerOptions:
     (``keepalive_timeout`` is ``--keepalive-timeout``), so the two cannot drift apart.
     """
 
-    keepalive_timeout: float = _opt(75.0, "Seconds an idle keep-alive connection stays open.")
+    keepalive_timeout: float = _opt(
+        75.0, "Seconds an idle keep-alive connection stays open (0: close after each).", minimum=0
+    )
     tcp_keepalive: bool = _opt(True, "TCP keep-alive probes on accepted sockets.", cli=False)
     access_log: logging.Logger | None = field(
         default_factory=lambda: logging.getLogger("lowserve.access"),
@@ -55,12 +61,17 @@ class ServerOptions:
         '%a %t "%r" %s %b "%{Referer}i" "%{User-Agent}i"',
         "Access-log format, in aiohttp's codes (%a %t %r %s %b %T %Tf %D %{H}i %{H}o).",
     )
-    max_line_size: int = _opt(8190, "Longest request line in bytes (414 past it).")
-    max_field_size: int = _opt(8190, "Longest header name or value in bytes (431 past it).")
-    max_headers: int = _opt(128, "Most header lines in a request (431 past it).")
-    read_bufsize: int = _opt(2**16, "Unread body bytes buffered before reading pauses.", cli=False)
+    max_line_size: int = _opt(8190, "Longest request line in bytes (414 past it).", minimum=16)
+    max_field_size: int = _opt(
+        8190, "Longest header name or value in bytes (431 past it).", minimum=16
+    )
+    max_headers: int = _opt(128, "Most header lines in a request (431 past it).", minimum=1)
+    read_bufsize: int = _opt(
+        2**16, "Unread body bytes buffered before reading pauses.", cli=False, minimum=1
+    )
     lingering_time: float = _opt(
-        10.0, "Seconds spent discarding an unread request body before closing.", cli=False
+        10.0, "Seconds spent discarding an unread request body before closing.", cli=False,
+        minimum=0,
     )
     auto_decompress: bool = _opt(True, "Decode gzip/deflate (and br) request bodies.", cli=False)
     debug: bool = _opt(False, "Put tracebacks in 500 responses.", cli=False)
@@ -68,29 +79,35 @@ class ServerOptions:
         1024**2,
         "Largest body read()/text()/json()/post() accept, and largest a compressed body may "
         "decode to, in bytes (413 past it; 0: no limit).",
+        minimum=0,
     )
     client_max_fields: int = _opt(
         1000,
         "Most fields post() accepts in an urlencoded or multipart body (413 past it; 0: no "
         "limit), as aiohttp's client_max_fields.",
+        minimum=0,
     )
     header_read_timeout: float = _opt(
-        10.0, "Seconds to receive a whole request head once it has begun (408 past it)."
+        10.0, "Seconds to receive a whole request head once it has begun (408 past it).",
+        minimum=0,
     )
     body_read_timeout: float = _opt(
         60.0,
         "Longest gap in seconds between the bytes of a request body while lowserve is "
         "reading it (the handler's read then raises RequestPayloadError: 408; 0: none).",
+        minimum=0,
     )
     send_timeout: float = _opt(
         60.0,
         "Seconds a response may sit above the write buffer's high-water mark without the "
         "client reading any of it before the connection is closed (0: none).",
+        minimum=0,
     )
     drain_grace: float = _opt(
         1.5,
         "Seconds an idle keep-alive connection stays open once a graceful stop begins, so "
         "that a request already on its way is answered (with Connection: close).",
+        minimum=0,
     )
     server_header: str | None = _opt(
         DEFAULT_SERVER_HEADER, "The Server header value, or None to send none.", cli=False
@@ -98,12 +115,15 @@ class ServerOptions:
     expect_continue: bool = _opt(
         True, "Send 100 Continue when a handler first reads a held-back body.", cli=False
     )
-    max_pipeline: int = _opt(32, "Pipelined requests queued before reading pauses.", cli=False)
+    max_pipeline: int = _opt(
+        32, "Pipelined requests queued before reading pauses.", cli=False, minimum=1
+    )
     handler_cancellation: bool = _opt(
         False, "Cancel the handler when its client disconnects.", cli=False
     )
     limit_concurrency: int = _opt(
-        0, "Most open connections; past it new ones get 503 and close (0: no limit)."
+        0, "Most open connections; past it new ones get 503 and close (0: no limit).",
+        minimum=0,
     )
     proxy_headers: bool = _opt(
         False,

@@ -26,10 +26,11 @@ import click
 
 from .._version import __version__
 from ..options import DEFAULT_HOST, DEFAULT_PORT, ServerOptions
+from ..serve import new_event_loop
 from .config import Config, Exit, TLSOptions
 from .listeners import BindError, open_listeners, parse_bind
 from .loader import LoadError, describe, load_handler
-from .logconfig import setup_logging
+from .logconfig import LogConfigError, setup_logging
 
 __all__ = ["main"]
 
@@ -59,10 +60,14 @@ def _server_option_flags(fn: Any) -> Any:
                 fn
             )
         else:
+            minimum = f.metadata.get("minimum")
+            kind: Any = type(default)
+            if minimum is not None:
+                kind = click.FloatRange(minimum) if kind is float else click.IntRange(int(minimum))
             fn = click.option(
                 flag,
                 f.name,
-                type=type(default),
+                type=kind,
                 default=default,
                 show_default=True,
                 help=f.metadata["help"],
@@ -95,6 +100,8 @@ def _click_kwargs(default: Any, option: dict[str, Any]) -> dict[str, Any]:
         option["type"] = click.Choice(choices, case_sensitive=False)
     if option.pop("existing_file", False):
         option["type"] = click.Path(exists=True, dir_okay=False)
+    if option.pop("existing_dir", False):
+        option["type"] = click.Path(exists=True, file_okay=False)
     if option.pop("octal", False):
         option["callback"] = _octal
     return option
@@ -119,12 +126,11 @@ _CERT_REQS = {"none": ssl.CERT_NONE, "optional": ssl.CERT_OPTIONAL, "required": 
 
 @click.command(
     context_settings={
-        "auto_envvar_prefix": "LOWSERVE",
         "show_default": True,
         "help_option_names": ["-h", "--help"],
     }
 )
-@click.argument("handler", required=False)
+@click.argument("handler", required=False, envvar="LOWSERVE_HANDLER")
 @click.option(
     "--check",
     is_flag=True,
@@ -149,6 +155,11 @@ _CERT_REQS = {"none": ssl.CERT_NONE, "optional": ssl.CERT_OPTIONAL, "required": 
 @click.option("--ssl-certfile", type=click.Path(dir_okay=False), help="TLS certificate (PEM).")
 @click.option("--ssl-keyfile", type=click.Path(dir_okay=False), help="TLS private key (PEM).")
 @click.option("--ssl-keyfile-password", help="Password of an encrypted --ssl-keyfile.")
+@click.option(
+    "--ssl-keyfile-password-file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="A file holding that password (its first line), read once at start.",
+)
 @click.option(
     "--ssl-ca-certs",
     type=click.Path(dir_okay=False),
@@ -193,8 +204,11 @@ def main(
     server_kw = {
         f.name: kw.pop(f.name) for f in dataclasses.fields(ServerOptions) if f.metadata.get("cli")
     }
-    server = ServerOptions(**server_kw, forwarded_allow_ips=kw.pop("forwarded_allow_ips"))
-    all_binds = list(binds)
+    try:
+        server = ServerOptions(**server_kw, forwarded_allow_ips=kw.pop("forwarded_allow_ips"))
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    all_binds = [b for text in binds for b in text.replace(",", " ").split()]
     if unix_path:
         all_binds.append(f"unix:{unix_path}")
     if fd is not None:
@@ -214,16 +228,28 @@ def main(
             raise click.BadParameter(str(exc), param_hint="--bind") from None
     tls = None
     if kw["ssl_certfile"]:
+        password = kw["ssl_keyfile_password"]
+        if kw["ssl_keyfile_password_file"]:
+            if password is not None:
+                raise click.UsageError(
+                    "give --ssl-keyfile-password or --ssl-keyfile-password-file, not both"
+                )
+            with open(kw["ssl_keyfile_password_file"]) as fh:
+                password = fh.readline().rstrip("\r\n")
+        if kw["ssl_cert_reqs"] != "none" and not kw["ssl_ca_certs"]:
+            raise click.UsageError(
+                f"--ssl-cert-reqs {kw['ssl_cert_reqs']} needs --ssl-ca-certs to verify clients with"
+            )
         tls = TLSOptions(
             kw["ssl_certfile"],
             kw["ssl_keyfile"],
-            kw["ssl_keyfile_password"],
+            password,
             kw["ssl_ca_certs"],
             int(_CERT_REQS[kw["ssl_cert_reqs"]]),
             kw["ssl_ciphers"],
         )
-    elif kw["ssl_keyfile"]:
-        raise click.UsageError("--ssl-keyfile needs --ssl-certfile")
+    elif kw["ssl_keyfile"] or kw["ssl_ca_certs"]:
+        raise click.UsageError("--ssl-keyfile and --ssl-ca-certs need --ssl-certfile")
     flags = {f.name: kw[f.name] for f in dataclasses.fields(Config) if "option" in f.metadata}
     flags["log_level"] = flags["log_level"].lower()
     if flags["reload"] and flags["workers"] > 1:
@@ -234,34 +260,63 @@ def main(
     sys.exit(run(config, check=check))
 
 
+def _name_variables(command: click.Command) -> None:
+    """Every flag's variable is ``LOWSERVE_`` and the flag's own name (``--bind`` is
+    ``LOWSERVE_BIND``), shown in ``--help``; a list takes spaces or commas."""
+    for param in command.params:
+        if not isinstance(param, click.Option) or param.name in ("version", "help"):
+            continue
+        long = next(o for o in param.opts if o.startswith("--"))
+        own = "LOWSERVE_" + long[2:].replace("-", "_").upper()
+        extra = [v for v in (param.envvar or ()) if v != own] if param.envvar else []
+        param.envvar = [own, *extra] if extra else own
+        param.show_envvar = True
+
+
+_name_variables(main)
+
+
+def _called(name: str, kind: str) -> str:
+    """``handler, an async function``; a callable instance reads ``an Endpoint`` once."""
+    return kind if kind.endswith(f" {name}") else f"{name}, {kind}"
+
+
 def _activated() -> bool:
     return os.environ.get("LISTEN_PID") == str(os.getpid()) and bool(os.environ.get("LISTEN_FDS"))
 
 
 def run(config: Config, *, check: bool = False) -> int:
     """Validate, bind and serve *config*; returns the exit code."""
-    setup_logging(config.log_level, config.log_config, process="main")
     try:
-        found = load_handler(config.handler, factory=config.factory, app_dir=config.app_dir)
-    except LoadError as exc:
+        setup_logging(config.log_level, config.log_config, process="main")
+    except LogConfigError as exc:
         click.echo(f"Error: {exc}", err=True)
         return Exit.USAGE
-    if check:
-        name = getattr(found, "__qualname__", None) or type(found).__name__
-        kind = "an async function" if inspect.iscoroutinefunction(found) else describe(found)
-        click.echo(f"ok: {config.handler} is {name}, {kind}")
-        return Exit.OK
     if config.tls is not None:
         try:
             config.tls.context()
-        except (OSError, ssl.SSLError) as exc:
+        except (OSError, ssl.SSLError, ValueError) as exc:
             click.echo(f"Error: {TLSOptions.load_error(exc)}", err=True)
             return Exit.START
+    if check:
+        # The worker's resolution, in this process (the supervisor never runs user code).
+        try:
+            found = new_event_loop().run_until_complete(
+                load_handler(config.handler, factory=config.factory, app_dir=config.app_dir)
+            )
+        except LoadError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            return Exit.USAGE
+        name = getattr(found, "__qualname__", None) or type(found).__name__
+        kind = "an async function" if inspect.iscoroutinefunction(found) else describe(found)
+        click.echo(f"ok: {config.handler} is {_called(name, kind)}")
+        return Exit.OK
     if config.reload:
         return _run_reload(config)
     try:
         listeners = open_listeners(
             config.binds,
+            tls=config.tls is not None,
             backlog=config.backlog,
             reuse_port=config.reuse_port,
             unix_mode=config.unix_mode,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import enum
 import json
+import os
 import ssl
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
@@ -22,7 +23,7 @@ from typing import Any
 from ..options import ServerOptions
 from .logconfig import LEVELS
 
-__all__ = ["Config", "Exit", "TLSOptions"]
+__all__ = ["Config", "Exit", "TLSError", "TLSOptions"]
 
 
 class Exit(enum.IntEnum):
@@ -33,6 +34,7 @@ class Exit(enum.IntEnum):
     USAGE = 2  #: a bad command line, or a handler that cannot be loaded
     START = 3  #: serving could not start: address in use, permission, TLS files
 
+
 _NOT_SENT = ("access_log", "access_log_class")
 
 
@@ -40,7 +42,7 @@ def _flag(default: Any, help: str, **option: Any) -> Any:
     """A field that is also a flag, described without click (workers never import it).
 
     *option* may hold ``minimum`` (a number range from there up), ``choices``,
-    ``existing_file``, ``octal`` (a file mode written in octal), ``envvar``,
+    ``existing_file``, ``existing_dir``, ``octal`` (a file mode written in octal), ``envvar``,
     ``metavar`` and ``flag`` (another spelling); the command turns them into click's.
     """
     return field(default=default, metadata={"help": help, "option": option})
@@ -59,20 +61,73 @@ class TLSOptions:
 
     @staticmethod
     def load_error(exc: BaseException) -> str:
-        """The one-line message for a certificate or key :meth:`context` could not load."""
+        """The one-line message for what :meth:`context` raised."""
+        if isinstance(exc, TLSError):
+            return str(exc)
         return f"cannot load the TLS certificate or key: {exc}"
 
     def context(self) -> ssl.SSLContext:
-        """A server SSLContext; OSError/ssl.SSLError when a file is unreadable or wrong."""
+        """A server SSLContext; :class:`TLSError` naming the file and the cause."""
+        for flag, path in (
+            ("--ssl-certfile", self.certfile),
+            ("--ssl-keyfile", self.keyfile),
+            ("--ssl-ca-certs", self.ca_certs),
+        ):
+            if path is not None and not os.access(path, os.R_OK):
+                why = "no such file" if not os.path.exists(path) else "permission denied"
+                raise TLSError(f"{flag} {path}: {why}")
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        ctx.load_cert_chain(self.certfile, self.keyfile, self.keyfile_password)
+        keyfile = self.keyfile or self.certfile
+        key_flag = "--ssl-keyfile" if self.keyfile else "--ssl-certfile"
+        with open(self.certfile, "rb") as fh:
+            cert_pem = fh.read()
+        with open(keyfile, "rb") as fh:
+            key_pem = fh.read()
+        # OpenSSL says "PEM lib" for most of what follows: look first, and name the cause.
+        if b"BEGIN CERTIFICATE" not in cert_pem:
+            swapped = b"PRIVATE KEY" in cert_pem
+            raise TLSError(
+                f"--ssl-certfile {self.certfile} holds no PEM certificate"
+                + (" (it holds a key: are the certificate and key swapped?)" if swapped else "")
+            )
+        if b"PRIVATE KEY" not in key_pem:
+            raise TLSError(f"{key_flag} {keyfile} holds no PEM private key")
+        encrypted = b"ENCRYPTED" in key_pem
+        if encrypted and self.keyfile_password is None:
+            raise TLSError(
+                f"the key in {keyfile} is encrypted: give --ssl-keyfile-password-file "
+                "(or --ssl-keyfile-password)"
+            )
+        try:
+            ctx.load_cert_chain(
+                self.certfile, self.keyfile, self.keyfile_password if encrypted else None
+            )
+        except ssl.SSLError as exc:
+            reason = f"{exc.reason} {exc}".upper()
+            if "KEY_VALUES_MISMATCH" in reason:
+                raise TLSError(
+                    f"the key in {keyfile} does not match the certificate in {self.certfile}"
+                ) from None
+            if encrypted:
+                raise TLSError(f"cannot decrypt the key in {keyfile}: wrong password") from None
+            raise TLSError(f"cannot load {self.certfile} / {keyfile}: {exc}") from None
         ctx.verify_mode = ssl.VerifyMode(self.cert_reqs)
         if self.ca_certs:
-            ctx.load_verify_locations(self.ca_certs)
+            try:
+                ctx.load_verify_locations(self.ca_certs)
+            except ssl.SSLError as exc:
+                raise TLSError(f"--ssl-ca-certs {self.ca_certs}: {exc.reason or exc}") from None
         if self.ciphers:
-            ctx.set_ciphers(self.ciphers)
+            try:
+                ctx.set_ciphers(self.ciphers)
+            except ssl.SSLError:
+                raise TLSError(f"--ssl-ciphers {self.ciphers!r}: no cipher matches") from None
         ctx.set_alpn_protocols(["http/1.1"])
         return ctx
+
+
+class TLSError(ValueError):
+    """The TLS files or options cannot make a context; the message names file and cause."""
 
 
 @dataclass
@@ -83,7 +138,7 @@ class Config:
     factory: bool = _flag(
         False, "HANDLER names a zero-argument function (sync or async) that returns the handler."
     )
-    app_dir: str | None = _flag(".", "Put this directory first on sys.path.")
+    app_dir: str | None = _flag(".", "Put this directory first on sys.path.", existing_dir=True)
     binds: list[str] = field(default_factory=list)
     unix_mode: int | None = _flag(
         None,
@@ -114,9 +169,7 @@ class Config:
     max_requests_jitter: int = _flag(
         0, "Add up to this many to --max-requests, per worker.", minimum=0
     )
-    log_level: str = _flag(
-        "info", "How much to log.", choices=LEVELS
-    )
+    log_level: str = _flag("info", "How much to log.", choices=LEVELS)
     access_log: bool = _flag(
         True, "Log one line per response.", flag="--access-log/--no-access-log"
     )

@@ -48,9 +48,17 @@ def parse_bind(text: str) -> tuple[str, str | int, int]:
             return "fd", int(text[5:]), 0
         except ValueError:
             raise BindError(f"bad bind '{text}': fd:// needs a number") from None
+    if "://" in text:
+        raise BindError(
+            f"bad bind '{text}': give HOST:PORT without a scheme (or unix:PATH, fd://N)"
+        )
     host, sep, port = text.rpartition(":")
     if not sep:
         raise BindError(f"bad bind '{text}': expected HOST:PORT, unix:PATH or fd://N")
+    if not host:
+        raise BindError(
+            f"bad bind '{text}': give a host (0.0.0.0{text} or [::]{text} for every interface)"
+        )
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
     try:
@@ -92,6 +100,8 @@ def _tcp(host: str, port: int, backlog: int, reuse_port: bool) -> Listener:
 
 def _unix(path: str, backlog: int, mode: int | None) -> Listener:
     with contextlib.suppress(FileNotFoundError):
+        if not stat.S_ISSOCK(os.stat(path).st_mode):
+            raise BindError(f"cannot listen on unix:{path}: it exists and is not a socket")
         if stat.S_ISSOCK(os.stat(path).st_mode):
             probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
@@ -136,13 +146,17 @@ def describe_socket(sock: socket.socket, fallback: str) -> str:
 
 
 def open_listeners(
-    binds: list[str], *, backlog: int, reuse_port: bool, unix_mode: int | None
+    binds: list[str], *, backlog: int, reuse_port: bool, unix_mode: int | None, tls: bool = False
 ) -> list[Listener]:
     """Make every socket asked for; with no binds, take systemd's sockets if passed."""
     if not binds:
         activated = systemd.listen_fds()
         if activated:
-            return [Listener(s, f"{describe_socket(s, name)} ({name})") for s, name in activated]
+            scheme = "https://" if tls else "http://"
+            return [
+                Listener(s, f"{describe_socket(s, name)} ({name})".replace("http://", scheme, 1))
+                for s, name in activated
+            ]
         binds = [f"{DEFAULT_HOST}:{DEFAULT_PORT}"]
     out: list[Listener] = []
     try:
@@ -160,4 +174,6 @@ def open_listeners(
         raise
     for listener in out:
         listener.sock.set_inheritable(True)
+    if tls:  # what clients type: https://
+        out = [lst._replace(name=lst.name.replace("http://", "https://", 1)) for lst in out]
     return out

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import logging.config
+import os
 import sys
 
 from . import systemd
@@ -30,11 +31,37 @@ class JournalFormatter(logging.Formatter):
         return "\n".join(f"<{prio}>{line}" for line in text.splitlines())
 
 
+class LogConfigError(Exception):
+    """--log-config cannot be used; the message is one line for the user."""
+
+
+def load_log_config(path: str) -> None:
+    """Apply a logging configuration file: ``.json`` or ``.yaml``/``.yml`` (with PyYAML
+    installed) as a ``dictConfig``, anything else (``.ini``, ``.conf``) as a ``fileConfig``."""
+    suffix = os.path.splitext(path)[1].lower()
+    try:
+        if suffix == ".json":
+            with open(path) as fh:
+                logging.config.dictConfig(json.load(fh))
+        elif suffix in (".yaml", ".yml"):
+            try:
+                import yaml  # type: ignore[import-untyped,unused-ignore]
+            except ImportError:
+                raise LogConfigError(f"--log-config {path}: YAML needs PyYAML installed") from None
+            with open(path) as fh:
+                logging.config.dictConfig(yaml.safe_load(fh))
+        else:
+            logging.config.fileConfig(path, disable_existing_loggers=False)
+    except LogConfigError:
+        raise
+    except Exception as exc:
+        raise LogConfigError(f"--log-config {path}: {type(exc).__name__}: {exc}") from None
+
+
 def setup_logging(level: str, log_config: str | None = None, *, process: str = "") -> None:
     """Configure the root logger once per process."""
     if log_config:
-        with open(log_config) as fh:
-            logging.config.dictConfig(json.load(fh))
+        load_log_config(log_config)
         return
     handler = logging.StreamHandler(sys.stderr)
     tag = f"[{process}] " if process else ""

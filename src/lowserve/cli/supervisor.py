@@ -151,8 +151,9 @@ class Supervisor:
             signal.SIGCHLD,
         ):
             signal.signal(sig, self._on_signal)
-        for _ in range(self.target):
-            self.spawn()
+        # One worker first: it loads the handler, and if it cannot, its one error line
+        # is the only one (the loop starts the rest once it serves).
+        self.spawn()
         names = ", ".join(listener.name for listener in self.listeners)
         try:
             return self._loop(wake_r, names)
@@ -206,9 +207,10 @@ class Supervisor:
                     log.debug("worker %d stopped", worker.pid)
                 elif not worker.ready:
                     if not self.ready_sent:
-                        sys.stderr.write(
-                            f"Error: a worker {_exit_text(code)} during start-up; stopping\n"
-                        )
+                        if code not in (Exit.USAGE, Exit.START):  # those said why already
+                            sys.stderr.write(
+                                f"Error: a worker {_exit_text(code)} during start-up; stopping\n"
+                            )
                         self._stop(signal.SIGTERM)
                         return code if code in (Exit.USAGE, Exit.START) else Exit.FAILURE
                     self._crashed(worker, code)
@@ -235,7 +237,7 @@ class Supervisor:
                     self.retire(replacement, signal.SIGKILL)
             # keep the number of workers at the target
             live = [w for w in self.workers.values() if not w.retiring and w is not replacement]
-            if not restarting:
+            if not restarting and any(w.ready for w in self.workers.values()):
                 for _ in range(self.target - len(live)):
                     self.spawn()
                 for worker in live[self.target :]:

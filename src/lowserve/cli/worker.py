@@ -37,7 +37,6 @@ log = logging.getLogger("lowserve.worker")
 _PR_SET_PDEATHSIG = 1
 
 
-
 async def serve_config(
     config: Config,
     sockets: list[socket.socket],
@@ -48,10 +47,10 @@ async def serve_config(
 ) -> int:
     """Serve until SIGTERM/SIGINT (or ``max_requests``); return the exit code."""
     loop = asyncio.get_running_loop()
-    handler = load_handler(config.handler, factory=config.factory, app_dir=config.app_dir)
+    handler = await load_handler(config.handler, factory=config.factory, app_dir=config.app_dir)
     try:
         ssl_context = config.tls.context() if config.tls else None
-    except (OSError, ssl.SSLError) as exc:
+    except (OSError, ssl.SSLError, ValueError) as exc:
         print(f"Error: {TLSOptions.load_error(exc)}", file=sys.stderr)
         return Exit.START
     server = Server(handler, options=config.server_options())

@@ -1,0 +1,272 @@
+"""The command as a newcomer meets it: factories, variables, one-line errors, TLS errors."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+import trustme
+
+from test_cli import APP, free_port, get, lowserve, run_once, wait_serving
+
+FACTORIES = textwrap.dedent(
+    """
+    import os
+    from lowserve import web
+
+    async def handler(request):
+        return web.Response(text=str(os.getpid()))
+
+    async def make():
+        with open(os.environ["MARKS"], "a") as f:
+            f.write(f"{os.getpid()}\\n")
+        return handler
+
+    def needs_args(config):
+        return handler
+
+    def returns_int():
+        return 42
+
+    def sync_factory():
+        return handler
+    """
+)
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Path:
+    (tmp_path / "myapp.py").write_text(APP)
+    (tmp_path / "factories.py").write_text(FACTORIES)
+    (tmp_path / "syntax.py").write_text("def broken(:\n    pass\n")
+    return tmp_path
+
+
+def test_async_factory_runs_once_per_worker_never_in_the_supervisor(
+    app: Path, tmp_path: Path
+) -> None:
+    marks = tmp_path / "marks.txt"
+    port = free_port()
+    proc = lowserve(
+        "factories:make", "--factory", "--workers", "2", "--port", str(port),
+        cwd=app, env={"MARKS": str(marks)},
+    )
+    try:
+        wait_serving(port, proc)
+        served: set[int] = set()
+        deadline = time.monotonic() + 20
+        while len(served) < 2 and time.monotonic() < deadline:
+            served.add(int(get(port)[1]))
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 0
+    called = [int(line) for line in marks.read_text().split()]
+    assert proc.pid not in called  # never in the supervisor
+    assert len(called) == 2 and served <= set(called)
+    err = proc.stderr.read() if proc.stderr else ""
+    assert "was destroyed but it is pending" not in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["factories:needs_args", "--factory"], "takes arguments (config); a --factory is called with none"),
+        (["factories:returns_int", "--factory"], "the factory 'factories:returns_int' returned an int, not an async callable"),
+        (["factories:sync_factory"], "if it returns the handler, add --factory"),
+        (["myapp:handler", "--keepalive-timeout", "-1"], "-1"),
+        (["myapp:handler", "--max-line-size", "0"], "0"),
+        (["myapp:handler", "--max-headers", "-1"], "-1"),
+        (["myapp:handler", "--client-max-size", "-1"], "-1"),
+        (["myapp:handler", "--header-read-timeout", "-3"], "-3"),
+        (["myapp:handler", "--limit-concurrency", "-2"], "-2"),
+        (["myapp:handler", "--app-dir", "/nonexistent"], "/nonexistent"),
+        (["myapp:handler", "--bind", "http://127.0.0.1:8080"], "without a scheme"),
+        (["myapp:handler", "--bind", ":8080"], "give a host"),
+        (["myapp:handler", "--ssl-certfile", "x.pem", "--ssl-cert-reqs", "required"], "needs --ssl-ca-certs"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(app: Path, args: list[str], message: str) -> None:
+    result = run_once(*args, "--check", cwd=app)
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) <= 3 and lines[-1].startswith("Error: ")  # click: usage, hint, error
+
+
+def test_syntax_error_shows_the_users_frames_only(app: Path) -> None:
+    result = run_once("syntax:handler", "--check", cwd=app)
+    assert result.returncode == 2
+    assert "syntax.py" in result.stderr and "SyntaxError" in result.stderr
+    assert "lowserve" not in result.stderr.replace("'syntax", "").split("raised")[1]
+    assert "click" not in result.stderr and "importlib" not in result.stderr
+    assert len(result.stderr.splitlines()) < 12
+
+
+def test_check_describes_a_callable_instance_once(app: Path) -> None:
+    result = run_once("myapp:endpoint", "--check", cwd=app)
+    assert result.stdout.strip() == "ok: myapp:endpoint is an Endpoint"
+
+
+def test_log_config_ini_and_bad_file(app: Path, tmp_path: Path) -> None:
+    ini = tmp_path / "log.ini"
+    ini.write_text(textwrap.dedent("""
+        [loggers]
+        keys=root
+        [handlers]
+        keys=h
+        [formatters]
+        keys=f
+        [logger_root]
+        level=INFO
+        handlers=h
+        [handler_h]
+        class=StreamHandler
+        formatter=f
+        args=(sys.stderr,)
+        [formatter_f]
+        format=INI %(message)s
+    """))
+    assert run_once("myapp:handler", "--check", "--log-config", str(ini), cwd=app).returncode == 0
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    result = run_once("myapp:handler", "--check", "--log-config", str(bad), cwd=app)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1
+    assert "bad.json" in result.stderr
+
+
+def test_unix_path_that_is_a_regular_file(app: Path, tmp_path: Path) -> None:
+    path = tmp_path / "not-a-socket"
+    path.write_text("x")
+    result = run_once("myapp:handler", "--unix", str(path), cwd=app)
+    assert result.returncode == 3
+    assert "exists and is not a socket" in result.stderr
+
+
+def test_every_flag_has_its_own_variable_shown_in_help(app: Path) -> None:
+    from lowserve.cli.command import main
+
+    help_text = run_once("--help", cwd=app).stdout
+    for param in main.params:
+        if param.name in ("version", "help") or not hasattr(param, "opts"):
+            continue
+        long = next((o for o in param.opts if o.startswith("--")), None)
+        if long is None:  # the HANDLER argument
+            assert param.envvar == "LOWSERVE_HANDLER"
+            continue
+        name = "LOWSERVE_" + long[2:].replace("-", "_").upper()
+        envvar = param.envvar if isinstance(param.envvar, str) else param.envvar[0]
+        assert envvar == name, long
+        assert name in help_text.replace("\n", " ").replace("  ", " ") or name in help_text, name
+
+
+@pytest.mark.parametrize(
+    ("env", "expect"),
+    [
+        ({"LOWSERVE_BIND": "127.0.0.1:{port}"}, "http://127.0.0.1:{port}"),
+        ({"LOWSERVE_BIND": "127.0.0.1:{port}, 127.0.0.1:{port2}"}, "http://127.0.0.1:{port2}"),
+        ({"LOWSERVE_PORT": "{port}", "LOWSERVE_HANDLER": "myapp:handler"}, "http://127.0.0.1:{port}"),
+        ({"LOWSERVE_UNIX": "{tmp}/s.sock", "LOWSERVE_BIND": "127.0.0.1:{port}"}, "unix:{tmp}/s.sock"),
+    ],
+)
+def test_variables_take_effect(app: Path, tmp_path: Path, env: dict[str, str], expect: str) -> None:
+    port, port2 = free_port(), free_port()
+    values = {k: v.format(port=port, port2=port2, tmp=tmp_path) for k, v in env.items()}
+    args = [] if "LOWSERVE_HANDLER" in values else ["myapp:handler"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lowserve", *args],
+        cwd=app, env={**os.environ, **values}, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    try:
+        wait_serving(port, proc)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(20)
+    assert expect.format(port=port, port2=port2, tmp=tmp_path) in (proc.stderr.read() if proc.stderr else "")
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("pki")
+    ca = trustme.CA()
+    cert = ca.issue_cert("localhost")
+    other = ca.issue_cert("other")
+    out = {
+        "cert": d / "cert.pem",
+        "key": d / "key.pem",
+        "other_key": d / "other.pem",
+    }
+    cert.cert_chain_pems[0].write_to_path(str(out["cert"]))
+    cert.private_key_pem.write_to_path(str(out["key"]))
+    other.private_key_pem.write_to_path(str(out["other_key"]))
+    from cryptography.hazmat.primitives import serialization
+
+    key = serialization.load_pem_private_key(cert.private_key_pem.bytes(), None)
+    out["enc_key"] = d / "enc.pem"
+    out["enc_key"].write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(b"secret"),
+        )
+    )
+    out["pw"] = d / "pw.txt"
+    out["pw"].write_text("secret\n")
+    return out
+
+
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [
+        ("encrypted-no-password", "is encrypted: give --ssl-keyfile-password-file"),
+        ("wrong-password", "wrong password"),
+        ("mismatch", "does not match the certificate"),
+        ("swapped", "are the certificate and key swapped?"),
+        ("cipher", "no cipher matches"),
+    ],
+)
+def test_tls_errors_name_the_file_and_the_cause(
+    app: Path, pki: dict[str, Path], kind: str, message: str
+) -> None:
+    args = {
+        "encrypted-no-password": ["--ssl-certfile", pki["cert"], "--ssl-keyfile", pki["enc_key"]],
+        "wrong-password": ["--ssl-certfile", pki["cert"], "--ssl-keyfile", pki["enc_key"], "--ssl-keyfile-password", "nope"],
+        "mismatch": ["--ssl-certfile", pki["cert"], "--ssl-keyfile", pki["other_key"]],
+        "swapped": ["--ssl-certfile", pki["key"], "--ssl-keyfile", pki["cert"]],
+        "cipher": ["--ssl-certfile", pki["cert"], "--ssl-keyfile", pki["key"], "--ssl-ciphers", "NO-SUCH-CIPHER"],
+    }[kind]
+    result = run_once("myapp:handler", "--check", *map(str, args), cwd=app)
+    assert result.returncode == 3
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_tls_password_file_and_https_in_the_start_line(app: Path, pki: dict[str, Path]) -> None:
+    port = free_port()
+    proc = lowserve(
+        "myapp:handler", "--port", str(port), "--ssl-certfile", str(pki["cert"]),
+        "--ssl-keyfile", str(pki["enc_key"]), "--ssl-keyfile-password-file", str(pki["pw"]),
+        cwd=app, stdin=subprocess.DEVNULL,
+    )
+    try:
+        import socket
+
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        time.sleep(0.3)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 0
+    err = proc.stderr.read() if proc.stderr else ""
+    assert f"https://127.0.0.1:{port}" in err
