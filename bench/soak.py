@@ -200,8 +200,19 @@ def main() -> None:
         port = s.getsockname()[1]
     log = open(HERE / "out-soak.log", "w+")  # noqa: SIM115
     server = subprocess.Popen(
-        [sys.executable, "-m", "lowserve", "soak:handler", "--app-dir", str(HERE),
-         "--port", str(port), "--no-access-log", "--log-level", "info"],
+        [
+            sys.executable,
+            "-m",
+            "lowserve",
+            "soak:handler",
+            "--app-dir",
+            str(HERE),
+            "--port",
+            str(port),
+            "--no-access-log",
+            "--log-level",
+            "info",
+        ],
         stderr=log,
         stdout=log,
     )
@@ -254,9 +265,12 @@ def main() -> None:
     print(f"refused as meant    {total['refused as meant']:,} (malformed heads and bodies)")
     print(f"abandoned           {total['abandoned']:,} (uploads and downloads cut midway)")
     print(f"unexpected failures {total['failed']} (target 0)")
-    print(f"RSS                 {after[0] / 1024:.1f} MiB after warm-up -> {after[-1] / 1024:.1f} MiB "
-          f"at the end: {growth:+.1f}% (target < 5%); samples: "
-          + " ".join(f"{kib / 1024:.0f}" for _, kib in samples))
+    print(
+        f"RSS                 {after[0] / 1024:.1f} MiB after warm-up -> "
+        f"{after[-1] / 1024:.1f} MiB "
+        f"at the end: {growth:+.1f}% (target < 5%); samples: "
+        + " ".join(f"{kib / 1024:.0f}" for _, kib in samples)
+    )
     print(f"ERROR lines         {errors} (target 0) in {len(text.splitlines())} log lines")
 
 

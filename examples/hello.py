@@ -9,4 +9,6 @@ async def handler(request: web.BaseRequest) -> web.Response:
 
 
 if __name__ == "__main__":
-    web.run(handler, host="127.0.0.1", port=8080)
+    import os
+
+    web.run(handler, host="127.0.0.1", port=int(os.environ.get("PORT", "8080")))

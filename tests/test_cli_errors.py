@@ -270,3 +270,35 @@ def test_tls_password_file_and_https_in_the_start_line(app: Path, pki: dict[str,
         assert proc.wait(20) == 0
     err = proc.stderr.read() if proc.stderr else ""
     assert f"https://127.0.0.1:{port}" in err
+
+
+def test_reload_watches_python_files_only_and_one_ctrl_c_stops_it(app: Path) -> None:
+    import json
+
+    from test_cli import APP as APP_TEXT
+
+    port = free_port()
+    proc = lowserve("myapp:handler", "--reload", "--port", str(port), "--no-access-log", cwd=app)
+    try:
+        wait_serving(port, proc)
+        first = json.loads(get(port)[1])["pid"]
+        (app / "app.log").write_text("a log line\n")  # not *.py: no restart
+        (app / "data.sqlite").write_bytes(b"\0" * 10)
+        time.sleep(2.5)  # past watchfiles' debounce
+        assert json.loads(get(port)[1])["pid"] == first
+        (app / "myapp.py").write_text(APP_TEXT.replace("VERSION = 1", "VERSION = 22"))
+        deadline = time.monotonic() + 20
+        version = 1
+        while time.monotonic() < deadline and version != 22:
+            try:
+                version = json.loads(get(port, timeout=2)[1])["version"]
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.1)
+        assert version == 22
+    finally:
+        proc.send_signal(signal.SIGINT)  # what one Ctrl-C sends to the foreground process
+        code = proc.wait(20)
+    err = proc.stderr.read() if proc.stderr else ""
+    assert code == 0, err
+    assert "SIGINT again" not in err and "Traceback" not in err

@@ -201,3 +201,70 @@ async def test_handlers_cancelled_at_the_end_of_a_stop_are_logged(
         w.close()
     lines = [rec.getMessage() for rec in caplog.records if rec.levelname == "WARNING"]
     assert any("cancelled at shutdown: GET /stuck/here" in line for line in lines)
+
+
+def test_run_second_ctrl_c_ends_the_drain_without_a_traceback(tmp_path: Path) -> None:
+    script = tmp_path / "app.py"
+    script.write_text(
+        textwrap.dedent("""
+        import asyncio, sys
+        from lowserve import web
+
+        async def handler(request):
+            await asyncio.sleep(30)
+            return web.Response(text="late")
+
+        web.run(handler, host="127.0.0.1", port=int(sys.argv[1]), access_log=None)
+    """)
+    )
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert proc.stdout is not None
+    proc.stdout.readline()
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        import time
+
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(10)
+    err = proc.stderr.read().decode() if proc.stderr else ""
+    assert code == 1
+    assert "Traceback" not in err and "was destroyed but it is pending" not in err
+
+
+def test_access_log_times_are_fine_grained_and_unknown_codes_warn(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import logging
+
+    from lowserve.api.accesslog import AccessLogger
+
+    with caplog.at_level(logging.WARNING, "lowserve"):
+        AccessLogger(logging.getLogger("x"), '%a %Z "%r" %D %{X}q')
+    assert any("unknown code(s) %Z, %{X}q" in r.getMessage() for r in caplog.records)
+
+
+async def test_access_log_microseconds_are_not_zero() -> None:
+    import logging
+
+    records: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record.getMessage())
+
+    logger = logging.getLogger("lowserve.test-access")
+    logger.addHandler(Keep())
+    logger.setLevel(logging.INFO)
+    async with serve(answer_ok, access_log=logger, access_log_format="%D %Tf") as s:
+        for _ in range(5):
+            await exchange(s.port, b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+    assert len(records) == 5
+    assert all(int(r.split()[0]) > 0 for r in records), records

@@ -63,7 +63,7 @@ async def serve(
                 reuse_port=reuse_port,
             )
         )
-    installed = []
+    installed: list[signal.Signals] = []
     for sig in (signal.SIGINT, signal.SIGTERM):
         try:
             loop.add_signal_handler(sig, stop.set)
@@ -81,15 +81,57 @@ async def serve(
     finally:
         for sig in installed:
             loop.remove_signal_handler(sig)
-        await runner.cleanup()
+        if await _stop_gracefully(runner, installed):
+            raise ForcedStop
+
+
+class ForcedStop(Exception):
+    """A second SIGINT/SIGTERM cut the graceful stop short."""
+
+
+async def _stop_gracefully(runner: ServerRunner, signals: list[signal.Signals]) -> bool:
+    """``runner.cleanup()``; a second SIGINT or SIGTERM meanwhile aborts what is left.
+
+    Returns True when it was cut short. Either way the cleanup completes, so no task
+    is left pending and no KeyboardInterrupt escapes.
+    """
+    loop = asyncio.get_running_loop()
+    forced = asyncio.Event()
+    for sig in signals:
+        loop.add_signal_handler(sig, forced.set)
+    cleanup = asyncio.ensure_future(runner.cleanup())
+    waiter = asyncio.ensure_future(forced.wait())
+    try:
+        await asyncio.wait({cleanup, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        if not cleanup.done():
+            server = runner.server
+            for conn in server.connections if server is not None else ():
+                conn.cancel()
+            await cleanup
+            return True
+        cleanup.result()
+        return False
+    finally:
+        waiter.cancel()
+        for sig in signals:
+            loop.remove_signal_handler(sig)
 
 
 def run(handler: Handler, **kwargs: Any) -> None:
-    """Serve *handler* until SIGINT/SIGTERM (on uvloop when installed); see :func:`serve`."""
+    """Serve *handler* until SIGINT/SIGTERM (on uvloop when installed); see :func:`serve`.
+
+    A second SIGINT/SIGTERM during the graceful stop ends it at once, and the
+    process then exits with status 1 (no traceback).
+    """
     loop = new_event_loop()
+    forced = False
     try:
         loop.run_until_complete(serve(handler, **kwargs))
+    except ForcedStop:
+        forced = True
     finally:
         loop.run_until_complete(loop.shutdown_asyncgens())
         loop.close()
     sys.stdout.flush()
+    if forced:
+        raise SystemExit(1)

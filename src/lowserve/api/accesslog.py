@@ -57,6 +57,9 @@ def _request_time(time: float) -> str:
     return now.strftime("[%d/%b/%Y:%H:%M:%S +0000]")
 
 
+_UNKNOWN = re.compile(r"%(?:\{[^}]*\}[^ioe]|[^%])")  # a % code _CODE did not take
+
+
 def _compile(fmt: str) -> list[str | _Part]:
     parts: list[str | _Part] = []
     pos = 0
@@ -74,6 +77,13 @@ def _compile(fmt: str) -> list[str | _Part]:
             parts.append(_SIMPLE[code])
     if pos < len(fmt):
         parts.append(fmt[pos:])
+    unknown = _UNKNOWN.findall("".join(p for p in parts if isinstance(p, str)))
+    if unknown:
+        logging.getLogger("lowserve").warning(
+            "access log format %r: unknown code(s) %s are printed as they are",
+            fmt,
+            ", ".join(sorted(set(unknown))),
+        )
     return parts
 
 

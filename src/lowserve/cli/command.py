@@ -330,8 +330,43 @@ def run(config: Config, *, check: bool = False) -> int:
     return Supervisor(config, listeners).run()
 
 
+def _watched_dirs(config: Config) -> list[str]:
+    """--reload-dir, else the app's own package (or file's directory) and --app-dir.
+
+    The app's location is found on disk, without importing anything of it.
+    """
+    if config.reload_dirs:
+        return [os.path.abspath(d) for d in config.reload_dirs]
+    dirs = [os.path.abspath(config.app_dir or ".")]
+    module = config.handler.rpartition(":")[0]
+    if module.endswith(".py") or "/" in module:
+        dirs.append(os.path.dirname(os.path.abspath(module)))
+    else:
+        top = module.split(".")[0]
+        for base in [config.app_dir or ".", *sys.path]:
+            candidate = os.path.join(base or ".", top)
+            if os.path.isdir(candidate):
+                dirs.append(os.path.abspath(candidate))
+                break
+            if os.path.isfile(candidate + ".py"):
+                dirs.append(os.path.dirname(os.path.abspath(candidate + ".py")))
+                break
+    unique: list[str] = []
+    for d in dirs:  # a directory inside another watched one adds nothing
+        if not any(d == u or d.startswith(u + os.sep) for u in unique):
+            unique = [u for u in unique if not u.startswith(d + os.sep)] + [d]
+    return unique
+
+
 def _run_reload(config: Config) -> int:
-    import shlex
+    """Serve in a child process, restarted (gracefully) when a watched file changes.
+
+    The child runs in its own session, so a Ctrl-C reaches this process only, which
+    stops the child with one SIGTERM: a graceful stop, not a forced one.
+    """
+    import fnmatch
+    import signal as signals
+    import subprocess
 
     try:
         import watchfiles
@@ -339,16 +374,37 @@ def _run_reload(config: Config) -> int:
         click.echo("Error: --reload needs watchfiles (pip install 'lowserve[reload]')", err=True)
         return Exit.USAGE
 
+    def wanted(change: Any, path: str) -> bool:
+        name = os.path.basename(path)
+        if any(fnmatch.fnmatch(name, pat) for pat in config.reload_excludes):
+            return False
+        return any(fnmatch.fnmatch(name, pat) for pat in config.reload_includes)
+
     argv = [a for a in sys.argv[1:] if a != "--reload"]
-    command = shlex.join([sys.executable, "-m", "lowserve", *argv])
     env = {k: v for k, v in os.environ.items() if k != "LOWSERVE_RELOAD"}
-    os.environ.clear()
-    os.environ.update(env)
-    log.info("watching %s for changes", os.path.abspath(config.app_dir or "."))
-    watchfiles.run_process(
-        config.app_dir or ".",
-        target=command,
-        target_type="command",
-        callback=lambda changes: log.info("reloading: %d change(s)", len(changes)),
-    )
+    dirs = _watched_dirs(config)
+    log.info("watching %s for %s", ", ".join(dirs), " ".join(config.reload_includes))
+
+    def start() -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "lowserve", *argv], env=env, start_new_session=True
+        )
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # SIGTERM stops the child as Ctrl-C does
+
+    signals.signal(signals.SIGTERM, interrupt)
+    child = start()
+    try:
+        for changes in watchfiles.watch(*dirs, watch_filter=wanted, raise_interrupt=True):
+            log.info("reloading: %s changed", ", ".join(sorted({p for _, p in changes})))
+            child.send_signal(signals.SIGTERM)
+            child.wait()
+            child = start()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if child.poll() is None:
+            child.send_signal(signals.SIGTERM)
+            child.wait()
     return Exit.OK

@@ -156,6 +156,28 @@ class Config:
         envvar=["LOWSERVE_WORKERS", "WEB_CONCURRENCY"],
     )
     reload: bool = _flag(False, "Restart when code changes (development only).")
+    reload_dirs: list[str] = _flag(
+        (),
+        "With --reload, watch this directory (repeatable) instead of the app's own "
+        "package and --app-dir.",
+        flag="--reload-dir",
+        multiple=True,
+        metavar="DIR",
+    )
+    reload_includes: list[str] = _flag(
+        ("*.py",),
+        "With --reload, restart on changes to files matching this pattern (repeatable).",
+        flag="--reload-include",
+        multiple=True,
+        metavar="GLOB",
+    )
+    reload_excludes: list[str] = _flag(
+        (".*", "*.py[cod]", "*.sw.*", "~*"),
+        "With --reload, ignore files matching this pattern (repeatable).",
+        flag="--reload-exclude",
+        multiple=True,
+        metavar="GLOB",
+    )
     shutdown_timeout: float = _flag(
         60.0,
         "Seconds in-flight requests get to finish on a graceful stop.",

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+import time
 import traceback
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from html import escape as html_escape
@@ -56,6 +57,7 @@ __all__ = ["Dispatch"]
 
 log = logging.getLogger("lowserve.server")
 
+_clock = time.perf_counter
 _current_task = tasks.current_task
 _enter_task = tasks.enter_task
 _leave_task = tasks.leave_task
@@ -254,7 +256,8 @@ class Dispatch(asyncio.Protocol):
         """
         server = self._server
         access = server.access_logger
-        start = self.loop.time() if access is not None and access.enabled else 0.0
+        # perf_counter, not loop.time(): uvloop's clock counts milliseconds (%D, %Tf)
+        start = _clock() if access is not None and access.enabled else 0.0
         try:
             coro = self._handler(request)
             if type(coro) is not CoroutineType:
@@ -395,7 +398,7 @@ class Dispatch(asyncio.Protocol):
             server.requests_limit_reached()
         if start:
             access = server.access_logger
-            access.log(request, resp, self.loop.time() - start)
+            access.log(request, resp, _clock() - start)
         self._response_done(
             request, resp._keep_alive if type(resp) is Response else bool(resp.keep_alive)
         )
