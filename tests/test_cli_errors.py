@@ -54,8 +54,8 @@ def test_async_factory_runs_once_per_worker_never_in_the_supervisor(
     marks = tmp_path / "marks.txt"
     port = free_port()
     proc = lowserve(
-        "factories:make", "--factory", "--workers", "2", "--port", str(port),
-        cwd=app, env={"MARKS": str(marks)},
+        "factories:make", "--factory", "--workers", "2", "--port", str(port), "--no-access-log",
+        cwd=app, env={"MARKS": str(marks)},  # (stderr is read only at the end: keep it short)
     )
     try:
         wait_serving(port, proc)

@@ -40,6 +40,7 @@ class BodyStream:
         "_eof",
         "_exception",
         "_high_water",
+        "_joining",
         "_offset",
         "_on_first_wait",
         "_paused",
@@ -62,6 +63,8 @@ class BodyStream:
         self.declared = declared
         self._high_water = high_water if high_water > 0 else 1
         self._buffer: deque[bytes | bytearray] = deque()
+        #: The bytearray small pieces are joined into (always the buffer's last piece).
+        self._joining: bytearray | None = None
         #: Where each chunk of a chunked body ends (in total_bytes), made by its first
         #: chunk; entries before _chunk_first have been read past.
         self._chunk_ends: array[int] | None = None
@@ -83,17 +86,18 @@ class BodyStream:
         if not data or self._eof:
             return
         n = len(data)
-        buf = self._buffer
         if n < _SMALL:
-            # A small piece joins the last one when that is a small-piece bytearray:
-            # a 1-byte chunk then costs a byte, not a ~40-byte bytes object.
-            last = buf[-1] if buf else None
-            if type(last) is bytearray and len(last) < _JOINED:
-                last += data
+            # Small pieces are joined into one bytearray, the buffer's last piece: a
+            # 1-byte chunk then costs a byte, not a ~40-byte bytes object.
+            joining = self._joining
+            if joining is not None and len(joining) < _JOINED:
+                joining += data
             else:
-                buf.append(bytearray(data))
+                self._joining = joining = bytearray(data)
+                self._buffer.append(joining)
         else:
-            buf.append(data)
+            self._joining = None
+            self._buffer.append(data)
         self._size += n
         self.total_bytes += n
         if self._waiter is not None:
@@ -194,6 +198,7 @@ class BodyStream:
         """
         buf = self._buffer
         off = self._offset
+        self._joining = None  # a read may take it: the next small piece starts anew
         if n < 0 or n >= self._size:
             if off:
                 buf[0] = buf[0][off:]
@@ -223,6 +228,7 @@ class BodyStream:
     def discard(self) -> None:
         """Drop every buffered byte (the handler left them unread)."""
         self._buffer.clear()
+        self._joining = None
         self._offset = 0
         self._consumed(self._size)
 
@@ -379,6 +385,7 @@ class EmptyStream(BodyStream):
         self._buffer = deque()
         self._chunk_ends = None
         self._chunk_first = 0
+        self._joining = None
         self._size = 0
         self._offset = 0
         self._eof = True
