@@ -37,7 +37,7 @@ async def test_raised_and_returned(caplog: pytest.LogCaptureFixture) -> None:
         if request.path == "/raise":
             raise web.HTTPConflict(text="busy")
         if request.path == "/return":
-            return web.HTTPAccepted()
+            return web.HTTPAccepted()  # deprecated (warns), as in aiohttp
         if request.path == "/boom":
             raise KeyError("x")
         return None  # type: ignore[return-value]

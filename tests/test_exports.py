@@ -87,7 +87,11 @@ CORE = {
     "WSMsgType",
     "WebSocketReady",
     "WebSocketResponse",
+    "json_bytes_response",
     "json_response",
+    "NotAppKeyWarning",
+    "RequestKey",
+    "ResponseKey",
     "run",
     "serve",
 }

@@ -57,6 +57,17 @@ class ServerOptions:
         metadata={"help": "Logger for the access log, or None for none.", "cli": False},
     )
     access_log_class: Any = _opt(None, "Class that writes access-log records.", cli=False)
+    logger: logging.Logger | None = _opt(
+        None,
+        "Logger for handler errors and refusals (None: the lowserve.server logger), as aiohttp's.",
+        cli=False,
+    )
+    timeout_ceil_threshold: float = _opt(
+        5.0,
+        "Accepted for aiohttp compatibility and unused: lowserve's deadlines are swept, not "
+        "rounded up.",
+        cli=False,
+    )
     access_log_format: str = _opt(
         '%a %t "%r" %s %b "%{Referer}i" "%{User-Agent}i"',
         "Access-log format, in aiohttp's codes (%a %t %r %s %b %T %Tf %D %{H}i %{H}o).",
@@ -70,7 +81,9 @@ class ServerOptions:
         2**16, "Unread body bytes buffered before reading pauses.", cli=False, minimum=1
     )
     lingering_time: float = _opt(
-        10.0, "Seconds spent discarding an unread request body before closing.", cli=False,
+        10.0,
+        "Seconds spent discarding an unread request body before closing.",
+        cli=False,
         minimum=0,
     )
     auto_decompress: bool = _opt(True, "Decode gzip/deflate (and br) request bodies.", cli=False)
@@ -88,7 +101,8 @@ class ServerOptions:
         minimum=0,
     )
     header_read_timeout: float = _opt(
-        10.0, "Seconds to receive a whole request head once it has begun (408 past it).",
+        10.0,
+        "Seconds to receive a whole request head once it has begun (408 past it).",
         minimum=0,
     )
     body_read_timeout: float = _opt(
@@ -122,7 +136,8 @@ class ServerOptions:
         False, "Cancel the handler when its client disconnects.", cli=False
     )
     limit_concurrency: int = _opt(
-        0, "Most open connections; past it new ones get 503 and close (0: no limit).",
+        0,
+        "Most open connections; past it new ones get 503 and close (0: no limit).",
         minimum=0,
     )
     proxy_headers: bool = _opt(

@@ -3,8 +3,9 @@
 from .api.accesslog import AbstractAccessLogger, AccessLogger
 from .api.exceptions import *  # noqa: F403
 from .api.exceptions import __all__ as _exc_all
+from .api.mapping import NotAppKeyWarning, RequestKey, ResponseKey
 from .api.request import BaseRequest, FileField
-from .api.response import Response, StreamResponse, json_response
+from .api.response import Response, StreamResponse, json_bytes_response, json_response
 from .conn.server import Server
 from .options import ServerOptions
 from .runner import BaseSite, GracefulExit, ServerRunner, SockSite, TCPSite, UnixSite
@@ -24,7 +25,10 @@ __all__ = [
     "HttpVersion",
     "HttpVersion10",
     "HttpVersion11",
+    "NotAppKeyWarning",
+    "RequestKey",
     "Response",
+    "ResponseKey",
     "Server",
     "ServerOptions",
     "ServerRunner",
@@ -37,6 +41,7 @@ __all__ = [
     "WSMsgType",
     "WebSocketReady",
     "WebSocketResponse",
+    "json_bytes_response",
     "json_response",
     "run",
     "serve",

@@ -1,15 +1,64 @@
 """Per-request and per-response state: the ``MutableMapping`` both classes are.
 
 aiohttp's requests and responses are dicts for the handler's own data; the dict is
-made on first use. Two of them are equal only if they are the same object.
+made on first use. Two of them are equal only if they are the same object. Typed
+keys (:class:`RequestKey`, :class:`ResponseKey`) are recommended, as in aiohttp: a
+plain string key warns (:class:`NotAppKeyWarning`) the first time it is set.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
+import warnings
 from collections.abc import Iterator, MutableMapping
-from typing import Any
+from typing import Any, ClassVar, Generic, TypeVar
 
-__all__ = ["StateMapping"]
+__all__ = ["NotAppKeyWarning", "RequestKey", "ResponseKey", "StateMapping"]
+
+_T = TypeVar("_T")
+
+
+class NotAppKeyWarning(UserWarning):
+    """A request or response was given a plain string key (aiohttp's warning)."""
+
+
+@functools.total_ordering
+class _Key(Generic[_T]):
+    """A typed key for request or response state, named after the module that made it."""
+
+    __slots__ = ("__orig_class__", "_name", "_t")
+
+    def __init__(self, name: str, t: type[_T] | None = None) -> None:
+        frame = inspect.currentframe()
+        module = "__main__"
+        while frame is not None:
+            if frame.f_code.co_name == "<module>":
+                module = frame.f_globals.get("__name__", module)
+                break
+            frame = frame.f_back
+        self._name = f"{module}.{name}"
+        self._t = t
+
+    def __lt__(self, other: object) -> bool:
+        return self._name < other._name if isinstance(other, _Key) else True
+
+    def __repr__(self) -> str:
+        t = self._t
+        shown = "<<Unknown>>" if t is None else getattr(t, "__qualname__", repr(t))
+        return f"<{type(self).__name__}({self._name}, type={shown})>"
+
+
+class RequestKey(_Key[_T]):
+    """A typed key for ``request[key]`` (aiohttp's ``web.RequestKey``)."""
+
+    __slots__ = ()
+
+
+class ResponseKey(_Key[_T]):
+    """A typed key for ``response[key]`` (aiohttp's ``web.ResponseKey``)."""
+
+    __slots__ = ()
 
 
 class StateMapping(MutableMapping[str, Any]):
@@ -18,6 +67,9 @@ class StateMapping(MutableMapping[str, Any]):
     __slots__ = ()
 
     _state: dict[str, Any] | None
+    #: The key class that sets state without a warning, and the string keys warned of.
+    _key_class: ClassVar[type[_Key[Any]]] = _Key
+    _seen_str_keys: ClassVar[set[str]] = set()
 
     def _dict(self) -> dict[str, Any]:
         if self._state is None:
@@ -28,6 +80,13 @@ class StateMapping(MutableMapping[str, Any]):
         return self._dict()[key]
 
     def __setitem__(self, key: str, value: Any) -> None:
+        if not isinstance(key, self._key_class) and key not in self._seen_str_keys:
+            self._seen_str_keys.add(key)
+            warnings.warn(
+                f"It is recommended to use web.{self._key_class.__name__} instances for keys.",
+                NotAppKeyWarning,
+                stacklevel=2,
+            )
         self._dict()[key] = value
 
     def __delitem__(self, key: str) -> None:

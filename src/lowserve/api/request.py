@@ -16,7 +16,7 @@ import warnings
 from collections.abc import Mapping
 from http.cookies import CookieError, SimpleCookie
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiDictProxy
 from yarl import URL
@@ -26,7 +26,7 @@ from ..wire.headers import ETag, parse_content_type, parse_etags, parse_http_dat
 from ..wire.proxy import parse_forwarded
 from .exceptions import HTTPRequestEntityTooLarge
 from .forms import FileField, parse_form
-from .mapping import StateMapping
+from .mapping import RequestKey, StateMapping
 from .streams import EMPTY_STREAM, BodyStream
 
 if TYPE_CHECKING:
@@ -39,6 +39,9 @@ _NEEDS_URL = re.compile(r"[%?#]")
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 class BaseRequest(StateMapping):
     """An HTTP request as a handler sees it; also a dict for per-request state."""
+
+    _key_class = RequestKey
+    _seen_str_keys: ClassVar[set[str]] = set()
 
     __slots__ = (
         "_body",

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from multidict import CIMultiDict
 
@@ -39,14 +39,14 @@ from ..wire.head import (
     status_line,
 )
 from ..wire.headers import parse_content_type
-from .mapping import StateMapping
+from .mapping import ResponseKey, StateMapping
 from .response_headers import HeaderFields
 from .writer import PayloadWriter
 
 if TYPE_CHECKING:
     from .request import BaseRequest
 
-__all__ = ["Response", "StreamResponse", "json_response"]
+__all__ = ["Response", "StreamResponse", "json_bytes_response", "json_response"]
 
 LooseHeaders = Any
 _BOTH_TYPES = "passing both Content-Type header and content_type or charset params is forbidden"
@@ -65,6 +65,8 @@ class StreamResponse(HeaderFields, StateMapping):
     """A response whose body the handler writes after :meth:`prepare`."""
 
     _send_head_at_once = True
+    _key_class = ResponseKey
+    _seen_str_keys: ClassVar[set[str]] = set()
     # Fields rarely set have their defaults on the class. Those every answer reads are
     # set by each constructor instead: CPython 3.11 cannot specialise an attribute
     # access (load or store) whose name the class also defines, and _render reads them all.
@@ -597,4 +599,24 @@ def json_response(
         reason=reason,
         headers=headers,
         content_type=content_type,
+    )
+
+
+def json_bytes_response(
+    data: Any = _SENTINEL,
+    *,
+    dumps: Callable[[Any], bytes],
+    body: bytes | None = None,
+    status: int = 200,
+    reason: str | None = None,
+    headers: LooseHeaders | None = None,
+    content_type: str = "application/json",
+) -> Response:
+    """A :class:`Response` of *data* serialised by a bytes-returning *dumps* (orjson's)."""
+    if data is not _SENTINEL:
+        if body is not None:
+            raise ValueError("only one of data or body should be specified")
+        body = dumps(data)
+    return Response(
+        body=body, status=status, reason=reason, headers=headers, content_type=content_type
     )

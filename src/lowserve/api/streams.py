@@ -170,6 +170,10 @@ class BodyStream:
     def is_eof(self) -> bool:
         return self._eof
 
+    def get_read_buffer_limits(self) -> tuple[int, int]:
+        """(low, high) water marks: reading pauses above high and resumes below low."""
+        return self._high_water // 4, self._high_water
+
     @property
     def reading_paused(self) -> bool:
         """True while this stream holds its connection's reading paused."""

@@ -35,7 +35,7 @@ class Exit(enum.IntEnum):
     START = 3  #: serving could not start: address in use, permission, TLS files
 
 
-_NOT_SENT = ("access_log", "access_log_class")
+_NOT_SENT = ("access_log", "access_log_class", "logger")
 
 
 def _flag(default: Any, help: str, **option: Any) -> Any:

@@ -26,6 +26,7 @@ import contextvars
 import logging
 import time
 import traceback
+import warnings
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from html import escape as html_escape
 from types import CoroutineType
@@ -64,6 +65,21 @@ _leave_task = tasks.leave_task
 _EAGER = tasks.EAGER
 _IDLE, _HEAD, _BUSY, _LINGER = ConnState.IDLE, ConnState.HEAD, ConnState.BUSY, ConnState.LINGER
 _UPGRADED = ConnState.UPGRADED
+
+
+_PLAIN: dict[type, bool] = {}
+
+
+def _plain(cls: type) -> bool:
+    """Whether a response class sends itself as lowserve's own do (no override of
+    ``prepare``, ``write`` or ``write_eof``), so it may take the synchronous path."""
+    plain = _PLAIN.get(cls)
+    if plain is None:
+        base = Response if issubclass(cls, Response) else StreamResponse
+        plain = _PLAIN[cls] = all(
+            getattr(cls, name) is getattr(base, name) for name in ("prepare", "write", "write_eof")
+        )
+    return plain
 
 
 async def _awaited(awaitable: Awaitable[Any]) -> Any:
@@ -307,9 +323,18 @@ class Dispatch(asyncio.Protocol):
             await rest
 
     def _checked(self, resp: Any) -> StreamResponse:
-        if type(resp) is Response or isinstance(resp, StreamResponse):
+        if type(resp) is Response:
             return resp
-        log.error(
+        if isinstance(resp, StreamResponse):
+            if isinstance(resp, HTTPException):
+                warnings.warn(
+                    "returning HTTPException object is deprecated (#2415) and will be "
+                    "removed, please raise the exception instead",
+                    DeprecationWarning,
+                    stacklevel=2,
+                )
+            return resp
+        self._server.logger.error(
             "Missing return statement on request handler"
             if resp is None
             else f"Web-handler should return a response instance, got {resp!r}"
@@ -341,7 +366,7 @@ class Dispatch(asyncio.Protocol):
             log.debug("request handler timed out", exc_info=exc)
             return self._error_response(request, 504)
         if isinstance(exc, Exception):
-            log.error("Error handling request from %s", self.peer, exc_info=exc)
+            self._server.logger.error("Error handling request from %s", self.peer, exc_info=exc)
             return self._error_response(request, 500, exc)
         raise exc
 
@@ -351,6 +376,10 @@ class Dispatch(asyncio.Protocol):
         """Send *resp*; returns a coroutine when a prepared stream still needs its end."""
         try:
             if not resp.prepared:
+                if type(resp) is not Response and not _plain(type(resp)):
+                    # A subclass that overrides prepare(), write() or write_eof(): called as
+                    # aiohttp calls them, prepared and then ended.
+                    return self._prepare_and_end(request, resp, start)
                 self._send(request, resp)
             if not resp._eof_sent:
                 return self._end_stream(request, resp, start)
@@ -361,6 +390,22 @@ class Dispatch(asyncio.Protocol):
             resp = failed
         self._done(request, resp, start)
         return None
+
+    async def _prepare_and_end(
+        self, request: BaseRequest, resp: StreamResponse, start: float
+    ) -> None:
+        """Send a response whose class overrides how it is sent: ``await prepare()``."""
+        if self._head_sent:
+            self._send_failed(request, ConnectionResetError("a response was already started"))
+            return
+        try:
+            await resp.prepare(request)
+        except BaseException as exc:
+            failed = self._send_failed(request, exc)
+            if failed is not None:
+                self._done(request, failed, start)
+            return
+        await self._end_stream(request, resp, start)
 
     async def _end_stream(self, request: BaseRequest, resp: StreamResponse, start: float) -> None:
         """End a response the handler prepared but did not finish."""
@@ -379,7 +424,9 @@ class Dispatch(asyncio.Protocol):
         if not isinstance(exc, ConnectionError | asyncio.CancelledError):
             if not isinstance(exc, Exception):
                 raise exc
-            log.error("Error handling request from %s", self.peer, exc_info=exc)  # e.g. CR/LF
+            self._server.logger.error(  # e.g. a header with CR or LF
+                "Error handling request from %s", self.peer, exc_info=exc
+            )
             resp = self._error_response(request, 500, exc)
             try:
                 self._send(request, resp)
@@ -409,7 +456,7 @@ class Dispatch(asyncio.Protocol):
             # A head is already out (the handler prepared another response, then
             # failed): nothing more can be said on this connection.
             raise ConnectionResetError("a response was already started")
-        if type(resp) is Response or isinstance(resp, Response):
+        if type(resp) is Response or (isinstance(resp, Response) and _plain(type(resp))):
             data = resp._render(request)
             self._head_sent = True
             if self.transport is None or self.transport.is_closing():

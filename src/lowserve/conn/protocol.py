@@ -77,6 +77,7 @@ class HttpProtocol(Parsing):
         "_drain_waiter",
         "_draining",
         "_error",
+        "_no_reuse",
         "_out",
         "_paused",
         "_send_low",
@@ -106,6 +107,8 @@ class HttpProtocol(Parsing):
         #: The server is stopping (begin_shutdown): every answer says Connection: close,
         #: and an idle connection waits at most drain_grace for one more request.
         self._draining = False
+        #: keepalive_timeout=0, as aiohttp: every answer closes its connection.
+        self._no_reuse = not opts.keepalive_timeout
         #: The refusal being answered; nothing more is parsed after it.
         self._error: WireError | None = None
         #: Reading is paused (see _update_reading); writing is, by the transport.
@@ -567,7 +570,9 @@ class HttpProtocol(Parsing):
 
     def may_keep_alive(self, request: BaseRequest) -> bool:
         """False when the connection cannot carry another request after this one."""
-        if (self._error is not None or self._close_when_done or self._draining) and not self._queue:
+        if (
+            self._error is not None or self._close_when_done or self._draining or self._no_reuse
+        ) and not self._queue:
             return False
         # A client still holding its body back (100-continue) cannot be drained.
         body = request.content

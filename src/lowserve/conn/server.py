@@ -52,6 +52,8 @@ class Server:
         elif kwargs:
             raise TypeError("pass either options= or keyword options, not both")
         self.options = options
+        #: Where handler errors and refusals are logged (aiohttp's ``logger``).
+        self.logger: logging.Logger = options.logger or log
         self.request_handler = handler
         self.request_factory: Callable[..., BaseRequest] = request_factory or BaseRequest
         self.requests_count = 0
@@ -96,6 +98,11 @@ class Server:
             if t > 0
         ]
         self._sweep_interval = max(0.02, min([1.0, *(t / 4 for t in timeouts)]))
+
+    @property
+    def handler_cancellation(self) -> bool:
+        """Whether a handler is cancelled when its client disconnects (aiohttp's name)."""
+        return self.options.handler_cancellation
 
     @property
     def connections(self) -> list[HttpProtocol]:
@@ -148,7 +155,7 @@ class Server:
         if now - self._refusal_logged.get(kind, -_WARN_EVERY) >= _WARN_EVERY:
             self._refusal_logged[kind] = now
             self._refusals[kind] = 0
-            log.warning("%s (%d since the last such line)", message, count)
+            self.logger.warning("%s (%d since the last such line)", message, count)
 
     def connection_lost(self, conn: HttpProtocol) -> None:
         self._connections.pop(conn, None)
@@ -204,7 +211,7 @@ class Server:
             request = conn.current_request
             if request is not None:
                 self.cancelled_count += 1
-                log.warning(
+                self.logger.warning(
                     "cancelled at shutdown: %s %s from %s", request.method, request.path, conn.peer
                 )
             conn.cancel()

@@ -77,6 +77,7 @@ class WSConnection:
     __slots__ = (
         "_autoping",
         "_closed_event",
+        "_decode_text",
         "_fast",
         "_frag_type",
         "_fragments",
@@ -104,9 +105,11 @@ class WSConnection:
         *,
         autoping: bool,
         max_msg_size: int,
+        decode_text: bool = True,
     ) -> None:
         self.resp = resp
         self._autoping = autoping
+        self._decode_text = decode_text
         self.proto = proto
         self.ws = ws
         self._queue: deque[WSMessage] = deque()
@@ -179,7 +182,9 @@ class WSConnection:
                     ws.fail(CloseCode.INVALID_DATA, "invalid UTF-8")
                     self._fast = False
                     break
-                self._push(_tuple_new(WSMessage, (_TEXT, text, None)))
+                self._push(
+                    _tuple_new(WSMessage, (_TEXT, text if self._decode_text else payload, None))
+                )
             else:
                 self._push(_tuple_new(WSMessage, (_BINARY, payload, None)))
         if not self._fast:
@@ -245,7 +250,7 @@ class WSConnection:
             except UnicodeDecodeError:
                 self.ws.fail(CloseCode.INVALID_DATA, "invalid UTF-8")
                 return
-            self._push(WSMessage(WSMsgType.TEXT, text, None))
+            self._push(WSMessage(WSMsgType.TEXT, text if self._decode_text else data, None))
         else:
             self._push(WSMessage(WSMsgType.BINARY, data, None))
 

@@ -60,6 +60,8 @@ class WebSocketResponse(StreamResponse):
         protocols: tuple[str, ...] | list[str] = (),
         compress: bool = True,
         max_msg_size: int = 4 * 1024 * 1024,
+        writer_limit: int = 2**18,
+        decode_text: bool = True,
     ) -> None:
         super().__init__(status=101)
         self._timeout = timeout
@@ -70,6 +72,8 @@ class WebSocketResponse(StreamResponse):
         self._protocols = tuple(protocols)
         self._compress_wanted = compress
         self._max_msg_size = max_msg_size
+        self._decode_text = decode_text  # False: TEXT messages arrive as (valid UTF-8) bytes
+        self._writer_limit = writer_limit  # accepted for aiohttp; the transport's limits apply
         self._ws_protocol: str | None = None
         self._compress: int | bool = False
         self._conn: WSConnection | None = None
@@ -159,7 +163,12 @@ class WebSocketResponse(StreamResponse):
         proto.response_started(self)
         proto.write_bytes(head)
         conn = self._conn = WSConnection(
-            self, proto, ws, autoping=self._autoping, max_msg_size=self._max_msg_size
+            self,
+            proto,
+            ws,
+            autoping=self._autoping,
+            max_msg_size=self._max_msg_size,
+            decode_text=self._decode_text,
         )
         tail = proto.take_over(conn)
         if tail:
