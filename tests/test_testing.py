@@ -1,0 +1,102 @@
+"""lowserve.testing: aiohttp.test_utils' shapes, and the pytest plugin's fixtures."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lowserve import web
+from lowserve.testing import RawTestServer, TestClient, TestServer, make_mocked_request
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+async def _echo(request: web.BaseRequest) -> web.StreamResponse:
+    if request.path == "/ws":
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        async for msg in ws:
+            await ws.send_str(msg.data.upper())
+        return ws
+    body = await request.read()
+    return web.json_response(
+        {
+            "method": request.method,
+            "path": request.path,
+            "query": dict(request.query),
+            "body": body.decode(),
+            "header": request.headers.get("X-Test"),
+            "secure": request.secure,
+            "keep_alive": request.keep_alive,
+        }
+    )
+
+
+async def test_make_mocked_request_gives_a_request_without_a_socket() -> None:
+    req = make_mocked_request("POST", "/p?q=1", {"X-Test": "yes"}, payload=b"body")
+    assert req.method == "POST" and req.path == "/p" and req.query["q"] == "1"
+    assert req.headers["X-Test"] == "yes" and req.host == "localhost"
+    assert await req.read() == b"body"
+    resp = await _echo(req)
+    assert resp.status == 200
+    assert b'"body": "body"' in resp.body  # type: ignore[attr-defined,operator]
+
+
+async def test_make_mocked_request_options() -> None:
+    req = make_mocked_request(
+        "GET", "/", version=web.HttpVersion10, closing=True, sslcontext=object(), app=None
+    )
+    assert req.version == web.HttpVersion10 and not req.keep_alive and req.secure
+    streamed = web.StreamResponse()
+    await streamed.prepare(req)
+    await streamed.write(b"abc")
+    await streamed.write_eof()
+    assert b"".join(req.protocol.written).endswith(b"abc")  # type: ignore[attr-defined]
+
+
+async def test_raw_test_server_and_client() -> None:
+    assert TestServer is RawTestServer
+    async with RawTestServer(_echo) as server, TestClient(server) as client:
+        assert client.make_url("/x").startswith("http://127.0.0.1:")
+        resp = await client.post("/a?b=c", data=b"hi", headers={"X-Test": "1"})
+        assert resp.status == 200
+        data = await resp.json()
+        assert data == {
+            "method": "POST",
+            "path": "/a",
+            "query": {"b": "c"},
+            "body": "hi",
+            "header": "1",
+            "secure": False,
+            "keep_alive": True,
+        }
+        ws = await client.ws_connect("/ws")
+        await ws.send_str("shout")
+        assert (await ws.receive()).data == "SHOUT"
+        await ws.close()
+
+
+async def test_plugin_fixtures(lowserve_server, lowserve_client) -> None:  # type: ignore[no-untyped-def]
+    server = await lowserve_server(_echo, client_max_size=10)
+    client = await lowserve_client(server)
+    resp = await client.post("/", data=b"x" * 11)
+    assert resp.status == 413  # the server options were applied
+    client2 = await lowserve_client(_echo)
+    assert (await client2.get("/z")).status == 200
+
+
+@pytest.mark.parametrize("mode", ["auto", "strict"])
+def test_a_users_tests_run_with_the_plugin(mode: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_hello.py",
+         "-o", f"asyncio_mode={mode}", "-o", "asyncio_default_fixture_loop_scope=function"],
+        cwd=EXAMPLES,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "2 passed" in result.stdout
