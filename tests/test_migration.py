@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+from pathlib import Path
 
 import pytest
 
@@ -170,3 +171,53 @@ async def test_websocket_decode_text_false_gives_bytes() -> None:
         await ws.send_str("héllo")
         await ws.receive()
     assert got == [(web.WSMsgType.TEXT, "héllo".encode())]
+
+
+async def test_response_bodies_beyond_bytes_and_str(tmp_path: Path) -> None:
+    import io
+
+    data = bytes(range(256)) * 1024  # 256 KiB
+    path = tmp_path / "blob.bin"
+    path.write_bytes(data)
+    (tmp_path / "text.txt").write_text("héllo text file")
+
+    async def pieces():  # type: ignore[no-untyped-def]
+        for piece in (b"async ", "iter", b"able"):
+            yield piece
+
+    async def handler(request: web.BaseRequest) -> web.Response:
+        kind = request.path[1:]
+        make = {
+            "bytearray": lambda: bytearray(b"ba"),
+            "memoryview": lambda: memoryview(b"mv"),
+            "bytesio": lambda: io.BytesIO(b"bytesio"),
+            "stringio": lambda: io.StringIO("stringio"),
+            "file": lambda: open(path, "rb"),  # noqa: SIM115  (lowserve closes it once sent)
+            "textfile": lambda: open(tmp_path / "text.txt", encoding="utf-8"),  # noqa: SIM115
+            "asyncgen": pieces,
+        }[kind]
+        return web.Response(body=make())
+
+    async with serve(handler) as s:
+        answers = {}
+        for kind in ("bytearray", "memoryview", "bytesio", "stringio", "file", "textfile", "asyncgen"):
+            raw = await exchange(
+                s.port, f"GET /{kind} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n".encode()
+            )
+            answers[kind] = raw
+    from conftest import parse_responses
+
+    def one(kind: str) -> tuple[int, dict[str, str], bytes]:
+        [resp] = parse_responses(answers[kind])
+        return resp
+
+    assert one("bytearray")[2] == b"ba" and one("memoryview")[2] == b"mv"
+    assert one("bytesio")[2] == b"bytesio"
+    status, headers, body = one("stringio")
+    assert body == b"stringio" and headers["content-type"] == "text/plain; charset=utf-8"
+    status, headers, body = one("file")
+    assert status == 200 and body == data and headers["content-length"] == str(len(data))
+    status, headers, body = one("textfile")
+    assert body == "héllo text file".encode() and headers["transfer-encoding"] == "chunked"
+    status, headers, body = one("asyncgen")
+    assert body == b"async iterable" and headers["transfer-encoding"] == "chunked"

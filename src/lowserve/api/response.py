@@ -11,7 +11,9 @@ with ``BaseException``'s.
 
 from __future__ import annotations
 
+import io
 import json
+import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -76,6 +78,7 @@ class StreamResponse(HeaderFields, StateMapping):
     _compression_strategy: int | None = None
     _req: BaseRequest | None = None
     _writer: PayloadWriter | None = None
+    _stream: Any  # a file or async iterable body (Response only); see _send_stream
     _body: bytes | bytearray | None
     _body_length: int
     _compression: bool
@@ -92,6 +95,7 @@ class StreamResponse(HeaderFields, StateMapping):
         self._headers = None if headers is None else CIMultiDict(headers)
         self._ctype = None
         self._body = None
+        self._stream = None
         self._cookies = None
         self._chunked = self._compression = self._eof_sent = False
         self._keep_alive = None
@@ -339,6 +343,7 @@ class Response(StreamResponse):
                 self._status = status
                 self._reason = REASONS.get(status, "")
                 self._body = data
+                self._stream = None
                 self._ctype = ctype
                 self._headers = None
                 self._cookies = None
@@ -382,6 +387,7 @@ class Response(StreamResponse):
 
     @body.setter
     def body(self, body: Any) -> None:
+        self._stream = None
         if body is None or isinstance(body, bytes | bytearray):
             self._body = body
         elif isinstance(body, memoryview):
@@ -389,6 +395,17 @@ class Response(StreamResponse):
         elif isinstance(body, str):
             self.headers.setdefault("Content-Type", "text/plain; charset=utf-8")
             self._body = body.encode(self.charset or "utf-8")
+        elif isinstance(body, io.BytesIO):
+            self._body = body.read()  # already in memory: its bytes from the position on
+        elif isinstance(body, io.StringIO):
+            self.headers.setdefault("Content-Type", "text/plain; charset=utf-8")
+            self._body = body.read().encode(self.charset or "utf-8")
+        elif isinstance(body, io.IOBase) or hasattr(body, "__aiter__"):
+            # A file or an async iterable: streamed when sent (see _send_stream).
+            if isinstance(body, io.TextIOBase):
+                self.headers.setdefault("Content-Type", "text/plain; charset=utf-8")
+            self._body = None
+            self._stream = body
         else:
             raise ValueError(f"Unsupported body type {type(body)!r}")
         self._compressed = None
@@ -434,6 +451,7 @@ class Response(StreamResponse):
         if (
             self._compression
             or self._chunked
+            or self._stream is not None  # _render_full refuses it: sent by prepare()
             or self._cookies
             or self._status in EMPTY_STATUS
             or request._method in _BODYLESS_METHODS
@@ -527,6 +545,10 @@ class Response(StreamResponse):
 
     def _render_full(self, request: BaseRequest) -> bytes:
         """:meth:`_render` for every case: compression, chunking, cookies, empty bodies."""
+        if self._stream is not None:
+            # A file or async-iterable body cannot leave in one write: the caller
+            # falls back to prepare(), which streams it.
+            raise StreamedBody("this response's body is sent by prepare()")
         headers = self.headers
         method = request.method
         coding = self._pick_coding(request)
@@ -560,6 +582,9 @@ class Response(StreamResponse):
         """Send the whole response: head and body leave together."""
         if self._eof_sent:
             return None
+        if self._stream is not None:
+            await self._send_stream(request)
+            return None
         proto = request._protocol
         proto.response_started(self)
         proto.write_bytes(self._render(request))
@@ -570,8 +595,56 @@ class Response(StreamResponse):
         if not self._eof_sent:
             raise AssertionError("Response has not been started")
 
+    async def _send_stream(self, request: BaseRequest) -> None:
+        """Send a file or async-iterable body through the streaming writer.
+
+        A binary file's length is known (``Content-Length``) and it is read 64 KiB at a
+        time in the loop's executor (uvloop has no ``loop.sendfile``), then closed; a
+        text file or an async iterable is chunked. Memory holds one piece at a time: the
+        writer waits while the client is slow.
+        """
+        source = self._stream
+        loop = request.protocol.loop
+        text = isinstance(source, io.TextIOBase)
+        length = None if text or hasattr(source, "__aiter__") else _file_length(source)
+        headers = self.headers
+        if length is not None and not self._chunked and "Content-Length" not in headers:
+            headers["Content-Length"] = str(length)
+        writer = StreamResponse._start(self, request)
+        charset = self.charset or "utf-8"
+        try:
+            if hasattr(source, "__aiter__"):
+                async for piece in source:
+                    data = piece.encode(charset) if isinstance(piece, str) else piece
+                    await writer.write(data)
+            else:
+                while True:
+                    piece = await loop.run_in_executor(None, source.read, _PIECE)
+                    if not piece:
+                        break
+                    await writer.write(piece.encode(charset) if text else piece)
+        finally:
+            if isinstance(source, io.IOBase):
+                source.close()  # as aiohttp: a file body is closed once sent
+        await writer.write_eof()
+        self._finished()
+
+
+class StreamedBody(Exception):
+    """:meth:`Response._render` was asked for a body that only :meth:`prepare` can send."""
+
 
 _SENTINEL: Any = object()
+_PIECE = 65536  # bytes read from a file body at a time
+
+
+def _file_length(f: Any) -> int | None:
+    """Bytes left in a binary file from its position, or None when that is unknown."""
+    try:
+        size: int = os.fstat(f.fileno()).st_size - f.tell()
+        return max(0, size)
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        return None
 
 
 def json_response(

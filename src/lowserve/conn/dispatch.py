@@ -299,8 +299,8 @@ class Dispatch(asyncio.Protocol):
                 if data is not None:
                     self._head_sent = True
                     self.queue_bytes(data)
-                    server.requests_count += 1
-                    if server.requests_count == server.requests_limit:
+                    count = server.requests_count = server.requests_count + 1
+                    if count == server.requests_limit:
                         server.requests_limit_reached()
                     self._response_done(request, resp._keep_alive)
                     return None
@@ -376,7 +376,9 @@ class Dispatch(asyncio.Protocol):
         """Send *resp*; returns a coroutine when a prepared stream still needs its end."""
         try:
             if not resp.prepared:
-                if type(resp) is not Response and not _plain(type(resp)):
+                if (type(resp) is not Response and not _plain(type(resp))) or (
+                    resp._stream is not None
+                ):
                     # A subclass that overrides prepare(), write() or write_eof(): called as
                     # aiohttp calls them, prepared and then ended.
                     return self._prepare_and_end(request, resp, start)
@@ -394,7 +396,8 @@ class Dispatch(asyncio.Protocol):
     async def _prepare_and_end(
         self, request: BaseRequest, resp: StreamResponse, start: float
     ) -> None:
-        """Send a response whose class overrides how it is sent: ``await prepare()``."""
+        """Send a response whose class overrides how it is sent, or whose body is a
+        stream (a file, an async iterable): ``await prepare()``, then ``write_eof()``."""
         if self._head_sent:
             self._send_failed(request, ConnectionResetError("a response was already started"))
             return
@@ -440,8 +443,8 @@ class Dispatch(asyncio.Protocol):
 
     def _done(self, request: BaseRequest, resp: StreamResponse, start: float) -> None:
         server = self._server
-        server.requests_count += 1
-        if server.requests_count == server.requests_limit:
+        count = server.requests_count = server.requests_count + 1
+        if count == server.requests_limit:
             server.requests_limit_reached()
         if start:
             access = server.access_logger

@@ -54,6 +54,7 @@ class Parsing(Dispatch):
         "_parser",
         "_queue",
         "_refused",
+        "_resume_body",
         "_resume_head",
         "_resuming",
         "_special",
@@ -92,6 +93,7 @@ class Parsing(Dispatch):
         #: An upgrade request's body framing, restated as a head for a fresh parser
         #: (llhttp skips such a body), and whether that restated head is being parsed.
         self._resume_head: bytes | None = None
+        self._resume_body: BodyStream | None = None
         self._resuming = False
         #: An upgrade request not yet answered: llhttp parses nothing after its head
         #: until the handler takes the connection over (101) or declines.
@@ -225,6 +227,8 @@ class Parsing(Dispatch):
                     if body.declared is None
                     else b"POST / HTTP/1.1\r\nContent-Length: %d\r\n\r\n" % body.declared
                 )
+                # Held out of reach of the message end llhttp reports at the head.
+                self._resume_body, self._body = body, None
         headers = self._headers
         request = self._server.request_factory(
             self,
@@ -321,8 +325,6 @@ class Parsing(Dispatch):
             self._body.end_http_chunk()
 
     def on_message_complete(self) -> None:
-        if self._resume_head is not None:
-            return  # llhttp ends an upgrade request at its head; its body comes later
         self._body_left = 0
         body = self._body
         if body is not None:

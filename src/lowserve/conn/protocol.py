@@ -396,6 +396,7 @@ class HttpProtocol(Parsing):
             elif self._resume_head is not None:
                 # An upgrade request with a body: parse that body (and what follows).
                 head, self._resume_head = self._resume_head, None
+                self._body, self._resume_body = self._resume_body, None
                 self._fresh_parser()
                 self._resuming = True
                 self._parse(head + bytes(tail))
