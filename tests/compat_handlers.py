@@ -7,12 +7,15 @@ same handler code runs under each.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 
 def make_handler(web: Any) -> Any:
     async def handler(request: Any) -> Any:
         path = request.path
+        if path == "/file":
+            return web.FileResponse(Path(__file__).with_name("hostile_corpus.py"))
         if path == "/text":
             return web.Response(text="hello")
         if path == "/bytes":

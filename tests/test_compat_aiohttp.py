@@ -34,6 +34,13 @@ from compat_handlers import make_handler
 from conftest import exchange
 
 CASES: dict[str, bytes] = {
+    "file": b"GET /file HTTP/1.1\r\nHost: x\r\n\r\n",
+    "file-head": b"HEAD /file HTTP/1.1\r\nHost: x\r\n\r\n",
+    "file-range": b"GET /file HTTP/1.1\r\nHost: x\r\nRange: bytes=10-29\r\n\r\n",
+    "file-suffix-range": b"GET /file HTTP/1.1\r\nHost: x\r\nRange: bytes=-5\r\n\r\n",
+    "file-416": b"GET /file HTTP/1.1\r\nHost: x\r\nRange: bytes=99999999-\r\n\r\n",
+    "file-304": b"GET /file HTTP/1.1\r\nHost: x\r\nIf-None-Match: *\r\n\r\n",
+    "file-412": b'GET /file HTTP/1.1\r\nHost: x\r\nIf-Match: "x"\r\n\r\n',
     # Upgrades the handler declines (curl --http2 on http://): the body and the
     # requests pipelined behind are served as usual.
     "h2c-declined-pipelined": (

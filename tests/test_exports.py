@@ -87,6 +87,7 @@ CORE = {
     "WSMsgType",
     "WebSocketReady",
     "WebSocketResponse",
+    "FileResponse",
     "json_bytes_response",
     "json_response",
     "NotAppKeyWarning",

@@ -3,6 +3,7 @@
 from .api.accesslog import AbstractAccessLogger, AccessLogger
 from .api.exceptions import *  # noqa: F403
 from .api.exceptions import __all__ as _exc_all
+from .api.fileresponse import FileResponse
 from .api.mapping import NotAppKeyWarning, RequestKey, ResponseKey
 from .api.request import BaseRequest, FileField
 from .api.response import Response, StreamResponse, json_bytes_response, json_response
@@ -21,6 +22,7 @@ __all__ = [
     "BaseSite",
     "ContentCoding",
     "FileField",
+    "FileResponse",
     "GracefulExit",
     "HttpVersion",
     "HttpVersion10",

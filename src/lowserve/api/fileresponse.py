@@ -1,0 +1,203 @@
+"""``FileResponse``: a file from disk, with the validators, conditions and ranges of HTTP.
+
+Decided in :meth:`FileResponse.prepare`, in RFC 9110's order (§13.2.2):
+
+1. The file: a precompressed sibling (``.br``, then ``.gz``) when ``Accept-Encoding``
+   takes it, else the file itself; missing is 404, unreadable 403.
+2. Its validators: ``ETag`` (``"<mtime_ns>-<size>"`` in hex, as aiohttp's) and
+   ``Last-Modified``.
+3. ``If-Match`` failing, else ``If-Unmodified-Since`` failing: 412.
+4. ``If-None-Match`` matching: 304 for GET and HEAD (412 otherwise), else
+   ``If-Modified-Since`` not older than the file: 304.
+5. ``Range`` (one range; ``If-Range`` naming another version voids it): 206 with
+   ``Content-Range``, or 416 with ``Content-Range: bytes */<size>``.
+
+The bytes are read ``chunk_size`` at a time in the loop's executor and written with
+back-pressure: memory holds one chunk, whatever the file's size.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import mimetypes
+import os
+import stat
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..wire.headers import ETAG_ANY, ETag
+from .response import LooseHeaders, StreamResponse
+
+if TYPE_CHECKING:
+    from .request import BaseRequest
+    from .writer import PayloadWriter
+
+__all__ = ["FileResponse"]
+
+_SIBLINGS = (("br", ".br"), ("gzip", ".gz"))
+
+
+class FileResponse(StreamResponse):
+    """Send the file at *path* (aiohttp's ``web.FileResponse``)."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        chunk_size: int = 256 * 1024,
+        status: int = 200,
+        reason: str | None = None,
+        headers: LooseHeaders | None = None,
+    ) -> None:
+        super().__init__(status=status, reason=reason, headers=headers)
+        self._path = Path(path)
+        self._chunk_size = chunk_size
+
+    def _open(self, accept_encoding: str) -> tuple[Any, os.stat_result, str | None]:
+        """The file to send (step 1): an open file, its stat, and its content coding."""
+        accept = accept_encoding.lower()
+        for coding, suffix in _SIBLINGS:
+            if coding in accept:
+                sibling = self._path.with_name(self._path.name + suffix)
+                try:
+                    f = open(sibling, "rb")  # noqa: SIM115 - closed by prepare()
+                except OSError:
+                    continue
+                st = os.fstat(f.fileno())
+                if stat.S_ISREG(st.st_mode):
+                    return f, st, coding
+                f.close()
+        f = open(self._path, "rb")  # noqa: SIM115 - closed by prepare()
+        st = os.fstat(f.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            f.close()
+            raise FileNotFoundError(self._path)
+        return f, st, None
+
+    async def _refuse(
+        self, request: BaseRequest, status: int, *, empty: bool = True, **headers: str
+    ) -> None:
+        """Answer *status* with no body (as aiohttp: 416's is chunked, *empty* False)."""
+        self.set_status(status)
+        for name, value in headers.items():
+            self.headers[name.replace("_", "-")] = value
+        if empty:
+            self.content_length = 0
+        await StreamResponse.prepare(self, request)
+        await self.write_eof()
+
+    async def prepare(self, request: BaseRequest) -> PayloadWriter | None:
+        if self._eof_sent:
+            return None
+        if self._writer is not None:
+            return self._writer
+        loop = asyncio.get_running_loop()
+        try:
+            f, st, coding = await loop.run_in_executor(
+                None, self._open, request.headers.get("Accept-Encoding", "")
+            )
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            await self._refuse(request, 404)
+            return None
+        except OSError:  # PermissionError and the like
+            await self._refuse(request, 403)
+            return None
+        try:
+            await self._answer(request, f, st, coding)
+        finally:
+            f.close()
+        return None
+
+    async def _answer(
+        self, request: BaseRequest, f: Any, st: os.stat_result, coding: str | None
+    ) -> None:
+        etag = f"{st.st_mtime_ns:x}-{st.st_size:x}"  # step 2
+        modified = int(st.st_mtime)
+        method = request.method
+        if_match = request.if_match  # step 3
+        ius = request.if_unmodified_since
+        if (if_match is not None and not _matches(etag, if_match, weak=False)) or (
+            if_match is None and ius is not None and modified > ius.timestamp()
+        ):
+            await self._refuse(request, 412)
+            return
+        if_none_match = request.if_none_match  # step 4
+        ims = request.if_modified_since
+        if (if_none_match is not None and _matches(etag, if_none_match, weak=True)) or (
+            if_none_match is None
+            and ims is not None
+            and method in ("GET", "HEAD")
+            and modified <= ims.timestamp()
+        ):
+            if method in ("GET", "HEAD"):
+                self.set_status(304)
+                self.etag = etag
+                self.last_modified = st.st_mtime
+                await StreamResponse.prepare(self, request)
+                await self.write_eof()
+            else:
+                await self._refuse(request, 412)
+            return
+        size = st.st_size
+        offset, count = 0, size
+        if "Range" in request.headers and method in ("GET", "HEAD"):  # step 5
+            wanted = self._range(request, etag, st.st_mtime)
+            if wanted is not None:
+                try:
+                    rng = request.http_range
+                except ValueError:
+                    await self._refuse(request, 416, empty=False, Content_Range=f"bytes */{size}")
+                    return
+                start, stop = rng.start, rng.stop
+                if start is not None and start < 0:  # bytes=-N: the last N
+                    start = max(0, size + start)
+                start = start or 0
+                stop = size if stop is None else min(stop, size)
+                if start >= size or start >= stop:
+                    await self._refuse(request, 416, empty=False, Content_Range=f"bytes */{size}")
+                    return
+                offset, count = start, stop - start
+                self.set_status(206)
+        headers = self.headers
+        ctype, packed = mimetypes.guess_type(self._path.name)
+        if packed is not None:  # x.tar.gz itself: its bytes are gzip, not a tar
+            ctype = None
+        headers.setdefault("Content-Type", ctype or "application/octet-stream")
+        if coding is not None:
+            headers["Content-Encoding"] = coding
+            headers.add("Vary", "Accept-Encoding")
+        self.etag = etag  # in aiohttp's order: type, validators, length, ranges
+        self.last_modified = st.st_mtime
+        headers["Content-Length"] = str(count)
+        headers["Accept-Ranges"] = "bytes"
+        if self.status == 206:
+            headers["Content-Range"] = f"bytes {offset}-{offset + count - 1}/{size}"
+        writer = StreamResponse._start(self, request)
+        if method != "HEAD":
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(None, f.seek, offset)
+            while count > 0:
+                piece = await loop.run_in_executor(None, f.read, min(self._chunk_size, count))
+                if not piece:
+                    break
+                count -= len(piece)
+                await writer.write(piece)
+        await writer.write_eof()
+        self._finished()
+
+    @staticmethod
+    def _range(request: BaseRequest, etag: str, mtime: float) -> bool | None:
+        """True when the Range applies; None when ``If-Range`` names another version."""
+        raw = request.headers.get("If-Range")
+        if raw is None:
+            return True
+        raw = raw.strip()
+        if raw.startswith('"'):
+            return True if raw == f'"{etag}"' else None
+        since = request.if_range
+        return True if since is not None and int(mtime) <= since.timestamp() else None
+
+
+def _matches(etag: str, tags: tuple[ETag, ...], *, weak: bool) -> bool:
+    if len(tags) == 1 and tags[0].value == ETAG_ANY:
+        return True
+    return any(t.value == etag for t in tags if weak or not t.is_weak)
