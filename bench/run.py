@@ -62,6 +62,13 @@ SCENARIOS = {
         "a 100 MiB StreamResponse written in 64 KiB chunks, MB/s "
         "(curl); `floor` is sendfile() of the same bytes from a raw socket",
     ),
+    "file": (
+        "/file",
+        None,
+        1,
+        "a 100 MiB file sent with FileResponse, MB/s (curl; lowserve and aiohttp); "
+        "`floor` is sendfile() of the same bytes from a raw socket",
+    ),
     "upload": (
         "/upload",
         None,
@@ -77,10 +84,17 @@ SCENARIOS = {
         "growth in KiB per connection (lower is better; ratio is peer / lowserve)",
     ),
 }
-UNITS = {"download": "MB/s", "upload": "MB/s", "idle": "KiB/conn", "ws-echo": "msg/s"}
+UNITS = {
+    "file": "MB/s",
+    "download": "MB/s",
+    "upload": "MB/s",
+    "idle": "KiB/conn",
+    "ws-echo": "msg/s",
+}
 ONLY = {
     "ws-echo": ("lowserve", "aiohttp"),
     "download": ("lowserve", "aiohttp", "uvicorn", "floor"),
+    "file": ("lowserve", "aiohttp", "floor"),
     "upload": ("lowserve", "aiohttp", "uvicorn", "floor"),
     # granian serves from a child process and stalls past a few thousand connections here
     "idle": ("lowserve", "aiohttp", "uvicorn"),
@@ -329,7 +343,7 @@ def main() -> None:
                 if name == "ws-echo":
                     ws_echo(port, conns, args.warmup)
                     runs = [ws_echo(port, conns, args.duration) for _ in range(args.runs)]
-                elif name in ("download", "upload"):
+                elif name in ("download", "file", "upload"):
                     if name == "upload" and not upload_file.exists():
                         with open(upload_file, "wb") as fh:
                             fh.truncate(100 * 2**20)

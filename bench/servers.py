@@ -18,6 +18,19 @@ PAYLOAD = {
 }
 
 
+def _big_file() -> str:
+    """A 100 MiB file on disk, made once per process (the FileResponse scenario)."""
+    import os
+    import tempfile
+
+    path = os.path.join(tempfile.gettempdir(), f"lowserve-bench-{STREAM_SIZE}.bin")
+    if not os.path.exists(path) or os.path.getsize(path) != STREAM_SIZE:
+        with open(path + ".tmp", "wb") as f:
+            f.truncate(STREAM_SIZE)
+        os.replace(path + ".tmp", path)
+    return path
+
+
 def make_handler(web):  # type: ignore[no-untyped-def]
     async def handler(request):  # type: ignore[no-untyped-def]
         path = request.path
@@ -41,6 +54,8 @@ def make_handler(web):  # type: ignore[no-untyped-def]
                 if msg.type == web.WSMsgType.TEXT:
                     await ws.send_str(msg.data)
             return ws
+        if path == "/file" and hasattr(web, "FileResponse"):
+            return web.FileResponse(_big_file())
         if path == "/upload":
             n = 0
             async for piece in request.content.iter_chunked(65536):
