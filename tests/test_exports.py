@@ -88,6 +88,8 @@ CORE = {
     "WebSocketReady",
     "WebSocketResponse",
     "FileResponse",
+    "BodyPartReader",
+    "MultipartReader",
     "json_bytes_response",
     "json_response",
     "NotAppKeyWarning",

@@ -5,6 +5,7 @@ from .api.exceptions import *  # noqa: F403
 from .api.exceptions import __all__ as _exc_all
 from .api.fileresponse import FileResponse
 from .api.mapping import NotAppKeyWarning, RequestKey, ResponseKey
+from .api.multipart import BodyPartReader, MultipartReader
 from .api.request import BaseRequest, FileField
 from .api.response import Response, StreamResponse, json_bytes_response, json_response
 from .conn.server import Server
@@ -20,6 +21,7 @@ __all__ = [
     "AccessLogger",
     "BaseRequest",
     "BaseSite",
+    "BodyPartReader",
     "ContentCoding",
     "FileField",
     "FileResponse",
@@ -27,6 +29,7 @@ __all__ = [
     "HttpVersion",
     "HttpVersion10",
     "HttpVersion11",
+    "MultipartReader",
     "NotAppKeyWarning",
     "RequestKey",
     "Response",

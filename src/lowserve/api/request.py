@@ -27,6 +27,7 @@ from ..wire.proxy import parse_forwarded
 from .exceptions import HTTPRequestEntityTooLarge
 from .forms import FileField, parse_form
 from .mapping import RequestKey, StateMapping
+from .multipart import MultipartReader
 from .streams import EMPTY_STREAM, BodyStream
 
 if TYPE_CHECKING:
@@ -417,6 +418,16 @@ class BaseRequest(StateMapping):
             else:
                 self._post = await parse_form(self)
         return self._post
+
+    async def multipart(self) -> MultipartReader:
+        """The body's parts, streamed (aiohttp's ``MultipartReader``); see
+        :mod:`lowserve.api.multipart` for the bounds that apply."""
+        return MultipartReader(
+            self.headers,
+            self.content,
+            max_size=self._client_max_size,
+            max_parts=self.client_max_fields,
+        )
 
     async def release(self) -> None:
         """Read and discard the rest of the body."""
