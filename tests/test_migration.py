@@ -221,3 +221,21 @@ async def test_response_bodies_beyond_bytes_and_str(tmp_path: Path) -> None:
     assert body == "héllo text file".encode() and headers["transfer-encoding"] == "chunked"
     status, headers, body = one("asyncgen")
     assert body == b"async iterable" and headers["transfer-encoding"] == "chunked"
+
+
+def test_validation_as_aiohttp() -> None:
+    from lowserve.testing import make_mocked_request
+    from lowserve.wire.headers import ETag
+
+    with pytest.raises(ValueError, match="not a valid etag"):
+        web.Response().etag = ETag(value=123)  # type: ignore[arg-type]
+    # obs-text is allowed in an entity tag (RFC 9110 §8.8.3), as aiohttp parses it
+    assert make_mocked_request("GET", "/", {"If-None-Match": '"ét"'}).if_none_match == (
+        ETag("ét"),
+    )
+    assert make_mocked_request("GET", "/", {"Content-Type": "jpeg"}).content_type == (
+        "application/octet-stream"
+    )
+    assert make_mocked_request("GET", "/", {"Content-Type": "Text/HTML; x=1"}).content_type == (
+        "text/html"
+    )

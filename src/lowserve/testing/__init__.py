@@ -116,7 +116,8 @@ def make_mocked_request(
         content.feed_data(payload)
         content.feed_eof()
         items.append(("Content-Length", str(len(payload))))
-    raw = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in items]
+    # as the wire would carry them: the request decodes header bytes as UTF-8
+    raw = [(k.encode(), v.encode("utf-8", "surrogateescape")) for k, v in items]
     keep_alive = not closing and version >= HttpVersion11
     return BaseRequest(
         conn,

@@ -18,6 +18,8 @@ __all__ = [
 ETAG_ANY = "*"
 _ETAG = re.compile(r'\s*(W/)?"([\x21\x23-\x7e\x80-\xff]*)"\s*(?:,|\Z)')
 _ETAG_VALUE = re.compile(r"[\x21\x23-\x7e\x80-\xff]*\Z")
+_TOKEN = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
+_MEDIA_TYPE = re.compile(rf"{_TOKEN}/{_TOKEN}\Z")
 
 
 class ETag(NamedTuple):
@@ -28,7 +30,7 @@ class ETag(NamedTuple):
 
 
 def validate_etag_value(value: str) -> None:
-    if value != ETAG_ANY and not _ETAG_VALUE.match(value):
+    if not isinstance(value, str) or (value != ETAG_ANY and not _ETAG_VALUE.match(value)):
         raise ValueError(f"Value {value!r} is not a valid etag.")
 
 
@@ -54,6 +56,8 @@ def parse_content_type(value: str | None) -> tuple[str, dict[str, str]]:
     if not value:
         return "application/octet-stream", {}
     mtype, *rest = value.split(";")
+    if not _MEDIA_TYPE.match(mtype.strip()):  # "jpeg": no valid type/subtype (as aiohttp)
+        return "application/octet-stream", {}
     params: dict[str, str] = {}
     for item in rest:
         key, sep, val = item.partition("=")
