@@ -29,7 +29,9 @@ __all__ = ["BodyOwner", "Connection", "UpgradeReceiver"]
 class BodyOwner(Protocol):
     """What a request body stream needs: a loop, and a way to pause reading."""
 
-    loop: asyncio.AbstractEventLoop
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The event loop the connection runs on."""
 
     def pause_for_body(self, paused: bool) -> None:
         """The stream's buffer crossed its high (True) or low (False) water mark."""

@@ -39,8 +39,10 @@ Handler = Callable[[BaseRequest], Awaitable[StreamResponse]]
 class _MockedConnection:
     """What a request and its response need from a connection, writing into a list."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, *, tls: bool, closing: bool) -> None:
-        self.loop = loop
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop | None, *, tls: bool, closing: bool
+    ) -> None:
+        self._loop = loop
         self.transport: asyncio.Transport | None = None
         self.peer: str | None = "127.0.0.1"
         self.is_tls = tls
@@ -48,6 +50,13 @@ class _MockedConnection:
         self.client_max_fields = 1000
         self.written: list[bytes] = []
         self._closing = closing
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The loop given, else the one running when a body read first waits."""
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+        return self._loop
 
     @property
     def write_paused(self) -> bool:
@@ -96,11 +105,6 @@ def make_mocked_request(
     that concern its application (``app``, ``match_info``, ``writer``…) are accepted
     and ignored.
     """
-    if loop is None:
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            loop = asyncio.get_event_loop_policy().get_event_loop()
     conn = _MockedConnection(loop, tls=sslcontext is not None, closing=closing)
     conn.client_max_fields = client_max_fields
     items = list(headers.items() if isinstance(headers, Mapping) else headers or ())
