@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import os
 import shutil
@@ -124,3 +125,43 @@ async def test_raw_head_of_a_range() -> None:
     head, _, body = raw.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 206 Partial Content\r\n")
     assert b"\r\nContent-Length: 10\r\n" in head and body == (root / "conftest.py").read_bytes()[:10]
+
+
+async def test_sendfile_is_used_where_the_loop_has_it(files: Path) -> None:
+    loop = asyncio.get_running_loop()
+    calls: list[int] = []
+    real = loop.sendfile
+
+    async def counting(transport, file, offset=0, count=None, *, fallback=True):  # type: ignore[no-untyped-def]
+        calls.append(count)
+        return await real(transport, file, offset, count, fallback=fallback)
+
+    loop.sendfile = counting  # type: ignore[method-assign]
+    try:
+        async with (
+            serve(_handler(files)) as s,
+            aiohttp.ClientSession() as session,
+            session.get(f"http://127.0.0.1:{s.port}/blob.bin", headers={"Range": "bytes=100-"}) as resp,
+        ):
+            assert await resp.read() == DATA[100:]
+    finally:
+        del loop.sendfile
+    assert calls == [len(DATA) - 100]
+
+
+def test_uvloop_without_sendfile_falls_back_to_reads(files: Path) -> None:
+    uvloop = pytest.importorskip("uvloop")
+
+    async def main() -> bytes:
+        async with (
+            serve(_handler(files)) as s,
+            aiohttp.ClientSession() as session,
+            session.get(f"http://127.0.0.1:{s.port}/blob.bin") as resp,
+        ):
+            return await resp.read()
+
+    loop = uvloop.new_event_loop()
+    try:
+        assert loop.run_until_complete(main()) == DATA
+    finally:
+        loop.close()

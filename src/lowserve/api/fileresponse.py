@@ -12,8 +12,10 @@ Decided in :meth:`FileResponse.prepare`, in RFC 9110's order (§13.2.2):
 5. ``Range`` (one range; ``If-Range`` naming another version voids it): 206 with
    ``Content-Range``, or 416 with ``Content-Range: bytes */<size>``.
 
-The bytes are read ``chunk_size`` at a time in the loop's executor and written with
-back-pressure: memory holds one chunk, whatever the file's size.
+The bytes go out with ``loop.sendfile`` when nothing transforms them, else are read
+``chunk_size`` at a time in the loop's executor and written with back-pressure
+(:meth:`~lowserve.api.writer.PayloadWriter.write_file`): memory holds one chunk,
+whatever the file's size.
 """
 
 from __future__ import annotations
@@ -173,14 +175,7 @@ class FileResponse(StreamResponse):
             headers["Content-Range"] = f"bytes {offset}-{offset + count - 1}/{size}"
         writer = StreamResponse._start(self, request)
         if method != "HEAD":
-            loop = asyncio.get_running_loop()
-            await loop.run_in_executor(None, f.seek, offset)
-            while count > 0:
-                piece = await loop.run_in_executor(None, f.read, min(self._chunk_size, count))
-                if not piece:
-                    break
-                count -= len(piece)
-                await writer.write(piece)
+            await writer.write_file(f, offset, count, self._chunk_size)
         await writer.write_eof()
         self._finished()
 

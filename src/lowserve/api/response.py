@@ -598,10 +598,10 @@ class Response(StreamResponse):
     async def _send_stream(self, request: BaseRequest) -> None:
         """Send a file or async-iterable body through the streaming writer.
 
-        A binary file's length is known (``Content-Length``) and it is read 64 KiB at a
-        time in the loop's executor (uvloop has no ``loop.sendfile``), then closed; a
-        text file or an async iterable is chunked. Memory holds one piece at a time: the
-        writer waits while the client is slow.
+        A binary file's length is known (``Content-Length``): it is sent with
+        ``loop.sendfile`` where it can be, else read 64 KiB at a time in the loop's
+        executor, then closed; a text file or an async iterable is chunked. Memory
+        holds one piece at a time: the writer waits while the client is slow.
         """
         source = self._stream
         loop = request.protocol.loop
@@ -617,6 +617,9 @@ class Response(StreamResponse):
                 async for piece in source:
                     data = piece.encode(charset) if isinstance(piece, str) else piece
                     await writer.write(data)
+            elif length is not None:  # a binary file from its position: sendfile if it can
+                position = await loop.run_in_executor(None, source.tell)
+                await writer.write_file(source, position, length, _PIECE)
             else:
                 while True:
                     piece = await loop.run_in_executor(None, source.read, _PIECE)

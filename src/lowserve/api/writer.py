@@ -9,7 +9,7 @@ marks the connection to close, the only honest signal left to the client.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..wire.codings import Compressor, make_compressor
 
@@ -112,6 +112,45 @@ class PayloadWriter:
 
     async def drain(self) -> None:
         await self._conn.drain()
+
+    async def write_file(self, f: Any, offset: int, count: int, chunk_size: int = 65536) -> None:
+        """Write *count* bytes of the binary file *f* from *offset*.
+
+        With nothing to transform them (no TLS, compression or chunking) the bytes go
+        through ``loop.sendfile``: the kernel copies them. Where the loop cannot
+        (uvloop has no sendfile), they are read *chunk_size* at a time in the loop's
+        executor and written with back-pressure. Either way memory holds one chunk.
+        """
+        conn = self._conn
+        loop = conn.loop
+        transport = conn.transport
+        if (
+            count > 0
+            and self._compressor is None
+            and not self.chunked
+            and transport is not None
+            and transport.get_extra_info("sslcontext") is None
+        ):
+            self.send_head()
+            await conn.drain()
+            try:
+                sent = await loop.sendfile(transport, f, offset, count, fallback=False)
+            except (NotImplementedError, RuntimeError):  # SendfileNotAvailableError
+                pass
+            else:
+                self.output_size += sent
+                if self._remaining is not None:
+                    self._remaining -= sent
+                offset += sent
+                count -= sent
+        if count > 0:
+            await loop.run_in_executor(None, f.seek, offset)
+        while count > 0:
+            piece = await loop.run_in_executor(None, f.read, min(chunk_size, count))
+            if not piece:
+                break
+            count -= len(piece)
+            await self.write(piece)
 
     @property
     def eof(self) -> bool:
