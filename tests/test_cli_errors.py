@@ -302,3 +302,42 @@ def test_reload_watches_python_files_only_and_one_ctrl_c_stops_it(app: Path) -> 
     err = proc.stderr.read() if proc.stderr else ""
     assert code == 0, err
     assert "SIGINT again" not in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("entry", ["not-an-ip", "10.0.0.0/33"])
+def test_bad_forwarded_allow_ips_is_one_line_and_exit_2(app: Path, entry: str) -> None:
+    result = run_once("myapp:handler", "--check", "--forwarded-allow-ips", entry, cwd=app)
+    assert result.returncode == 2
+    assert f"{entry!r} is not an address, a network" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_proxy_headers_from_a_unix_socket_peer_by_default(app: Path, tmp_path: Path) -> None:
+    import json
+    import socket
+
+    path = str(tmp_path / "app.sock")
+    proc = lowserve("myapp:handler", "--unix", path, "--proxy-headers", "--no-access-log", cwd=app)
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                sock = socket.socket(socket.AF_UNIX)
+                sock.settimeout(5)
+                sock.connect(path)
+                break
+            except OSError:
+                time.sleep(0.05)
+        with sock:
+            sock.sendall(
+                b"GET / HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 203.0.113.7\r\n"
+                b"X-Forwarded-Proto: https\r\nConnection: close\r\n\r\n"
+            )
+            data = b""
+            while chunk := sock.recv(65536):
+                data += chunk
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(20)
+    body = json.loads(data.partition(b"\r\n\r\n")[2])
+    assert body["remote"] == "203.0.113.7" and body["scheme"] == "https"

@@ -50,3 +50,15 @@ def test_trust() -> None:
     assert is_trusted("10.1.2.3", ["10.0.0.0/8"])
     assert not is_trusted("10.1.2.3", ["127.0.0.1"])
     assert is_trusted("", ["unix"]) and not is_trusted("", ["127.0.0.1"])
+
+
+def test_trusted_peers_parse_once_and_refuse_bad_entries() -> None:
+    from lowserve.wire.proxy import TrustedPeers
+
+    peers = TrustedPeers(["10.0.0.0/8", "::1", "unix"])
+    assert "10.2.3.4" in peers and "::1" in peers and "" in peers and None in peers
+    assert "11.0.0.1" not in peers and "not-an-ip" not in peers
+    assert "1.2.3.4" in TrustedPeers(["*"])
+    for bad in ("not-an-ip", "10.0.0.0/33", "unix:/x"):
+        with pytest.raises(ValueError, match="is not an address, a network"):
+            TrustedPeers([bad])

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from ._version import __version__ as _version
+from .wire.proxy import TrustedPeers
 
 __all__ = [
     "DEFAULT_HOST",
@@ -146,8 +147,9 @@ class ServerOptions:
         "request.remote, scheme and host then reflect them.",
     )
     forwarded_allow_ips: tuple[str, ...] = _opt(
-        ("127.0.0.1", "::1"),
-        "Peers whose proxy headers are trusted: addresses, networks, or * for any.",
+        ("127.0.0.1", "::1", "unix"),
+        "Peers whose proxy headers are trusted: addresses, networks, unix (peers on a "
+        "UNIX socket: a proxy on this host), or * for any.",
         cli=False,
     )
 
@@ -166,3 +168,4 @@ class ServerOptions:
             self.forwarded_allow_ips = tuple(
                 ip.strip() for ip in self.forwarded_allow_ips.split(",") if ip.strip()
             )
+        TrustedPeers(self.forwarded_allow_ips)  # ValueError naming a bad entry

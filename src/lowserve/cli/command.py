@@ -177,8 +177,8 @@ _CERT_REQS = {"none": ssl.CERT_NONE, "optional": ssl.CERT_OPTIONAL, "required": 
 @click.option(
     "--forwarded-allow-ips",
     default=",".join(ServerOptions().forwarded_allow_ips),
-    help="Comma-separated peers (addresses, networks, or *) whose proxy headers "
-    "are trusted with --proxy-headers.",
+    help="Peers (addresses, networks, unix for a proxy on a UNIX socket, or *), separated "
+    "by commas, whose proxy headers are trusted with --proxy-headers.",
 )
 @click.version_option(version=__version__, message=_version_text(), prog_name="lowserve")
 def main(

@@ -45,7 +45,6 @@ from ..api.exceptions import ClientDisconnectedError, RequestPayloadError
 from ..api.response import StreamResponse
 from ..api.streams import EMPTY_STREAM, BodyStream
 from ..wire.errors import WireError, error_reply
-from ..wire.proxy import is_trusted
 from .parsing import Parsing
 from .state import ConnState
 
@@ -219,7 +218,7 @@ class HttpProtocol(Parsing):
         self.peer = peer[0] if isinstance(peer, tuple | list) else (str(peer) if peer else "")
         self.is_tls = transport.get_extra_info("sslcontext") is not None
         opts = self._opts
-        self._trust_proxy = opts.proxy_headers and is_trusted(self.peer, opts.forwarded_allow_ips)
+        self._trust_proxy = opts.proxy_headers and self.peer in self._server.trusted_proxies
         sock = transport.get_extra_info("socket")
         fd = sock.fileno() if sock is not None else -1
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):

@@ -18,6 +18,7 @@ from ..api.accesslog import AccessLogger
 from ..api.request import BaseRequest
 from ..api.response import StreamResponse
 from ..options import ServerOptions
+from ..wire.proxy import TrustedPeers
 from .protocol import HttpProtocol
 
 __all__ = ["Server"]
@@ -52,6 +53,8 @@ class Server:
         elif kwargs:
             raise TypeError("pass either options= or keyword options, not both")
         self.options = options
+        #: Whose proxy headers are believed (``forwarded_allow_ips``, parsed once).
+        self.trusted_proxies = TrustedPeers(options.forwarded_allow_ips)
         #: Where handler errors and refusals are logged (aiohttp's ``logger``).
         self.logger: logging.Logger = options.logger or log
         self.request_handler = handler

@@ -12,29 +12,54 @@ import ipaddress
 import re
 from collections.abc import Iterable, Iterator
 
-__all__ = ["ProxyInfo", "is_trusted", "parse_forwarded", "read_proxy_headers"]
+__all__ = ["ProxyInfo", "TrustedPeers", "is_trusted", "parse_forwarded", "read_proxy_headers"]
 
 ProxyInfo = tuple[str | None, str | None, str | None]  # remote, scheme, host
 
 
-def is_trusted(peer: str | None, allowed: Iterable[str]) -> bool:
-    """Whether proxy headers from *peer* may be believed."""
-    allowed = tuple(allowed)
-    if "*" in allowed:
-        return True
-    if not peer:
-        return "unix" in allowed
-    try:
-        addr = ipaddress.ip_address(peer)
-    except ValueError:
-        return peer in allowed
-    for item in allowed:
+class TrustedPeers:
+    """The peers whose proxy headers are believed, parsed once.
+
+    Entries are addresses, networks (``10.0.0.0/8``), ``unix`` (peers on a UNIX
+    socket, which have no address) and ``*`` (anyone). Anything else is a ValueError
+    naming the entry.
+    """
+
+    __slots__ = ("_any", "_names", "_networks", "_unix")
+
+    def __init__(self, entries: Iterable[str]) -> None:
+        self._any = self._unix = False
+        self._networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
+        for entry in entries:
+            entry = entry.strip()
+            if entry == "*":
+                self._any = True
+            elif entry == "unix":
+                self._unix = True
+            else:
+                try:
+                    self._networks.append(ipaddress.ip_network(entry, strict=False))
+                except ValueError:
+                    raise ValueError(
+                        f"forwarded_allow_ips: {entry!r} is not an address, a network, "
+                        "'unix' or '*'"
+                    ) from None
+
+    def __contains__(self, peer: object) -> bool:
+        if self._any:
+            return True
+        if not peer:
+            return self._unix
         try:
-            if addr in ipaddress.ip_network(item, strict=False):
-                return True
+            addr = ipaddress.ip_address(str(peer))
         except ValueError:
-            continue
-    return False
+            return False
+        return any(addr in net for net in self._networks)
+
+
+def is_trusted(peer: str | None, allowed: Iterable[str]) -> bool:
+    """Whether proxy headers from *peer* may be believed (see :class:`TrustedPeers`)."""
+    return peer in TrustedPeers(allowed)
 
 
 _PAIR = re.compile(
