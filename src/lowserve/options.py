@@ -146,6 +146,12 @@ class ServerOptions:
         "Trust Forwarded / X-Forwarded-For, -Proto, -Host from --forwarded-allow-ips peers: "
         "request.remote, scheme and host then reflect them.",
     )
+    proxy_protocol: bool = _opt(
+        False,
+        "Read a PROXY protocol header (v1 or v2, HAProxy's send-proxy) before HTTP on "
+        "every connection: request.remote is then the client it names. Accepted only "
+        "from --forwarded-allow-ips peers; a connection without one is closed.",
+    )
     forwarded_allow_ips: tuple[str, ...] = _opt(
         ("127.0.0.1", "::1", "unix"),
         "Peers whose proxy headers are trusted: addresses, networks, unix (peers on a "

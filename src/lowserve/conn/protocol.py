@@ -44,6 +44,7 @@ from ..api.connection import UpgradeReceiver
 from ..api.exceptions import ClientDisconnectedError, RequestPayloadError
 from ..api.response import StreamResponse
 from ..api.streams import EMPTY_STREAM, BodyStream
+from ..wire import proxyprotocol
 from ..wire.errors import WireError, error_reply
 from .parsing import Parsing
 from .state import ConnState
@@ -65,6 +66,44 @@ _PIECE = 65536  # most bytes handed to the parser at once
 
 
 _IDLE, _HEAD, _BUSY, _LINGER = ConnState.IDLE, ConnState.HEAD, ConnState.BUSY, ConnState.LINGER
+
+
+class _ProxyHeaderReader:
+    """Reads the PROXY protocol header a connection starts with (``proxy_protocol``)."""
+
+    __slots__ = ("_buffer", "_conn")
+
+    def __init__(self, conn: HttpProtocol) -> None:
+        self._conn = conn
+        self._buffer = b""
+
+    def data_received(self, data: bytes) -> None:
+        buf = self._buffer = self._buffer + data
+        try:
+            header = proxyprotocol.parse(buf)
+        except ValueError as exc:
+            self._conn._proxy_header_refused(str(exc))
+            return
+        if header is None:
+            if len(buf) > proxyprotocol.MAX_HEADER:
+                self._conn._proxy_header_refused("header too long")
+            return
+        self._conn._proxy_header_read(header, buf[header.length :])
+
+    def eof_received(self) -> None:
+        self._conn._proxy_header_refused("closed before its PROXY header")
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        return None
+
+    def pause_writing(self) -> None:
+        return None
+
+    def resume_writing(self) -> None:
+        return None
+
+    def shutdown(self) -> None:
+        self._conn._proxy_header_refused("server stopping")
 
 
 class HttpProtocol(Parsing):
@@ -235,6 +274,16 @@ class HttpProtocol(Parsing):
             self._set_state(ConnState.REFUSING)
             return
         self._set_state(_IDLE)
+        if opts.proxy_protocol:
+            if self.peer not in self._server.trusted_proxies:
+                log.debug("PROXY protocol from untrusted %s: closing", self.peer)
+                self._set_state(ConnState.CLOSING)
+                transport.abort()
+                return
+            # The header is read by a receiver in the upgrade slot: the data path that
+            # every request takes checks that slot already, and pays nothing more.
+            self._upgrade = _ProxyHeaderReader(self)
+            self._set_state(_HEAD)  # the header-read timeout runs
         if self._server.shutting_down:
             self.begin_shutdown()  # accepted as the listener closed: answer once, then close
 
@@ -587,6 +636,22 @@ class HttpProtocol(Parsing):
         if not self._head_sent and self.transport is not None and not self.transport.is_closing():
             self.flush_out()
             self.transport.write(_CONTINUE)
+
+    def _proxy_header_read(self, header: proxyprotocol.ProxyHeader, rest: bytes) -> None:
+        """The PROXY header is in: its client is the peer now; HTTP follows."""
+        self._upgrade = None
+        if header.client is not None:
+            self.peer = header.client[0]
+        self._set_state(_IDLE)
+        if rest:
+            self.data_received(rest)
+
+    def _proxy_header_refused(self, detail: str) -> None:
+        log.debug("PROXY protocol from %s: %s: closing", self.peer, detail)
+        self._upgrade = None
+        self._set_state(ConnState.CLOSING)
+        if self.transport is not None:
+            self.transport.abort()
 
     # -- upgrades -------------------------------------------------------------
     def _upgrade_answered(self, request: BaseRequest) -> None:
