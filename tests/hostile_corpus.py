@@ -28,13 +28,23 @@ def _gz(content: bytes, coding: bytes = b"gzip") -> bytes:
 
 VECTORS: list[tuple[str, bytes, str, int]] = [
     # -- Content-Length / Transfer-Encoding conflicts and malformed values
-    ("cl-and-te", POST + b"Content-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", "head", 400),
+    (
+        "cl-and-te",
+        POST + b"Content-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+        "head",
+        400,
+    ),
     ("cl-negative", POST + b"Content-Length: -1\r\n\r\n", "head", 400),
     ("cl-letters", POST + b"Content-Length: abc\r\n\r\n", "head", 400),
     ("cl-two-numbers", POST + b"Content-Length: 1 2\r\n\r\n", "head", 400),
     ("cl-list", POST + b"Content-Length: 5, 5\r\n\r\nhello", "head", 400),
     ("cl-twice-same", POST + b"Content-Length: 5\r\nContent-Length: 5\r\n\r\nhello", "head", 400),
-    ("cl-twice-different", POST + b"Content-Length: 5\r\nContent-Length: 6\r\n\r\nhello", "head", 400),
+    (
+        "cl-twice-different",
+        POST + b"Content-Length: 5\r\nContent-Length: 6\r\n\r\nhello",
+        "head",
+        400,
+    ),
     ("cl-plus", POST + b"Content-Length: +5\r\n\r\nhello", "head", 400),
     ("cl-hex", POST + b"Content-Length: 0x5\r\n\r\nhello", "head", 400),
     ("cl-overflow", POST + b"Content-Length: 99999999999999999999999\r\n\r\n", "head", 400),
@@ -44,9 +54,19 @@ VECTORS: list[tuple[str, bytes, str, int]] = [
     ("te-chunked-gzip", POST + b"Transfer-Encoding: chunked, gzip\r\n\r\n", "head", 400),
     ("te-identity", POST + b"Transfer-Encoding: identity\r\n\r\n", "head", 501),
     ("te-unknown", POST + b"Transfer-Encoding: xchunked\r\n\r\n", "head", 501),
-    ("te-twice", POST + b"Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n", "head", 400),
+    (
+        "te-twice",
+        POST + b"Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
+        "head",
+        400,
+    ),
     ("te-chunked-chunked", POST + b"Transfer-Encoding: chunked, chunked\r\n\r\n", "head", 400),
-    ("te-http10", b"POST /echo HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", "head", 400),
+    (
+        "te-http10",
+        b"POST /echo HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+        "head",
+        400,
+    ),
     ("te-space-before-colon", POST + b"Transfer-Encoding : chunked\r\n\r\n", "head", 400),
     ("te-folded", POST + b"Transfer-Encoding: gzip,\r\n chunked\r\n\r\n", "head", 400),
     ("te-empty", POST + b"Transfer-Encoding: \r\n\r\n", "head", 400),
@@ -78,8 +98,18 @@ VECTORS: list[tuple[str, bytes, str, int]] = [
     ("hdr-utf8-name", b"GET / HTTP/1.1\r\n" + H + "Fé: x\r\n\r\n".encode(), "head", 400),
     ("hdr-tab-in-name", b"GET / HTTP/1.1\r\n" + H + b"Fo\to: x\r\n\r\n", "head", 400),
     ("hdr-bare-cr-end", b"GET / HTTP/1.1\r\nHost: a\r\r\n\r\n", "head", 400),
-    ("hdr-dup-content-type", POST + b"Content-Type: a/b\r\nContent-Type: c/d\r\nContent-Length: 0\r\n\r\n", "head", 400),
-    ("hdr-dup-user-agent", b"GET / HTTP/1.1\r\n" + H + b"User-Agent: a\r\nUser-Agent: b\r\n\r\n", "head", 400),
+    (
+        "hdr-dup-content-type",
+        POST + b"Content-Type: a/b\r\nContent-Type: c/d\r\nContent-Length: 0\r\n\r\n",
+        "head",
+        400,
+    ),
+    (
+        "hdr-dup-user-agent",
+        b"GET / HTTP/1.1\r\n" + H + b"User-Agent: a\r\nUser-Agent: b\r\n\r\n",
+        "head",
+        400,
+    ),
     # -- request line and Host
     ("host-missing", b"GET / HTTP/1.1\r\n\r\n", "head", 400),
     ("host-twice", b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", "head", 400),
@@ -108,23 +138,78 @@ VECTORS: list[tuple[str, bytes, str, int]] = [
     ("line-too-long", b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\n" + H + b"\r\n", "head", 414),
     ("value-too-long", b"GET / HTTP/1.1\r\n" + H + b"X: " + b"v" * 9000 + b"\r\n\r\n", "head", 431),
     ("name-too-long", b"GET / HTTP/1.1\r\n" + H + b"X" * 9000 + b": v\r\n\r\n", "head", 431),
-    ("too-many-headers", b"GET / HTTP/1.1\r\n" + H + b"".join(b"X%d: v\r\n" % i for i in range(200)) + b"\r\n", "head", 431),
-    ("many-cookies-too-many", b"GET / HTTP/1.1\r\n" + H + b"Cookie: a=b\r\n" * 129 + b"\r\n", "head", 431),
+    (
+        "too-many-headers",
+        b"GET / HTTP/1.1\r\n" + H + b"".join(b"X%d: v\r\n" % i for i in range(200)) + b"\r\n",
+        "head",
+        431,
+    ),
+    (
+        "many-cookies-too-many",
+        b"GET / HTTP/1.1\r\n" + H + b"Cookie: a=b\r\n" * 129 + b"\r\n",
+        "head",
+        431,
+    ),
     # -- expectations and codings
     ("expect-unknown", POST + b"Expect: 200-ok\r\nContent-Length: 0\r\n\r\n", "head", 417),
     ("coding-zstd", POST + b"Content-Encoding: zstd\r\nContent-Length: 2\r\n\r\nab", "head", 415),
-    ("coding-list", POST + b"Content-Encoding: gzip, br\r\nContent-Length: 2\r\n\r\nab", "head", 415),
+    (
+        "coding-list",
+        POST + b"Content-Encoding: gzip, br\r\nContent-Length: 2\r\n\r\nab",
+        "head",
+        415,
+    ),
     # -- body errors
     ("gzip-corrupt", _gz(b"not gzip at all"), "body", 400),
     ("deflate-corrupt", _gz(b"not deflate", b"deflate"), "body", 400),
     ("gzip-bomb", _gz(BOMB), "body", 413),
     ("deflate-bomb", _gz(zlib.compress(b"\0" * (3 * 2**20)), b"deflate"), "body", 413),
-    ("body-past-client-max-size", POST + b"Content-Length: %d\r\n\r\n" % (2 * 2**20) + b"x" * (2 * 2**20), "body", 413),
-    ("chunked-past-client-max-size", CHUNKED + (b"100000\r\n" + b"x" * 0x100000 + b"\r\n") * 2 + b"0\r\n\r\n", "body", 413),
+    (
+        "body-past-client-max-size",
+        POST + b"Content-Length: %d\r\n\r\n" % (2 * 2**20) + b"x" * (2 * 2**20),
+        "body",
+        413,
+    ),
+    (
+        "chunked-past-client-max-size",
+        CHUNKED + (b"100000\r\n" + b"x" * 0x100000 + b"\r\n") * 2 + b"0\r\n\r\n",
+        "body",
+        413,
+    ),
     # -- upgrades the handler declines: answered, and the request behind them too
-    ("declined-h2c", b"GET /echo HTTP/1.1\r\n" + H + b"Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n", "declined", 200),
-    ("declined-h2c-body", POST + b"Connection: Upgrade\r\nUpgrade: h2c\r\nContent-Length: 5\r\n\r\nhello", "declined", 200),
-    ("declined-h2c-chunked", CHUNKED.replace(b"\r\n\r\n", b"\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n") + b"5\r\nhello\r\n0\r\n\r\n", "declined", 200),
-    ("declined-websocket", b"GET /echo HTTP/1.1\r\n" + H + b"Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n", "declined", 200),
-    ("declined-unknown", b"GET /echo HTTP/1.1\r\n" + H + b"Connection: upgrade\r\nUpgrade: foo/1\r\n\r\n", "declined", 200),
+    (
+        "declined-h2c",
+        b"GET /echo HTTP/1.1\r\n"
+        + H
+        + b"Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n",
+        "declined",
+        200,
+    ),
+    (
+        "declined-h2c-body",
+        POST + b"Connection: Upgrade\r\nUpgrade: h2c\r\nContent-Length: 5\r\n\r\nhello",
+        "declined",
+        200,
+    ),
+    (
+        "declined-h2c-chunked",
+        CHUNKED.replace(b"\r\n\r\n", b"\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n")
+        + b"5\r\nhello\r\n0\r\n\r\n",
+        "declined",
+        200,
+    ),
+    (
+        "declined-websocket",
+        b"GET /echo HTTP/1.1\r\n"
+        + H
+        + b"Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+        "declined",
+        200,
+    ),
+    (
+        "declined-unknown",
+        b"GET /echo HTTP/1.1\r\n" + H + b"Connection: upgrade\r\nUpgrade: foo/1\r\n\r\n",
+        "declined",
+        200,
+    ),
 ]

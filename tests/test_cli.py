@@ -493,7 +493,12 @@ def test_sighup_rolling_restart_without_failed_requests(app_dir: Path) -> None:
         for t in threads:
             t.start()
         time.sleep(0.3)
-        (app_dir / "myapp.py").write_text(APP.replace("VERSION = 1", "VERSION = 2  # a new size: a same-size rewrite in the same second keeps the old .pyc"))
+        (app_dir / "myapp.py").write_text(
+            APP.replace(
+                "VERSION = 1",
+                "VERSION = 2  # a new size: a same-size rewrite in the same second keeps the old .pyc",
+            )
+        )
         proc.send_signal(signal.SIGHUP)
 
         def alive(pid: int) -> bool:

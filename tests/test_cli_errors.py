@@ -54,8 +54,15 @@ def test_async_factory_runs_once_per_worker_never_in_the_supervisor(
     marks = tmp_path / "marks.txt"
     port = free_port()
     proc = lowserve(
-        "factories:make", "--factory", "--workers", "2", "--port", str(port), "--no-access-log",
-        cwd=app, env={"MARKS": str(marks)},  # (stderr is read only at the end: keep it short)
+        "factories:make",
+        "--factory",
+        "--workers",
+        "2",
+        "--port",
+        str(port),
+        "--no-access-log",
+        cwd=app,
+        env={"MARKS": str(marks)},  # (stderr is read only at the end: keep it short)
     )
     try:
         wait_serving(port, proc)
@@ -76,8 +83,14 @@ def test_async_factory_runs_once_per_worker_never_in_the_supervisor(
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["factories:needs_args", "--factory"], "takes arguments (config); a --factory is called with none"),
-        (["factories:returns_int", "--factory"], "the factory 'factories:returns_int' returned an int, not an async callable"),
+        (
+            ["factories:needs_args", "--factory"],
+            "takes arguments (config); a --factory is called with none",
+        ),
+        (
+            ["factories:returns_int", "--factory"],
+            "the factory 'factories:returns_int' returned an int, not an async callable",
+        ),
         (["factories:sync_factory"], "if it returns the handler, add --factory"),
         (["myapp:handler", "--keepalive-timeout", "-1"], "-1"),
         (["myapp:handler", "--max-line-size", "0"], "0"),
@@ -88,7 +101,10 @@ def test_async_factory_runs_once_per_worker_never_in_the_supervisor(
         (["myapp:handler", "--app-dir", "/nonexistent"], "/nonexistent"),
         (["myapp:handler", "--bind", "http://127.0.0.1:8080"], "without a scheme"),
         (["myapp:handler", "--bind", ":8080"], "give a host"),
-        (["myapp:handler", "--ssl-certfile", "x.pem", "--ssl-cert-reqs", "required"], "needs --ssl-ca-certs"),
+        (
+            ["myapp:handler", "--ssl-certfile", "x.pem", "--ssl-cert-reqs", "required"],
+            "needs --ssl-ca-certs",
+        ),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(app: Path, args: list[str], message: str) -> None:
@@ -116,7 +132,8 @@ def test_check_describes_a_callable_instance_once(app: Path) -> None:
 
 def test_log_config_ini_and_bad_file(app: Path, tmp_path: Path) -> None:
     ini = tmp_path / "log.ini"
-    ini.write_text(textwrap.dedent("""
+    ini.write_text(
+        textwrap.dedent("""
         [loggers]
         keys=root
         [handlers]
@@ -132,7 +149,8 @@ def test_log_config_ini_and_bad_file(app: Path, tmp_path: Path) -> None:
         args=(sys.stderr,)
         [formatter_f]
         format=INI %(message)s
-    """))
+    """)
+    )
     assert run_once("myapp:handler", "--check", "--log-config", str(ini), cwd=app).returncode == 0
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
@@ -171,8 +189,14 @@ def test_every_flag_has_its_own_variable_shown_in_help(app: Path) -> None:
     [
         ({"LOWSERVE_BIND": "127.0.0.1:{port}"}, "http://127.0.0.1:{port}"),
         ({"LOWSERVE_BIND": "127.0.0.1:{port}, 127.0.0.1:{port2}"}, "http://127.0.0.1:{port2}"),
-        ({"LOWSERVE_PORT": "{port}", "LOWSERVE_HANDLER": "myapp:handler"}, "http://127.0.0.1:{port}"),
-        ({"LOWSERVE_UNIX": "{tmp}/s.sock", "LOWSERVE_BIND": "127.0.0.1:{port}"}, "unix:{tmp}/s.sock"),
+        (
+            {"LOWSERVE_PORT": "{port}", "LOWSERVE_HANDLER": "myapp:handler"},
+            "http://127.0.0.1:{port}",
+        ),
+        (
+            {"LOWSERVE_UNIX": "{tmp}/s.sock", "LOWSERVE_BIND": "127.0.0.1:{port}"},
+            "unix:{tmp}/s.sock",
+        ),
     ],
 )
 def test_variables_take_effect(app: Path, tmp_path: Path, env: dict[str, str], expect: str) -> None:
@@ -181,15 +205,20 @@ def test_variables_take_effect(app: Path, tmp_path: Path, env: dict[str, str], e
     args = [] if "LOWSERVE_HANDLER" in values else ["myapp:handler"]
     proc = subprocess.Popen(
         [sys.executable, "-m", "lowserve", *args],
-        cwd=app, env={**os.environ, **values}, text=True,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        cwd=app,
+        env={**os.environ, **values},
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     try:
         wait_serving(port, proc)
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(20)
-    assert expect.format(port=port, port2=port2, tmp=tmp_path) in (proc.stderr.read() if proc.stderr else "")
+    assert expect.format(port=port, port2=port2, tmp=tmp_path) in (
+        proc.stderr.read() if proc.stderr else ""
+    )
 
 
 @pytest.fixture(scope="module")
@@ -237,10 +266,24 @@ def test_tls_errors_name_the_file_and_the_cause(
 ) -> None:
     args = {
         "encrypted-no-password": ["--ssl-certfile", pki["cert"], "--ssl-keyfile", pki["enc_key"]],
-        "wrong-password": ["--ssl-certfile", pki["cert"], "--ssl-keyfile", pki["enc_key"], "--ssl-keyfile-password", "nope"],
+        "wrong-password": [
+            "--ssl-certfile",
+            pki["cert"],
+            "--ssl-keyfile",
+            pki["enc_key"],
+            "--ssl-keyfile-password",
+            "nope",
+        ],
         "mismatch": ["--ssl-certfile", pki["cert"], "--ssl-keyfile", pki["other_key"]],
         "swapped": ["--ssl-certfile", pki["key"], "--ssl-keyfile", pki["cert"]],
-        "cipher": ["--ssl-certfile", pki["cert"], "--ssl-keyfile", pki["key"], "--ssl-ciphers", "NO-SUCH-CIPHER"],
+        "cipher": [
+            "--ssl-certfile",
+            pki["cert"],
+            "--ssl-keyfile",
+            pki["key"],
+            "--ssl-ciphers",
+            "NO-SUCH-CIPHER",
+        ],
     }[kind]
     result = run_once("myapp:handler", "--check", *map(str, args), cwd=app)
     assert result.returncode == 3
@@ -250,9 +293,17 @@ def test_tls_errors_name_the_file_and_the_cause(
 def test_tls_password_file_and_https_in_the_start_line(app: Path, pki: dict[str, Path]) -> None:
     port = free_port()
     proc = lowserve(
-        "myapp:handler", "--port", str(port), "--ssl-certfile", str(pki["cert"]),
-        "--ssl-keyfile", str(pki["enc_key"]), "--ssl-keyfile-password-file", str(pki["pw"]),
-        cwd=app, stdin=subprocess.DEVNULL,
+        "myapp:handler",
+        "--port",
+        str(port),
+        "--ssl-certfile",
+        str(pki["cert"]),
+        "--ssl-keyfile",
+        str(pki["enc_key"]),
+        "--ssl-keyfile-password-file",
+        str(pki["pw"]),
+        cwd=app,
+        stdin=subprocess.DEVNULL,
     )
     try:
         import socket

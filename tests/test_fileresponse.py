@@ -68,7 +68,11 @@ async def test_whole_file_type_validators_and_head(files: Path) -> None:
 async def test_ranges(files: Path) -> None:
     async with serve(_handler(files)) as s, aiohttp.ClientSession() as session:
         url = f"http://127.0.0.1:{s.port}/blob.bin"
-        for rng, start, stop in (("bytes=0-99", 0, 100), ("bytes=1000-", 1000, len(DATA)), ("bytes=-10", len(DATA) - 10, len(DATA))):
+        for rng, start, stop in (
+            ("bytes=0-99", 0, 100),
+            ("bytes=1000-", 1000, len(DATA)),
+            ("bytes=-10", len(DATA) - 10, len(DATA)),
+        ):
             async with session.get(url, headers={"Range": rng}) as resp:
                 assert resp.status == 206
                 assert await resp.read() == DATA[start:stop]
@@ -92,7 +96,9 @@ async def test_missing_unreadable_and_precompressed(files: Path) -> None:
             f"http://127.0.0.1:{s.port}/app.js", headers={"Accept-Encoding": "gzip"}
         ) as resp:
             assert resp.headers["Content-Encoding"] == "gzip"
-            assert resp.headers["Content-Type"].startswith(("text/javascript", "application/javascript"))
+            assert resp.headers["Content-Type"].startswith(
+                ("text/javascript", "application/javascript")
+            )
             assert gzip.decompress(await resp.read()) == b"console.log('gz')"
         async with session.get(
             f"http://127.0.0.1:{s.port}/app.js", headers={"Accept-Encoding": "identity"}
@@ -124,7 +130,9 @@ async def test_raw_head_of_a_range() -> None:
         )
     head, _, body = raw.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 206 Partial Content\r\n")
-    assert b"\r\nContent-Length: 10\r\n" in head and body == (root / "conftest.py").read_bytes()[:10]
+    assert (
+        b"\r\nContent-Length: 10\r\n" in head and body == (root / "conftest.py").read_bytes()[:10]
+    )
 
 
 async def test_sendfile_is_used_where_the_loop_has_it(files: Path) -> None:
@@ -141,7 +149,9 @@ async def test_sendfile_is_used_where_the_loop_has_it(files: Path) -> None:
         async with (
             serve(_handler(files)) as s,
             aiohttp.ClientSession() as session,
-            session.get(f"http://127.0.0.1:{s.port}/blob.bin", headers={"Range": "bytes=100-"}) as resp,
+            session.get(
+                f"http://127.0.0.1:{s.port}/blob.bin", headers={"Range": "bytes=100-"}
+            ) as resp,
         ):
             assert await resp.read() == DATA[100:]
     finally:

@@ -37,7 +37,11 @@ def test_haproxy_tcp_mode_with_the_proxy_protocol(tmp_path: Path, send_proxy: st
     (tmp_path / "myapp.py").write_text(APP)
     backend, front = free_port(), free_port()
     app = lowserve(
-        "myapp:handler", "--port", str(backend), "--proxy-protocol", "--no-access-log",
+        "myapp:handler",
+        "--port",
+        str(backend),
+        "--proxy-protocol",
+        "--no-access-log",
         cwd=tmp_path,
     )
     cfg = tmp_path / "haproxy.cfg"
@@ -57,7 +61,9 @@ backend be
     server app 127.0.0.1:{backend} {send_proxy}
 """
     )
-    haproxy = subprocess.Popen(["haproxy", "-f", str(cfg), "-db"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    haproxy = subprocess.Popen(
+        ["haproxy", "-f", str(cfg), "-db"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     try:
         # lowserve wants a PROXY header first: probe through HAProxy
         deadline = time.monotonic() + 20

@@ -68,13 +68,13 @@ async def test_trickled_bodies_time_out_with_408_while_others_are_served(
             conns.append((r, w))
         started = time.monotonic()
         under_attack = _p99(await _latencies(s.port, 200))
-        answers = await asyncio.wait_for(
-            asyncio.gather(*(r.read() for r, _ in conns)), SLOW * 10
-        )
+        answers = await asyncio.wait_for(asyncio.gather(*(r.read() for r, _ in conns)), SLOW * 10)
         took = time.monotonic() - started
         for _, w in conns:
             w.close()
-    assert all(a.startswith(b"HTTP/1.1 408 ") and b"\r\nConnection: close\r\n" in a for a in answers)
+    assert all(
+        a.startswith(b"HTTP/1.1 408 ") and b"\r\nConnection: close\r\n" in a for a in answers
+    )
     assert took < SLOW * 6
     assert under_attack < max(2 * baseline, 0.005), (baseline, under_attack)
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
@@ -190,7 +190,7 @@ async def test_a_broken_body_gets_its_precise_answer_and_one_debug_line(
         assert answer.startswith(b"HTTP/1.1 %d " % status), answer[:80]
         assert b"\r\nConnection: close\r\n" in answer
         assert answer.count(b"HTTP/1.1 ") == 1
-        assert (await _latencies(s.port, 1))  # still serving
+        assert await _latencies(s.port, 1)  # still serving
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING or r.exc_info]
 
 
@@ -288,10 +288,13 @@ async def test_more_form_fields_than_client_max_fields_get_413(kind: str) -> Non
                 body = "&".join(f"f{i}=v" for i in range(fields)).encode()
                 ctype = b"application/x-www-form-urlencoded"
             else:
-                body = b"".join(
-                    b'--B\r\nContent-Disposition: form-data; name="f%d"\r\n\r\nv\r\n' % i
-                    for i in range(fields)
-                ) + b"--B--\r\n"
+                body = (
+                    b"".join(
+                        b'--B\r\nContent-Disposition: form-data; name="f%d"\r\n\r\nv\r\n' % i
+                        for i in range(fields)
+                    )
+                    + b"--B--\r\n"
+                )
                 ctype = b"multipart/form-data; boundary=B"
             reader, writer = await asyncio.open_connection("127.0.0.1", s.port)
             writer.write(

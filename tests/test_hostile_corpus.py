@@ -35,7 +35,9 @@ def _statuses(data: bytes) -> list[int]:
     return [int(part[:3]) for part in data.split(b"HTTP/1.1 ")[1:] if part[:3].isdigit()]
 
 
-@pytest.mark.parametrize(("name", "raw", "category", "status"), VECTORS, ids=[v[0] for v in VECTORS])
+@pytest.mark.parametrize(
+    ("name", "raw", "category", "status"), VECTORS, ids=[v[0] for v in VECTORS]
+)
 async def test_vector(
     name: str, raw: bytes, category: str, status: int, caplog: pytest.LogCaptureFixture
 ) -> None:

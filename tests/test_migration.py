@@ -95,7 +95,9 @@ async def test_response_subclasses_are_prepared_and_ended_as_aiohttp_does() -> N
         assert b"\r\nX-Traced: 1\r\n" in out and out.endswith(b"hello")
         assert calls == ["prepare", "write_eof"]
         calls.clear()
-        out = await exchange(s.port, b"GET /stream HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        out = await exchange(
+            s.port, b"GET /stream HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+        )
         assert calls == ["write"] and b"abc" in out
     await asyncio.sleep(0)
 
@@ -200,7 +202,15 @@ async def test_response_bodies_beyond_bytes_and_str(tmp_path: Path) -> None:
 
     async with serve(handler) as s:
         answers = {}
-        for kind in ("bytearray", "memoryview", "bytesio", "stringio", "file", "textfile", "asyncgen"):
+        for kind in (
+            "bytearray",
+            "memoryview",
+            "bytesio",
+            "stringio",
+            "file",
+            "textfile",
+            "asyncgen",
+        ):
             raw = await exchange(
                 s.port, f"GET /{kind} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n".encode()
             )
@@ -230,9 +240,7 @@ def test_validation_as_aiohttp() -> None:
     with pytest.raises(ValueError, match="not a valid etag"):
         web.Response().etag = ETag(value=123)  # type: ignore[arg-type]
     # obs-text is allowed in an entity tag (RFC 9110 §8.8.3), as aiohttp parses it
-    assert make_mocked_request("GET", "/", {"If-None-Match": '"ét"'}).if_none_match == (
-        ETag("ét"),
-    )
+    assert make_mocked_request("GET", "/", {"If-None-Match": '"ét"'}).if_none_match == (ETag("ét"),)
     assert make_mocked_request("GET", "/", {"Content-Type": "jpeg"}).content_type == (
         "application/octet-stream"
     )

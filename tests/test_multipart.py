@@ -57,13 +57,13 @@ async def test_fields_files_json_and_chunked_reads() -> None:
 
 async def test_nested_multipart_and_release() -> None:
     body = (
-        b"--outer\r\nContent-Disposition: form-data; name=\"files\"\r\n"
+        b'--outer\r\nContent-Disposition: form-data; name="files"\r\n'
         b"Content-Type: multipart/mixed; boundary=inner\r\n\r\n"
-        b"--inner\r\nContent-Disposition: file; filename=\"a.txt\"\r\n\r\nAAA\r\n"
-        b"--inner\r\nContent-Disposition: file; filename=\"b.txt\"\r\n\r\nBBB\r\n"
+        b'--inner\r\nContent-Disposition: file; filename="a.txt"\r\n\r\nAAA\r\n'
+        b'--inner\r\nContent-Disposition: file; filename="b.txt"\r\n\r\nBBB\r\n'
         b"--inner--\r\n"
-        b"\r\n--outer\r\nContent-Disposition: form-data; name=\"skip\"\r\n\r\nignored\r\n"
-        b"--outer\r\nContent-Disposition: form-data; name=\"last\"\r\n\r\nkept\r\n--outer--\r\n"
+        b'\r\n--outer\r\nContent-Disposition: form-data; name="skip"\r\n\r\nignored\r\n'
+        b'--outer\r\nContent-Disposition: form-data; name="last"\r\n\r\nkept\r\n--outer--\r\n'
     )
 
     async def handler(request: web.BaseRequest) -> web.Response:
@@ -95,8 +95,20 @@ async def test_nested_multipart_and_release() -> None:
 @pytest.mark.parametrize(
     ("body", "status"),
     [
-        (b"--b\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n" + b"x" * 2000 + b"\r\n--b--\r\n", 413),
-        (b"".join(b'--b\r\nContent-Disposition: form-data; name="f%d"\r\n\r\nv\r\n' % i for i in range(12)) + b"--b--\r\n", 413),
+        (
+            b'--b\r\nContent-Disposition: form-data; name="a"\r\n\r\n'
+            + b"x" * 2000
+            + b"\r\n--b--\r\n",
+            413,
+        ),
+        (
+            b"".join(
+                b'--b\r\nContent-Disposition: form-data; name="f%d"\r\n\r\nv\r\n' % i
+                for i in range(12)
+            )
+            + b"--b--\r\n",
+            413,
+        ),
         (b"garbage without any boundary at all", 400),
     ],
 )

@@ -91,8 +91,19 @@ async def test_plugin_fixtures(lowserve_server, lowserve_client) -> None:  # typ
 @pytest.mark.parametrize("mode", ["auto", "strict"])
 def test_a_users_tests_run_with_the_plugin(mode: str) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_hello.py",
-         "-o", f"asyncio_mode={mode}", "-o", "asyncio_default_fixture_loop_scope=function"],
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "test_hello.py",
+            "-o",
+            f"asyncio_mode={mode}",
+            "-o",
+            "asyncio_default_fixture_loop_scope=function",
+        ],
         cwd=EXAMPLES,
         capture_output=True,
         text=True,

@@ -30,7 +30,7 @@ def test_proxy_headers_read_the_last_hop_honouring_quotes(
 
 
 def test_parse_forwarded_gives_every_hop_and_unescapes() -> None:
-    hops = parse_forwarded(['for=a;by="p,q";host="x\\"y"', 'for=b;for=c;bad pair;proto=http'])
+    hops = parse_forwarded(['for=a;by="p,q";host="x\\"y"', "for=b;for=c;bad pair;proto=http"])
     assert hops == [{"for": "a", "by": "p,q", "host": 'x"y'}, {"for": "b", "proto": "http"}]
 
 

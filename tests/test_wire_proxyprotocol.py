@@ -19,8 +19,12 @@ def v2(cmd: int, fam: int, body: bytes) -> bytes:
     return SIGNATURE + bytes([0x20 | cmd, fam]) + struct.pack("!H", len(body)) + body
 
 
-TCP4 = v2(1, 0x11, ipaddress.IPv4Address("203.0.113.7").packed + bytes(4) + struct.pack("!HH", 4242, 80))
-TCP6 = v2(1, 0x21, ipaddress.IPv6Address("2001:db8::7").packed + bytes(16) + struct.pack("!HH", 4343, 80))
+TCP4 = v2(
+    1, 0x11, ipaddress.IPv4Address("203.0.113.7").packed + bytes(4) + struct.pack("!HH", 4242, 80)
+)
+TCP6 = v2(
+    1, 0x21, ipaddress.IPv6Address("2001:db8::7").packed + bytes(16) + struct.pack("!HH", 4343, 80)
+)
 LOCAL = v2(0, 0x00, b"")
 
 
@@ -33,7 +37,10 @@ LOCAL = v2(0, 0x00, b"")
         (TCP4 + b"GET", ProxyHeader(len(TCP4), ("203.0.113.7", 4242))),
         (TCP6, ProxyHeader(len(TCP6), ("2001:db8::7", 4343))),
         (LOCAL, ProxyHeader(16, None)),
-        (v2(1, 0x11, TCP4[16:] + b"\x04\x00\x01x"), ProxyHeader(len(TCP4) + 4, ("203.0.113.7", 4242))),  # a TLV
+        (
+            v2(1, 0x11, TCP4[16:] + b"\x04\x00\x01x"),
+            ProxyHeader(len(TCP4) + 4, ("203.0.113.7", 4242)),
+        ),  # a TLV
         (b"PROXY TCP4 1.2.3.4", None),  # more needed
         (TCP4[:10], None),
         (TCP4[:20], None),

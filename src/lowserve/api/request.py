@@ -38,6 +38,8 @@ __all__ = ["BaseRequest", "FileField"]  # FileField lives in forms
 _UNSET: Any = object()
 _NEEDS_URL = re.compile(r"[%?#]")
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
 class BaseRequest(StateMapping):
     """An HTTP request as a handler sees it; also a dict for per-request state."""
 
@@ -412,7 +414,6 @@ class BaseRequest(StateMapping):
     async def post(self) -> MultiDictProxy[Any]:
         """Form fields of an urlencoded or multipart body (files as :class:`FileField`)."""
         if self._post is None:
-
             if self._method not in ("POST", "PUT", "PATCH", "TRACE", "DELETE"):
                 self._post = MultiDictProxy(MultiDict())
             else:

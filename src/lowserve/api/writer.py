@@ -34,9 +34,7 @@ class PayloadWriter:
         "output_size",
     )
 
-    def __init__(
-        self, conn: Connection, head: bytes, *, chunked: bool, length: int | None
-    ) -> None:
+    def __init__(self, conn: Connection, head: bytes, *, chunked: bool, length: int | None) -> None:
         self._conn = conn
         self._head: bytes | None = head
         self.chunked = chunked

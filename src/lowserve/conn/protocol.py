@@ -620,8 +620,7 @@ class HttpProtocol(Parsing):
     def may_keep_alive(self, request: BaseRequest) -> bool:
         """False when the connection cannot carry another request after this one."""
         if self._no_reuse or (
-            (self._error is not None or self._close_when_done or self._draining)
-            and not self._queue
+            (self._error is not None or self._close_when_done or self._draining) and not self._queue
         ):
             return False
         # A client still holding its body back (100-continue) cannot be drained.

@@ -39,9 +39,7 @@ Handler = Callable[[BaseRequest], Awaitable[StreamResponse]]
 class _MockedConnection:
     """What a request and its response need from a connection, writing into a list."""
 
-    def __init__(
-        self, loop: asyncio.AbstractEventLoop | None, *, tls: bool, closing: bool
-    ) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop | None, *, tls: bool, closing: bool) -> None:
         self._loop = loop
         self.transport: asyncio.Transport | None = None
         self.peer: str | None = "127.0.0.1"
