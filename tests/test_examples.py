@@ -9,7 +9,8 @@ from pathlib import Path
 
 from conftest import exchange, parse_responses, serve
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
 
 
 def load(name: str):  # type: ignore[no-untyped-def]
@@ -33,10 +34,10 @@ def test_systemd_units_parse() -> None:
     for unit in ("lowserve.service", "lowserve.socket"):
         parser = configparser.ConfigParser(strict=False, interpolation=None)
         parser.optionxform = str  # type: ignore[assignment,method-assign]
-        parser.read(EXAMPLES / "systemd" / unit)
+        parser.read(ROOT / "deploy" / unit)
         assert parser.sections()
     service = configparser.ConfigParser(strict=False, interpolation=None)
     service.optionxform = str  # type: ignore[assignment,method-assign]
-    service.read(EXAMPLES / "systemd" / "lowserve.service")
+    service.read(ROOT / "deploy" / "lowserve.service")
     assert service["Service"]["Type"] == "notify"
     assert "--check" in service["Service"]["ExecStartPre"]

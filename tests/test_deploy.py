@@ -1,0 +1,205 @@
+"""deploy/: the systemd units verified, and nginx's site in front of two instances.
+
+The files are used as shipped, with only their paths rewritten for this checkout
+(the binary, the sockets, nginx's own files and port).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from test_cli import APP, free_port, lowserve
+
+ROOT = Path(__file__).resolve().parent.parent
+DEPLOY = ROOT / "deploy"
+LOWSERVE = shutil.which("lowserve", path=str(Path(sys.executable).parent)) or "lowserve"
+pytestmark = pytest.mark.timeout(90)
+
+
+@pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="needs systemd-analyze")
+def test_units_pass_systemd_analyze_verify(tmp_path: Path) -> None:
+    for name in ("lowserve.service", "lowserve.socket", "lowserve@.service"):
+        text = (DEPLOY / name).read_text().replace("/usr/local/bin/lowserve", LOWSERVE)
+        text = text.replace("/srv/myapp", str(tmp_path))
+        text = re.sub(r"^User=.*$", "User=root", text, flags=re.M)
+        text = re.sub(r"^Group=.*$", "Group=root", text, flags=re.M)
+        (tmp_path / name).write_text(text)
+    instance = tmp_path / "lowserve@1.service"
+    instance.symlink_to(tmp_path / "lowserve@.service")
+    result = subprocess.run(
+        [
+            "systemd-analyze",
+            "verify",
+            "--man=no",
+            str(tmp_path / "lowserve.service"),
+            str(tmp_path / "lowserve.socket"),
+            str(instance),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    problems = [
+        line
+        for line in (result.stdout + result.stderr).splitlines()
+        if "lowserve" in line and "Failed to" not in line.split(":")[0]
+    ]
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert problems == [], problems
+
+
+def _nginx_conf(tmp: Path, port: int, socks: list[Path]) -> Path:
+    site = (DEPLOY / "nginx.conf").read_text()
+    site = site.replace("/run/lowserve/1.sock", str(socks[0])).replace(
+        "/run/lowserve/2.sock", str(socks[1])
+    )
+    site = site.replace("listen 80;", f"listen 127.0.0.1:{port};")
+    conf = tmp / "nginx.conf"
+    conf.write_text(
+        f"""
+daemon off;
+master_process off;
+worker_processes 1;
+pid {tmp}/nginx.pid;
+error_log {tmp}/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    client_body_temp_path {tmp}/body;
+    proxy_temp_path {tmp}/proxy;
+{site}
+}}
+"""
+    )
+    return conf
+
+
+def _get(port: int, path: str = "/", source: str = "127.0.0.1") -> dict[str, object]:
+    with socket.create_connection(("127.0.0.1", port), timeout=10, source_address=(source, 0)) as s:
+        s.sendall(
+            f"GET {path} HTTP/1.1\r\nHost: example.test\r\nConnection: close\r\n\r\n".encode()
+        )
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200"), head
+    return json.loads(body)  # type: ignore[no-any-return]
+
+
+@pytest.mark.skipif(not shutil.which("nginx"), reason="needs nginx")
+def test_nginx_in_front_of_two_instances(tmp_path: Path) -> None:
+    (tmp_path / "myapp.py").write_text(APP)
+    socks = [tmp_path / "1.sock", tmp_path / "2.sock"]
+
+    def start(sock: Path) -> subprocess.Popen[str]:
+        return lowserve(
+            "myapp:handler",
+            "--unix",
+            str(sock),
+            "--unix-mode",
+            "660",
+            "--proxy-headers",
+            "--no-access-log",
+            cwd=tmp_path,
+        )
+
+    apps = [start(s) for s in socks]
+    port = free_port()
+    nginx = subprocess.Popen(["nginx", "-c", str(_nginx_conf(tmp_path, port, socks))])
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not all(s.exists() for s in socks):
+            time.sleep(0.05)
+        pids = set()
+        while time.monotonic() < deadline and len(pids) < 2:
+            try:
+                body = _get(port, source="127.0.0.7")
+            except (OSError, AssertionError):
+                time.sleep(0.05)
+                continue
+            pids.add(body["pid"])
+            # the client's address comes through X-Forwarded-For from a UNIX-socket peer
+            assert body["remote"] == "127.0.0.7" and body["host"] == "example.test"
+        assert len(pids) == 2  # requests are spread over both instances
+
+        # Restart one instance under load: a client that does not retry sees no failure.
+        failures: list[str] = []
+        ok = [0]
+        stop = threading.Event()
+
+        def client() -> None:
+            while not stop.is_set():
+                try:
+                    _get(port, "/slow?t=0.02")
+                    ok[0] += 1
+                except (OSError, AssertionError) as exc:
+                    failures.append(repr(exc))
+
+        threads = [threading.Thread(target=client) for _ in range(8)]
+        for t in threads:
+            t.start()
+        time.sleep(0.5)
+        apps[0].send_signal(signal.SIGTERM)
+        assert apps[0].wait(20) == 0
+        apps[0] = start(socks[0])
+        time.sleep(1.5)
+        stop.set()
+        for t in threads:
+            t.join(15)
+        print(f"nginx, one instance restarted under load: {ok[0]} ok, {len(failures)} failed")
+        assert failures == [] and ok[0] > 50
+    finally:
+        nginx.terminate()
+        nginx.wait(10)
+        for app in apps:
+            app.send_signal(signal.SIGTERM)
+            app.wait(20)
+
+
+@pytest.mark.skipif(not shutil.which("nginx"), reason="needs nginx")
+def test_websocket_through_nginx(tmp_path: Path) -> None:
+    import asyncio
+
+    import websockets
+
+    (tmp_path / "chatapp.py").write_text((ROOT / "examples" / "chat.py").read_text())
+    socks = [tmp_path / "1.sock", tmp_path / "2.sock"]
+    apps = [
+        lowserve("chatapp:handler", "--unix", str(s), "--no-access-log", cwd=tmp_path)
+        for s in socks
+    ]
+    port = free_port()
+    nginx = subprocess.Popen(["nginx", "-c", str(_nginx_conf(tmp_path, port, socks))])
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not all(s.exists() for s in socks):
+            time.sleep(0.05)
+        time.sleep(0.3)
+
+        async def talk() -> str:
+            async with websockets.connect(f"ws://127.0.0.1:{port}/ws", open_timeout=10) as ws:
+                await ws.send("hello through nginx")
+                while True:
+                    msg = await asyncio.wait_for(ws.recv(), 10)
+                    if "hello through nginx" in str(msg):
+                        return str(msg)
+
+        assert "hello through nginx" in asyncio.run(talk())
+    finally:
+        nginx.terminate()
+        nginx.wait(10)
+        for app in apps:
+            app.send_signal(signal.SIGTERM)
+            app.wait(20)
