@@ -142,3 +142,14 @@ async def test_chat_in_two_browser_tabs() -> None:
             assert text.endswith(": hello from <b>alice</b>")
             assert await browser.eval(tab, "document.querySelectorAll('#log b').length") == 0
         assert len(chat.clients) == 2
+
+
+async def test_sse_with_chromiums_eventsource() -> None:
+    sse = load("sse")
+    async with serve(sse.handler) as s, chromium() as browser:
+        tab = await browser.open(f"http://127.0.0.1:{s.port}/")
+        await browser.wait_for(tab, "document.body && document.body.dataset.done === 'yes'")
+        items = await browser.eval(
+            tab, "[...document.querySelectorAll('#log li')].map(li => li.textContent).join(',')"
+        )
+        assert items == "0,1,2"
