@@ -1,0 +1,148 @@
+"""Generate docs/reference/command.md, docs/reference/api.md and docs/benchmarks.md.
+
+    python docs/gen.py          # rewrite them
+    python docs/gen.py --check  # exit 1 when they are stale (tests/test_docs.py runs it)
+
+The command reference comes from the click definitions (flags, defaults, variables,
+help); the API reference from ``lowserve.web.__all__``'s signatures and docstrings.
+So neither can drift from the code.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def command_reference() -> str:
+    import click
+
+    from lowserve.cli.command import main
+
+    lines = [
+        "# Command reference",
+        "",
+        "Generated from the click definitions by `docs/gen.py`: do not edit.",
+        "",
+        "```",
+        "lowserve [OPTIONS] HANDLER",
+        "```",
+        "",
+        inspect.cleandoc(main.help or "").replace("\b\n", ""),
+        "",
+        "| flag | variable | default | meaning |",
+        "|---|---|---|---|",
+    ]
+    for param in main.params:
+        if not isinstance(param, click.Option) or param.name in ("help", "version"):
+            continue
+        flags = " / ".join(f"`{o}`" for o in [*param.opts, *param.secondary_opts])
+        env = param.envvar if isinstance(param.envvar, str) else ", ".join(param.envvar or ())
+        default = "" if param.default in (None, (), False) else f"`{param.default}`"
+        text = (param.help or "").replace("|", "\\|").replace("\n", " ")
+        lines.append(f"| {flags} | `{env}` | {default} | {text} |")
+    lines += ["", "The handler may also be given as `LOWSERVE_HANDLER`.", ""]
+    return "\n".join(lines)
+
+
+def api_reference() -> str:
+    from lowserve import web
+
+    lines = [
+        "# API reference",
+        "",
+        "Generated from `lowserve.web` by `docs/gen.py`: do not edit. Every name is also",
+        "importable from `lowserve`.",
+        "",
+    ]
+    exceptions = []
+    for name in sorted(web.__all__, key=str.lower):
+        obj = getattr(web, name)
+        if name.startswith("HTTP") and name not in (
+            "HttpVersion",
+            "HttpVersion10",
+            "HttpVersion11",
+        ):
+            exceptions.append(f"`{name}` ({getattr(obj, 'status_code', '')})")
+            continue
+        doc = inspect.getdoc(obj) or ""
+        first = doc.split("\n\n")[0].replace("\n", " ") if doc else ""
+        kind = "class" if inspect.isclass(obj) else ("function" if callable(obj) else "value")
+        lines.append(f"## `{name}`")
+        lines.append("")
+        if kind in ("class", "function"):
+            try:
+                sig = str(inspect.signature(obj))
+            except (TypeError, ValueError):
+                sig = "(...)"
+            # the same page on every run and Python: no addresses, no version
+            sig = re.sub(r" at 0x[0-9a-f]+", "", sig)
+            sig = re.sub(r"Python/\d+\.\d+", "Python/3.x", sig)
+            lines.append(f"```python\n{name}{sig}\n```")
+            lines.append("")
+        if first:
+            lines.append(first)
+            lines.append("")
+        if inspect.isclass(obj):
+            members = [
+                m
+                for m, v in vars(obj).items()
+                if not m.startswith("_") and (callable(v) or isinstance(v, property))
+            ]
+            if members:
+                lines.append("Members: " + ", ".join(f"`{m}`" for m in sorted(members)) + ".")
+                lines.append("")
+    lines.append("## The `HTTPException` family")
+    lines.append("")
+    lines.append("Responses that can be raised, with aiohttp's names, codes and default bodies: ")
+    lines.append(", ".join(exceptions) + ".")
+    lines.append("")
+    return "\n".join(lines)
+
+
+def benchmarks() -> str:
+    results = (HERE.parent / "bench" / "RESULTS.md").read_text()
+    body = [
+        line
+        for line in results.splitlines()
+        if not line.startswith("# ") and "RESULTS.png" not in line
+    ]
+    return (
+        "# Benchmarks\n\n"
+        "The last full run of `bench/run.py` (`bench/RESULTS.md`, copied here by `docs/gen.py`):\n"
+        "each server pinned to one core, the load generator to the other. Compare the ratios;\n"
+        "absolute figures move with the machine. `bench/inmemory.py` measures lowserve's own\n"
+        "cost per request, for hot-path changes.\n" + "\n".join(body) + "\n"
+    )
+
+
+PAGES = {
+    HERE / "reference" / "command.md": command_reference,
+    HERE / "reference" / "api.md": api_reference,
+    HERE / "benchmarks.md": benchmarks,
+}
+
+
+def main() -> int:
+    check = "--check" in sys.argv
+    stale = []
+    for path, make in PAGES.items():
+        text = make()
+        if check:
+            if not path.exists() or path.read_text() != text:
+                stale.append(str(path))
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+    if stale:
+        print("stale (run python docs/gen.py):", ", ".join(stale))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
