@@ -42,7 +42,8 @@ def command_reference() -> str:
             continue
         flags = " / ".join(f"`{o}`" for o in [*param.opts, *param.secondary_opts])
         env = param.envvar if isinstance(param.envvar, str) else ", ".join(param.envvar or ())
-        default = "" if param.default in (None, (), False) else f"`{param.default}`"
+        unset = param.default in (None, (), False) or "UNSET" in repr(param.default)  # click 8.5
+        default = "" if unset else f"`{param.default}`"
         text = (param.help or "").replace("|", "\\|").replace("\n", " ")
         lines.append(f"| {flags} | `{env}` | {default} | {text} |")
     lines += ["", "The handler may also be given as `LOWSERVE_HANDLER`.", ""]

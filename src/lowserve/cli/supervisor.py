@@ -70,6 +70,10 @@ class Supervisor:
         self.crashes: list[float] = []
         self.watchdog = systemd.watchdog_interval()
         self._last_ping = 0.0
+        #: A rolling restart: old workers still to replace, and the replacement starting.
+        self._restarting: list[Worker] = []
+        self._replacement: Worker | None = None
+        self._names = ""
         self._config_json = config.to_json()
 
     # -- workers --------------------------------------------------------------
@@ -163,94 +167,124 @@ class Supervisor:
             os.close(wake_w)
 
     def _loop(self, wake_r: int, names: str) -> int:
-        restarting: list[Worker] = []  # old workers still to replace (SIGHUP)
-        replacement: Worker | None = None
+        """Until a stop: wait, then do each job in turn; returns the exit code."""
+        self._names = names
         while True:
-            fds = [wake_r] + [w.status for w in self.workers.values()]
-            readable, _, _ = select.select(fds, [], [], 0.25)
-            if wake_r in readable:
-                try:
-                    os.read(wake_r, 4096)
-                except BlockingIOError:
-                    pass
-            for worker in list(self.workers.values()):
-                if worker.status in readable:
-                    self._read_status(worker)
-            while self.signals:
-                sig = self.signals.pop(0)
-                if sig in (signal.SIGTERM, signal.SIGINT):
-                    return self._stop(sig)
-                if sig == signal.SIGHUP and not restarting:
-                    log.info("SIGHUP: restarting workers one by one")
-                    systemd.notify("RELOADING=1", f"MONOTONIC_USEC={time.monotonic_ns() // 1000}")
-                    restarting = [w for w in self.workers.values() if not w.retiring]
-                elif sig == signal.SIGTTIN:
-                    self.target += 1
-                    log.info("SIGTTIN: %d workers", self.target)
-                elif sig == signal.SIGTTOU and self.target > 1:
-                    self.target -= 1
-                    log.info("SIGTTOU: %d workers", self.target)
-            for worker, code in self._reap():
-                if worker is replacement:
-                    log.error(
-                        "a new worker %s before serving: "
-                        "restart abandoned, old workers keep serving",
-                        _exit_text(code),
-                    )
-                    replacement, restarting = None, []
-                    systemd.notify(
-                        "READY=1",
-                        "STATUS=reload failed: a new worker "
-                        f"{_exit_text(code)}; the old workers still serve on {names}",
-                    )
-                elif worker.retiring:
-                    log.debug("worker %d stopped", worker.pid)
-                elif not worker.ready:
-                    if not self.ready_sent:
-                        if code not in (Exit.USAGE, Exit.START):  # those said why already
-                            sys.stderr.write(
-                                f"Error: a worker {_exit_text(code)} during start-up; stopping\n"
-                            )
-                        self._stop(signal.SIGTERM)
-                        return code if code in (Exit.USAGE, Exit.START) else Exit.FAILURE
-                    self._crashed(worker, code)
-                else:
-                    log.warning("worker %d %s: starting a new one", worker.pid, _exit_text(code))
-                    self._crashed(worker, code)
-            if len(self.crashes) >= _CRASH_LIMIT:
-                sys.stderr.write(
-                    f"Error: {_CRASH_LIMIT} workers died within {_CRASH_WINDOW:.0f} s; stopping\n"
-                )
-                self._stop(signal.SIGTERM)
-                return Exit.FAILURE
-            # rolling restart: one replacement at a time
-            if restarting:
-                if replacement is None:
-                    replacement = self.spawn()
-                elif replacement.ready:
-                    self.retire(restarting.pop(0))
-                    replacement = None
-                    if not restarting:
-                        log.info("restart complete")
-                        systemd.notify("READY=1", self._status(names))
-                elif time.monotonic() - replacement.started > _START_TIMEOUT:
-                    self.retire(replacement, signal.SIGKILL)
-            # keep the number of workers at the target
-            live = [w for w in self.workers.values() if not w.retiring and w is not replacement]
-            if not restarting and any(w.ready for w in self.workers.values()):
-                for _ in range(self.target - len(live)):
-                    self.spawn()
-                for worker in live[self.target :]:
-                    self.retire(worker)
-            if (
-                not self.ready_sent
-                and self.workers
-                and all(w.ready for w in self.workers.values() if not w.retiring)
-            ):
-                self.ready_sent = True
-                log.info("serving on %s with %d worker(s)", names, self.target)
-                systemd.notify("READY=1", self._status(names), f"MAINPID={os.getpid()}")
+            self._wait(wake_r)
+            code = self._on_signals()
+            if code is None:
+                code = self._on_exits()
+            if code is not None:
+                return code
+            self._advance_restart()
+            self._keep_target()
+            self._announce_ready()
             self._ping_watchdog()
+
+    def _wait(self, wake_r: int) -> None:
+        """Sleep until a signal, a worker's status line, or a quarter second."""
+        fds = [wake_r] + [w.status for w in self.workers.values()]
+        readable, _, _ = select.select(fds, [], [], 0.25)
+        if wake_r in readable:
+            try:
+                os.read(wake_r, 4096)
+            except BlockingIOError:
+                pass
+        for worker in list(self.workers.values()):
+            if worker.status in readable:
+                self._read_status(worker)
+
+    def _on_signals(self) -> int | None:
+        """Act on the signals received; the exit code once a stop is done."""
+        while self.signals:
+            sig = self.signals.pop(0)
+            if sig in (signal.SIGTERM, signal.SIGINT):
+                return self._stop(sig)
+            if sig == signal.SIGHUP and not self._restarting:
+                log.info("SIGHUP: restarting workers one by one")
+                systemd.notify("RELOADING=1", f"MONOTONIC_USEC={time.monotonic_ns() // 1000}")
+                self._restarting = [w for w in self.workers.values() if not w.retiring]
+            elif sig == signal.SIGTTIN:
+                self.target += 1
+                log.info("SIGTTIN: %d worker(s)", self.target)
+            elif sig == signal.SIGTTOU and self.target > 1:
+                self.target -= 1
+                log.info("SIGTTOU: %d worker(s)", self.target)
+        return None
+
+    def _on_exits(self) -> int | None:
+        """Account for the workers that exited; the exit code if serving must stop."""
+        for worker, code in self._reap():
+            if worker is self._replacement:
+                log.error(
+                    "a new worker %s before serving: restart abandoned, old workers keep serving",
+                    _exit_text(code),
+                )
+                self._replacement, self._restarting = None, []
+                systemd.notify(
+                    "READY=1",
+                    "STATUS=reload failed: a new worker "
+                    f"{_exit_text(code)}; the old workers still serve on {self._names}",
+                )
+            elif worker.retiring:
+                log.debug("worker %d stopped", worker.pid)
+            elif not worker.ready:
+                if not self.ready_sent:
+                    if code not in (Exit.USAGE, Exit.START):  # those said why already
+                        sys.stderr.write(
+                            f"Error: a worker {_exit_text(code)} during start-up; stopping\n"
+                        )
+                    self._stop(signal.SIGTERM)
+                    return code if code in (Exit.USAGE, Exit.START) else Exit.FAILURE
+                self._crashed(worker, code)
+            else:
+                log.warning("worker %d %s: starting a new one", worker.pid, _exit_text(code))
+                self._crashed(worker, code)
+        if len(self.crashes) >= _CRASH_LIMIT:
+            sys.stderr.write(
+                f"Error: {_CRASH_LIMIT} workers died within {_CRASH_WINDOW:.0f} s; stopping\n"
+            )
+            self._stop(signal.SIGTERM)
+            return Exit.FAILURE
+        return None
+
+    def _advance_restart(self) -> None:
+        """A rolling restart (SIGHUP): one replacement at a time, each old worker
+        retired once its replacement serves."""
+        if not self._restarting:
+            return
+        replacement = self._replacement
+        if replacement is None:
+            self._replacement = self.spawn()
+        elif replacement.ready:
+            self.retire(self._restarting.pop(0))
+            self._replacement = None
+            if not self._restarting:
+                log.info("restart complete")
+                systemd.notify("READY=1", self._status(self._names))
+        elif time.monotonic() - replacement.started > _START_TIMEOUT:
+            self.retire(replacement, signal.SIGKILL)
+
+    def _keep_target(self) -> None:
+        """Start or retire workers to keep ``target`` of them (once one serves)."""
+        if self._restarting or not any(w.ready for w in self.workers.values()):
+            return
+        live = [w for w in self.workers.values() if not w.retiring and w is not self._replacement]
+        for _ in range(self.target - len(live)):
+            self.spawn()
+        for worker in live[self.target :]:
+            self.retire(worker)
+
+    def _announce_ready(self) -> None:
+        """Once every worker serves: the start-up line, and READY=1 for systemd."""
+        if (
+            not self.ready_sent
+            and self.workers
+            and all(w.ready for w in self.workers.values() if not w.retiring)
+        ):
+            self.ready_sent = True
+            log.info("serving on %s with %d worker(s)", self._names, self.target)
+            systemd.notify("READY=1", self._status(self._names), f"MAINPID={os.getpid()}")
 
     def _crashed(self, worker: Worker, code: int) -> None:
         now = time.monotonic()
