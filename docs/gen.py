@@ -121,6 +121,9 @@ def benchmarks() -> str:
     )
 
 
+#: The Python the API page is generated (and checked) with: CI's.
+GENERATED_ON = (3, 11)
+
 PAGES = {
     HERE / "reference" / "command.md": command_reference,
     HERE / "reference" / "api.md": api_reference,
@@ -132,6 +135,8 @@ def main() -> int:
     check = "--check" in sys.argv
     stale = []
     for path, make in PAGES.items():
+        if check and path.name == "api.md" and sys.version_info[:2] != GENERATED_ON:
+            continue  # signatures render differently on other Pythons: CI's is the judge
         text = make()
         if check:
             if not path.exists() or path.read_text() != text:

@@ -132,3 +132,15 @@ def parse_responses(data: bytes) -> list[tuple[int, dict[str, str], bytes]]:
 def caplog_debug(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
     caplog.set_level(logging.DEBUG, logger="lowserve")
     return caplog
+
+
+def _plugin_installed() -> bool:
+    from importlib.metadata import entry_points
+
+    return any(ep.name == "lowserve" for ep in entry_points(group="pytest11"))
+
+
+# lowserve.testing's fixtures: registered by the installed package's pytest11 entry
+# point, or loaded here when lowserve runs from a source tree (PYTHONPATH=src).
+if not _plugin_installed():
+    pytest_plugins = ["lowserve.testing.plugin"]

@@ -90,11 +90,15 @@ async def test_plugin_fixtures(lowserve_server, lowserve_client) -> None:  # typ
 
 @pytest.mark.parametrize("mode", ["auto", "strict"])
 def test_a_users_tests_run_with_the_plugin(mode: str) -> None:
+    from conftest import _plugin_installed
+
+    plugin = [] if _plugin_installed() else ["-p", "lowserve.testing.plugin"]
     result = subprocess.run(
         [
             sys.executable,
             "-m",
             "pytest",
+            *plugin,
             "-q",
             "-p",
             "no:cacheprovider",
