@@ -291,6 +291,8 @@ def test_tls_errors_name_the_file_and_the_cause(
 
 
 def test_tls_password_file_and_https_in_the_start_line(app: Path, pki: dict[str, Path]) -> None:
+    import threading
+
     port = free_port()
     proc = lowserve(
         "myapp:handler",
@@ -305,22 +307,19 @@ def test_tls_password_file_and_https_in_the_start_line(app: Path, pki: dict[str,
         cwd=app,
         stdin=subprocess.DEVNULL,
     )
+    assert proc.stderr is not None
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True)  # type: ignore[arg-type]
+    reader.start()
     try:
-        import socket
-
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.05)
-        time.sleep(0.3)
+        deadline = time.monotonic() + 30  # the supervisor logs its sockets once workers serve
+        while time.monotonic() < deadline and not any("serving on" in ln for ln in lines):
+            time.sleep(0.02)
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(20) == 0
-    err = proc.stderr.read() if proc.stderr else ""
-    assert f"https://127.0.0.1:{port}" in err
+    reader.join(5)
+    assert any(f"serving on https://127.0.0.1:{port}" in ln for ln in lines), lines
 
 
 def test_reload_watches_python_files_only_and_one_ctrl_c_stops_it(app: Path) -> None:
