@@ -391,3 +391,94 @@ def test_proxy_headers_from_a_unix_socket_peer_by_default(app: Path, tmp_path: P
         proc.wait(20)
     body = json.loads(data.partition(b"\r\n\r\n")[2])
     assert body["remote"] == "203.0.113.7" and body["scheme"] == "https"
+
+
+def test_a_failed_reload_tells_systemd_the_old_workers_still_serve(
+    app: Path, tmp_path: Path
+) -> None:
+    import socket
+
+    from test_cli import get
+
+    addr = str(tmp_path / "notify.sock")
+    recv = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    recv.bind(addr)
+    recv.settimeout(20)
+    port = free_port()
+    proc = lowserve(
+        "myapp:handler",
+        "--port",
+        str(port),
+        "--no-access-log",
+        cwd=app,
+        env={"NOTIFY_SOCKET": addr},
+    )
+    try:
+        while "READY=1" not in recv.recv(4096).decode():
+            pass
+        (app / "myapp.py").write_text("def broken(:\n")  # the new code cannot load
+        proc.send_signal(signal.SIGHUP)
+        messages = [recv.recv(4096).decode()]
+        while "READY=1" not in messages[-1]:
+            messages.append(recv.recv(4096).decode())
+        assert messages[0].startswith("RELOADING=1")
+        assert "STATUS=reload failed: a new worker exited with code 2" in messages[-1]
+        assert "the old workers still serve" in messages[-1]
+        assert get(port)[0] == 200  # and they do
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(20)
+        recv.close()
+
+
+def test_a_killed_worker_is_named_by_its_signal(app: Path) -> None:
+    import json
+
+    from test_cli import get
+
+    port = free_port()
+    proc = lowserve("myapp:handler", "--port", str(port), "--no-access-log", cwd=app)
+    try:
+        wait_serving(port, proc)
+        pid = json.loads(get(port)[1])["pid"]
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                if json.loads(get(port, timeout=2)[1])["pid"] != pid:
+                    break
+            except (OSError, ValueError):
+                time.sleep(0.05)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(20)
+    err = proc.stderr.read() if proc.stderr else ""
+    assert f"worker {pid} was killed by SIGKILL: starting a new one" in err
+
+
+async def test_refusals_are_warned_once_per_interval_with_counts(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import asyncio
+    import logging
+
+    from lowserve import web
+
+    from conftest import exchange, serve
+
+    async def ok(request: web.BaseRequest) -> web.Response:
+        return web.Response(text="ok")
+
+    caplog.set_level(logging.DEBUG, "lowserve")
+    async with serve(ok, limit_concurrency=1, header_read_timeout=0.2) as s:
+        held = [await asyncio.open_connection("127.0.0.1", s.port)]
+        await asyncio.sleep(0.05)
+        for _ in range(3):  # over the limit: 503, one WARNING for the three
+            out = await exchange(s.port, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+            assert out.startswith(b"HTTP/1.1 503 ")
+        held[0][1].write(b"GET / HTTP/1.1\r\n")  # a head that never ends: 408
+        assert (await asyncio.wait_for(held[0][0].read(), 5)).startswith(b"HTTP/1.1 408 ")
+        held[0][1].close()
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len([w for w in warnings if "--limit-concurrency 1 reached" in w]) == 1
+    assert len([w for w in warnings if "header_read_timeout: 408" in w]) == 1

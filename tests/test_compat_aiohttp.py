@@ -230,10 +230,18 @@ def answers() -> dict[str, tuple[bytes, bytes]]:
     return asyncio.run(asyncio.wait_for(collect(), 60))
 
 
+def _aiohttp_version() -> tuple[int, ...]:
+    import aiohttp
+
+    return tuple(int(x) for x in aiohttp.__version__.split(".")[:3] if x.isdigit())
+
+
 @pytest.mark.parametrize("case", list(CASES))
 def test_same_bytes_as_aiohttp(case: str, answers: dict[str, tuple[bytes, bytes]]) -> None:
     theirs, ours = answers[case]
     assert theirs, "aiohttp answered nothing"
+    if case == "introspect" and _aiohttp_version() < (3, 14, 5):
+        pytest.skip("aiohttp < 3.14.5 keeps trailing whitespace in header values (RFC 9110 §5.5)")
     ours, theirs = normalise(ours), normalise(theirs)
     if case in CLOSES_DECLINED_UPGRADE:
         ours = ours.replace(b"Connection: close\r\n", b"", 1)

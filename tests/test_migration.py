@@ -247,3 +247,23 @@ def test_validation_as_aiohttp() -> None:
     assert make_mocked_request("GET", "/", {"Content-Type": "Text/HTML; x=1"}).content_type == (
         "text/html"
     )
+
+
+async def test_aiohttps_deprecation_warnings() -> None:
+    async def handler(request: web.BaseRequest) -> web.StreamResponse:
+        resp = web.StreamResponse()
+        with pytest.warns(DeprecationWarning, match="Chunk size is deprecated"):
+            resp.enable_chunked_encoding(1024)
+        with pytest.warns(DeprecationWarning, match="boolean for force"):
+            resp.enable_compression(False)
+        await resp.prepare(request)
+        await resp.write(b"x")
+        with pytest.warns(DeprecationWarning, match="drain method is deprecated"):
+            await resp.drain()
+        with pytest.warns(DeprecationWarning, match="output_length is deprecated"):
+            assert resp.output_length > 0
+        return resp
+
+    async with serve(handler) as s:
+        out = await exchange(s.port, b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+    assert out.startswith(b"HTTP/1.1 200 ") and b"\r\n1\r\nx\r\n0\r\n\r\n" in out

@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -163,17 +164,30 @@ class StreamResponse(HeaderFields, StateMapping):
     def task(self) -> Any:
         return self._req.task if self._req is not None else None
 
+    @property
+    def output_length(self) -> int:
+        """Bytes written so far, head included (deprecated in aiohttp, as here)."""
+        warnings.warn("output_length is deprecated", DeprecationWarning, stacklevel=2)
+        return self._writer.output_size if self._writer is not None else self._body_length
+
     def enable_chunked_encoding(self, chunk_size: int | None = None) -> None:
         """Send the body with chunked transfer coding."""
         if "Content-Length" in self.headers:
             raise RuntimeError("You can't enable chunked encoding when a content length is set")
+        if chunk_size is not None:
+            warnings.warn("Chunk size is deprecated #1615", DeprecationWarning, stacklevel=2)
         self._chunked = True
 
     def enable_compression(
         self, force: ContentCoding | None = None, strategy: int | None = None
     ) -> None:
         """Compress the body with the best coding the client accepts (or *force*)."""
-        if force is not None and not isinstance(force, ContentCoding):
+        if isinstance(force, bool):  # before aiohttp 0.17; still accepted, with a warning
+            force = ContentCoding.deflate if force else ContentCoding.identity
+            warnings.warn(
+                "Using boolean for force is deprecated #3318", DeprecationWarning, stacklevel=2
+            )
+        elif force is not None and not isinstance(force, ContentCoding):
             raise AssertionError("force should one of None or ContentCoding")
         self._compression = True
         self._compression_force = force
@@ -277,6 +291,9 @@ class StreamResponse(HeaderFields, StateMapping):
         """Wait until the transport's write buffer has room (deprecated in aiohttp)."""
         if self._writer is None:
             raise AssertionError("Response has not been started")
+        warnings.warn(
+            "drain method is deprecated, use await resp.write()", DeprecationWarning, stacklevel=2
+        )
         await self._writer.drain()
 
     async def write_eof(self, data: bytes = b"") -> None:
