@@ -12,7 +12,7 @@ import ipaddress
 import re
 from collections.abc import Iterable, Iterator
 
-__all__ = ["ProxyInfo", "TrustedPeers", "is_trusted", "parse_forwarded", "read_proxy_headers"]
+__all__ = ["ProxyInfo", "TrustedPeers", "parse_forwarded", "read_proxy_headers"]
 
 ProxyInfo = tuple[str | None, str | None, str | None]  # remote, scheme, host
 
@@ -55,11 +55,6 @@ class TrustedPeers:
         except ValueError:
             return False
         return any(addr in net for net in self._networks)
-
-
-def is_trusted(peer: str | None, allowed: Iterable[str]) -> bool:
-    """Whether proxy headers from *peer* may be believed (see :class:`TrustedPeers`)."""
-    return peer in TrustedPeers(allowed)
 
 
 _PAIR = re.compile(
