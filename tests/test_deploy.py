@@ -203,3 +203,126 @@ def test_websocket_through_nginx(tmp_path: Path) -> None:
         for app in apps:
             app.send_signal(signal.SIGTERM)
             app.wait(20)
+
+
+@pytest.mark.skipif(not shutil.which("haproxy"), reason="needs haproxy")
+def test_haproxy_http_mode_in_front_of_two_instances(tmp_path: Path) -> None:
+    (tmp_path / "myapp.py").write_text(APP)
+    socks = [tmp_path / "1.sock", tmp_path / "2.sock"]
+
+    def start(sock: Path) -> subprocess.Popen[str]:
+        return lowserve(
+            "myapp:handler", "--unix", str(sock), "--proxy-headers", "--no-access-log", cwd=tmp_path
+        )
+
+    apps = [start(s) for s in socks]
+    port = free_port()
+    text = (DEPLOY / "haproxy.cfg").read_text()
+    text = text.split("frontend fe_tcp")[0]  # the HTTP half; the TCP half is test_haproxy.py's
+    text = text.replace("unix@/run/lowserve/1.sock", f"unix@{socks[0]}")
+    text = text.replace("unix@/run/lowserve/2.sock", f"unix@{socks[1]}")
+    text = text.replace("bind :80", f"bind 127.0.0.1:{port}").replace(
+        "maxconn 20000", "maxconn 200"
+    )
+    cfg = tmp_path / "haproxy.cfg"
+    cfg.write_text(text)
+    haproxy = subprocess.Popen(["haproxy", "-f", str(cfg), "-db"], stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 20
+        pids = set()
+        while time.monotonic() < deadline and len(pids) < 2:
+            try:
+                body = _get(port, source="127.0.0.8")
+            except (OSError, AssertionError, ValueError):
+                time.sleep(0.05)
+                continue
+            pids.add(body["pid"])
+            assert body["remote"] == "127.0.0.8"  # option forwardfor, from a UNIX-socket peer
+        assert len(pids) == 2
+
+        failures: list[str] = []
+        ok = [0]
+        stop = threading.Event()
+
+        def client() -> None:
+            while not stop.is_set():
+                try:
+                    _get(port, "/slow?t=0.02")
+                    ok[0] += 1
+                except (OSError, AssertionError, ValueError) as exc:
+                    failures.append(repr(exc))
+
+        threads = [threading.Thread(target=client) for _ in range(8)]
+        for t in threads:
+            t.start()
+        time.sleep(0.5)
+        for i in (0, 1):  # restart each instance in turn
+            apps[i].send_signal(signal.SIGTERM)
+            assert apps[i].wait(20) == 0
+            apps[i] = start(socks[i])
+            time.sleep(2.5)  # back up, and seen healthy by the checks (inter 2s)
+        stop.set()
+        for t in threads:
+            t.join(15)
+        print(
+            f"HAProxy HTTP mode, both instances restarted under load: {ok[0]} ok, {len(failures)} failed"
+        )
+        assert failures == [] and ok[0] > 50
+    finally:
+        haproxy.terminate()
+        haproxy.wait(10)
+        for app in apps:
+            app.send_signal(signal.SIGTERM)
+            app.wait(20)
+
+
+@pytest.mark.skipif(
+    not shutil.which("systemd-socket-activate"), reason="needs systemd-socket-activate"
+)
+def test_the_units_command_line_under_socket_activation(tmp_path: Path) -> None:
+    """lowserve.socket's FileDescriptorName and lowserve.service's ExecStart, as systemd
+    would run them (the binary and the port rewritten for this checkout)."""
+    import configparser
+    import shlex
+
+    def unit(name: str) -> configparser.ConfigParser:
+        parser = configparser.ConfigParser(strict=False, interpolation=None)
+        parser.optionxform = str  # type: ignore[assignment,method-assign]
+        parser.read(DEPLOY / name)
+        return parser
+
+    sock, service = unit("lowserve.socket"), unit("lowserve.service")
+    name = sock["Socket"]["FileDescriptorName"]
+    command = shlex.split(
+        service["Service"]["ExecStart"].replace("/usr/local/bin/lowserve", LOWSERVE)
+    )
+    (tmp_path / "myapp.py").write_text(APP)
+    port = free_port()
+    proc = subprocess.Popen(
+        ["systemd-socket-activate", "-l", f"127.0.0.1:{port}", f"--fdname={name}", *command],
+        cwd=tmp_path,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stderr is not None
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True)  # type: ignore[arg-type]
+    reader.start()
+    try:
+        deadline = time.monotonic() + 20
+        body: dict[str, object] = {}
+        while time.monotonic() < deadline and not body:
+            try:
+                body = _get(port)
+            except (OSError, AssertionError, ValueError):
+                time.sleep(0.1)
+        assert body.get("path") == "/"
+        while time.monotonic() < deadline and not any("serving on" in ln for ln in lines):
+            time.sleep(0.02)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 0
+    reader.join(5)
+    # the socket's name, from FileDescriptorName=, in the start-up line
+    assert any("serving on" in ln and f"({name})" in ln for ln in lines), lines
