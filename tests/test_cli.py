@@ -114,6 +114,29 @@ def get(
     return int(head.split()[1]), body.decode()
 
 
+class StderrLines:
+    """A process's stderr lines, collected by a thread as they come (``.lines``), so a
+    test can wait for one while the pipe never fills."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        assert proc.stderr is not None
+        self.lines: list[str] = []
+        stream = proc.stderr
+        self._reader = threading.Thread(target=lambda: self.lines.extend(stream), daemon=True)
+        self._reader.start()
+
+    def wait_for(self, text: str, timeout: float) -> None:
+        """Until a line holds *text*, or *timeout* seconds pass."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not any(text in ln for ln in self.lines):
+            time.sleep(0.02)
+
+    def join(self) -> list[str]:
+        """Once the process has exited: every line."""
+        self._reader.join(5)
+        return self.lines
+
+
 def wait_serving(port: int, proc: subprocess.Popen[str], timeout: float = 20) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -380,19 +403,14 @@ def test_socket_activation_with_listen_fds(app_dir: Path) -> None:
         stderr=subprocess.PIPE,
     )
     sock.close()
-    assert proc.stderr is not None
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True)  # type: ignore[arg-type]
-    reader.start()
+    stderr = StderrLines(proc)
     try:
         wait_serving(port, proc)
-        deadline = time.monotonic() + 10  # the supervisor logs its sockets once workers are ready
-        while time.monotonic() < deadline and not any("serving on" in line for line in lines):
-            time.sleep(0.02)
+        stderr.wait_for("serving on", 10)  # the supervisor logs its sockets once workers serve
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(20) == 0
-    reader.join(5)
+    lines = stderr.join()
     assert any("serving on" in line and "(web)" in line for line in lines), lines
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import trustme
 
-from test_cli import APP, free_port, get, lowserve, run_once, wait_serving
+from test_cli import APP, StderrLines, free_port, get, lowserve, run_once, wait_serving
 
 FACTORIES = textwrap.dedent(
     """
@@ -291,7 +291,6 @@ def test_tls_errors_name_the_file_and_the_cause(
 
 
 def test_tls_password_file_and_https_in_the_start_line(app: Path, pki: dict[str, Path]) -> None:
-    import threading
 
     port = free_port()
     proc = lowserve(
@@ -307,18 +306,13 @@ def test_tls_password_file_and_https_in_the_start_line(app: Path, pki: dict[str,
         cwd=app,
         stdin=subprocess.DEVNULL,
     )
-    assert proc.stderr is not None
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True)  # type: ignore[arg-type]
-    reader.start()
+    stderr = StderrLines(proc)
     try:
-        deadline = time.monotonic() + 30  # the supervisor logs its sockets once workers serve
-        while time.monotonic() < deadline and not any("serving on" in ln for ln in lines):
-            time.sleep(0.02)
+        stderr.wait_for("serving on", 30)  # the supervisor logs its sockets once workers serve
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(20) == 0
-    reader.join(5)
+    lines = stderr.join()
     assert any(f"serving on https://127.0.0.1:{port}" in ln for ln in lines), lines
 
 

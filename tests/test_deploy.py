@@ -15,11 +15,12 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from test_cli import APP, free_port, lowserve
+from test_cli import APP, StderrLines, free_port, lowserve
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
@@ -98,6 +99,47 @@ def _get(port: int, path: str = "/", source: str = "127.0.0.1") -> dict[str, obj
     return json.loads(body)  # type: ignore[no-any-return]
 
 
+def _restart_under_load(
+    port: int,
+    apps: list[subprocess.Popen[str]],
+    socks: list[Path],
+    start: Callable[[Path], subprocess.Popen[str]],
+    which: list[int],
+    *,
+    settle: float,
+) -> tuple[int, list[str]]:
+    """8 clients that never retry keep *port* busy while the instances in *which* are
+    stopped (SIGTERM, exit 0) and started again, one after another, *settle* seconds
+    apart. Returns the requests answered and the failures."""
+    failures: list[str] = []
+    ok = [0]
+    stop = threading.Event()
+
+    def client() -> None:
+        while not stop.is_set():
+            try:
+                _get(port, "/slow?t=0.02")
+                ok[0] += 1
+            except (OSError, AssertionError, ValueError) as exc:
+                failures.append(repr(exc))
+
+    threads = [threading.Thread(target=client) for _ in range(8)]
+    for t in threads:
+        t.start()
+    try:
+        time.sleep(0.5)
+        for i in which:
+            apps[i].send_signal(signal.SIGTERM)
+            assert apps[i].wait(20) == 0
+            apps[i] = start(socks[i])
+            time.sleep(settle)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(15)
+    return ok[0], failures
+
+
 @pytest.mark.skipif(not shutil.which("nginx"), reason="needs nginx")
 def test_nginx_in_front_of_two_instances(tmp_path: Path) -> None:
     (tmp_path / "myapp.py").write_text(APP)
@@ -135,31 +177,9 @@ def test_nginx_in_front_of_two_instances(tmp_path: Path) -> None:
         assert len(pids) == 2  # requests are spread over both instances
 
         # Restart one instance under load: a client that does not retry sees no failure.
-        failures: list[str] = []
-        ok = [0]
-        stop = threading.Event()
-
-        def client() -> None:
-            while not stop.is_set():
-                try:
-                    _get(port, "/slow?t=0.02")
-                    ok[0] += 1
-                except (OSError, AssertionError) as exc:
-                    failures.append(repr(exc))
-
-        threads = [threading.Thread(target=client) for _ in range(8)]
-        for t in threads:
-            t.start()
-        time.sleep(0.5)
-        apps[0].send_signal(signal.SIGTERM)
-        assert apps[0].wait(20) == 0
-        apps[0] = start(socks[0])
-        time.sleep(1.5)
-        stop.set()
-        for t in threads:
-            t.join(15)
-        print(f"nginx, one instance restarted under load: {ok[0]} ok, {len(failures)} failed")
-        assert failures == [] and ok[0] > 50
+        ok, failures = _restart_under_load(port, apps, socks, start, [0], settle=1.5)
+        print(f"nginx, one instance restarted under load: {ok} ok, {len(failures)} failed")
+        assert failures == [] and ok > 50
     finally:
         nginx.terminate()
         nginx.wait(10)
@@ -240,34 +260,12 @@ def test_haproxy_http_mode_in_front_of_two_instances(tmp_path: Path) -> None:
             assert body["remote"] == "127.0.0.8"  # option forwardfor, from a UNIX-socket peer
         assert len(pids) == 2
 
-        failures: list[str] = []
-        ok = [0]
-        stop = threading.Event()
-
-        def client() -> None:
-            while not stop.is_set():
-                try:
-                    _get(port, "/slow?t=0.02")
-                    ok[0] += 1
-                except (OSError, AssertionError, ValueError) as exc:
-                    failures.append(repr(exc))
-
-        threads = [threading.Thread(target=client) for _ in range(8)]
-        for t in threads:
-            t.start()
-        time.sleep(0.5)
-        for i in (0, 1):  # restart each instance in turn
-            apps[i].send_signal(signal.SIGTERM)
-            assert apps[i].wait(20) == 0
-            apps[i] = start(socks[i])
-            time.sleep(2.5)  # back up, and seen healthy by the checks (inter 2s)
-        stop.set()
-        for t in threads:
-            t.join(15)
+        # restart each instance in turn, each back up and seen healthy (checks: inter 2s)
+        ok, failures = _restart_under_load(port, apps, socks, start, [0, 1], settle=2.5)
         print(
-            f"HAProxy HTTP mode, both instances restarted under load: {ok[0]} ok, {len(failures)} failed"
+            f"HAProxy HTTP mode, both instances restarted under load: {ok} ok, {len(failures)} failed"
         )
-        assert failures == [] and ok[0] > 50
+        assert failures == [] and ok > 50
     finally:
         haproxy.terminate()
         haproxy.wait(10)
@@ -305,10 +303,7 @@ def test_the_units_command_line_under_socket_activation(tmp_path: Path) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
-    assert proc.stderr is not None
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True)  # type: ignore[arg-type]
-    reader.start()
+    stderr = StderrLines(proc)
     try:
         deadline = time.monotonic() + 20
         body: dict[str, object] = {}
@@ -318,11 +313,10 @@ def test_the_units_command_line_under_socket_activation(tmp_path: Path) -> None:
             except (OSError, AssertionError, ValueError):
                 time.sleep(0.1)
         assert body.get("path") == "/"
-        while time.monotonic() < deadline and not any("serving on" in ln for ln in lines):
-            time.sleep(0.02)
+        stderr.wait_for("serving on", 20)
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(20) == 0
-    reader.join(5)
+    lines = stderr.join()
     # the socket's name, from FileDescriptorName=, in the start-up line
     assert any("serving on" in ln and f"({name})" in ln for ln in lines), lines

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from test_cli import APP, free_port, lowserve, wait_serving
+from test_cli import APP, StderrLines, free_port, lowserve, wait_serving
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -221,10 +221,8 @@ def test_two_sighups_under_load_lose_nothing(app: Path) -> None:
 def test_ten_recycles_under_load_lose_nothing(app: Path) -> None:
     port = free_port()
     proc = _start(app, port, "--max-requests", "200", "--log-level", "info")
-    lines: list[str] = []
-    assert proc.stderr is not None
-    reader = threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True)  # type: ignore[arg-type]
-    reader.start()
+    stderr = StderrLines(proc)
+    lines = stderr.lines
 
     def recycles() -> list[str]:
         return [line for line in list(lines) if "served" in line and "recycling" in line]
@@ -245,7 +243,7 @@ def test_ten_recycles_under_load_lose_nothing(app: Path) -> None:
     finally:
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(30)
-        reader.join(5)
+        stderr.join()
     assert code == 0
     text = "".join(lines)
     assert "died" not in text and "WARNING" not in text
