@@ -11,8 +11,10 @@ import asyncio
 import contextlib
 import itertools
 import json
+import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 from collections.abc import AsyncIterator
@@ -78,7 +80,9 @@ class DevTools:
 
 @contextlib.asynccontextmanager
 async def chromium() -> AsyncIterator[DevTools]:
-    with tempfile.TemporaryDirectory() as profile:
+    # Chromium's helper processes may still write to the profile as it goes: the whole
+    # process group is stopped, and a straggler's file does not fail the test.
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as profile:
         proc = subprocess.Popen(
             [
                 CHROMIUM or "chromium",
@@ -97,6 +101,7 @@ async def chromium() -> AsyncIterator[DevTools]:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
+            start_new_session=True,
         )
         try:
             assert proc.stderr is not None
@@ -113,11 +118,12 @@ async def chromium() -> AsyncIterator[DevTools]:
             async with websockets.connect(url, max_size=None) as conn:
                 yield DevTools(conn)
         finally:
-            proc.terminate()
+            os.killpg(proc.pid, signal.SIGTERM)
             try:
                 proc.wait(10)
             except subprocess.TimeoutExpired:
-                proc.kill()
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
 
 
 async def test_chat_in_two_browser_tabs() -> None:

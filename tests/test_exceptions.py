@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import warnings
 
 import pytest
 
@@ -61,6 +63,33 @@ async def test_raised_and_returned(caplog: pytest.LogCaptureFixture) -> None:
     tracebacks = [r for r in caplog.records if r.exc_info]
     assert len(tracebacks) == 1 and "KeyError" in caplog.text
     assert "Missing return statement" in caplog.text
+
+
+async def test_only_a_returned_exception_is_deprecated() -> None:
+    """Raising is the way aiohttp asks for: no DeprecationWarning, whether the handler
+    raised before or after its first await (a raised one used to warn on the first)."""
+
+    async def handler(request: web.BaseRequest) -> web.Response:
+        if request.path.endswith("/late"):
+            await asyncio.sleep(0)
+        if request.path.startswith("/raise"):
+            raise web.HTTPConflict()
+        return web.HTTPAccepted()
+
+    async with serve(handler) as s:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            paths = (b"/raise", b"/raise/late", b"/return", b"/return/late")
+            reqs = b"".join(b"GET %b HTTP/1.1\r\nHost: a\r\n\r\n" % p for p in paths)
+            out = parse_responses(
+                await exchange(
+                    s.port, reqs + b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+                )
+            )
+    assert [st for st, _, _ in out] == [409, 409, 202, 202, 202]
+    deprecated = [w for w in caught if issubclass(w.category, DeprecationWarning)]
+    assert len(deprecated) == 3, [str(w.message) for w in deprecated]
+    assert all("returning HTTPException" in str(w.message) for w in deprecated)
 
 
 async def test_debug_shows_traceback() -> None:

@@ -114,9 +114,10 @@ def test_web_exports() -> None:
 
 
 def test_top_level_mirrors_web() -> None:
-    assert set(lowserve.__all__) == CORE | EXCEPTIONS | BODY_ERRORS | {"__version__", "web"}
+    assert set(lowserve.__all__) == CORE | EXCEPTIONS | BODY_ERRORS | {"ETag", "__version__", "web"}
     for name in web.__all__:
         assert getattr(lowserve, name) is getattr(web, name)
+    assert lowserve.ETag("x", is_weak=True) == ("x", True)  # aiohttp's ETag: top level only
 
 
 def test_exceptions_match_aiohttp() -> None:

@@ -55,6 +55,7 @@ def _p99(values: list[float]) -> float:
     return statistics.quantiles(values, n=100)[98]
 
 
+@pytest.mark.timing
 async def test_trickled_bodies_time_out_with_408_while_others_are_served(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -104,6 +105,7 @@ async def test_clients_that_never_read_are_closed_after_send_timeout(
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING or r.exc_info]
 
 
+@pytest.mark.timing
 def test_a_body_of_a_million_one_byte_chunks_costs_bytes_not_chunks() -> None:
     """1 MiB in 1-byte chunks, read with read(): RSS grows < 4 MiB (it was +45 MiB: one
     integer per chunk was kept until the body ended). It takes ~0.5 s on the CI machine

@@ -281,7 +281,9 @@ class Dispatch(asyncio.Protocol):
             pending = coro.send(None)
         except StopIteration as stop:
             resp = stop.value
-        except BaseException as exc:
+            if type(resp) is not Response:
+                resp = self._checked(resp)
+        except BaseException as exc:  # answered below: a raised HTTPException is not warned of
             resp = self._failed(request, exc)
         else:
             return self._resume(request, coro, pending, start)
@@ -304,7 +306,7 @@ class Dispatch(asyncio.Protocol):
                         server.requests_limit_reached()
                     self._response_done(request, resp._keep_alive)
                     return None
-        return self._answer(request, self._checked(resp), start)
+        return self._answer(request, resp, start)
 
     async def _resume(
         self,
