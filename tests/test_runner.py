@@ -6,6 +6,7 @@ import asyncio
 import os
 import signal
 import socket
+import ssl
 import stat
 import subprocess
 import sys
@@ -268,3 +269,80 @@ async def test_access_log_microseconds_are_not_zero() -> None:
             await exchange(s.port, b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
     assert len(records) == 5
     assert all(int(r.split()[0]) > 0 for r in records), records
+
+
+async def test_runner_and_site_edges(tmp_path: Path) -> None:
+    """What aiohttp's runner does at the edges: unknown keywords, the server only after
+    setup, one registration per site, default ports, names, and a UnixSite's file."""
+    with pytest.raises(TypeError, match="unexpected arguments: bogus"):
+        web.ServerRunner(web.Server(hello), bogus=1)
+    server = web.Server(hello, access_log=None)
+    runner = web.ServerRunner(server)
+    assert runner.server is None and runner.sites == set() and runner.addresses == []
+    await runner.setup()
+    assert runner.server is server
+    assert web.TCPSite(runner).name == "http://0.0.0.0:8080"
+    assert web.TCPSite(runner, "::1", ssl_context=ssl.create_default_context()).name == (
+        "https://[::1]:8443"
+    )
+    path = tmp_path / "s.sock"
+    unix = web.UnixSite(runner, path)
+    assert unix.name == f"http://unix:{path}:" and repr(unix) == f"<UnixSite http://unix:{path}:>"
+    await unix.start()
+    try:
+        with pytest.raises(RuntimeError, match="already registered"):
+            await unix.start()
+        assert runner.sites == {unix} and runner.addresses == [str(path)]
+    finally:
+        await runner.cleanup()
+    assert not path.exists() and runner.server is None
+    await unix.stop()  # twice: nothing left to do
+    with pytest.raises(NotImplementedError):
+        _ = web.BaseSite.name.fget(unix)  # type: ignore[attr-defined]
+
+
+def test_handle_signals_raises_graceful_exit(tmp_path: Path) -> None:
+    """ServerRunner(handle_signals=True), as aiohttp's users write it: SIGTERM raises
+    GracefulExit in the loop, cleanup() runs and removes the handlers."""
+    script = tmp_path / "app.py"
+    script.write_text(
+        textwrap.dedent("""
+        import asyncio, signal
+        from lowserve import web
+
+        async def handler(request):
+            return web.Response(text="ok")
+
+        async def main():
+            runner = web.ServerRunner(web.Server(handler), handle_signals=True)
+            await runner.setup()
+            site = web.TCPSite(runner, "127.0.0.1", 0)
+            await site.start()
+            print(site.port, flush=True)
+            try:
+                await asyncio.Event().wait()
+            finally:
+                await runner.cleanup()
+                loop = asyncio.get_running_loop()
+                print("handlers removed:", not loop.remove_signal_handler(signal.SIGTERM))
+
+        try:
+            asyncio.run(main())
+        except web.GracefulExit as exc:
+            print("graceful exit", exc.code, flush=True)
+    """)
+    )
+    proc = subprocess.Popen(
+        [sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None
+        port = int(proc.stdout.readline())
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+            assert sock.recv(12) == b"HTTP/1.1 200"
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=10)
+    finally:
+        proc.kill()
+    assert out.splitlines() == ["handlers removed: True", "graceful exit 1"], err

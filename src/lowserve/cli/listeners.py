@@ -130,6 +130,7 @@ def _fd(fd: int) -> Listener:
     except OSError as exc:
         raise BindError(f"cannot use fd://{fd}: {_describe(exc)}") from None
     if sock.type != socket.SOCK_STREAM:
+        sock.detach()  # the descriptor stays its owner's
         raise BindError(f"cannot use fd://{fd}: not a stream socket")
     return Listener(sock, describe_socket(sock, f"fd://{fd}"))
 

@@ -17,6 +17,7 @@ per request, nothing else changes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from collections.abc import Callable
 from typing import Any
@@ -49,25 +50,25 @@ def _probe() -> bool:
     """Whether entering and leaving a task by hand works as dispatch expects."""
     if enter_task is _missing or leave_task is _missing:
         return False
+
+    async def parked() -> None:
+        await asyncio.sleep(3600)
+
     loop = asyncio.new_event_loop()
+    task = loop.create_task(parked())
     try:
-
-        async def parked() -> None:
-            await asyncio.sleep(3600)
-
-        task = loop.create_task(parked())
         enter_task(loop, task)
         try:
             inside = current_task(loop) is task
         finally:
             leave_task(loop, task)
-        outside = current_task(loop) is None
-        task.cancel()
-        loop.run_until_complete(asyncio.gather(task, return_exceptions=True))
-        return inside and outside
+        return inside and current_task(loop) is None
     except Exception:
         return False
     finally:
+        task.cancel()  # run to its end, so no "never awaited" warning follows a failed probe
+        with contextlib.suppress(Exception):
+            loop.run_until_complete(asyncio.gather(task, return_exceptions=True))
         loop.close()
 
 
