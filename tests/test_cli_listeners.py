@@ -10,7 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from lowserve.cli.listeners import BindError, describe_socket, open_listeners, parse_bind
+from lowserve.cli.listeners import (
+    BindError,
+    Listener,
+    describe_socket,
+    open_listeners,
+    parse_bind,
+    queued,
+    stop_arrivals,
+)
 
 
 @pytest.mark.parametrize(
@@ -126,3 +134,32 @@ def test_describe_socket_falls_back_for_unnamed_sockets() -> None:
     with socket.socket(socket.AF_INET6) as v6:
         v6.bind(("::1", 0))
         assert describe_socket(v6, "x") == f"http://[::1]:{v6.getsockname()[1]}"
+
+
+def test_stop_arrivals_keeps_the_queue_and_takes_no_new_connection(tmp_path: Path) -> None:
+    (tcp,) = open_listeners(["127.0.0.1:0"], backlog=8, reuse_port=False, unix_mode=None)
+    (unix,) = open_listeners(
+        [f"unix:{tmp_path / 'a.sock'}"], backlog=8, reuse_port=False, unix_mode=None
+    )
+    port = tcp.sock.getsockname()[1]
+    try:
+        early_tcp = socket.create_connection(("127.0.0.1", port), timeout=5)
+        early_unix = socket.socket(socket.AF_UNIX)
+        early_unix.connect(str(tmp_path / "a.sock"))
+        assert queued([tcp]) and queued([unix]) and not queued([])
+        assert stop_arrivals(tcp) and stop_arrivals(unix)
+        with pytest.raises(TimeoutError):  # the SYN is dropped, not answered
+            socket.create_connection(("127.0.0.1", port), timeout=0.3)
+        assert not (tmp_path / "a.sock").exists()
+        for lst, early in ((tcp, early_tcp), (unix, early_unix)):
+            conn, _ = lst.sock.accept()  # what was queued is still there
+            with conn, early:
+                early.sendall(b"ping")
+                assert conn.recv(4) == b"ping"
+        assert not queued([tcp, unix])
+    finally:
+        tcp.sock.close()
+        unix.sock.close()
+    a, b = socket.socketpair()
+    with a, b:
+        assert stop_arrivals(Listener(a, "fd://3")) is False  # not ours to stop

@@ -6,17 +6,24 @@ The files are used as shipped, with only their paths rewritten for this checkout
 
 from __future__ import annotations
 
+import contextlib
+import grp
 import json
+import os
+import pwd
 import re
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
+import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -26,6 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
 LOWSERVE = shutil.which("lowserve", path=str(Path(sys.executable).parent)) or "lowserve"
 pytestmark = pytest.mark.timeout(90)
+Where = TypeVar("Where")  # where an instance listens: a socket path or a port
 
 
 @pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="needs systemd-analyze")
@@ -60,7 +68,7 @@ def test_units_pass_systemd_analyze_verify(tmp_path: Path) -> None:
     assert problems == [], problems
 
 
-def _nginx_conf(tmp: Path, port: int, socks: list[Path]) -> Path:
+def _nginx_conf(tmp: Path, port: int, socks: list[Path], user: str | None = None) -> Path:
     site = (DEPLOY / "nginx.conf").read_text()
     site = site.replace("/run/lowserve/1.sock", str(socks[0])).replace(
         "/run/lowserve/2.sock", str(socks[1])
@@ -70,7 +78,7 @@ def _nginx_conf(tmp: Path, port: int, socks: list[Path]) -> Path:
     conf.write_text(
         f"""
 daemon off;
-master_process off;
+{f"user {user} {user};" if user else "master_process off;"}
 worker_processes 1;
 pid {tmp}/nginx.pid;
 error_log {tmp}/error.log warn;
@@ -102,8 +110,8 @@ def _get(port: int, path: str = "/", source: str = "127.0.0.1") -> dict[str, obj
 def _restart_under_load(
     port: int,
     apps: list[subprocess.Popen[str]],
-    socks: list[Path],
-    start: Callable[[Path], subprocess.Popen[str]],
+    socks: Sequence[Where],
+    start: Callable[[Where], subprocess.Popen[str]],
     which: list[int],
     *,
     settle: float,
@@ -188,6 +196,68 @@ def test_nginx_in_front_of_two_instances(tmp_path: Path) -> None:
             app.wait(20)
 
 
+def _can_switch_to(user: str) -> bool:
+    try:
+        pwd.getpwnam(user)
+    except KeyError:
+        return False
+    return os.geteuid() == 0
+
+
+@pytest.mark.skipif(not shutil.which("nginx"), reason="needs nginx")
+@pytest.mark.skipif(not _can_switch_to("www-data"), reason="needs root and a www-data user")
+def test_nginx_workers_as_www_data_reach_a_660_socket_of_their_group() -> None:
+    """The deployment page's permission advice, with nginx's workers as www-data (as
+    Debian runs them): lowserve with group www-data and --unix-mode 660 is reachable;
+    an instance left at the default mode (0755 under umask 022) is refused EACCES, and
+    nginx sends its requests to the reachable one."""
+    run_dir = Path(tempfile.mkdtemp(prefix="lowserve-run-"))  # /tmp: www-data can get in
+    try:
+        run_dir.chmod(0o711)
+        (run_dir / "myapp.py").write_text(APP)
+        socks = [run_dir / "1.sock", run_dir / "2.sock"]
+        modes = [["--unix-mode", "660"], []]
+        apps = [
+            lowserve(
+                "myapp:handler",
+                "--unix",
+                str(sock),
+                *mode,
+                "--no-access-log",
+                cwd=run_dir,
+                group="www-data",
+            )
+            for sock, mode in zip(socks, modes, strict=True)
+        ]
+        port = free_port()
+        nginx = subprocess.Popen(
+            ["nginx", "-c", str(_nginx_conf(run_dir, port, socks, user="www-data"))]
+        )
+        try:
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and not all(s.exists() for s in socks):
+                time.sleep(0.05)
+            assert [stat.S_IMODE(s.stat().st_mode) for s in socks] == [0o660, 0o755]
+            assert {grp.getgrgid(s.stat().st_gid).gr_name for s in socks} == {"www-data"}
+            pids = set()
+            while time.monotonic() < deadline and len(pids) < 1:
+                with contextlib.suppress(OSError, AssertionError):
+                    pids.add(_get(port)["pid"])
+            pids |= {_get(port)["pid"] for _ in range(10)}
+            assert len(pids) == 1  # one instance (its worker) answered every request
+            log = (run_dir / "error.log").read_text()
+            assert f"connect() to unix:{socks[1]} failed (13: Permission denied)" in log, log
+            assert f"unix:{socks[0]} failed" not in log
+        finally:
+            nginx.terminate()
+            nginx.wait(10)
+            for app in apps:
+                app.send_signal(signal.SIGTERM)
+                app.wait(20)
+    finally:
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
 @pytest.mark.skipif(not shutil.which("nginx"), reason="needs nginx")
 def test_websocket_through_nginx(tmp_path: Path) -> None:
     import asyncio
@@ -264,6 +334,64 @@ def test_haproxy_http_mode_in_front_of_two_instances(tmp_path: Path) -> None:
         ok, failures = _restart_under_load(port, apps, socks, start, [0, 1], settle=2.5)
         print(
             f"HAProxy HTTP mode, both instances restarted under load: {ok} ok, {len(failures)} failed"
+        )
+        assert failures == [] and ok > 50
+    finally:
+        haproxy.terminate()
+        haproxy.wait(10)
+        for app in apps:
+            app.send_signal(signal.SIGTERM)
+            app.wait(20)
+
+
+@pytest.mark.skipif(not shutil.which("haproxy"), reason="needs haproxy")
+def test_haproxy_tcp_mode_with_send_proxy_v2_in_front_of_two_instances(tmp_path: Path) -> None:
+    """The shipped config's TCP half: the PROXY protocol v2 names the client, and each
+    instance restarted in turn under load loses no request (a refused connect is retried
+    on the other server: retries + option redispatch)."""
+    (tmp_path / "myapp.py").write_text(APP)
+    ports = [free_port(), free_port()]
+
+    def start(port: int) -> subprocess.Popen[str]:
+        return lowserve(
+            "myapp:handler",
+            "--port",
+            str(port),
+            "--proxy-protocol",
+            "--no-access-log",
+            cwd=tmp_path,
+        )
+
+    apps = [start(p) for p in ports]
+    front = free_port()
+    text = (DEPLOY / "haproxy.cfg").read_text()
+    text = text.split("frontend fe_http")[0] + "frontend fe_tcp" + text.split("frontend fe_tcp")[1]
+    text = text.replace("127.0.0.1:8081", f"127.0.0.1:{ports[0]}")
+    text = text.replace("127.0.0.1:8082", f"127.0.0.1:{ports[1]}")
+    text = text.replace("bind :8443", f"bind 127.0.0.1:{front}").replace(
+        "maxconn 20000", "maxconn 200"
+    )
+    assert "send-proxy-v2" in text and ":808" not in text
+    cfg = tmp_path / "haproxy.cfg"
+    cfg.write_text(text)
+    haproxy = subprocess.Popen(["haproxy", "-f", str(cfg), "-db"], stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 20
+        pids = set()
+        while time.monotonic() < deadline and len(pids) < 2:
+            try:
+                body = _get(front, source="127.0.0.9")
+            except (OSError, AssertionError, ValueError):
+                time.sleep(0.05)
+                continue
+            pids.add(body["pid"])
+            assert body["remote"] == "127.0.0.9"  # from the PROXY header: the peer is HAProxy
+        assert len(pids) == 2
+
+        ok, failures = _restart_under_load(front, apps, ports, start, [0, 1], settle=2.5)
+        print(
+            f"HAProxy TCP mode (send-proxy-v2), both instances restarted under load: {ok} ok, "
+            f"{len(failures)} failed"
         )
         assert failures == [] and ok > 50
     finally:

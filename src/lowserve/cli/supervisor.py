@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 
 from . import systemd
 from .config import Config, Exit
-from .listeners import Listener
+from .listeners import Listener, queued, stop_arrivals
 
 __all__ = ["Supervisor"]
 
@@ -40,6 +40,8 @@ log = logging.getLogger("lowserve.supervisor")
 _START_TIMEOUT = 60.0
 _CRASH_WINDOW = 30.0
 _CRASH_LIMIT = 5
+#: How long a stop waits for the workers to accept the connections already queued.
+QUEUE_WAIT = 1.0
 
 
 @dataclass
@@ -313,22 +315,30 @@ class Supervisor:
     def _stop(self, sig: int) -> int:
         """Graceful stop: refuse new connections, let every worker drain, then exit.
 
-        The sockets this process bound are shut down first, so a connection
-        attempted from now on is refused at once; systemd's and inherited ones stay
-        open, their queue kept for whoever passed them. A second SIGINT kills the
-        workers, and the exit code is then 1.
+        The sockets this process bound are closed first: no new connection joins
+        their queues, the workers accept the ones queued, and then the sockets are
+        shut down, so a connection attempted from now on is refused. systemd's and
+        inherited ones stay open, their queue kept for whoever passed them. A second
+        SIGINT kills the workers, and the exit code is then 1.
         """
         log.info("stopping (%s)", signal.Signals(sig).name)
         systemd.notify("STOPPING=1")
-        for listener in self.listeners:
-            if listener.bound:
-                # shutdown() acts on the socket that every worker shares, not on this
-                # process's copy: from now on connections are refused, before any
-                # worker answers "Connection: close" (whose client would reconnect
-                # into a queue that is about to be reset).
-                with contextlib.suppress(OSError):
-                    listener.sock.shutdown(socket.SHUT_RDWR)
-                listener.sock.close()
+        bound = [listener for listener in self.listeners if listener.bound]
+        # No new connection joins a queue; the workers accept what is queued (a close
+        # would reset it: see listeners.py), for at most QUEUE_WAIT seconds.
+        waiting = [listener for listener in bound if stop_arrivals(listener)]
+        started = time.monotonic()
+        while queued(waiting) and time.monotonic() - started < QUEUE_WAIT:
+            time.sleep(0.002)
+        log.debug("accept queues emptied in %.0f ms", (time.monotonic() - started) * 1000)
+        for listener in bound:
+            # shutdown() acts on the socket that every worker shares, not on this
+            # process's copy: from now on connections are refused, before any
+            # worker answers "Connection: close" (whose client would reconnect
+            # into a queue that is about to be reset).
+            with contextlib.suppress(OSError):
+                listener.sock.shutdown(socket.SHUT_RDWR)
+            listener.sock.close()
         for worker in self.workers.values():
             self.retire(worker)
         deadline = time.monotonic() + self.config.shutdown_timeout + 5
