@@ -20,6 +20,8 @@ from lowserve import web
 
 from conftest import exchange, serve
 from conftest import hello as answer_ok
+from test_cli import free_port
+from test_drain import Load, Tally
 
 
 async def hello(request: web.BaseRequest) -> web.Response:
@@ -346,3 +348,52 @@ def test_handle_signals_raises_graceful_exit(tmp_path: Path) -> None:
     finally:
         proc.kill()
     assert out.splitlines() == ["handlers removed: True", "graceful exit 1"], err
+
+
+@pytest.mark.parametrize("listener", ["tcp", "unix"])
+def test_run_resets_no_queued_connection_at_sigterm(tmp_path: Path, listener: str) -> None:
+    """web.run's stop (runner.cleanup) keeps new connections out of its sites' sockets
+    and accepts the queued ones before closing: clients that connect for every
+    request see no reset across three SIGTERMs."""
+    script = tmp_path / "app.py"
+    script.write_text(
+        textwrap.dedent("""
+        import asyncio, sys
+        from lowserve import web
+
+        async def handler(request):
+            if request.path.startswith("/slow"):
+                await asyncio.sleep(0.05)
+            return web.Response(text="ok")
+
+        where = sys.argv[1]
+        if where.isdigit():
+            web.run(handler, host="127.0.0.1", port=int(where), access_log=None)
+        else:
+            web.run(handler, path=where, access_log=None)
+    """)
+    )
+    totals = Tally()
+    for _ in range(3):
+        where: int | str = free_port() if listener == "tcp" else str(tmp_path / "app.sock")
+        proc = subprocess.Popen(
+            [sys.executable, str(script), str(where)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert proc.stdout is not None
+            assert "Serving on" in proc.stdout.readline()
+            with Load(where, clients=16, close_each=True) as load:
+                load.wait_for(300)
+                proc.send_signal(signal.SIGTERM)
+                assert proc.wait(30) == 0
+            totals.ok += load.tally.ok
+            totals.failed += load.tally.failed
+        finally:
+            proc.kill()
+            proc.wait()
+    print(f"web.run, 3 SIGTERMs, {listener}: {totals.ok} ok, {len(totals.failed)} failed")
+    assert totals.failed == [] and totals.ok >= 900
+    assert not (tmp_path / "app.sock").exists()

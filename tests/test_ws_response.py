@@ -11,9 +11,9 @@ import aiohttp
 import pytest
 
 from lowserve import web
-from test_websocket import HANDSHAKE
 
 from conftest import exchange, serve
+from test_websocket import HANDSHAKE
 
 
 async def _handshake(port: int, extra: str) -> bytes:

@@ -1,8 +1,10 @@
 """``ServerRunner`` and its sites: where a :class:`Server` listens.
 
-``cleanup()`` is the graceful stop: sites stop listening, idle keep-alive
-connections close at once, requests in flight get up to ``shutdown_timeout``
-seconds to finish, then whatever is left is cancelled.
+``cleanup()`` is the graceful stop: the sockets the sites made take no new
+connection while the loop accepts the queued ones (:mod:`lowserve.listening`), the
+sites stop listening, and the server drains (:meth:`Server.shutdown`): requests in
+flight get up to ``shutdown_timeout`` seconds to finish, then whatever is left is
+cancelled.
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ import signal
 import socket
 import ssl
 import stat
+import time
 from typing import Any
 
+from . import listening
 from .conn.server import Server
 from .options import DEFAULT_PORT, DEFAULT_TLS_PORT
 
@@ -84,7 +88,16 @@ class ServerRunner:
         """Hook for subclasses: called after the sites stop, before connections close."""
 
     async def cleanup(self) -> None:
-        """Stop listening, then stop the server gracefully within ``shutdown_timeout``."""
+        """Stop listening, then stop the server gracefully within ``shutdown_timeout``.
+
+        First the sockets this runner's sites made take no new connection, and the
+        loop accepts the ones queued, for at most ``listening.QUEUE_WAIT`` seconds:
+        a close would reset them (see :mod:`lowserve.listening`).
+        """
+        gated = [sock for site in self._sites for sock in site._stop_arrivals()]
+        started = time.monotonic()
+        while listening.queued(gated) and time.monotonic() - started < listening.QUEUE_WAIT:
+            await asyncio.sleep(0.002)
         for site in list(self._sites):
             await site.stop()
         await self.shutdown()
@@ -132,6 +145,12 @@ class BaseSite:
 
     async def start(self) -> None:
         self._runner._reg_site(self)
+
+    def _stop_arrivals(self) -> list[Any]:
+        """Keep new connections out of the sockets this site made; return them."""
+        if self._server is None:
+            return []
+        return [sock for sock in self._server.sockets if listening.stop_arrivals(sock)]
 
     async def stop(self) -> None:
         """Stop listening; open connections are left to the runner's cleanup."""
@@ -211,6 +230,7 @@ class UnixSite(BaseSite):
         super().__init__(runner, ssl_context=ssl_context, backlog=backlog)
         self._path = os.fspath(path)
         self._mode = mode
+        self._unlinked = False
 
     @property
     def name(self) -> str:
@@ -227,8 +247,19 @@ class UnixSite(BaseSite):
         if self._mode is not None:
             os.chmod(self._path, self._mode)
 
+    def _stop_arrivals(self) -> list[Any]:
+        if self._server is None:
+            return []
+        socks = list(self._server.sockets)
+        for sock in socks:
+            listening.stop_arrivals(sock, self._path)
+        self._unlinked = True
+        return socks
+
     async def stop(self) -> None:
         await super().stop()
+        if self._unlinked:  # by _stop_arrivals: the path may be another server's now
+            return
         try:
             if stat.S_ISSOCK(os.stat(self._path).st_mode):
                 os.unlink(self._path)
@@ -259,6 +290,9 @@ class SockSite(BaseSite):
     @property
     def name(self) -> str:
         return self._name
+
+    def _stop_arrivals(self) -> list[Any]:
+        return []  # the socket, and its queue, belong to whoever passed it
 
     async def start(self) -> None:
         await super().start()

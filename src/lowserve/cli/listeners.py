@@ -2,28 +2,21 @@
 
 A bind is ``HOST:PORT``, ``[V6]:PORT``, ``unix:PATH`` or ``fd://N``. Sockets are made
 once, by the process that starts serving, and shared with every worker.
-
-Stopping a listener loses nothing (:func:`stop_arrivals`, :func:`queued`). Closing or
-shutting down a listening socket resets every connection still in its accept queue,
-and each of those clients has connected and may have sent its request: measured
-before this existed, 76 resets in 10 SIGTERMs under 16 clients that connect per
-request. So a stop first keeps new connections out of the queue, waits for the
-workers to accept what is queued, and only then closes.
+A stop keeps new connections out of the sockets this process made, lets the workers
+accept what is queued, and only then closes (:mod:`lowserve.listening`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import errno
 import os
-import select
 import socket
 import stat
-import sys
 from collections.abc import Sequence
 from typing import NamedTuple
 
+from .. import listening
 from ..options import DEFAULT_HOST, DEFAULT_PORT
 from . import systemd
 
@@ -191,53 +184,11 @@ def open_listeners(
     return out
 
 
-_SO_ATTACH_FILTER = 26  # Linux, <asm-generic/socket.h>
-
-
-class _SockFilter(ctypes.Structure):
-    _fields_ = [
-        ("code", ctypes.c_uint16),
-        ("jt", ctypes.c_uint8),
-        ("jf", ctypes.c_uint8),
-        ("k", ctypes.c_uint32),
-    ]
-
-
-class _SockFprog(ctypes.Structure):
-    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(_SockFilter))]
-
-
 def stop_arrivals(listener: Listener) -> bool:
-    """Keep new connections out of *listener*'s accept queue; the queued ones stay.
-
-    * A UNIX socket file this process made is unlinked: a ``connect()`` now fails
-      (``ENOENT``) and a proxy tries its next server.
-    * A TCP listener (Linux) gets a socket filter of one instruction, "drop": a SYN is
-      no longer answered, and the client's retry (about 1 s later) meets the closed
-      port and is refused. A handshake already half done when the filter lands (a
-      round trip's worth, microseconds on a LAN) is reset at the close, as before.
-
-    Returns whether arrivals were stopped; otherwise the close resets the queue as
-    it always did (other systems, inherited UNIX sockets).
-    """
-    if listener.owned_path is not None:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(listener.owned_path)
-        return True
-    if sys.platform != "linux" or listener.sock.family not in (socket.AF_INET, socket.AF_INET6):
-        return False
-    drop = _SockFilter(0x06, 0, 0, 0)  # BPF_RET | BPF_K, 0: keep no byte of the packet
-    program = _SockFprog(1, ctypes.pointer(drop))
-    try:
-        listener.sock.setsockopt(socket.SOL_SOCKET, _SO_ATTACH_FILTER, bytes(program))
-    except OSError:
-        return False
-    return True
+    """Keep new connections out of *listener*'s queue (see :mod:`lowserve.listening`)."""
+    return listening.stop_arrivals(listener.sock, listener.owned_path)
 
 
 def queued(listeners: Sequence[Listener]) -> bool:
     """Whether a connection waits in any of *listeners*' accept queues."""
-    if not listeners:
-        return False
-    readable, _, _ = select.select([lst.sock for lst in listeners], [], [], 0)
-    return bool(readable)
+    return listening.queued(lst.sock for lst in listeners)

@@ -30,6 +30,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 
+from ..listening import QUEUE_WAIT
 from . import systemd
 from .config import Config, Exit
 from .listeners import Listener, queued, stop_arrivals
@@ -40,8 +41,6 @@ log = logging.getLogger("lowserve.supervisor")
 _START_TIMEOUT = 60.0
 _CRASH_WINDOW = 30.0
 _CRASH_LIMIT = 5
-#: How long a stop waits for the workers to accept the connections already queued.
-QUEUE_WAIT = 1.0
 
 
 @dataclass
@@ -325,7 +324,7 @@ class Supervisor:
         systemd.notify("STOPPING=1")
         bound = [listener for listener in self.listeners if listener.bound]
         # No new connection joins a queue; the workers accept what is queued (a close
-        # would reset it: see listeners.py), for at most QUEUE_WAIT seconds.
+        # would reset it: see lowserve.listening), for at most QUEUE_WAIT seconds.
         waiting = [listener for listener in bound if stop_arrivals(listener)]
         started = time.monotonic()
         while queued(waiting) and time.monotonic() - started < QUEUE_WAIT:
@@ -353,13 +352,8 @@ class Supervisor:
             if forced or time.monotonic() > deadline:
                 for worker in self.workers.values():
                     self.retire(worker, signal.SIGKILL)
-        for listener in self.listeners:
+        for listener in self.listeners:  # socket files were unlinked by stop_arrivals
             listener.sock.close()
-            if listener.owned_path is not None:
-                try:
-                    os.unlink(listener.owned_path)
-                except OSError:
-                    pass
         log.info("stopped" + (" (workers killed)" if forced else ""))
         return Exit.FAILURE if forced else Exit.OK
 
