@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import gzip
 import json
 
 import aiohttp
 import pytest
+from multidict import CIMultiDict
 
 from lowserve import web
 
@@ -129,3 +132,128 @@ async def test_bounds(body: bytes, status: int) -> None:
             % (len(body), body),
         )
     assert raw.startswith(b"HTTP/1.1 %d " % status), raw[:100]
+
+
+class _Pieces:
+    """A body source for MultipartReader, handing out fixed pieces (readany())."""
+
+    def __init__(self, data: bytes, size: int) -> None:
+        self._pieces = [data[i : i + size] for i in range(0, len(data), size)]
+
+    async def readany(self) -> bytes:
+        return self._pieces.pop(0) if self._pieces else b""
+
+
+def _multipart(*parts: tuple[str, bytes]) -> bytes:
+    out = b""
+    for headers, payload in parts:
+        out += b"--b\r\n" + headers.encode() + b"\r\n\r\n" + payload + b"\r\n"
+    return out + b"--b--\r\n"
+
+
+HEADERS = {"Content-Type": "multipart/form-data; boundary=b"}
+MIXED = {"Content-Type": "multipart/mixed; boundary=b"}
+
+
+async def _aiohttp_reader(body: bytes, headers: dict[str, str]) -> aiohttp.MultipartReader:
+    from unittest import mock
+
+    stream = aiohttp.StreamReader(mock.Mock(_reading_paused=False), 2**16, loop=mock.Mock())
+    stream.feed_data(body)
+    stream.feed_eof()
+    return aiohttp.MultipartReader(headers, stream)
+
+
+@pytest.mark.parametrize("piece", [1, 7, 4096])
+@pytest.mark.parametrize("headers", [MIXED, HEADERS], ids=["mixed", "form-data"])
+async def test_readline_and_decode_iter_match_aiohttp(piece: int, headers: dict[str, str]) -> None:
+    """The same bytes through both readers: lines, base64, and gzip (applied in
+    multipart/mixed, left alone in multipart/form-data as RFC 7578 §4.8 says)."""
+    text = b"first line\r\nsecond\nthird without an end"
+    packed = gzip.compress(b"compressed " * 5_000)  # inflates to 55,000 bytes
+    body = _multipart(
+        ('Content-Disposition: form-data; name="t"', text),
+        ('Content-Disposition: form-data; name="z"\r\nContent-Encoding: gzip', packed),
+        (
+            'Content-Disposition: form-data; name="q"\r\nContent-Transfer-Encoding: base64',
+            base64.b64encode(b"\x00binary\xff"),
+        ),
+    )
+    results = []
+    for reader in (
+        web.MultipartReader(CIMultiDict(headers), _Pieces(body, piece)),
+        await _aiohttp_reader(body, headers),
+    ):
+        lines = []
+        part = await reader.next()
+        while line := await part.readline():
+            lines.append(line)
+        zipped = await reader.next()
+        raw = await zipped.read()
+        pieces = [bytes(p) async for p in zipped.decode_iter(raw)]
+        quoted = await reader.next()
+        results.append(
+            (lines, b"".join(pieces), zipped.decode(raw), await quoted.read(decode=True))
+        )
+        assert await reader.next() is None
+        if isinstance(reader, web.MultipartReader):
+            assert max(len(p) for p in pieces) <= 65536  # inflated a piece at a time
+    ours, theirs = results
+    assert ours == theirs
+    assert ours[0] == [b"first line\r\n", b"second\n", b"third without an end"]
+    assert ours[1] == (b"compressed " * 5_000 if headers is MIXED else packed)
+    assert ours[3] == b"\x00binary\xff"
+
+
+async def test_decode_returns_the_whole_part_and_refuses_unknown_codings() -> None:
+    """decode() returns a part inflated past 64 KiB whole, as aiohttp's does. An unknown
+    coding is the client's fault: 400 (aiohttp raises RuntimeError, a 500)."""
+    packed = gzip.compress(b"compressed " * 20_000)
+    body = _multipart(("Content-Disposition: attachment\r\nContent-Encoding: gzip", packed))
+    part = await web.MultipartReader(CIMultiDict(MIXED), _Pieces(body, 4096)).next()
+    theirs = await (await _aiohttp_reader(body, MIXED)).next()
+    assert isinstance(part, web.BodyPartReader) and theirs is not None
+    raw = await part.read()
+    assert part.decode(raw) == theirs.decode(await theirs.read()) == b"compressed " * 20_000  # type: ignore[union-attr]
+    body = _multipart(("Content-Disposition: attachment\r\nContent-Encoding: br", b"x"))
+    part = await web.MultipartReader(CIMultiDict(MIXED), _Pieces(body, 4096)).next()
+    assert isinstance(part, web.BodyPartReader)
+    with pytest.raises(web.HTTPBadRequest) as err:
+        await part.read(decode=True)
+    assert "unknown content coding 'br'" in (err.value.text or "")
+
+
+async def test_a_compressed_part_is_bounded_after_inflation() -> None:
+    """aiohttp inflates a part whatever it grows to; lowserve holds it to
+    client_max_size: 10 KiB of gzip that inflates to 10 MiB is refused (413)."""
+    bomb = gzip.compress(b"\0" * 10 * 2**20)
+    assert len(bomb) < 20_000
+    body = _multipart(("Content-Disposition: attachment\r\nContent-Encoding: gzip", bomb))
+
+    async def handler(request: web.BaseRequest) -> web.Response:
+        reader = await request.multipart()
+        part = await reader.next()
+        assert isinstance(part, web.BodyPartReader)
+        return web.Response(body=await part.read(decode=True))
+
+    async with serve(handler, client_max_size=2**20) as s:
+        out = await exchange(
+            s.port,
+            b"POST / HTTP/1.1\r\nHost: a\r\nContent-Type: multipart/mixed; boundary=b\r\n"
+            b"Content-Length: %d\r\nConnection: close\r\n\r\n%b" % (len(body), body),
+        )
+    assert out.startswith(b"HTTP/1.1 413 ")
+    part = await web.MultipartReader(CIMultiDict(MIXED), _Pieces(body, 4096)).next()
+    assert isinstance(part, web.BodyPartReader)
+    with pytest.raises(web.HTTPBadRequest) as err:
+        part.decode(bomb[:-20])  # truncated: 400, not a partial body
+    assert "ends early" in (err.value.text or "")
+
+
+async def test_a_line_longer_than_the_bound_is_refused() -> None:
+    body = _multipart(('Content-Disposition: form-data; name="t"', b"x" * 5000))
+    reader = web.MultipartReader(CIMultiDict(HEADERS), _Pieces(body, 1000), max_size=4096)
+    part = await reader.next()
+    assert isinstance(part, web.BodyPartReader)
+    with pytest.raises(web.HTTPRequestEntityTooLarge):
+        await part.readline()

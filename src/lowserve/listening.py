@@ -43,16 +43,26 @@ class _SockFprog(ctypes.Structure):
     _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(_SockFilter))]
 
 
+# Classic BPF, run on each packet for the listener with the packet's data starting at
+# its TCP header (the IP header is already pulled off):
+_DROP_SYNS = (_SockFilter * 4)(
+    _SockFilter(0x30, 0, 0, 13),  # ldb [13]: the TCP flags
+    _SockFilter(0x45, 0, 1, 0x02),  # jset #SYN: next, else skip one
+    _SockFilter(0x06, 0, 0, 0),  # ret #0: drop
+    _SockFilter(0x06, 0, 0, 0xFFFFFFFF),  # ret #-1: keep the whole packet
+)
+
+
 def stop_arrivals(sock: Any, path: str | None = None) -> bool:
     """Keep new connections out of *sock*'s accept queue; the queued ones stay.
 
     * A UNIX socket whose file is *path* (made by this process): the file is
       unlinked, so a ``connect()`` fails with ``ENOENT`` and a proxy tries its next
       server.
-    * A TCP listener (Linux): a socket filter of one instruction, "drop". A SYN is no
-      longer answered, and the client's retry (about 1 s later) meets the closed port
-      and is refused. A handshake half done when the filter lands (a round trip's
-      worth) is reset at the close, as before.
+    * A TCP listener (Linux): a socket filter that drops SYNs. A new connection is no
+      longer answered, and the client's retry (about 1 s later) meets the closed
+      port and is refused. Every other packet passes, so a handshake half done when
+      the filter lands still completes and joins the queue.
 
     Returns whether arrivals were stopped; otherwise the close resets the queue as
     it always did (other systems, UNIX sockets without their path).
@@ -63,8 +73,7 @@ def stop_arrivals(sock: Any, path: str | None = None) -> bool:
         return True
     if sys.platform != "linux" or sock.family not in (socket.AF_INET, socket.AF_INET6):
         return False
-    drop = _SockFilter(0x06, 0, 0, 0)  # BPF_RET | BPF_K, 0: keep no byte of the packet
-    program = _SockFprog(1, ctypes.pointer(drop))
+    program = _SockFprog(len(_DROP_SYNS), _DROP_SYNS)
     try:
         sock.setsockopt(socket.SOL_SOCKET, _SO_ATTACH_FILTER, bytes(program))
     except OSError:

@@ -13,13 +13,14 @@ parts is refused (413), as ``post()`` is.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
 import quopri
 import zlib
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from email.message import Message
 from typing import Any, Protocol
 from urllib.parse import parse_qsl
@@ -59,6 +60,8 @@ class MultipartReader:
         self._content = content
         self._max_size = max_size
         self._max_parts = max_parts
+        # RFC 7578 §4.8: a form-data part's Content-Encoding is not applied (as aiohttp)
+        self._form_data = ctype == "multipart/form-data"
         self._parts = 0
         self._events: deque[tuple[str, bytes]] = deque()
         self._field = bytearray()
@@ -128,7 +131,9 @@ class MultipartReader:
                 break
             else:
                 raise HTTPBadRequest(text="malformed multipart body: a part without headers")
-        part = BodyPartReader(CIMultiDictProxy(headers), self, max_size=self._max_size)
+        part = BodyPartReader(
+            CIMultiDictProxy(headers), self, max_size=self._max_size, form_data=self._form_data
+        )
         if parse_content_type(headers.get("Content-Type"))[0].startswith("multipart/"):
             self._last = MultipartReader(part.headers, part, max_size=self._max_size)
         else:
@@ -154,11 +159,17 @@ class BodyPartReader:
     chunk_size = 8192
 
     def __init__(
-        self, headers: CIMultiDictProxy[str], reader: MultipartReader, *, max_size: int = 0
+        self,
+        headers: CIMultiDictProxy[str],
+        reader: MultipartReader,
+        *,
+        max_size: int = 0,
+        form_data: bool = False,
     ) -> None:
         self.headers = headers
         self._reader = reader
         self._max_size = max_size
+        self._form_data = form_data
         self._buffer = b""
         self._done = False
         msg = Message()
@@ -201,22 +212,69 @@ class BodyPartReader:
                 raise HTTPRequestEntityTooLarge(max_size=self._max_size, actual_size=len(data))
         return self.decode(bytes(data)) if decode else bytes(data)
 
+    async def readline(self) -> bytes:
+        """The next line of this part, with its line ending; b"" at the part's end.
+        A line longer than ``client_max_size`` is refused (413)."""
+        line = bytearray()
+        while True:
+            data = self._buffer or await self.readany()
+            self._buffer = b""
+            if not data:
+                return bytes(line)
+            end = data.find(b"\n")
+            if end >= 0:
+                line += data[: end + 1]
+                self._buffer = data[end + 1 :]
+                return bytes(line)
+            line += data
+            if self._max_size and len(line) > self._max_size:
+                raise HTTPRequestEntityTooLarge(max_size=self._max_size, actual_size=len(line))
+
     def decode(self, data: bytes) -> bytes:
-        """Undo the part's transfer encoding (base64, quoted-printable) and content coding."""
+        """Undo the part's transfer encoding (base64, quoted-printable) and content coding
+        (gzip, deflate; not in ``multipart/form-data``, as RFC 7578 says); decoded output
+        past ``client_max_size`` is refused (413), an unknown coding is 400."""
+        return b"".join(self._decoded(data))
+
+    async def decode_iter(self, data: bytes) -> AsyncIterator[bytes]:
+        """:meth:`decode`, as pieces of at most 64 KiB, yielding to the loop between
+        them (aiohttp offloads large ones to a thread; a piece at a time is as fair)."""
+        for piece in self._decoded(data):
+            yield piece
+            await asyncio.sleep(0)
+
+    def _decoded(self, data: bytes) -> Iterator[bytes]:
         cte = self.headers.get("Content-Transfer-Encoding", "").lower()
+        coding = "" if self._form_data else self.headers.get("Content-Encoding", "").lower()
         try:
             if cte == "base64":
                 data = base64.b64decode(data)
             elif cte == "quoted-printable":
                 data = quopri.decodestring(data)
-            coding = self.headers.get("Content-Encoding", "").lower()
             if coding in ("gzip", "x-gzip"):
-                data = zlib.decompress(data, 16 + zlib.MAX_WBITS)
+                inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
             elif coding == "deflate":
-                data = zlib.decompress(data, -zlib.MAX_WBITS)
+                inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+            elif coding in ("", "identity"):
+                yield data
+                return
+            else:
+                raise ValueError(f"unknown content coding {coding!r}")
+            total = 0
+            while True:  # a piece at a time: a small body may inflate a thousandfold
+                piece = inflater.decompress(data, _PIECE)
+                data = inflater.unconsumed_tail
+                if not piece and not data:
+                    break
+                total += len(piece)
+                if self._max_size and total > self._max_size:
+                    raise HTTPRequestEntityTooLarge(max_size=self._max_size, actual_size=total)
+                if piece:
+                    yield piece
+            if not inflater.eof:
+                raise ValueError("the compressed data ends early")
         except (binascii.Error, ValueError, zlib.error) as exc:
             raise HTTPBadRequest(text=f"cannot decode a multipart part: {exc}") from None
-        return data
 
     def get_charset(self, default: str = "utf-8") -> str:
         return parse_content_type(self.headers.get("Content-Type"))[1].get("charset", default)
