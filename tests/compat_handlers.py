@@ -16,6 +16,26 @@ def make_handler(web: Any) -> Any:
         path = request.path
         if path == "/file":
             return web.FileResponse(Path(__file__).with_name("hostile_corpus.py"))
+        if path.startswith("/payload-"):  # aiohttp's Payload classes, as bodies
+            from aiohttp import payload
+
+            async def pieces() -> Any:
+                yield b"one;"
+                yield b"two"
+
+            made = {
+                "/payload-bytes": lambda: payload.BytesPayload(b"raw", content_type="x/y"),
+                "/payload-string": lambda: payload.StringPayload("h\u00e9", encoding="latin-1"),
+                "/payload-json": lambda: payload.JsonPayload({"a": [1, 2]}),
+                "/payload-aiter": lambda: payload.AsyncIterablePayload(pieces()),
+                "/payload-file": lambda: payload.BufferedReaderPayload(
+                    open(Path(__file__).with_name("hostile_corpus.py"), "rb")  # noqa: SIM115
+                ),
+                "/payload-headers": lambda: payload.BytesPayload(
+                    b"h", headers={"X-From-Payload": "1", "Content-Disposition": "inline"}
+                ),
+            }[path]()
+            return web.Response(body=made)
         if path == "/text":
             return web.Response(text="hello")
         if path == "/bytes":

@@ -58,6 +58,11 @@ CASES: dict[str, bytes] = {
         b"Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"
         b"GET /text HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
     ),
+    **{
+        f"payload-{kind}": b"GET /payload-%b HTTP/1.1\r\nHost: x\r\n\r\n" % kind.encode()
+        for kind in ("bytes", "string", "json", "aiter", "file", "headers")
+    },
+    "payload-head": b"HEAD /payload-bytes HTTP/1.1\r\nHost: x\r\n\r\n",
     "text": b"GET /text HTTP/1.1\r\nHost: x\r\n\r\n",
     "bytes": b"GET /bytes HTTP/1.1\r\nHost: x\r\n\r\n",
     "empty": b"GET /empty HTTP/1.1\r\nHost: x\r\n\r\n",

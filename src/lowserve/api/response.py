@@ -423,6 +423,15 @@ class Response(StreamResponse):
                 self.headers.setdefault("Content-Type", "text/plain; charset=utf-8")
             self._body = None
             self._stream = body
+        elif _is_payload(body):
+            # An aiohttp Payload (BytesPayload, JsonPayload, …), used as aiohttp does:
+            # its type and headers unless set, its size as the length, its write().
+            headers = self.headers
+            headers.setdefault("Content-Type", body.content_type)
+            for name, value in (body.headers or {}).items():
+                headers.setdefault(name, value)
+            self._body = None
+            self._stream = body
         else:
             raise ValueError(f"Unsupported body type {type(body)!r}")
         self._compressed = None
@@ -613,7 +622,8 @@ class Response(StreamResponse):
             raise AssertionError("Response has not been started")
 
     async def _send_stream(self, request: BaseRequest) -> None:
-        """Send a file or async-iterable body through the streaming writer.
+        """Send a file, async-iterable or aiohttp ``Payload`` body through the streaming
+        writer (a payload writes itself, and is closed once written).
 
         A binary file's length is known (``Content-Length``): it is sent with
         ``loop.sendfile`` where it can be, else read 64 KiB at a time in the loop's
@@ -623,14 +633,25 @@ class Response(StreamResponse):
         source = self._stream
         loop = request.protocol.loop
         text = isinstance(source, io.TextIOBase)
-        length = None if text or hasattr(source, "__aiter__") else _file_length(source)
+        payload = _is_payload(source)
+        if payload:
+            length = source.size
+        else:
+            length = None if text or hasattr(source, "__aiter__") else _file_length(source)
         headers = self.headers
         if length is not None and not self._chunked and "Content-Length" not in headers:
             headers["Content-Length"] = str(length)
         writer = StreamResponse._start(self, request)
         charset = self.charset or "utf-8"
         try:
-            if hasattr(source, "__aiter__"):
+            if payload:
+                try:
+                    await source.write(writer)
+                finally:
+                    close = getattr(source, "close", None)
+                    if close is not None:
+                        await close()
+            elif hasattr(source, "__aiter__"):
                 async for piece in source:
                     data = piece.encode(charset) if isinstance(piece, str) else piece
                     await writer.write(data)
@@ -656,6 +677,17 @@ class StreamedBody(Exception):
 
 _SENTINEL: Any = object()
 _PIECE = 65536  # bytes read from a file body at a time
+
+
+def _is_payload(body: Any) -> bool:
+    """Whether *body* is shaped as an aiohttp ``Payload`` (without importing aiohttp)."""
+    return (
+        hasattr(body, "write")
+        and hasattr(body, "size")
+        and hasattr(body, "content_type")
+        and hasattr(body, "headers")
+        and not isinstance(body, io.IOBase)
+    )
 
 
 def _file_length(f: Any) -> int | None:
