@@ -67,8 +67,9 @@ async def exchange(
     try:
         writer.write(data)
         await writer.drain()
-        out = b""
-        async with asyncio.timeout(timeout):
+
+        async def read() -> bytes:
+            out = b""
             while True:
                 if expect is not None and len(out) >= expect:
                     break
@@ -81,7 +82,9 @@ async def exchange(
                     length = _content_length(head)
                     if length is not None and len(rest) >= length:
                         break
-        return out
+            return out
+
+        return await asyncio.wait_for(read(), timeout)  # (asyncio.timeout is 3.11's)
     finally:
         writer.close()
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import sys
+
+import pytest
 
 from lowserve import web
 
@@ -12,6 +15,7 @@ from conftest import exchange, parse_responses, serve
 var: contextvars.ContextVar[str] = contextvars.ContextVar("var", default="unset")
 
 
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="asyncio.timeout is Python 3.11's")
 async def test_task_context_and_timeouts_hold_in_eager_handlers() -> None:
     seen: list[object] = []
 

@@ -64,7 +64,7 @@ STEPS: dict[str, list[Step]] = {
         lambda r: setattr(r, "last_modified", 1_700_000_000.4),
         lambda r: r.last_modified,
         lambda r: setattr(
-            r, "last_modified", datetime.datetime(2024, 5, 1, 12, 0, 0, 500, datetime.UTC)
+            r, "last_modified", datetime.datetime(2024, 5, 1, 12, 0, 0, 500, datetime.timezone.utc)
         ),
         lambda r: setattr(r, "last_modified", "Mon, 01 Jan 2024 00:00:00 GMT"),
         lambda r: r.last_modified,

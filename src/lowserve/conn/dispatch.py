@@ -191,8 +191,11 @@ class Dispatch(asyncio.Protocol):
         self._set_state(_BUSY)
         task = self._task
         if task is None:
-            self._ctx = contextvars.copy_context()
-            task = self._task = self.loop.create_task(self._serve(), context=self._ctx)
+            if _EAGER:  # the eager steps run in the task's own context
+                self._ctx = contextvars.copy_context()
+                task = self._task = self.loop.create_task(self._serve(), context=self._ctx)
+            else:
+                task = self._task = self.loop.create_task(self._serve())
         request._task = task
         self._work = request
         if self._stepping:

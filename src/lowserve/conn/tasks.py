@@ -8,7 +8,8 @@ cheaper ``current_task``: the function there is Python code reading that dict).
 
 :data:`EAGER` is True only when the hooks exist *and* behave as expected (probed
 once at import, on a throwaway loop: inside enter/leave, ``current_task()`` is the
-task; after, it is not). Otherwise — or with ``LOWSERVE_EAGER=0`` in the
+task; after, it is not), on Python 3.11 or later, whose ``create_task`` takes the
+context the eager steps share with the task. Otherwise — or with ``LOWSERVE_EAGER=0`` in the
 environment, which CI uses to run the dispatch tests both ways — every request is
 handed to the connection's task through the event loop: one loop iteration more
 per request, nothing else changes.
@@ -19,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -72,5 +74,9 @@ def _probe() -> bool:
         loop.close()
 
 
-#: Whether dispatch may run a handler's first step outside its task's own step.
-EAGER: bool = os.environ.get("LOWSERVE_EAGER", "1") != "0" and _probe()
+#: Whether dispatch may run a handler's first step outside its task's own step. It
+#: also needs ``create_task(context=)`` (Python 3.11), to run those steps in the
+#: task's own context: on 3.10, every request takes the fallback.
+EAGER: bool = (
+    sys.version_info >= (3, 11) and os.environ.get("LOWSERVE_EAGER", "1") != "0" and _probe()
+)
