@@ -296,101 +296,58 @@ def test_websocket_through_nginx(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(not shutil.which("haproxy"), reason="needs haproxy")
-def test_haproxy_http_mode_in_front_of_two_instances(tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", ["http", "tcp"])
+def test_haproxy_in_front_of_two_instances(tmp_path: Path, mode: str) -> None:
+    """The shipped config, one half at a time. HTTP mode: UNIX sockets, health checks,
+    the client's address from ``option forwardfor`` (a UNIX-socket peer is trusted).
+    TCP mode: TCP ports, the client's address from the PROXY protocol v2 (the peer is
+    HAProxy). In both, each instance restarted in turn under load loses no request (a
+    refused connect is retried on the other server: retries + option redispatch)."""
     (tmp_path / "myapp.py").write_text(APP)
-    socks = [tmp_path / "1.sock", tmp_path / "2.sock"]
-
-    def start(sock: Path) -> subprocess.Popen[str]:
-        return lowserve(
-            "myapp:handler", "--unix", str(sock), "--proxy-headers", "--no-access-log", cwd=tmp_path
-        )
-
-    apps = [start(s) for s in socks]
-    port = free_port()
-    text = (DEPLOY / "haproxy.cfg").read_text()
-    text = text.split("frontend fe_tcp")[0]  # the HTTP half; the TCP half is test_haproxy.py's
-    text = text.replace("unix@/run/lowserve/1.sock", f"unix@{socks[0]}")
-    text = text.replace("unix@/run/lowserve/2.sock", f"unix@{socks[1]}")
-    text = text.replace("bind :80", f"bind 127.0.0.1:{port}").replace(
-        "maxconn 20000", "maxconn 200"
-    )
+    front = free_port()
+    http_half, tcp_half = (DEPLOY / "haproxy.cfg").read_text().split("frontend fe_tcp")
+    where: list[Path] | list[int]
+    if mode == "http":
+        where = [tmp_path / "1.sock", tmp_path / "2.sock"]
+        text = http_half.replace("bind :80", f"bind 127.0.0.1:{front}")
+        for i, sock in enumerate(where, 1):
+            text = text.replace(f"unix@/run/lowserve/{i}.sock", f"unix@{sock}")
+        flags = ["--proxy-headers"]
+    else:
+        where = [free_port(), free_port()]
+        text = http_half.split("frontend fe_http")[0] + "frontend fe_tcp" + tcp_half
+        text = text.replace("bind :8443", f"bind 127.0.0.1:{front}")
+        for i, port in enumerate(where, 1):
+            text = text.replace(f"127.0.0.1:808{i}", f"127.0.0.1:{port}")
+        assert "send-proxy-v2" in text
+        flags = ["--proxy-protocol"]
+    assert "/run/lowserve" not in text and ":808" not in text
     cfg = tmp_path / "haproxy.cfg"
-    cfg.write_text(text)
+    cfg.write_text(text.replace("maxconn 20000", "maxconn 200"))
+
+    def start(at: Path | int) -> subprocess.Popen[str]:
+        bind = ["--unix", str(at)] if isinstance(at, Path) else ["--port", str(at)]
+        return lowserve("myapp:handler", *bind, *flags, "--no-access-log", cwd=tmp_path)
+
+    apps = [start(at) for at in where]
     haproxy = subprocess.Popen(["haproxy", "-f", str(cfg), "-db"], stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 20
         pids = set()
         while time.monotonic() < deadline and len(pids) < 2:
             try:
-                body = _get(port, source="127.0.0.8")
+                body = _get(front, source="127.0.0.8")
             except (OSError, AssertionError, ValueError):
                 time.sleep(0.05)
                 continue
             pids.add(body["pid"])
-            assert body["remote"] == "127.0.0.8"  # option forwardfor, from a UNIX-socket peer
+            assert body["remote"] == "127.0.0.8"
         assert len(pids) == 2
 
         # restart each instance in turn, each back up and seen healthy (checks: inter 2s)
-        ok, failures = _restart_under_load(port, apps, socks, start, [0, 1], settle=2.5)
+        ok, failures = _restart_under_load(front, apps, where, start, [0, 1], settle=2.5)
         print(
-            f"HAProxy HTTP mode, both instances restarted under load: {ok} ok, {len(failures)} failed"
-        )
-        assert failures == [] and ok > 50
-    finally:
-        haproxy.terminate()
-        haproxy.wait(10)
-        for app in apps:
-            app.send_signal(signal.SIGTERM)
-            app.wait(20)
-
-
-@pytest.mark.skipif(not shutil.which("haproxy"), reason="needs haproxy")
-def test_haproxy_tcp_mode_with_send_proxy_v2_in_front_of_two_instances(tmp_path: Path) -> None:
-    """The shipped config's TCP half: the PROXY protocol v2 names the client, and each
-    instance restarted in turn under load loses no request (a refused connect is retried
-    on the other server: retries + option redispatch)."""
-    (tmp_path / "myapp.py").write_text(APP)
-    ports = [free_port(), free_port()]
-
-    def start(port: int) -> subprocess.Popen[str]:
-        return lowserve(
-            "myapp:handler",
-            "--port",
-            str(port),
-            "--proxy-protocol",
-            "--no-access-log",
-            cwd=tmp_path,
-        )
-
-    apps = [start(p) for p in ports]
-    front = free_port()
-    text = (DEPLOY / "haproxy.cfg").read_text()
-    text = text.split("frontend fe_http")[0] + "frontend fe_tcp" + text.split("frontend fe_tcp")[1]
-    text = text.replace("127.0.0.1:8081", f"127.0.0.1:{ports[0]}")
-    text = text.replace("127.0.0.1:8082", f"127.0.0.1:{ports[1]}")
-    text = text.replace("bind :8443", f"bind 127.0.0.1:{front}").replace(
-        "maxconn 20000", "maxconn 200"
-    )
-    assert "send-proxy-v2" in text and ":808" not in text
-    cfg = tmp_path / "haproxy.cfg"
-    cfg.write_text(text)
-    haproxy = subprocess.Popen(["haproxy", "-f", str(cfg), "-db"], stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 20
-        pids = set()
-        while time.monotonic() < deadline and len(pids) < 2:
-            try:
-                body = _get(front, source="127.0.0.9")
-            except (OSError, AssertionError, ValueError):
-                time.sleep(0.05)
-                continue
-            pids.add(body["pid"])
-            assert body["remote"] == "127.0.0.9"  # from the PROXY header: the peer is HAProxy
-        assert len(pids) == 2
-
-        ok, failures = _restart_under_load(front, apps, ports, start, [0, 1], settle=2.5)
-        print(
-            f"HAProxy TCP mode (send-proxy-v2), both instances restarted under load: {ok} ok, "
+            f"HAProxy {mode.upper()} mode, both instances restarted under load: {ok} ok, "
             f"{len(failures)} failed"
         )
         assert failures == [] and ok > 50

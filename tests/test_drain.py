@@ -192,6 +192,20 @@ def test_sigterm_under_load_loses_nothing_and_refuses_new_connections(
             proc.kill()
 
 
+def sigterm_under_per_request_load(
+    where: int | str, proc: subprocess.Popen[str], totals: Tally
+) -> None:
+    """16 clients connect for every request to *where* (*proc* serving it); SIGTERM
+    once 300 are answered; *proc* must exit 0. The counts are added to *totals*."""
+    with Load(where, clients=16, close_each=True) as load:
+        load.wait_for(300)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+    totals.ok += load.tally.ok
+    totals.failed += load.tally.failed
+    totals.refused += load.tally.refused
+
+
 @pytest.mark.parametrize("listener", ["tcp", "unix"])
 def test_sigterm_resets_no_connection_waiting_in_the_accept_queue(app: Path, listener: str) -> None:
     """Clients that connect for every request keep the accept queue busy. Closing the
@@ -210,13 +224,7 @@ def test_sigterm_resets_no_connection_waiting_in_the_accept_queue(app: Path, lis
                     _connect(where).close()
                     break
                 time.sleep(0.05)
-            with Load(where, clients=16, close_each=True) as load:
-                load.wait_for(300)
-                proc.send_signal(signal.SIGTERM)
-                assert proc.wait(30) == 0
-            totals.ok += load.tally.ok
-            totals.failed += load.tally.failed
-            totals.refused += load.tally.refused
+            sigterm_under_per_request_load(where, proc, totals)
         finally:
             if proc.poll() is None:
                 proc.kill()

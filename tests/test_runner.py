@@ -21,7 +21,7 @@ from lowserve import web
 from conftest import exchange, serve
 from conftest import hello as answer_ok
 from test_cli import free_port
-from test_drain import Load, Tally
+from test_drain import Tally, sigterm_under_per_request_load
 
 
 async def hello(request: web.BaseRequest) -> web.Response:
@@ -385,12 +385,7 @@ def test_run_resets_no_queued_connection_at_sigterm(tmp_path: Path, listener: st
         try:
             assert proc.stdout is not None
             assert "Serving on" in proc.stdout.readline()
-            with Load(where, clients=16, close_each=True) as load:
-                load.wait_for(300)
-                proc.send_signal(signal.SIGTERM)
-                assert proc.wait(30) == 0
-            totals.ok += load.tally.ok
-            totals.failed += load.tally.failed
+            sigterm_under_per_request_load(where, proc, totals)
         finally:
             proc.kill()
             proc.wait()
