@@ -189,11 +189,16 @@ def test_nginx_in_front_of_two_instances(tmp_path: Path) -> None:
         print(f"nginx, one instance restarted under load: {ok} ok, {len(failures)} failed")
         assert failures == [] and ok > 50
     finally:
-        nginx.terminate()
-        nginx.wait(10)
-        for app in apps:
-            app.send_signal(signal.SIGTERM)
-            app.wait(20)
+        _stop_all(nginx, apps)
+
+
+def _stop_all(proxy: subprocess.Popen[bytes], apps: list[subprocess.Popen[str]]) -> None:
+    """Stop the proxy, then each lowserve instance (SIGTERM: a graceful stop)."""
+    proxy.terminate()
+    proxy.wait(10)
+    for app in apps:
+        app.send_signal(signal.SIGTERM)
+        app.wait(20)
 
 
 def _can_switch_to(user: str) -> bool:
@@ -249,11 +254,7 @@ def test_nginx_workers_as_www_data_reach_a_660_socket_of_their_group() -> None:
             assert f"connect() to unix:{socks[1]} failed (13: Permission denied)" in log, log
             assert f"unix:{socks[0]} failed" not in log
         finally:
-            nginx.terminate()
-            nginx.wait(10)
-            for app in apps:
-                app.send_signal(signal.SIGTERM)
-                app.wait(20)
+            _stop_all(nginx, apps)
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)
 
@@ -288,11 +289,7 @@ def test_websocket_through_nginx(tmp_path: Path) -> None:
 
         assert "hello through nginx" in asyncio.run(talk())
     finally:
-        nginx.terminate()
-        nginx.wait(10)
-        for app in apps:
-            app.send_signal(signal.SIGTERM)
-            app.wait(20)
+        _stop_all(nginx, apps)
 
 
 @pytest.mark.skipif(not shutil.which("haproxy"), reason="needs haproxy")
@@ -352,11 +349,7 @@ def test_haproxy_in_front_of_two_instances(tmp_path: Path, mode: str) -> None:
         )
         assert failures == [] and ok > 50
     finally:
-        haproxy.terminate()
-        haproxy.wait(10)
-        for app in apps:
-            app.send_signal(signal.SIGTERM)
-            app.wait(20)
+        _stop_all(haproxy, apps)
 
 
 @pytest.mark.skipif(

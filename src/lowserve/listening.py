@@ -83,8 +83,7 @@ def stop_arrivals(sock: Any, path: str | None = None) -> bool:
 
 def queued(socks: Iterable[Any]) -> bool:
     """Whether a connection waits in any of these listening sockets' accept queues."""
-    fds = [s.fileno() for s in socks]
-    if not fds:
-        return False
-    readable, _, _ = select.select(fds, [], [], 0)
-    return bool(readable)
+    poller = select.poll()  # not select(): a listener's descriptor may be past 1023
+    for sock in socks:
+        poller.register(sock.fileno(), select.POLLIN)
+    return bool(poller.poll(0))
