@@ -113,52 +113,26 @@ class FileResponse(StreamResponse):
         self, request: BaseRequest, f: Any, st: os.stat_result, coding: str | None
     ) -> None:
         etag = f"{st.st_mtime_ns:x}-{st.st_size:x}"  # step 2
-        modified = int(st.st_mtime)
         method = request.method
-        if_match = request.if_match  # step 3
-        ius = request.if_unmodified_since
-        if (if_match is not None and not _matches(etag, if_match, weak=False)) or (
-            if_match is None and ius is not None and modified > ius.timestamp()
-        ):
-            await self._refuse(request, 412)
+        refusal = self._precondition(request, etag, int(st.st_mtime))  # steps 3 and 4
+        if refusal == 304:
+            self.set_status(304)
+            self.etag = etag
+            self.last_modified = st.st_mtime
+            await StreamResponse.prepare(self, request)
+            await self.write_eof()
             return
-        if_none_match = request.if_none_match  # step 4
-        ims = request.if_modified_since
-        if (if_none_match is not None and _matches(etag, if_none_match, weak=True)) or (
-            if_none_match is None
-            and ims is not None
-            and method in ("GET", "HEAD")
-            and modified <= ims.timestamp()
-        ):
-            if method in ("GET", "HEAD"):
-                self.set_status(304)
-                self.etag = etag
-                self.last_modified = st.st_mtime
-                await StreamResponse.prepare(self, request)
-                await self.write_eof()
-            else:
-                await self._refuse(request, 412)
+        if refusal is not None:
+            await self._refuse(request, refusal)
             return
         size = st.st_size
         offset, count = 0, size
         if "Range" in request.headers and method in ("GET", "HEAD"):  # step 5
-            wanted = self._range(request, etag, st.st_mtime)
-            if wanted is not None:
-                try:
-                    rng = request.http_range
-                except ValueError:
-                    await self._refuse(request, 416, empty=False, Content_Range=f"bytes */{size}")
-                    return
-                start, stop = rng.start, rng.stop
-                if start is not None and start < 0:  # bytes=-N: the last N
-                    start = max(0, size + start)
-                start = start or 0
-                stop = size if stop is None else min(stop, size)
-                if start >= size or start >= stop:
-                    await self._refuse(request, 416, empty=False, Content_Range=f"bytes */{size}")
-                    return
-                offset, count = start, stop - start
-                self.set_status(206)
+            span = self._span(request, etag, st)
+            if span is None:
+                await self._refuse(request, 416, empty=False, Content_Range=f"bytes */{size}")
+                return
+            offset, count = span
         headers = self.headers
         ctype, packed = mimetypes.guess_type(self._path.name)
         if packed is not None:  # x.tar.gz itself: its bytes are gzip, not a tar
@@ -178,6 +152,47 @@ class FileResponse(StreamResponse):
             await writer.write_file(f, offset, count, self._chunk_size)
         await writer.write_eof()
         self._finished()
+
+    @staticmethod
+    def _precondition(request: BaseRequest, etag: str, modified: int) -> int | None:
+        """412 or 304 when the request's conditions say so (steps 3 and 4), else None."""
+        method = request.method
+        if_match = request.if_match  # step 3
+        ius = request.if_unmodified_since
+        if (if_match is not None and not _matches(etag, if_match, weak=False)) or (
+            if_match is None and ius is not None and modified > ius.timestamp()
+        ):
+            return 412
+        if_none_match = request.if_none_match  # step 4
+        ims = request.if_modified_since
+        if (if_none_match is not None and _matches(etag, if_none_match, weak=True)) or (
+            if_none_match is None
+            and ims is not None
+            and method in ("GET", "HEAD")
+            and modified <= ims.timestamp()
+        ):
+            return 304 if method in ("GET", "HEAD") else 412
+        return None
+
+    def _span(self, request: BaseRequest, etag: str, st: os.stat_result) -> tuple[int, int] | None:
+        """(offset, count) to send for a ``Range`` request (the whole file when the range
+        does not apply; 206 when it does), or None when it cannot be satisfied (416)."""
+        size = st.st_size
+        if self._range(request, etag, st.st_mtime) is None:
+            return 0, size
+        try:
+            rng = request.http_range
+        except ValueError:
+            return None
+        start, stop = rng.start, rng.stop
+        if start is not None and start < 0:  # bytes=-N: the last N
+            start = max(0, size + start)
+        start = start or 0
+        stop = size if stop is None else min(stop, size)
+        if start >= size or start >= stop:
+            return None
+        self.set_status(206)
+        return start, stop - start
 
     @staticmethod
     def _range(request: BaseRequest, etag: str, mtime: float) -> bool | None:

@@ -208,48 +208,8 @@ def main(
         server = ServerOptions(**server_kw, forwarded_allow_ips=kw.pop("forwarded_allow_ips"))
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
-    all_binds = [b for text in binds for b in text.replace(",", " ").split()]
-    if unix_path:
-        all_binds.append(f"unix:{unix_path}")
-    if fd is not None:
-        all_binds.append(f"fd://{fd}")
-    if host is not None or port is not None or (not all_binds and not _activated()):
-        h = host or DEFAULT_HOST
-        all_binds.insert(
-            0,
-            f"[{h}]:{DEFAULT_PORT if port is None else port}"
-            if ":" in h
-            else f"{h}:{DEFAULT_PORT if port is None else port}",
-        )
-    for text in all_binds:
-        try:
-            parse_bind(text)
-        except BindError as exc:
-            raise click.BadParameter(str(exc), param_hint="--bind") from None
-    tls = None
-    if kw["ssl_certfile"]:
-        password = kw["ssl_keyfile_password"]
-        if kw["ssl_keyfile_password_file"]:
-            if password is not None:
-                raise click.UsageError(
-                    "give --ssl-keyfile-password or --ssl-keyfile-password-file, not both"
-                )
-            with open(kw["ssl_keyfile_password_file"]) as fh:
-                password = fh.readline().rstrip("\r\n")
-        if kw["ssl_cert_reqs"] != "none" and not kw["ssl_ca_certs"]:
-            raise click.UsageError(
-                f"--ssl-cert-reqs {kw['ssl_cert_reqs']} needs --ssl-ca-certs to verify clients with"
-            )
-        tls = TLSOptions(
-            kw["ssl_certfile"],
-            kw["ssl_keyfile"],
-            password,
-            kw["ssl_ca_certs"],
-            int(_CERT_REQS[kw["ssl_cert_reqs"]]),
-            kw["ssl_ciphers"],
-        )
-    elif kw["ssl_keyfile"] or kw["ssl_ca_certs"]:
-        raise click.UsageError("--ssl-keyfile and --ssl-ca-certs need --ssl-certfile")
+    all_binds = _binds(host, port, unix_path, fd, binds)
+    tls = _tls(kw)
     flags = {f.name: kw[f.name] for f in dataclasses.fields(Config) if "option" in f.metadata}
     flags["log_level"] = flags["log_level"].lower()
     if flags["reload"] and flags["workers"] > 1:
@@ -258,6 +218,60 @@ def main(
         )
     config = Config(handler=handler, binds=all_binds, tls=tls, server=server, **flags)
     sys.exit(run(config, check=check))
+
+
+def _binds(
+    host: str | None,
+    port: int | None,
+    unix_path: str | None,
+    fd: int | None,
+    binds: tuple[str, ...],
+) -> list[str]:
+    """Every place to listen, as bind strings: --host/--port first (the default address
+    when nothing is given and systemd passed no socket), then --bind, --unix, --fd."""
+    all_binds = [b for text in binds for b in text.replace(",", " ").split()]
+    if unix_path:
+        all_binds.append(f"unix:{unix_path}")
+    if fd is not None:
+        all_binds.append(f"fd://{fd}")
+    if host is not None or port is not None or (not all_binds and not _activated()):
+        h = host or DEFAULT_HOST
+        p = DEFAULT_PORT if port is None else port
+        all_binds.insert(0, f"[{h}]:{p}" if ":" in h else f"{h}:{p}")
+    for text in all_binds:
+        try:
+            parse_bind(text)
+        except BindError as exc:
+            raise click.BadParameter(str(exc), param_hint="--bind") from None
+    return all_binds
+
+
+def _tls(kw: dict[str, Any]) -> TLSOptions | None:
+    """The TLS flags, checked together; None without --ssl-certfile."""
+    if not kw["ssl_certfile"]:
+        if kw["ssl_keyfile"] or kw["ssl_ca_certs"]:
+            raise click.UsageError("--ssl-keyfile and --ssl-ca-certs need --ssl-certfile")
+        return None
+    password = kw["ssl_keyfile_password"]
+    if kw["ssl_keyfile_password_file"]:
+        if password is not None:
+            raise click.UsageError(
+                "give --ssl-keyfile-password or --ssl-keyfile-password-file, not both"
+            )
+        with open(kw["ssl_keyfile_password_file"]) as fh:
+            password = fh.readline().rstrip("\r\n")
+    if kw["ssl_cert_reqs"] != "none" and not kw["ssl_ca_certs"]:
+        raise click.UsageError(
+            f"--ssl-cert-reqs {kw['ssl_cert_reqs']} needs --ssl-ca-certs to verify clients with"
+        )
+    return TLSOptions(
+        kw["ssl_certfile"],
+        kw["ssl_keyfile"],
+        password,
+        kw["ssl_ca_certs"],
+        int(_CERT_REQS[kw["ssl_cert_reqs"]]),
+        kw["ssl_ciphers"],
+    )
 
 
 def _name_variables(command: click.Command) -> None:

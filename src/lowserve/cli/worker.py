@@ -37,6 +37,59 @@ log = logging.getLogger("lowserve.worker")
 _PR_SET_PDEATHSIG = 1
 
 
+class _StatusLine:
+    """The worker's side of its pipe to the supervisor: one byte per event (``R``
+    serving, ``Q`` recycling, ``H`` alive). A pipe that fails means the supervisor is
+    gone, and the worker stops."""
+
+    def __init__(self, fd: int | None, stop: asyncio.Event) -> None:
+        self.fd = fd
+        self.stop = stop
+
+    def tell(self, code: bytes) -> None:
+        if self.fd is not None:
+            try:
+                os.write(self.fd, code)
+            except OSError:
+                self.stop.set()
+
+
+def _arm_recycling(server: Server, config: Config, line: _StatusLine, stop: asyncio.Event) -> None:
+    """Stop after ``max_requests`` responses (plus up to ``max_requests_jitter``)."""
+    limit = config.max_requests
+    if not limit:
+        return
+    if config.max_requests_jitter:
+        limit += random.randint(0, config.max_requests_jitter)
+
+    def recycle() -> None:
+        # Checked as each response is counted: the drain starts within a request of
+        # the limit. The supervisor starts the replacement on "Q", before we drain.
+        log.info("served %d requests: recycling this worker", server.requests_count)
+        line.tell(b"Q")
+        stop.set()
+
+    server.requests_limit = limit
+    server.on_requests_limit = recycle
+
+
+async def _serve_until_stopped(
+    stop: asyncio.Event, line: _StatusLine, heartbeat: float | None, parent: int | None
+) -> None:
+    """Wait for *stop*, beating every *heartbeat* seconds, and watching *parent*."""
+    tick = min(heartbeat or 1.0, 1.0)
+    while not stop.is_set():
+        try:
+            await asyncio.wait_for(stop.wait(), tick)
+        except asyncio.TimeoutError:
+            pass
+        if heartbeat:
+            line.tell(b"H")
+        if parent is not None and os.getppid() != parent:
+            log.warning("the supervisor (pid %d) is gone: stopping", parent)
+            break
+
+
 async def serve_config(
     config: Config,
     sockets: list[socket.socket],
@@ -61,40 +114,10 @@ async def serve_config(
         loop.add_signal_handler(sig, stop.set)
     for sock in sockets:
         await SockSite(runner, sock, ssl_context=ssl_context, backlog=config.backlog).start()
-
-    def tell(code: bytes) -> None:
-        if status_fd is not None:
-            try:
-                os.write(status_fd, code)
-            except OSError:
-                stop.set()  # the supervisor is gone
-
-    tell(b"R")
-    limit = config.max_requests
-    if limit and config.max_requests_jitter:
-        limit += random.randint(0, config.max_requests_jitter)
-
-    def recycle() -> None:
-        # Checked as each response is counted: the drain starts within a request of
-        # the limit. The supervisor starts the replacement on "Q", before we drain.
-        log.info("served %d requests: recycling this worker", server.requests_count)
-        tell(b"Q")
-        stop.set()
-
-    if limit:
-        server.requests_limit = limit
-        server.on_requests_limit = recycle
-    tick = min(heartbeat or 1.0, 1.0)
-    while not stop.is_set():
-        try:
-            await asyncio.wait_for(stop.wait(), tick)
-        except asyncio.TimeoutError:
-            pass
-        if heartbeat:
-            tell(b"H")
-        if parent is not None and os.getppid() != parent:
-            log.warning("the supervisor (pid %d) is gone: stopping", parent)
-            break
+    line = _StatusLine(status_fd, stop)
+    line.tell(b"R")
+    _arm_recycling(server, config, line, stop)
+    await _serve_until_stopped(stop, line, heartbeat, parent)
     await runner.cleanup()
     log.info(
         "stopped: %d request(s) answered while draining, %d handler(s) cancelled",
