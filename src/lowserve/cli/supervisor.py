@@ -314,9 +314,9 @@ class Supervisor:
     def _stop(self, sig: int) -> int:
         """Graceful stop: refuse new connections, let every worker drain, then exit.
 
-        The sockets this process bound are closed first: no new connection joins
-        their queues, the workers accept the ones queued, and then the sockets are
-        shut down, so a connection attempted from now on is refused. systemd's and
+        The sockets this process bound come first: no new connection may join their
+        queues, the workers accept the ones queued, and then the sockets are shut
+        down, so a connection attempted from now on is refused. systemd's and
         inherited ones stay open, their queue kept for whoever passed them. A second
         SIGINT kills the workers, and the exit code is then 1.
         """
