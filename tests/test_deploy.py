@@ -169,9 +169,7 @@ def test_nginx_in_front_of_two_instances(tmp_path: Path) -> None:
     port = free_port()
     nginx = subprocess.Popen(["nginx", "-c", str(_nginx_conf(tmp_path, port, socks))])
     try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and not all(s.exists() for s in socks):
-            time.sleep(0.05)
+        deadline = _wait_for_files(socks)
         pids = set()
         while time.monotonic() < deadline and len(pids) < 2:
             try:
@@ -190,6 +188,15 @@ def test_nginx_in_front_of_two_instances(tmp_path: Path) -> None:
         assert failures == [] and ok > 50
     finally:
         _stop_all(nginx, apps)
+
+
+def _wait_for_files(paths: list[Path], timeout: float = 20) -> float:
+    """Wait until every socket file in *paths* exists; return the deadline, for the
+    waits that follow."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not all(p.exists() for p in paths):
+        time.sleep(0.05)
+    return deadline
 
 
 def _stop_all(proxy: subprocess.Popen[bytes], apps: list[subprocess.Popen[str]]) -> None:
@@ -239,9 +246,7 @@ def test_nginx_workers_as_www_data_reach_a_660_socket_of_their_group() -> None:
             ["nginx", "-c", str(_nginx_conf(run_dir, port, socks, user="www-data"))]
         )
         try:
-            deadline = time.monotonic() + 20
-            while time.monotonic() < deadline and not all(s.exists() for s in socks):
-                time.sleep(0.05)
+            deadline = _wait_for_files(socks)
             assert [stat.S_IMODE(s.stat().st_mode) for s in socks] == [0o660, 0o755]
             assert {grp.getgrgid(s.stat().st_gid).gr_name for s in socks} == {"www-data"}
             pids = set()
@@ -274,9 +279,7 @@ def test_websocket_through_nginx(tmp_path: Path) -> None:
     port = free_port()
     nginx = subprocess.Popen(["nginx", "-c", str(_nginx_conf(tmp_path, port, socks))])
     try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and not all(s.exists() for s in socks):
-            time.sleep(0.05)
+        _wait_for_files(socks)
         time.sleep(0.3)
 
         async def talk() -> str:
