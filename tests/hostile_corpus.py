@@ -122,6 +122,8 @@ VECTORS: list[tuple[str, bytes, str, int]] = [
     ("method-digits", b"G3T / HTTP/1.1\r\n" + H + b"\r\n", "head", 400),
     ("line-no-space", b"GET/ HTTP/1.1\r\n" + H + b"\r\n", "head", 400),
     ("line-tab", b"GET\t/ HTTP/1.1\r\n" + H + b"\r\n", "head", 400),
+    ("line-tab-before-version", b"GET /\tHTTP/1.1\r\n" + H + b"\r\n", "head", 400),
+    ("line-leading-space", b" GET / HTTP/1.1\r\n" + H + b"\r\n", "head", 400),
     ("target-space", b"GET /a b HTTP/1.1\r\n" + H + b"\r\n", "head", 400),
     ("target-control", b"GET /a\x01b HTTP/1.1\r\n" + H + b"\r\n", "head", 400),
     ("target-nul", b"GET /a\x00b HTTP/1.1\r\n" + H + b"\r\n", "head", 400),

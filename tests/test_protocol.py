@@ -292,3 +292,19 @@ async def test_shutdown_timeout_cancels_stuck_handler() -> None:
     await asyncio.wait_for(runner.cleanup(), 5)
     await asyncio.wait_for(cancelled.wait(), 5)
     assert await client == b""
+
+
+async def test_runs_of_spaces_in_the_request_line_are_accepted() -> None:
+    """llhttp splits the request line on runs of spaces, as RFC 9112 §3 allows (a
+    recipient MAY parse on whitespace-delimited word boundaries); docs/security.md says
+    so. The request is the one sent: method, target and version intact."""
+
+    async def echo_line(request: web.BaseRequest) -> web.Response:
+        return web.Response(text=f"{request.method} {request.raw_path} {request.version}")
+
+    async with serve(echo_line) as s:
+        out = await exchange(
+            s.port, b"GET  /a?b=1   HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+        )
+    assert out.startswith(b"HTTP/1.1 200 ")
+    assert out.endswith(b"GET /a?b=1 HttpVersion(major=1, minor=1)")
