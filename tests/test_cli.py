@@ -137,6 +137,14 @@ class StderrLines:
         return self.lines
 
 
+def notify_receiver(path: str) -> socket.socket:
+    """A datagram socket at *path*, as systemd's NOTIFY_SOCKET (reads time out at 20 s)."""
+    recv = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    recv.bind(path)
+    recv.settimeout(20)
+    return recv
+
+
 def wait_serving(port: int, proc: subprocess.Popen[str], timeout: float = 20) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -451,9 +459,7 @@ def test_systemd_socket_activate(app_dir: Path) -> None:
 
 def test_sd_notify_ready_status_stopping_watchdog(app_dir: Path, tmp_path: Path) -> None:
     addr = str(tmp_path / "notify.sock")
-    recv = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    recv.bind(addr)
-    recv.settimeout(20)
+    recv = notify_receiver(addr)
     port = free_port()
     proc = lowserve(
         "myapp:handler",

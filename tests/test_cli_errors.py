@@ -390,14 +390,10 @@ def test_proxy_headers_from_a_unix_socket_peer_by_default(app: Path, tmp_path: P
 def test_a_failed_reload_tells_systemd_the_old_workers_still_serve(
     app: Path, tmp_path: Path
 ) -> None:
-    import socket
-
-    from test_cli import get
+    from test_cli import get, notify_receiver
 
     addr = str(tmp_path / "notify.sock")
-    recv = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    recv.bind(addr)
-    recv.settimeout(20)
+    recv = notify_receiver(addr)
     port = free_port()
     proc = lowserve(
         "myapp:handler",
