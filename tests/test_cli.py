@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -13,7 +14,7 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -182,6 +183,28 @@ def tls_get_when_up(port: int, ctx: ssl.SSLContext, path: str = "/") -> bytes:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.1)
+
+
+def worker_pids(supervisor: int) -> set[int]:
+    """The supervisor's live children, from /proc (Linux)."""
+    pids: set[int] = set()
+    for task in Path(f"/proc/{supervisor}/task").iterdir():
+        with contextlib.suppress(FileNotFoundError):
+            pids.update(int(p) for p in (task / "children").read_text().split())
+    return pids
+
+
+def wait_for_workers(
+    supervisor: int, done: Callable[[set[int]], bool], timeout: float = 30
+) -> set[int]:
+    """Poll the supervisor's children until ``done`` holds; fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        pids = worker_pids(supervisor)
+        if done(pids):
+            return pids
+        assert time.monotonic() < deadline, f"workers stayed {pids}"
+        time.sleep(0.05)
 
 
 @contextlib.contextmanager
@@ -498,7 +521,7 @@ def test_sighup_rolling_restart_without_failed_requests(app_dir: Path) -> None:
     with serving(
         "myapp:handler", "--workers", "2", "--no-access-log", cwd=app_dir, port=port
     ) as proc:
-        before = {int(get(port, "/pid")[1]) for _ in range(20)}
+        before = wait_for_workers(proc.pid, lambda pids: len(pids) == 2)
         failures: list[str] = []
         stop = threading.Event()
         seen: set[int] = set()
@@ -525,41 +548,29 @@ def test_sighup_rolling_restart_without_failed_requests(app_dir: Path) -> None:
         )
         proc.send_signal(signal.SIGHUP)
 
-        def alive(pid: int) -> bool:
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                return False
-            return True
-
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and any(alive(pid) for pid in before):
-            time.sleep(0.1)  # every old worker must be replaced and gone
-        now = {int(get(port, "/pid")[1]) for _ in range(10)}
+        # Every old worker replaced: the supervisor's children are two new ones.
+        # (Pids seen in answers would miss a worker the kernel sent no request to.)
+        after = wait_for_workers(proc.pid, lambda pids: len(pids) == 2 and not pids & before)
         time.sleep(0.3)
         stop.set()
         for t in threads:
             t.join(10)
         assert not failures, failures[:5]
-        assert not now & before  # every worker was replaced
-        import json
-
-        assert json.loads(get(port, "/")[1])["version"] == 2  # new code loaded
+        assert not after & before
+        answers = [json.loads(get(port, "/")[1]) for _ in range(10)]
+        assert {a["version"] for a in answers} == {2}  # new code loaded in each worker
 
 
 def test_killed_worker_is_replaced(app_dir: Path) -> None:
     port = free_port()
-    with serving("myapp:handler", "--workers", "2", "--no-access-log", cwd=app_dir, port=port):
-        pids = {int(get(port, "/pid")[1]) for _ in range(30)}
+    with serving(
+        "myapp:handler", "--workers", "2", "--no-access-log", cwd=app_dir, port=port
+    ) as proc:
+        pids = wait_for_workers(proc.pid, lambda pids: len(pids) == 2)
         victim = pids.pop()
         os.kill(victim, signal.SIGKILL)
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            current = {int(get(port, "/pid")[1]) for _ in range(10)}
-            if victim not in current and len(current) == 2:
-                break
-            time.sleep(0.1)
-        assert victim not in current and len(current) == 2
+        wait_for_workers(proc.pid, lambda now: len(now) == 2 and victim not in now)
+        assert {get(port, "/pid")[0] for _ in range(10)} == {200}
 
 
 def test_max_requests_recycles_worker(app_dir: Path) -> None:
@@ -593,7 +604,6 @@ def test_startup_crash_stops_supervisor(app_dir: Path) -> None:
 
 
 def test_proxy_headers(app_dir: Path) -> None:
-    import json
 
     port = free_port()
     with serving("myapp:handler", "--proxy-headers", "--no-access-log", cwd=app_dir, port=port):
@@ -623,7 +633,6 @@ def test_proxy_headers(app_dir: Path) -> None:
 
 
 def test_tls(app_dir: Path, tmp_path: Path) -> None:
-    import json
 
     trustme = pytest.importorskip("trustme")
     ca = trustme.CA()
@@ -663,7 +672,6 @@ def test_curl_against_the_command(app_dir: Path) -> None:
 
 
 def test_reload_picks_up_edit(app_dir: Path) -> None:
-    import json
 
     port = free_port()
     with serving("myapp:handler", "--reload", "--no-access-log", cwd=app_dir, port=port):
@@ -735,7 +743,6 @@ def test_second_sigint_forces_stop(app_dir: Path) -> None:
 
 
 def test_log_config_and_journald_priorities(app_dir: Path, tmp_path: Path) -> None:
-    import json
 
     config = tmp_path / "log.json"
     config.write_text(
