@@ -21,11 +21,12 @@ import pytest
 
 APP = textwrap.dedent(
     """
-    import asyncio, os
+    import asyncio, os, sys
     from lowserve import web
 
     async def handler(request):
         if request.path == "/slow":
+            print("slow request started", file=sys.stderr, flush=True)
             await asyncio.sleep(float(request.query.get("t", "1")))
         if request.path == "/pid":
             return web.Response(text=str(os.getpid()))
@@ -127,9 +128,10 @@ class StderrLines:
         self._reader.start()
 
     def wait_for(self, text: str, timeout: float) -> None:
-        """Until a line holds *text*, or *timeout* seconds pass."""
+        """Until a line holds *text*; fail if *timeout* seconds pass first."""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and not any(text in ln for ln in self.lines):
+        while not any(text in ln for ln in self.lines):
+            assert time.monotonic() < deadline, f"no line with {text!r} in {self.lines}"
             time.sleep(0.02)
 
     def join(self) -> list[str]:
@@ -212,8 +214,12 @@ def serving(
     *args: str, cwd: Path, port: int, env: dict[str, str] | None = None
 ) -> Iterator[subprocess.Popen[str]]:
     proc = lowserve(*args, "--port", str(port), cwd=cwd, env=env)
+    stderr = StderrLines(proc)  # read as it comes, so the pipe never fills
     try:
         wait_serving(port, proc)
+        # Every worker is up (one answering is not enough: a worker that dies
+        # before the first start-up completes stops the supervisor, by design).
+        stderr.wait_for("serving on", 20)
         yield proc
     finally:
         if proc.poll() is None:
@@ -329,7 +335,8 @@ def test_unreadable_tls_exit_3(app_dir: Path) -> None:
 def test_serves_and_sigterm_finishes_slow_request(app_dir: Path) -> None:
     port = free_port()
     proc = lowserve("myapp:handler", "--port", str(port), cwd=app_dir)
-    wait_serving(port, proc)
+    lines = StderrLines(proc)
+    lines.wait_for("serving on", 20)
     result: dict[str, object] = {}
 
     def slow() -> None:
@@ -337,13 +344,12 @@ def test_serves_and_sigterm_finishes_slow_request(app_dir: Path) -> None:
 
     t = threading.Thread(target=slow)
     t.start()
-    time.sleep(0.3)
+    lines.wait_for("slow request started", 10)
     proc.send_signal(signal.SIGTERM)
     t.join(15)
     assert result["r"][0] == 200  # type: ignore[index]
     assert proc.wait(20) == 0
-    assert proc.stderr is not None
-    err = proc.stderr.read()
+    err = "".join(lines.join())
     assert f"http://127.0.0.1:{port}" in err
     assert "GET /slow?t=1 HTTP/1.1" in err  # the access log is on by default
 
@@ -694,22 +700,11 @@ def test_sigttin_sigttou_change_worker_count(app_dir: Path) -> None:
     with serving(
         "myapp:handler", "--workers", "1", "--no-access-log", cwd=app_dir, port=port
     ) as proc:
-
-        def workers() -> set[int]:
-            out = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True)
-            return {int(pid) for pid in out.stdout.split()}
-
-        def wait_for(count: int) -> None:
-            deadline = time.monotonic() + 20
-            while time.monotonic() < deadline and len(workers()) != count:
-                time.sleep(0.1)
-            assert len(workers()) == count
-
-        wait_for(1)
+        wait_for_workers(proc.pid, lambda pids: len(pids) == 1)
         proc.send_signal(signal.SIGTTIN)
-        wait_for(2)
+        wait_for_workers(proc.pid, lambda pids: len(pids) == 2)
         proc.send_signal(signal.SIGTTOU)
-        wait_for(1)
+        wait_for_workers(proc.pid, lambda pids: len(pids) == 1)
         assert get(port)[0] == 200
 
 
@@ -730,12 +725,13 @@ def test_second_sigint_forces_stop(app_dir: Path) -> None:
         with contextlib.suppress(OSError, IndexError):
             get(port, "/slow?t=30", timeout=40)
 
+    lines = StderrLines(proc)
     slow = threading.Thread(target=slow_request)
     slow.start()
-    time.sleep(0.3)
+    lines.wait_for("slow request started", 10)
     started = time.monotonic()
     proc.send_signal(signal.SIGINT)
-    time.sleep(0.3)
+    lines.wait_for("stopping (SIGINT)", 10)  # the stop has begun
     proc.send_signal(signal.SIGINT)  # the second one does not wait for the slow request
     assert proc.wait(15) == 1  # a forced stop is not a clean one
     assert time.monotonic() - started < 10

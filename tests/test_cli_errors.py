@@ -211,14 +211,13 @@ def test_variables_take_effect(app: Path, tmp_path: Path, env: dict[str, str], e
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
+    stderr = StderrLines(proc)
     try:
-        wait_serving(port, proc)
+        stderr.wait_for("serving on", 20)  # logged once every worker serves
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(20)
-    assert expect.format(port=port, port2=port2, tmp=tmp_path) in (
-        proc.stderr.read() if proc.stderr else ""
-    )
+    assert expect.format(port=port, port2=port2, tmp=tmp_path) in "".join(stderr.join())
 
 
 @pytest.fixture(scope="module")

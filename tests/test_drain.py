@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from test_cli import APP, StderrLines, free_port, lowserve, wait_serving
+from test_cli import APP, StderrLines, free_port, lowserve, wait_for_workers, wait_serving
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -315,12 +315,7 @@ def test_ten_recycles_under_load_lose_nothing(app: Path) -> None:
 def test_workers_die_with_a_killed_supervisor(app: Path) -> None:
     port = free_port()
     proc = _start(app, port, "--workers", "2")
-    pids = set()
-    for _ in range(40):
-        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
-            s.sendall(b"GET /pid HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            _, _, body, _ = _read_response(s, b"")
-        pids.add(int(body))
+    pids = wait_for_workers(proc.pid, lambda pids: len(pids) == 2)
     proc.kill()
     proc.wait(10)
     deadline = time.monotonic() + 15

@@ -187,9 +187,13 @@ async def test_read_flow_control_pauses_on_large_body() -> None:
 
         sender = asyncio.create_task(send())
         await asyncio.wait_for(got.wait(), 5)
-        await asyncio.sleep(0.2)
         [conn] = s.server.connections
-        assert conn._paused  # the server stopped reading: the body is not buffered whole
+        deadline = asyncio.get_running_loop().time() + 5
+        while not conn._paused:  # the server stops reading: the body is not buffered whole
+            assert asyncio.get_running_loop().time() < deadline
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.1)  # and stays stopped
+        assert conn._paused
         assert conn._request is not None
         assert conn._request.content._size < 4 * 65536 + 262144
         proceed.set()

@@ -11,6 +11,7 @@ import stat
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import aiohttp
@@ -172,8 +173,10 @@ async def test_drain_answers_a_request_sent_on_an_idle_connection_then_closes() 
             assert b"Connection: close" not in head
             await r.readexactly(2)
         stopping = asyncio.ensure_future(s.runner.cleanup())
-        await asyncio.sleep(0.1)  # the drain has begun
-        assert s.server.shutting_down
+        deadline = asyncio.get_running_loop().time() + 5
+        while not s.server.shutting_down:  # until the drain has begun
+            assert asyncio.get_running_loop().time() < deadline
+            await asyncio.sleep(0.01)
         w1.write(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")  # on its way as the stop began
         answer = await asyncio.wait_for(r1.read(), 5)
         assert answer.startswith(b"HTTP/1.1 200 ") and b"\r\nConnection: close\r\n" in answer
@@ -190,15 +193,17 @@ async def test_handlers_cancelled_at_the_end_of_a_stop_are_logged(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     gate = asyncio.Event()
+    entered = asyncio.Event()
 
     async def stuck(request: web.BaseRequest) -> web.Response:
+        entered.set()
         await gate.wait()
         return web.Response()
 
     async with serve(stuck, shutdown_timeout=0.3) as s:
         _r, w = await asyncio.open_connection("127.0.0.1", s.port)
         w.write(b"GET /stuck/here HTTP/1.1\r\nHost: a\r\n\r\n")
-        await asyncio.sleep(0.1)
+        await asyncio.wait_for(entered.wait(), 5)
         await asyncio.wait_for(s.runner.cleanup(), 5)
         assert s.server.cancelled_count == 1
         w.close()
@@ -214,6 +219,7 @@ def test_run_second_ctrl_c_ends_the_drain_without_a_traceback(tmp_path: Path) ->
         from lowserve import web
 
         async def handler(request):
+            print("handling", flush=True)
             await asyncio.sleep(30)
             return web.Response(text="late")
 
@@ -230,9 +236,8 @@ def test_run_second_ctrl_c_ends_the_drain_without_a_traceback(tmp_path: Path) ->
     proc.stdout.readline()
     with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
         s.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
-        import time
-
-        time.sleep(0.3)
+        while (line := proc.stdout.readline()) != b"handling\n":  # the handler runs
+            assert line, "the script ended before handling the request"
         proc.send_signal(signal.SIGINT)
         time.sleep(0.3)
         proc.send_signal(signal.SIGINT)
