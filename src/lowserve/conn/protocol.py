@@ -43,9 +43,10 @@ import httptools
 from ..api.connection import UpgradeReceiver
 from ..api.exceptions import ClientDisconnectedError, RequestPayloadError
 from ..api.response import StreamResponse
-from ..api.streams import EMPTY_STREAM, BodyStream
+from ..api.streams import EMPTY_STREAM
 from ..wire import proxyprotocol
 from ..wire.errors import WireError, error_reply
+from .flow import BodyWatch, WriteFlow
 from .parsing import Parsing
 from .state import ConnState
 
@@ -110,23 +111,18 @@ class HttpProtocol(Parsing):
     """The server side of one HTTP/1.1 connection."""
 
     __slots__ = (
+        "_body_watch",
         "_close_when_done",
         "_deadline",
-        "_drain_waiter",
         "_draining",
         "_error",
+        "_flow",
         "_no_reuse",
         "_out",
         "_paused",
-        "_send_low",
-        "_send_since",
         "_tail",
         "_timeouts",
         "_upgrade",
-        "_watched",
-        "_watched_at",
-        "_watched_since",
-        "_write_paused",
         "is_tls",
         "server_header",
     )
@@ -149,18 +145,11 @@ class HttpProtocol(Parsing):
         self._no_reuse = not opts.keepalive_timeout
         #: The refusal being answered; nothing more is parsed after it.
         self._error: WireError | None = None
-        #: Reading is paused (see _update_reading); writing is, by the transport.
+        #: Reading is paused (see _update_reading).
         self._paused = False
-        self._write_paused = False
-        self._drain_waiter: asyncio.Future[None] | None = None
-        #: Progress watch (_check_progress): the body being received, its byte count
-        #: at the last change and when; the write buffer's low point since writing
-        #: paused, and when it was last lowered.
-        self._watched: BodyStream | None = None
-        self._watched_at = 0
-        self._watched_since = 0.0
-        self._send_low = 0
-        self._send_since = 0.0
+        #: Writing's pause and drain, and the progress watches (_check_progress).
+        self._flow = WriteFlow()
+        self._body_watch = BodyWatch()
         #: Small answers queued for the end of this loop iteration (queue_bytes).
         self._out: list[bytes] | None = None
         #: Bytes read past an Upgrade head, and what took the connection over.
@@ -198,7 +187,7 @@ class HttpProtocol(Parsing):
 
     def check_timeout(self, now: float) -> None:
         """Called by the server's sweeper about every second (sooner for short timeouts)."""
-        if self._body is not None or self._write_paused:
+        if self._body is not None or self._flow.paused:
             self._check_progress(now)
         if not self._deadline or now < self._deadline:
             return
@@ -224,30 +213,16 @@ class HttpProtocol(Parsing):
         buffer has not shrunk below its size at the pause, for ``send_timeout``,
         has its connection aborted.
         """
-        body = self._body
-        if body is not None:
-            if body is not self._watched or self._paused or body.total_bytes != self._watched_at:
-                self._watched = body
-                self._watched_at = body.total_bytes
-                self._watched_since = now
-            elif (
-                self._opts.body_read_timeout
-                and now - self._watched_since >= self._opts.body_read_timeout
-            ):
-                self._watched = None
-                self._wire_error(WireError(408, "request body not received in time"))
-        else:
-            self._watched = None
+        opts = self._opts
+        stalled = self._body_watch.stalled_for(self._body, not self._paused, now)
+        if opts.body_read_timeout and stalled >= opts.body_read_timeout:
+            self._body_watch.forget()
+            self._wire_error(WireError(408, "request body not received in time"))
         transport = self.transport
-        if self._write_paused and transport is not None and self._opts.send_timeout:
-            size = transport.get_write_buffer_size()
-            if size < self._send_low:
-                self._send_low = size
-                self._send_since = now
-            elif now - self._send_since >= self._opts.send_timeout:
-                log.debug(
-                    "client %s read nothing for %.0f s: closing", self.peer, now - self._send_since
-                )
+        if self._flow.paused and transport is not None and opts.send_timeout:
+            stalled = self._flow.stalled_for(transport.get_write_buffer_size(), now)
+            if stalled >= opts.send_timeout:
+                log.debug("client %s read nothing for %.0f s: closing", self.peer, stalled)
                 transport.abort()
 
     # -- asyncio.Protocol -----------------------------------------------------
@@ -300,9 +275,7 @@ class HttpProtocol(Parsing):
         req = self._request
         if req is not None and req.content is not self._body:
             req.content.set_exception(err)
-        waiter = self._drain_waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_exception(err)
+        self._flow.lost(err)
         if self._upgrade is not None:
             self._upgrade.connection_lost(exc)
         task = self._task
@@ -331,20 +304,14 @@ class HttpProtocol(Parsing):
         return None
 
     def pause_writing(self) -> None:
-        self._write_paused = True
         transport = self.transport
-        self._send_low = transport.get_write_buffer_size() if transport is not None else 0
-        self._send_since = self._server.now
+        buffered = transport.get_write_buffer_size() if transport is not None else 0
+        self._flow.pause(buffered, self._server.now)
         if self._upgrade is not None:
             self._upgrade.pause_writing()
 
     def resume_writing(self) -> None:
-        self._write_paused = False
-        waiter = self._drain_waiter
-        if waiter is not None:
-            self._drain_waiter = None
-            if not waiter.done():
-                waiter.set_result(None)
+        self._flow.resume()
         if self._upgrade is not None:
             self._upgrade.resume_writing()
 
@@ -571,18 +538,14 @@ class HttpProtocol(Parsing):
     @property
     def write_paused(self) -> bool:
         """True while the transport's write buffer is over its high-water mark."""
-        return self._write_paused
+        return self._flow.paused
 
     async def drain(self) -> None:
         """Wait while the transport's write buffer is over its high-water mark."""
         if self.transport is None or self.transport.is_closing():
             raise ClientDisconnectedError("Cannot write to closing transport")
-        if not self._write_paused:
-            return
-        waiter = self._drain_waiter
-        if waiter is None:
-            waiter = self._drain_waiter = self.loop.create_future()
-        await asyncio.shield(waiter)
+        if self._flow.paused:
+            await self._flow.wait(self.loop)
 
     def write_bytes(self, data: bytes) -> None:
         transport = self.transport
