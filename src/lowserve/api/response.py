@@ -322,6 +322,41 @@ class StreamResponse(HeaderFields, StateMapping):
         return f"<{self.__class__.__name__} {self.reason} {info}>"
 
 
+def _typed(
+    body: Any,
+    text: str | None,
+    headers: LooseHeaders | None,
+    content_type: str | None,
+    charset: str | None,
+) -> tuple[CIMultiDict[str], Any]:
+    """``Response``'s headers and body from its arguments, by aiohttp's rules: *text*
+    is encoded with the charset given (in *charset* or a ``Content-Type`` header),
+    UTF-8 by default, and a ``Content-Type`` header excludes the two arguments."""
+    if body is not None and text is not None:
+        raise ValueError("body and text are not allowed together")
+    real: CIMultiDict[str] = CIMultiDict() if headers is None else CIMultiDict(headers)
+    if content_type is not None and "charset" in content_type:
+        raise ValueError("charset must not be in content_type argument")
+    if text is not None:
+        if "Content-Type" in real:
+            if content_type or charset:
+                raise ValueError(_BOTH_TYPES)
+            ctype_charset = parse_content_type(real["Content-Type"])[1].get("charset")
+            return real, text.encode(ctype_charset or "utf-8")
+        if not isinstance(text, str):
+            raise TypeError(f"text argument must be str ({type(text)!r})")
+        real["Content-Type"] = (content_type or "text/plain") + "; charset=" + (charset or "utf-8")
+        return real, text.encode(charset or "utf-8")
+    if "Content-Type" in real:
+        if content_type is not None or charset is not None:
+            raise ValueError(_BOTH_TYPES)
+    elif content_type is not None:
+        real["Content-Type"] = (
+            content_type + "; charset=" + charset if charset is not None else content_type
+        )
+    return real, body
+
+
 class Response(StreamResponse):
     """A response with its whole body in memory."""
 
@@ -368,31 +403,7 @@ class Response(StreamResponse):
                 self._keep_alive = None
                 self._body_length = 0
                 return
-        if body is not None and text is not None:
-            raise ValueError("body and text are not allowed together")
-        real: CIMultiDict[str] = CIMultiDict() if headers is None else CIMultiDict(headers)
-        if content_type is not None and "charset" in content_type:
-            raise ValueError("charset must not be in content_type argument")
-        if text is not None:
-            if "Content-Type" in real:
-                if content_type or charset:
-                    raise ValueError(_BOTH_TYPES)
-                ctype_charset = parse_content_type(real["Content-Type"])[1].get("charset")
-                body = text.encode(ctype_charset or "utf-8")
-            else:
-                if not isinstance(text, str):
-                    raise TypeError(f"text argument must be str ({type(text)!r})")
-                real["Content-Type"] = (
-                    (content_type or "text/plain") + "; charset=" + (charset or "utf-8")
-                )
-                body = text.encode(charset or "utf-8")
-        elif "Content-Type" in real:
-            if content_type is not None or charset is not None:
-                raise ValueError(_BOTH_TYPES)
-        elif content_type is not None:
-            real["Content-Type"] = (
-                content_type + "; charset=" + charset if charset is not None else content_type
-            )
+        real, body = _typed(body, text, headers, content_type, charset)
         StreamResponse.__init__(self, status=status, reason=reason)
         self._headers = real
         if body is not None:

@@ -37,6 +37,7 @@ _SINGLETONS = frozenset(
 )
 _SPECIAL = _SINGLETONS | {b"expect", b"content-encoding"}
 _FRAMING = frozenset((b"transfer-encoding", b"content-length", b"expect"))
+_VERSIONS = {"1.1": HttpVersion11, "1.0": HttpVersion10}
 _LINGER, _BUSY = ConnState.LINGER, ConnState.BUSY
 
 
@@ -187,26 +188,15 @@ class Parsing(Dispatch):
     def on_headers_complete(self) -> None:
         self._in_head = False
         if self._resuming:
-            # The restated head of an upgrade request's body (see _resume_head): the
-            # request exists already, and its body stream is waiting for these bytes.
-            self._resuming = False
-            self._headers = []
-            self._special = {}
-            self._head_span = None
+            self._resumed()
             return
         parser = self._parser
         special = self._special
-        ver = parser.get_http_version()
-        if ver == "1.1":
-            version = HttpVersion11
-            if b"host" not in special:
-                self._refuse(400, "missing Host header")
-        elif ver == "1.0":
-            version = HttpVersion10
-        elif ver == "0.9":
-            self._refuse(400, "HTTP/0.9 requests are not supported")
-        else:
-            self._refuse(505, f"HTTP/{ver} is not supported")
+        version = _VERSIONS.get(parser.get_http_version())
+        if version is None:
+            self._refuse_version(parser.get_http_version())
+        elif version is HttpVersion11 and b"host" not in special:
+            self._refuse(400, "missing Host header")
         raw_method = parser.get_method()
         method = _METHODS.get(raw_method) or raw_method.decode("ascii")
         upgrade = parser.should_upgrade()
@@ -219,16 +209,7 @@ class Parsing(Dispatch):
         else:
             body, on_wait = self._open_body(special, version, method == "CONNECT")
             if upgrade and body is not EMPTY_STREAM:
-                # llhttp stops at the head of every upgrade request and skips its body;
-                # one with a body is not taken over here (no WebSocket has one), so its
-                # body is parsed after the head, restated to a fresh parser.
-                self._resume_head = (
-                    b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
-                    if body.declared is None
-                    else b"POST / HTTP/1.1\r\nContent-Length: %d\r\n\r\n" % body.declared
-                )
-                # Held out of reach of the message end llhttp reports at the head.
-                self._resume_body, self._body = body, None
+                self._hold_for_resume(body)
         headers = self._headers
         request = self._server.request_factory(
             self,
@@ -260,6 +241,33 @@ class Parsing(Dispatch):
             self._deferred = request
         else:
             self._start(request)
+
+    def _refuse_version(self, ver: str) -> NoReturn:
+        """Refuse a request whose version is neither 1.0 nor 1.1."""
+        if ver == "0.9":
+            self._refuse(400, "HTTP/0.9 requests are not supported")
+        self._refuse(505, f"HTTP/{ver} is not supported")
+
+    def _hold_for_resume(self, body: BodyStream) -> None:
+        """An upgrade request with a body. llhttp stops at the head of every upgrade
+        request and skips its body; one with a body is not taken over here (no
+        WebSocket has one), so its body is parsed after the head, restated to a
+        fresh parser (``HttpProtocol._parse``)."""
+        self._resume_head = (
+            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+            if body.declared is None
+            else b"POST / HTTP/1.1\r\nContent-Length: %d\r\n\r\n" % body.declared
+        )
+        # Held out of reach of the message end llhttp reports at the head.
+        self._resume_body, self._body = body, None
+
+    def _resumed(self) -> None:
+        """The restated head (see _hold_for_resume) is parsed: the request exists
+        already, and its body stream waits for the bytes that follow."""
+        self._resuming = False
+        self._headers = []
+        self._special = {}
+        self._head_span = None
 
     def _open_body(
         self, special: dict[bytes, bytes], version: HttpVersion, tunnel: bool

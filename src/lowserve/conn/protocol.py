@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import socket
 from typing import TYPE_CHECKING, cast
 
@@ -45,7 +44,7 @@ from ..api.exceptions import ClientDisconnectedError, RequestPayloadError
 from ..api.response import StreamResponse
 from ..api.streams import EMPTY_STREAM
 from ..wire import proxyprotocol
-from ..wire.errors import WireError, error_reply
+from ..wire.errors import WireError, error_reply, method_refusal, syntax_refusal
 from .flow import BodyWatch, WriteFlow
 from .parsing import Parsing
 from .state import ConnState
@@ -60,7 +59,6 @@ log = logging.getLogger("lowserve.server")
 
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _CLOSE_LINGER = 2.0  # seconds to discard input after refusing a request
-_VERSION = re.compile(rb"^[A-Z]+ \S+ HTTP/(\d\.\d)\r?$", re.M)  # a request line, well formed
 _DONE = WireError(0, "closed after its last answer")  # _error once a close lingers
 _REFUSE_WAIT = 0.2  # seconds an over-capacity connection waits for its request
 _PIECE = 65536  # most bytes handed to the parser at once
@@ -433,24 +431,10 @@ class HttpProtocol(Parsing):
                 self._wire_error(WireError(500, "internal error"))
             return
         except httptools.HttpParserInvalidMethodError:
-            words = data[start : start + 64].split(b" ", 1)
-            if words[0].isalpha() and words[0].isupper() and len(words) > 1:
-                self._wire_error(WireError(501, "method not implemented"))
-            else:
-                self._wire_error(WireError(400, "invalid method"))
+            self._wire_error(method_refusal(data[start : start + 64]))
             return
         except httptools.HttpParserError as exc:
-            detail = str(exc) or "malformed request"
-            version = (
-                _VERSION.search(data[start : start + 8300])
-                if detail in ("Invalid HTTP version", "Pause on PRI/Upgrade")  # PRI: HTTP/2
-                else None
-            )
-            if version is not None:
-                # A well-formed version lowserve does not speak (HTTP/1.2, HTTP/3.0...).
-                self._wire_error(WireError(505, f"HTTP/{version[1].decode()} is not supported"))
-            else:
-                self._wire_error(WireError(400, detail))
+            self._wire_error(syntax_refusal(str(exc), data[start : start + 8300]))
             return
         if self._in_head:
             # A head is still arriving after this segment: arm the header-read timeout.

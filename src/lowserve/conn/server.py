@@ -78,9 +78,7 @@ class Server:
         self._count_at_stop = 0
         self._refusals: dict[str, int] = {}
         self._refusal_logged: dict[str, float] = {}
-        self._fd_limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-        if self._fd_limit == resource.RLIM_INFINITY:
-            self._fd_limit = 1 << 30
+        self._fd_limit = _descriptor_limit()
         #: A coarse clock (loop time), advanced by the sweeper; connections arm
         #: their deadlines from it instead of reading the clock on every request.
         self.now = 0.0
@@ -88,19 +86,7 @@ class Server:
         if options.access_log is not None:
             cls = options.access_log_class or AccessLogger
             self.access_logger = cls(options.access_log, options.access_log_format)
-        timeouts = [
-            t
-            for t in (
-                options.keepalive_timeout,
-                options.header_read_timeout,
-                options.lingering_time,
-                options.drain_grace,
-                options.body_read_timeout,
-                options.send_timeout,
-            )
-            if t > 0
-        ]
-        self._sweep_interval = max(0.02, min([1.0, *(t / 4 for t in timeouts)]))
+        self._sweep_interval = _sweep_interval(options)
 
     @property
     def handler_cancellation(self) -> bool:
@@ -230,3 +216,27 @@ class Server:
         if hook is not None:
             self.on_requests_limit = None
             hook()
+
+
+def _descriptor_limit() -> int:
+    """This process's soft RLIMIT_NOFILE (a large number when unlimited)."""
+    limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    return 1 << 30 if limit == resource.RLIM_INFINITY else limit
+
+
+def _sweep_interval(options: ServerOptions) -> float:
+    """How often deadlines are checked: every second, or a quarter of the shortest
+    timeout when that is shorter (but not more often than every 20 ms)."""
+    timeouts = [
+        t
+        for t in (
+            options.keepalive_timeout,
+            options.header_read_timeout,
+            options.lingering_time,
+            options.drain_grace,
+            options.body_read_timeout,
+            options.send_timeout,
+        )
+        if t > 0
+    ]
+    return max(0.02, min([1.0, *(t / 4 for t in timeouts)]))
