@@ -7,7 +7,7 @@ Run them with ``python -m pytest examples/test_hello.py`` (pytest-asyncio, in it
 import pytest
 from hello import handler
 
-from lowserve.testing import make_mocked_request
+from lowserve.testing import TestClient, TestServer, make_mocked_request
 
 
 @pytest.mark.asyncio
@@ -26,3 +26,13 @@ async def test_over_a_real_socket(lowserve_client) -> None:  # type: ignore[no-u
     assert resp.status == 200
     assert await resp.text() == "Hello from lowserve: GET /hello\n"
     assert resp.headers["Content-Type"] == "text/plain; charset=utf-8"
+
+
+@pytest.mark.asyncio
+async def test_with_the_classes() -> None:
+    """The same, as tests written for ``aiohttp.test_utils`` do it: only the import
+    changes (``from aiohttp.test_utils import TestClient, TestServer``)."""
+    async with TestClient(TestServer(handler)) as client:
+        resp = await client.get("/classes")
+        assert resp.status == 200
+        assert await resp.text() == "Hello from lowserve: GET /classes\n"

@@ -107,6 +107,9 @@ def test_a_users_tests_run_with_the_plugin(mode: str) -> None:
             f"asyncio_mode={mode}",
             "-o",
             "asyncio_default_fixture_loop_scope=function",
+            # Importing TestServer/TestClient into a test module makes pytest no noise.
+            "-W",
+            "error::pytest.PytestCollectionWarning",
         ],
         cwd=EXAMPLES,
         capture_output=True,
@@ -114,4 +117,4 @@ def test_a_users_tests_run_with_the_plugin(mode: str) -> None:
         timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "2 passed" in result.stdout
+    assert "3 passed" in result.stdout and "warning" not in result.stdout

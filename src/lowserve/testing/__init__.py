@@ -139,6 +139,8 @@ class RawTestServer:
     ``Server`` options go in ``**options``; :meth:`make_url` builds the URL of a path.
     """
 
+    __test__ = False  # not a pytest test class (it is also exported as TestServer)
+
     def __init__(
         self, handler: Handler, *, scheme: str = "http", host: str = "127.0.0.1", **options: Any
     ) -> None:
