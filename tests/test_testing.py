@@ -60,7 +60,7 @@ async def test_make_mocked_request_options() -> None:
 async def test_raw_test_server_and_client() -> None:
     assert TestServer is RawTestServer
     async with RawTestServer(_echo) as server, TestClient(server) as client:
-        assert client.make_url("/x").startswith("http://127.0.0.1:")
+        assert str(client.make_url("/x")).startswith("http://127.0.0.1:")
         resp = await client.post("/a?b=c", data=b"hi", headers={"X-Test": "1"})
         assert resp.status == 200
         data = await resp.json()

@@ -2,8 +2,8 @@
 
 * :func:`make_mocked_request`: a :class:`~lowserve.web.BaseRequest` without a socket,
   for unit tests of a handler. It needs nothing beyond lowserve.
-* :class:`RawTestServer` (and :data:`TestServer`, the same): serve a handler on an
-  ephemeral loopback port in this process; an async context manager.
+* :class:`RawTestServer` (and :data:`TestServer`, the same): serve a handler on a
+  loopback port in this process; an async context manager (:mod:`.client`).
 * :class:`TestClient`: requests and ``ws_connect`` against such a server, on aiohttp's
   client, installed by the ``lowserve[testing]`` extra (lowserve itself never imports
   aiohttp).
@@ -14,21 +14,16 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from ..api.request import BaseRequest
 from ..api.response import StreamResponse
 from ..api.streams import EMPTY_STREAM, BodyStream
-from ..conn.server import Server
-from ..runner import ServerRunner, SockSite
 from ..wire.head import HttpVersion, HttpVersion11
+from .client import RawTestServer, TestClient, TestServer
 
 if TYPE_CHECKING:
-    import aiohttp
-
     from ..api.connection import UpgradeReceiver
 
 __all__ = ["RawTestServer", "TestClient", "TestServer", "make_mocked_request"]
@@ -131,162 +126,3 @@ def make_mocked_request(
         content,
         client_max_size=client_max_size,
     )
-
-
-class RawTestServer:
-    """Serve *handler* on an ephemeral port of 127.0.0.1 in this process.
-
-    ``Server`` options go in ``**options``; :meth:`make_url` builds the URL of a path.
-    """
-
-    __test__ = False  # not a pytest test class (it is also exported as TestServer)
-
-    def __init__(
-        self, handler: Handler, *, scheme: str = "http", host: str = "127.0.0.1", **options: Any
-    ) -> None:
-        options.setdefault("access_log", None)
-        self.handler = handler
-        self.scheme = scheme or "http"
-        self.host = host
-        self.port: int | None = None
-        self.server: Server | None = None
-        self.runner: ServerRunner | None = None
-        self._options = options
-
-    async def start_server(self, **kwargs: Any) -> None:
-        if self.runner is not None:
-            return
-        shutdown_timeout = self._options.pop("shutdown_timeout", 2.0)
-        self.server = Server(self.handler, **self._options)
-        self.runner = ServerRunner(self.server, shutdown_timeout=shutdown_timeout)
-        await self.runner.setup()
-        sock = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET)
-        sock.bind((self.host, 0))
-        sock.listen(128)
-        self.port = sock.getsockname()[1]
-        await SockSite(self.runner, sock).start()
-
-    def make_url(self, path: str = "/") -> str:
-        assert self.port is not None, "start the server first"
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{self.scheme}://{host}:{self.port}{path}"
-
-    async def close(self) -> None:
-        if self.runner is not None:
-            await self.runner.cleanup()
-            self.runner = None
-
-    async def __aenter__(self) -> RawTestServer:
-        await self.start_server()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
-
-
-#: aiohttp's ``TestServer`` serves an ``Application``; lowserve has none, so it is
-#: the raw server under that name too.
-TestServer = RawTestServer
-
-
-class TestClient:
-    """aiohttp's ``TestClient`` for a :class:`RawTestServer` (needs ``lowserve[testing]``)."""
-
-    __test__ = False  # not a pytest test class
-
-    def __init__(self, server: RawTestServer, **session_options: Any) -> None:
-        try:
-            import aiohttp  # noqa: F401
-        except ImportError:
-            raise ImportError(
-                "lowserve.testing.TestClient needs aiohttp's client: "
-                "pip install 'lowserve[testing]'"
-            ) from None
-        self.server = server
-        self._session_options = session_options
-        self._session: aiohttp.ClientSession | None = None
-        self._responses: list[aiohttp.ClientResponse] = []
-        self._websockets: list[aiohttp.ClientWebSocketResponse] = []
-
-    @property
-    def session(self) -> aiohttp.ClientSession:
-        assert self._session is not None, "start the client first"
-        return self._session
-
-    @property
-    def host(self) -> str:
-        return self.server.host
-
-    @property
-    def port(self) -> int | None:
-        return self.server.port
-
-    def make_url(self, path: str = "/") -> str:
-        return self.server.make_url(path)
-
-    async def start_server(self) -> None:
-        import aiohttp
-
-        await self.server.start_server()
-        if self._session is None:
-            self._session = aiohttp.ClientSession(**self._session_options)
-
-    async def request(self, method: str, path: str, **kwargs: Any) -> aiohttp.ClientResponse:
-        resp = await self.session.request(method, self.make_url(path), **kwargs)
-        self._responses.append(resp)
-        return resp
-
-    async def get(self, path: str, **kwargs: Any) -> aiohttp.ClientResponse:
-        return await self.request("GET", path, **kwargs)
-
-    async def post(self, path: str, **kwargs: Any) -> aiohttp.ClientResponse:
-        return await self.request("POST", path, **kwargs)
-
-    async def put(self, path: str, **kwargs: Any) -> aiohttp.ClientResponse:
-        return await self.request("PUT", path, **kwargs)
-
-    async def patch(self, path: str, **kwargs: Any) -> aiohttp.ClientResponse:
-        return await self.request("PATCH", path, **kwargs)
-
-    async def delete(self, path: str, **kwargs: Any) -> aiohttp.ClientResponse:
-        return await self.request("DELETE", path, **kwargs)
-
-    async def head(self, path: str, **kwargs: Any) -> aiohttp.ClientResponse:
-        return await self.request("HEAD", path, **kwargs)
-
-    async def options(self, path: str, **kwargs: Any) -> aiohttp.ClientResponse:
-        return await self.request("OPTIONS", path, **kwargs)
-
-    async def ws_connect(self, path: str, **kwargs: Any) -> aiohttp.ClientWebSocketResponse:
-        ws: aiohttp.ClientWebSocketResponse = await self.session.ws_connect(
-            self.make_url(path), **kwargs
-        )
-        self._websockets.append(ws)
-        return ws
-
-    async def close(self) -> None:
-        for resp in self._responses:
-            resp.release()
-        for ws in self._websockets:
-            await ws.close()
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-        await self.server.close()
-
-    async def __aenter__(self) -> TestClient:
-        await self.start_server()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
