@@ -86,6 +86,8 @@ async def test_plugin_fixtures(lowserve_server, lowserve_client) -> None:  # typ
     assert resp.status == 413  # the server options were applied
     client2 = await lowserve_client(_echo)
     assert (await client2.get("/z")).status == 200
+    client3 = await lowserve_client(_echo, server_kwargs={"client_max_size": 10})
+    assert (await client3.post("/", data=b"x" * 11)).status == 413
 
 
 @pytest.mark.parametrize("mode", ["auto", "strict"])

@@ -6,8 +6,9 @@
         assert resp.status == 200
 
 ``lowserve_server(handler, **options)`` starts a :class:`~lowserve.testing.RawTestServer`;
-``lowserve_client(handler_or_server, **session_options)`` a
-:class:`~lowserve.testing.TestClient` (aiohttp's client: ``lowserve[testing]``). Both
+``lowserve_client(handler_or_server, *, server_kwargs=None, **session_options)`` a
+:class:`~lowserve.testing.TestClient` (aiohttp's client: ``lowserve[testing]``), with
+*server_kwargs* for the server it makes from a handler, as ``aiohttp_client`` has. Both
 are closed after the test. They are pytest-asyncio fixtures, so they work in its
 ``auto`` and ``strict`` modes.
 """
@@ -42,11 +43,18 @@ async def lowserve_server() -> AsyncIterator[Callable[..., Awaitable[RawTestServ
 
 @pytest_asyncio.fixture
 async def lowserve_client() -> AsyncIterator[Callable[..., Awaitable[TestClient]]]:
-    """A factory: ``await lowserve_client(handler_or_server)`` gives a started client."""
+    """A factory: ``await lowserve_client(handler_or_server, server_kwargs=None,
+    **session_options)`` gives a started client."""
     clients: list[TestClient] = []
 
-    async def start(target: Any, **session_options: Any) -> TestClient:
-        server = target if isinstance(target, RawTestServer) else RawTestServer(target)
+    async def start(
+        target: Any, *, server_kwargs: dict[str, Any] | None = None, **session_options: Any
+    ) -> TestClient:
+        server = (
+            target
+            if isinstance(target, RawTestServer)
+            else RawTestServer(target, **(server_kwargs or {}))
+        )
         client = TestClient(server, **session_options)
         await client.start_server()
         clients.append(client)
