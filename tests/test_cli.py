@@ -289,15 +289,23 @@ def test_app_dir_flag(app_dir: Path, tmp_path_factory: pytest.TempPathFactory) -
     )
 
 
-def test_usage_errors_exit_2(app_dir: Path) -> None:
-    r = run_once(cwd=app_dir)
-    assert r.returncode == 2 and "missing HANDLER" in r.stderr
-    r = run_once("myapp:handler", "--reload", "--workers", "2", cwd=app_dir)
-    assert r.returncode == 2 and "--reload" in r.stderr
-    r = run_once("myapp:handler", "--bind", "nonsense", cwd=app_dir)
-    assert r.returncode == 2 and "nonsense" in r.stderr
-    r = run_once("myapp:handler", "--unix-mode", "9x9", "--unix", "/tmp/x.sock", cwd=app_dir)
-    assert r.returncode == 2 and "octal" in r.stderr
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        ([], "missing HANDLER"),
+        (["myapp:handler", "--reload", "--workers", "2"], "--reload"),
+        (["myapp:handler", "--bind", "nonsense"], "nonsense"),
+        (["myapp:handler", "--unix-mode", "9x9", "--unix", "/tmp/x.sock"], "octal"),
+        (["myapp:handler", "--port", "99999"], "'--port'"),
+        (["myapp:handler", "--no-such-flag"], "--no-such-flag"),
+        (["myapp:handler", "--forwarded-allow-ips", "10.0.0.0/33"], "--forwarded-allow-ips: "),
+    ],
+)
+def test_usage_errors_are_one_line_and_exit_2(app_dir: Path, args: list[str], said: str) -> None:
+    r = run_once(*args, cwd=app_dir)
+    assert r.returncode == 2
+    assert r.stderr.count("\n") == 1 and r.stderr.startswith("Error: "), r.stderr
+    assert said in r.stderr and r.stderr.endswith("(see lowserve --help)\n")
 
 
 def test_version_and_help(app_dir: Path) -> None:

@@ -18,6 +18,7 @@ import inspect
 import logging
 import os
 import platform
+import re
 import ssl
 import sys
 from typing import Any
@@ -124,7 +125,36 @@ def _config_flags(fn: Any) -> Any:
 _CERT_REQS = {"none": ssl.CERT_NONE, "optional": ssl.CERT_OPTIONAL, "required": ssl.CERT_REQUIRED}
 
 
+def _as_flags(message: str) -> str:
+    """*message* from ServerOptions, with its field names spelled as flags."""
+    for f in dataclasses.fields(ServerOptions):
+        if "_" in f.name:  # (one-word names are also plain words)
+            message = re.sub(rf"\b{f.name}\b", "--" + f.name.replace("_", "-"), message)
+    return message
+
+
+class _Command(click.Command):
+    """click's command, with a usage error said on one line (``Error: ... (see
+    lowserve --help)``, exit code 2) instead of the usage, a hint and the error."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs["standalone_mode"] = False
+        try:
+            code = super().main(*args, **kwargs)
+        except click.UsageError as exc:
+            click.echo(f"Error: {exc.format_message()} (see lowserve --help)", err=True)
+            sys.exit(Exit.USAGE)
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("Aborted!", err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
 @click.command(
+    cls=_Command,
     context_settings={
         "show_default": True,
         "help_option_names": ["-h", "--help"],
@@ -207,7 +237,7 @@ def main(
     try:
         server = ServerOptions(**server_kw, forwarded_allow_ips=kw.pop("forwarded_allow_ips"))
     except ValueError as exc:
-        raise click.UsageError(str(exc)) from None
+        raise click.UsageError(_as_flags(str(exc))) from None
     all_binds = _binds(host, port, unix_path, fd, binds)
     tls = _tls(kw)
     flags = {f.name: kw[f.name] for f in dataclasses.fields(Config) if "option" in f.metadata}
