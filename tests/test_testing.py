@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -38,7 +39,7 @@ async def _echo(request: web.BaseRequest) -> web.StreamResponse:
 async def test_make_mocked_request_gives_a_request_without_a_socket() -> None:
     req = make_mocked_request("POST", "/p?q=1", {"X-Test": "yes"}, payload=b"body")
     assert req.method == "POST" and req.path == "/p" and req.query["q"] == "1"
-    assert req.headers["X-Test"] == "yes" and req.host == "localhost"
+    assert req.headers["X-Test"] == "yes" and req.host == "127.0.0.1"  # as aiohttp's mock
     assert await req.read() == b"body"
     resp = await _echo(req)
     assert resp.status == 200
@@ -120,3 +121,37 @@ def test_a_users_tests_run_with_the_plugin(mode: str) -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "3 passed" in result.stdout and "warning" not in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs"),
+    [
+        (("GET", "/a?b=1&b=2"), {}),
+        (("POST", "/p", {"Host": "example.org:81", "Cookie": "a=1; b=2"}), {}),
+        (("GET", "/"), {"closing": True}),
+        (("GET", "/x"), {"version": web.HttpVersion10}),
+        (("PUT", "/s"), {"sslcontext": object()}),
+        (("GET", "/h", {"X-A": "1", "Content-Type": "text/plain"}), {}),
+    ],
+)
+def test_make_mocked_request_reads_as_aiohttps(
+    args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> None:
+    """What a handler reads off a mocked request equals what it reads off aiohttp's."""
+    import warnings
+
+    import aiohttp.test_utils
+
+    attrs = [
+        "method", "path", "path_qs", "query_string", "host", "scheme", "secure",
+        "keep_alive", "version", "url", "raw_path", "content_length", "content_type",
+        "can_read_body", "body_exists", "remote",
+    ]  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # aiohttp's mock: no running loop
+        theirs = aiohttp.test_utils.make_mocked_request(*args, **kwargs)
+    ours = make_mocked_request(*args, **kwargs)
+    for attr in attrs:
+        assert str(getattr(ours, attr)) == str(getattr(theirs, attr)), attr
+    assert dict(ours.headers) == dict(theirs.headers)
+    assert dict(ours.query) == dict(theirs.query) and dict(ours.cookies) == dict(theirs.cookies)

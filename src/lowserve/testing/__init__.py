@@ -37,7 +37,7 @@ class _MockedConnection:
     def __init__(self, loop: asyncio.AbstractEventLoop | None, *, tls: bool, closing: bool) -> None:
         self._loop = loop
         self.transport: asyncio.Transport | None = None
-        self.peer: str | None = "127.0.0.1"
+        self.peer: str | None = None  # as aiohttp's mock: no peer name
         self.is_tls = tls
         self.server_header: str | None = None
         self.client_max_fields = 1000
@@ -101,8 +101,8 @@ def make_mocked_request(
     conn = _MockedConnection(loop, tls=sslcontext is not None, closing=closing)
     conn.client_max_fields = client_max_fields
     items = list(headers.items() if isinstance(headers, Mapping) else headers or ())
-    if version >= HttpVersion11 and not any(k.lower() == "host" for k, _ in items):
-        items.append(("Host", "localhost"))
+    # Without a Host header, the host is the local address, 127.0.0.1 in aiohttp's mock.
+    host = None if any(k.lower() == "host" for k, _ in items) else "127.0.0.1"
     content: BodyStream
     if payload is None:
         content = EMPTY_STREAM
@@ -125,4 +125,5 @@ def make_mocked_request(
         keep_alive,
         content,
         client_max_size=client_max_size,
+        host=host,
     )
