@@ -158,7 +158,7 @@ class _Command(click.Command):
     context_settings={
         "show_default": True,
         "help_option_names": ["-h", "--help"],
-    }
+    },
 )
 @click.argument("handler", required=False, envvar="LOWSERVE_HANDLER")
 @click.option(

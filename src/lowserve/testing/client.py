@@ -37,9 +37,39 @@ __all__ = ["RawTestServer", "TestClient", "TestServer"]
 
 Handler = Callable[[BaseRequest], Awaitable[StreamResponse]]
 _T = TypeVar("_T")
+_S = TypeVar("_S", bound="_AsyncOnly")
 
 
-class RawTestServer:
+class _AsyncOnly:
+    """``async with`` starts the object and closes it; plain ``with`` is a mistake,
+    said at once (as aiohttp's test objects do)."""
+
+    async def start_server(self) -> None:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> None:
+        raise TypeError("Use async with instead")
+
+    def __exit__(self, *exc_info: object) -> None:
+        pass  # pragma: no cover - __enter__ raises
+
+    async def __aenter__(self: _S) -> _S:
+        await self.start_server()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+
+class RawTestServer(_AsyncOnly):
     """Serve *handler* on a port of 127.0.0.1 (*port*, or an ephemeral one) in this
     process. ``Server`` options go in ``**options`` (or to :meth:`start_server`)."""
 
@@ -135,24 +165,6 @@ class RawTestServer:
             self.port = None
             self._closed = True
 
-    def __enter__(self) -> None:
-        raise TypeError("Use async with instead")
-
-    def __exit__(self, *exc_info: object) -> None:
-        pass  # pragma: no cover - __enter__ raises
-
-    async def __aenter__(self) -> RawTestServer:
-        await self.start_server()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
-
 
 #: aiohttp's ``TestServer`` serves an ``Application``; lowserve has none, so it is
 #: the raw server under that name too.
@@ -193,7 +205,7 @@ async def _close_ws(ws: aiohttp.ClientWebSocketResponse) -> None:
     await ws.close()
 
 
-class TestClient:
+class TestClient(_AsyncOnly):
     """aiohttp's ``TestClient`` for a :class:`RawTestServer` (needs ``lowserve[testing]``).
 
     *cookie_jar* defaults to one that keeps cookies from IP addresses, as aiohttp's
@@ -318,21 +330,3 @@ class TestClient:
             self._session = None
         await self._server.close()
         self._closed = True
-
-    def __enter__(self) -> None:
-        raise TypeError("Use async with instead")
-
-    def __exit__(self, *exc_info: object) -> None:
-        pass  # pragma: no cover - __enter__ raises
-
-    async def __aenter__(self) -> TestClient:
-        await self.start_server()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
