@@ -71,6 +71,9 @@ async def _observe(web: ModuleType, test_utils: ModuleType) -> dict[str, Any]:
         out["released on exit"] = resp.closed
         resp = await client.post("/y?q=1", data=b"z")
         out["awaited"] = (resp.status, await resp.text())
+        for method in ("put", "patch", "delete", "head", "options"):
+            async with getattr(client, method)("/m") as resp:
+                out[method] = (resp.status, await resp.text())
         await client.get("/set")
         out["cookie from 127.0.0.1 kept"] = await (await client.get("/cookie")).text()
         resp = await client.get("/boom")
