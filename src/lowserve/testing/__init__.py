@@ -7,6 +7,8 @@
 * :class:`TestClient`: requests and ``ws_connect`` against such a server, on aiohttp's
   client, installed by the ``lowserve[testing]`` extra (lowserve itself never imports
   aiohttp).
+* :mod:`.helpers`: ``unused_port``, ``get_port_socket``, ``get_unused_port_socket``,
+  ``make_mocked_coro``, ``setup_test_loop``, ``teardown_test_loop``, ``loop_context``.
 * A pytest plugin (:mod:`lowserve.testing.plugin`, registered as ``lowserve``) with the
   ``lowserve_server`` and ``lowserve_client`` fixtures.
 """
@@ -22,11 +24,32 @@ from ..api.response import StreamResponse
 from ..api.streams import EMPTY_STREAM, BodyStream
 from ..wire.head import HttpVersion, HttpVersion11
 from .client import RawTestServer, TestClient, TestServer
+from .helpers import (
+    get_port_socket,
+    get_unused_port_socket,
+    loop_context,
+    make_mocked_coro,
+    setup_test_loop,
+    teardown_test_loop,
+    unused_port,
+)
 
 if TYPE_CHECKING:
     from ..api.connection import UpgradeReceiver
 
-__all__ = ["RawTestServer", "TestClient", "TestServer", "make_mocked_request"]
+__all__ = [
+    "RawTestServer",
+    "TestClient",
+    "TestServer",
+    "get_port_socket",
+    "get_unused_port_socket",
+    "loop_context",
+    "make_mocked_coro",
+    "make_mocked_request",
+    "setup_test_loop",
+    "teardown_test_loop",
+    "unused_port",
+]
 
 Handler = Callable[[BaseRequest], Awaitable[StreamResponse]]
 

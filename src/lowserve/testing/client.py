@@ -29,6 +29,7 @@ from ..api.request import BaseRequest
 from ..api.response import StreamResponse
 from ..conn.server import Server
 from ..runner import ServerRunner, SockSite
+from .helpers import get_port_socket
 
 if TYPE_CHECKING:
     import aiohttp
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
 __all__ = ["RawTestServer", "TestClient", "TestServer"]
 
 Handler = Callable[[BaseRequest], Awaitable[StreamResponse]]
+SocketFactory = Callable[[str, int, socket.AddressFamily], socket.socket]
 _T = TypeVar("_T")
 _S = TypeVar("_S", bound="_AsyncOnly")
 
@@ -71,7 +73,8 @@ class _AsyncOnly:
 
 class RawTestServer(_AsyncOnly):
     """Serve *handler* on a port of 127.0.0.1 (*port*, or an ephemeral one) in this
-    process. ``Server`` options go in ``**options`` (or to :meth:`start_server`)."""
+    process. ``Server`` options go in ``**options`` (or to :meth:`start_server`);
+    *socket_factory(host, port, family)* makes the bound socket."""
 
     __test__ = False  # not a pytest test class (it is also exported as TestServer)
 
@@ -83,10 +86,12 @@ class RawTestServer(_AsyncOnly):
         host: str = "127.0.0.1",
         port: int | None = None,
         skip_url_asserts: bool = False,
+        socket_factory: SocketFactory = get_port_socket,
         loop: asyncio.AbstractEventLoop | None = None,
         **options: Any,
     ) -> None:
         self._handler = handler
+        self.socket_factory = socket_factory
         self.scheme = scheme
         self.host = host
         self.port = port
@@ -133,13 +138,10 @@ class RawTestServer(_AsyncOnly):
         shutdown_timeout = options.pop("shutdown_timeout", 2.0)
         runner = ServerRunner(Server(self._handler, **options), shutdown_timeout=shutdown_timeout)
         await runner.setup()
-        sock = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET)
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((self.host, self.port or 0))
-            sock.listen(128)
+            sock = self.socket_factory(self.host, self.port or 0, family)
         except OSError:
-            sock.close()
             await runner.cleanup()
             raise
         self.runner = runner
