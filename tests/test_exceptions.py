@@ -52,7 +52,8 @@ async def test_raised_and_returned(caplog: pytest.LogCaptureFixture) -> None:
             )
             + b"GET /boom HTTP/1.1\r\nHost: a\r\n\r\n"
         )
-        out = parse_responses(await exchange(s.port, reqs))
+        with pytest.warns(DeprecationWarning, match="returning HTTPException"):
+            out = parse_responses(await exchange(s.port, reqs))
     assert [(st, b) for st, _, b in out] == [
         (409, b"busy"),
         (202, b"202: Accepted"),

@@ -104,12 +104,13 @@ async def test_headers_and_friends() -> None:
 
 async def test_state_mapping_and_clone() -> None:
     async def look(r: web.BaseRequest) -> Any:
-        r["k"] = "v"
+        with pytest.warns(web.NotAppKeyWarning):  # a plain str key, as in aiohttp
+            r["clone-state"] = "v"
         c = r.clone(
             method="PUT", rel_url="/other?q=1", headers={"X": "y"}, host="h2", scheme="https"
         )
         return (
-            r["k"],
+            r["clone-state"],
             len(r),
             c.method,
             c.path,
