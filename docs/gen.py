@@ -14,6 +14,7 @@ import inspect
 import re
 import sys
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 
@@ -50,14 +51,42 @@ def command_reference() -> str:
     return "\n".join(lines)
 
 
+def _entry(name: str, obj: Any, heading: str = "##") -> list[str]:
+    """The lines of one public name: its signature, its docstring's first paragraph,
+    and, for a class, its public members."""
+    doc = inspect.getdoc(obj) or ""
+    first = doc.split("\n\n")[0].replace("\n", " ") if doc else ""
+    lines = [f"{heading} `{name}`", ""]
+    if inspect.isclass(obj) or callable(obj):
+        try:
+            sig = str(inspect.signature(obj))
+        except (TypeError, ValueError):
+            sig = "(...)"
+        # the same page on every run and Python: no addresses, no version
+        sig = re.sub(r" at 0x[0-9a-f]+", "", sig)
+        sig = re.sub(r"Python/\d+\.\d+", "Python/3.x", sig)
+        lines += [f"```python\n{name}{sig}\n```", ""]
+    if first:
+        lines += [first, ""]
+    if inspect.isclass(obj):
+        members = [
+            m
+            for m, v in vars(obj).items()
+            if not m.startswith("_") and (callable(v) or isinstance(v, property))
+        ]
+        if members:
+            lines += ["Members: " + ", ".join(f"`{m}`" for m in sorted(members)) + ".", ""]
+    return lines
+
+
 def api_reference() -> str:
-    from lowserve import web
+    from lowserve import testing, web
 
     lines = [
         "# API reference",
         "",
-        "Generated from `lowserve.web` by `docs/gen.py`: do not edit. Every name is also",
-        "importable from `lowserve`.",
+        "Generated from `lowserve.web` and `lowserve.testing` by `docs/gen.py`: do not",
+        "edit. Every name of `lowserve.web` is also importable from `lowserve`.",
         "",
     ]
     exceptions = []
@@ -70,38 +99,23 @@ def api_reference() -> str:
         ):
             exceptions.append(f"`{name}` ({getattr(obj, 'status_code', '')})")
             continue
-        doc = inspect.getdoc(obj) or ""
-        first = doc.split("\n\n")[0].replace("\n", " ") if doc else ""
-        kind = "class" if inspect.isclass(obj) else ("function" if callable(obj) else "value")
-        lines.append(f"## `{name}`")
-        lines.append("")
-        if kind in ("class", "function"):
-            try:
-                sig = str(inspect.signature(obj))
-            except (TypeError, ValueError):
-                sig = "(...)"
-            # the same page on every run and Python: no addresses, no version
-            sig = re.sub(r" at 0x[0-9a-f]+", "", sig)
-            sig = re.sub(r"Python/\d+\.\d+", "Python/3.x", sig)
-            lines.append(f"```python\n{name}{sig}\n```")
-            lines.append("")
-        if first:
-            lines.append(first)
-            lines.append("")
-        if inspect.isclass(obj):
-            members = [
-                m
-                for m, v in vars(obj).items()
-                if not m.startswith("_") and (callable(v) or isinstance(v, property))
-            ]
-            if members:
-                lines.append("Members: " + ", ".join(f"`{m}`" for m in sorted(members)) + ".")
-                lines.append("")
+        lines += _entry(name, obj)
     lines.append("## The `HTTPException` family")
     lines.append("")
     lines.append("Responses that can be raised, with aiohttp's names, codes and default bodies: ")
     lines.append(", ".join(exceptions) + ".")
     lines.append("")
+    lines += [
+        "## `lowserve.testing`",
+        "",
+        "`aiohttp.test_utils`' shapes for testing a handler (see [testing](../testing.md)).",
+        "",
+    ]
+    for name in sorted(testing.__all__, key=str.lower):
+        if name == "TestServer":  # the same class as RawTestServer
+            lines += ["### `TestServer`", "", "`RawTestServer`, under aiohttp's name.", ""]
+            continue
+        lines += _entry(name, getattr(testing, name), "###")
     return "\n".join(lines)
 
 
