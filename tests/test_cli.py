@@ -308,6 +308,18 @@ def test_usage_errors_are_one_line_and_exit_2(app_dir: Path, args: list[str], sa
     assert said in r.stderr and r.stderr.endswith("(see lowserve --help)\n")
 
 
+def test_shell_completion_as_documented(app_dir: Path) -> None:
+    script = run_once(cwd=app_dir, env={"_LOWSERVE_COMPLETE": "bash_source"})
+    assert script.returncode == 0 and "_lowserve_completion()" in script.stdout
+    words = {
+        "_LOWSERVE_COMPLETE": "bash_complete",
+        "COMP_WORDS": "lowserve --wor",
+        "COMP_CWORD": "1",
+    }
+    r = run_once(cwd=app_dir, env=words)
+    assert r.returncode == 0 and "plain,--workers" in r.stdout.split()
+
+
 def test_version_and_help(app_dir: Path) -> None:
     r = run_once("--version", cwd=app_dir)
     assert (
