@@ -133,9 +133,7 @@ def test_run_serves_until_sigterm(tmp_path: Path) -> None:
         print("stopped cleanly", flush=True)
     """)
     )
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     proc = subprocess.Popen(
         [sys.executable, str(script), str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
@@ -226,9 +224,7 @@ def test_run_second_ctrl_c_ends_the_drain_without_a_traceback(tmp_path: Path) ->
         web.run(handler, host="127.0.0.1", port=int(sys.argv[1]), access_log=None)
     """)
     )
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     proc = subprocess.Popen(
         [sys.executable, str(script), str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import ssl
 from types import ModuleType
 from typing import Any
@@ -109,9 +108,7 @@ async def test_skip_url_asserts_and_a_fixed_port(name: str) -> None:
     async def handler(request: Any) -> Any:
         return web.Response(text=request.path)
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = test_utils.unused_port()
     async with test_utils.RawTestServer(handler, port=port, skip_url_asserts=True) as server:
         assert server.port == port
         assert str(server.make_url("/p")) == f"http://127.0.0.1:{port}/p"

@@ -16,7 +16,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..api.request import BaseRequest
@@ -50,8 +50,6 @@ __all__ = [
     "teardown_test_loop",
     "unused_port",
 ]
-
-Handler = Callable[[BaseRequest], Awaitable[StreamResponse]]
 
 
 class _MockedConnection:

@@ -25,9 +25,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from yarl import URL
 
-from ..api.request import BaseRequest
-from ..api.response import StreamResponse
-from ..conn.server import Server
+from ..conn.server import Handler, Server
 from ..runner import ServerRunner, SockSite
 from .helpers import get_port_socket
 
@@ -36,7 +34,6 @@ if TYPE_CHECKING:
 
 __all__ = ["RawTestServer", "TestClient", "TestServer"]
 
-Handler = Callable[[BaseRequest], Awaitable[StreamResponse]]
 SocketFactory = Callable[[str, int, socket.AddressFamily], socket.socket]
 _T = TypeVar("_T")
 _S = TypeVar("_S", bound="_AsyncOnly")
