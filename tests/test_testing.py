@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -155,3 +156,82 @@ def test_make_mocked_request_reads_as_aiohttps(
         assert str(getattr(ours, attr)) == str(getattr(theirs, attr)), attr
     assert dict(ours.headers) == dict(theirs.headers)
     assert dict(ours.query) == dict(theirs.query) and dict(ours.cookies) == dict(theirs.cookies)
+
+
+_USERS_TESTS = """
+def test_plain():
+    assert 1 + 1 == 2
+
+
+def test_asks_for_the_server(lowserve_server):
+    pass
+
+
+def test_asks_for_the_client(lowserve_client):
+    pass
+"""
+
+
+def _pip(venv: Path, *args: str) -> None:
+    """``pip install`` into *venv*, as pip is configured on this machine (its index and
+    find-links); skipped when that cannot give what is asked (no network, no index)."""
+    result = subprocess.run(
+        [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if result.returncode != 0:
+        unreachable = ("No matching distribution", "Could not find a version", "NewConnectionError")
+        if any(text in result.stderr for text in unreachable):
+            pytest.skip(f"pip cannot install {args[-1]} here: {result.stderr.strip()[-300:]}")
+        raise AssertionError(result.stdout + result.stderr)
+
+
+def test_the_plugin_loads_without_pytest_asyncio_or_aiohttp(tmp_path: Path) -> None:
+    """In a fresh venv with only lowserve, its runtime dependencies and pytest, the
+    plugin the install registers lets pytest run, and its fixtures say what is missing."""
+    import shutil
+
+    root = Path(__file__).resolve().parents[1]
+    source = tmp_path / "lowserve-src"  # a copy: building leaves build/ behind
+    shutil.copytree(
+        root / "src", source / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info")
+    )
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy(root / name, source / name)
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    _pip(venv, "--no-deps", str(source))
+    requires = subprocess.run(
+        [
+            str(venv / "bin" / "python"),
+            "-c",
+            "from importlib.metadata import requires\n"
+            "print('\\n'.join(r for r in requires('lowserve') if 'extra ==' not in r))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout.split("\n")
+    _pip(venv, "pytest", *[r for r in requires if r])
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "pytest.ini").write_text("[pytest]\n")
+    (project / "test_users.py").write_text(_USERS_TESTS)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "PYTEST"))}
+    result = subprocess.run(
+        [str(venv / "bin" / "python"), "-m", "pytest", "-p", "no:cacheprovider", "-rE"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    out = result.stdout + result.stderr
+    assert "Error while loading plugin" not in out and "ModuleNotFoundError" not in out, out
+    assert "1 passed, 2 errors" in out, out
+    needs = "needs pytest-asyncio{}: pip install 'lowserve[testing]'"
+    assert f"the lowserve_server fixture {needs.format('')}" in out, out
+    assert f"the lowserve_client fixture {needs.format(' and aiohttp')}" in out, out
