@@ -175,3 +175,26 @@ def test_uvloop_without_sendfile_falls_back_to_reads(files: Path) -> None:
         assert loop.run_until_complete(main()) == DATA
     finally:
         loop.close()
+
+
+async def test_a_fifo_or_a_directory_is_403_at_once_and_a_fifo_sibling_is_skipped(
+    files: Path,
+) -> None:
+    os.mkfifo(files / "pipe")
+    os.mkfifo(files / "page.html.gz")  # a sibling that is no regular file
+    (files / "folder").mkdir()
+    async with serve(_handler(files)) as s, aiohttp.ClientSession() as session:
+
+        async def get(path: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+            async with session.get(f"http://127.0.0.1:{s.port}{path}", headers=headers) as resp:
+                return resp.status, await resp.read()
+
+        # ten at once: more than enough to fill a small thread pool if any waited
+        answers = await asyncio.wait_for(asyncio.gather(*(get("/pipe") for _ in range(10))), 5)
+        assert answers == [(403, b"")] * 10
+        assert await asyncio.wait_for(get("/folder"), 5) == (403, b"")
+        assert await asyncio.wait_for(get("/page.html", {"Accept-Encoding": "gzip"}), 5) == (
+            200,
+            b"<p>plain</p>",
+        )
+        assert await asyncio.wait_for(get("/blob.bin"), 5) == (200, DATA)

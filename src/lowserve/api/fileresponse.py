@@ -3,7 +3,10 @@
 Decided in :meth:`FileResponse.prepare`, in RFC 9110's order (§13.2.2):
 
 1. The file: a precompressed sibling (``.br``, then ``.gz``) when ``Accept-Encoding``
-   takes it, else the file itself; missing is 404, unreadable 403.
+   takes it, else the file itself, opened without blocking (a FIFO never stalls a
+   thread) and kept only if the descriptor is a regular file: a directory, FIFO,
+   socket or device is 403 (a sibling that is one is skipped), unreadable 403, missing
+   (or a name the system refuses: too long, a NUL byte) 404.
 2. Its validators: ``ETag`` (``"<mtime_ns>-<size>"`` in hex, as aiohttp's) and
    ``Last-Modified``.
 3. ``If-Match`` failing, else ``If-Unmodified-Since`` failing: 412.
@@ -25,7 +28,7 @@ import mimetypes
 import os
 import stat
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, BinaryIO
 
 from ..wire.headers import ETAG_ANY, ETag
 from .response import LooseHeaders, StreamResponse
@@ -54,25 +57,18 @@ class FileResponse(StreamResponse):
         self._path = Path(path)
         self._chunk_size = chunk_size
 
-    def _open(self, accept_encoding: str) -> tuple[Any, os.stat_result, str | None]:
+    def _open(self, accept_encoding: str) -> tuple[BinaryIO, os.stat_result, str | None]:
         """The file to send (step 1): an open file, its stat, and its content coding."""
         accept = accept_encoding.lower()
         for coding, suffix in _SIBLINGS:
             if coding in accept:
                 sibling = self._path.with_name(self._path.name + suffix)
                 try:
-                    f = open(sibling, "rb")  # noqa: SIM115 - closed by prepare()
-                except OSError:
-                    continue
-                st = os.fstat(f.fileno())
-                if stat.S_ISREG(st.st_mode):
-                    return f, st, coding
-                f.close()
-        f = open(self._path, "rb")  # noqa: SIM115 - closed by prepare()
-        st = os.fstat(f.fileno())
-        if not stat.S_ISREG(st.st_mode):
-            f.close()
-            raise FileNotFoundError(self._path)
+                    f, st = _open_regular(sibling)
+                except (OSError, ValueError, _NotRegularFile):
+                    continue  # missing, unreadable or not a regular file: skipped
+                return f, st, coding
+        f, st = _open_regular(self._path)
         return f, st, None
 
     async def _refuse(
@@ -97,11 +93,11 @@ class FileResponse(StreamResponse):
             f, st, coding = await loop.run_in_executor(
                 None, self._open, request.headers.get("Accept-Encoding", "")
             )
-        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-            await self._refuse(request, 404)
-            return None
-        except OSError:  # PermissionError and the like
+        except (PermissionError, IsADirectoryError, _NotRegularFile):
             await self._refuse(request, 403)
+            return None
+        except (OSError, ValueError):  # missing, a name too long, a NUL byte in it
+            await self._refuse(request, 404)
             return None
         try:
             await self._answer(request, f, st, coding)
@@ -110,7 +106,7 @@ class FileResponse(StreamResponse):
         return None
 
     async def _answer(
-        self, request: BaseRequest, f: Any, st: os.stat_result, coding: str | None
+        self, request: BaseRequest, f: BinaryIO, st: os.stat_result, coding: str | None
     ) -> None:
         etag = f"{st.st_mtime_ns:x}-{st.st_size:x}"  # step 2
         method = request.method
@@ -205,6 +201,32 @@ class FileResponse(StreamResponse):
             return True if raw == f'"{etag}"' else None
         since = request.if_range
         return True if since is not None and int(mtime) <= since.timestamp() else None
+
+
+class _NotRegularFile(Exception):
+    """The path names a directory, a FIFO, a socket or a device: answered 403."""
+
+
+#: Opening never waits: a FIFO opened for reading without O_NONBLOCK waits for a writer.
+_OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | getattr(os, "O_NOCTTY", 0)
+
+
+def _open_regular(path: Path) -> tuple[BinaryIO, os.stat_result]:
+    """Open *path* for reading, and keep it only if the descriptor is a regular file.
+
+    The type is read from the open descriptor (``fstat``), never from the name, so
+    what is checked is what is read; anything else raises :class:`_NotRegularFile`.
+    """
+    fd = os.open(path, _OPEN_FLAGS)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise _NotRegularFile(path)
+        os.set_blocking(fd, True)
+        return open(fd, "rb", closefd=True), st
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def _matches(etag: str, tags: tuple[ETag, ...], *, weak: bool) -> bool:
