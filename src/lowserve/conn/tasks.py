@@ -7,9 +7,10 @@ around the coroutine), and, on Python 3.10/3.11, the ``_current_tasks`` dict (a
 cheaper ``current_task``: the function there is Python code reading that dict).
 
 :data:`EAGER` is True only when the hooks exist *and* behave as expected (probed
-once at import, on a throwaway loop: inside enter/leave, ``current_task()`` is the
-task; after, it is not), on Python 3.11 or later, whose ``create_task`` takes the
-context the eager steps share with the task. Otherwise — or with ``LOWSERVE_EAGER=0`` in the
+once at import, on a throwaway loop, in a thread of its own if the importing thread
+runs a loop: inside enter/leave, ``current_task()`` is the task; after, it is not),
+on Python 3.11 or later, whose ``create_task`` takes the context the eager steps
+share with the task. Otherwise — or with ``LOWSERVE_EAGER=0`` in the
 environment, which CI uses to run the dispatch tests both ways — every request is
 handed to the connection's task through the event loop: one loop iteration more
 per request, nothing else changes.
@@ -21,6 +22,7 @@ import asyncio
 import contextlib
 import os
 import sys
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -74,9 +76,27 @@ def _probe() -> bool:
         loop.close()
 
 
+def _probe_here() -> bool:
+    """:func:`_probe`, in a thread of its own when this one runs an event loop.
+
+    Its throwaway loop must run to cancel its task, and a thread that already runs a
+    loop (``import lowserve.web`` inside ``async def main``) cannot run another:
+    the task and its coroutine would be left pending, and warned of at exit.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return _probe()
+    result: list[bool] = []
+    thread = threading.Thread(target=lambda: result.append(_probe()), name="lowserve-probe")
+    thread.start()
+    thread.join()
+    return result == [True]
+
+
 #: Whether dispatch may run a handler's first step outside its task's own step. It
 #: also needs ``create_task(context=)`` (Python 3.11), to run those steps in the
 #: task's own context: on 3.10, every request takes the fallback.
 EAGER: bool = (
-    sys.version_info >= (3, 11) and os.environ.get("LOWSERVE_EAGER", "1") != "0" and _probe()
+    sys.version_info >= (3, 11) and os.environ.get("LOWSERVE_EAGER", "1") != "0" and _probe_here()
 )
