@@ -2,6 +2,8 @@
 
 Serves the files under ROOT (this folder by default): types, ETag/Last-Modified,
 conditional requests, ranges, and .gz/.br siblings, as aiohttp's FileResponse does.
+A folder serves its ``index.html``. ``root=ROOT`` keeps every file actually opened
+(through any symbolic link, a sibling included) inside ROOT: anything else is 404.
 """
 
 import os
@@ -13,9 +15,7 @@ ROOT = Path(os.environ.get("FILES_ROOT", Path(__file__).parent)).resolve()
 
 
 async def handler(request: web.BaseRequest) -> web.StreamResponse:
-    path = (ROOT / request.path.lstrip("/")).resolve()
-    if ROOT not in path.parents and path != ROOT:
-        raise web.HTTPForbidden()  # no way out of ROOT ("../")
-    if path.is_dir():
+    path = ROOT / request.path.lstrip("/")
+    if os.path.isdir(path):  # False, never an error, for a name the system refuses
         path = path / "index.html"
-    return web.FileResponse(path)
+    return web.FileResponse(path, root=ROOT)

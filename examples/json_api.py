@@ -31,7 +31,7 @@ async def handler(request: web.BaseRequest) -> web.Response:
         if request.method == "POST":
             try:
                 data = await request.json()
-            except ValueError:
+            except (ValueError, RecursionError):  # RecursionError: nested too deep
                 raise JSONError(400, "the body is not JSON") from None
             if not isinstance(data, dict) or not isinstance(data.get("name"), str):
                 raise JSONError(422, "an item needs a name")
@@ -40,10 +40,10 @@ async def handler(request: web.BaseRequest) -> web.Response:
             ITEMS[key] = item
             return web.json_response(item, status=201)
         raise JSONError(405, f"{request.method} is not allowed here")
-    try:
-        key = int(parts[1])
-    except ValueError:
-        raise JSONError(404, "no such item") from None
+    # ASCII digits only: int() also takes "+1", "1_0" and other scripts' digits
+    if not (parts[1].isascii() and parts[1].isdigit() and len(parts[1]) <= 18):
+        raise JSONError(404, "no such item")
+    key = int(parts[1])
     if key not in ITEMS:
         raise JSONError(404, "no such item")
     if request.method == "GET":

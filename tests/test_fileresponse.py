@@ -198,3 +198,31 @@ async def test_a_fifo_or_a_directory_is_403_at_once_and_a_fifo_sibling_is_skippe
             b"<p>plain</p>",
         )
         assert await asyncio.wait_for(get("/blob.bin"), 5) == (200, DATA)
+
+
+async def test_root_keeps_what_is_opened_inside_it(
+    files: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    outside = tmp_path_factory.mktemp("outside")
+    (outside / "x.txt").write_text("outside")
+    (outside / "x.txt.gz").write_bytes(gzip.compress(b"outside"))
+    (files / "x.txt").write_text("inside")
+    (files / "x.txt.gz").symlink_to(outside / "x.txt.gz")  # a sibling leading out: skipped
+    (files / "y.txt").symlink_to(outside / "x.txt")
+    (files / "z.txt").symlink_to(files / "x.txt")  # a link within the root is followed
+
+    async def handler(request: web.BaseRequest) -> web.StreamResponse:
+        return web.FileResponse(files / request.path.lstrip("/"), root=files)
+
+    async with serve(handler) as s, aiohttp.ClientSession(auto_decompress=False) as session:
+
+        async def get(path: str) -> tuple[int, bytes]:
+            url = f"http://127.0.0.1:{s.port}{path}"
+            async with session.get(url, headers={"Accept-Encoding": "gzip"}) as resp:
+                return resp.status, await resp.read()
+
+        assert await get("/x.txt") == (200, b"inside")
+        assert await get("/z.txt") == (200, b"inside")
+        assert await get("/y.txt") == (404, b"")
+        assert (await get(f"/..%2f{outside.name}%2fx.txt"))[0] == 404
+        assert (await get("/a%00b"))[0] == 404

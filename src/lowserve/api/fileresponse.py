@@ -24,6 +24,7 @@ whatever the file's size.
 from __future__ import annotations
 
 import asyncio
+import errno
 import mimetypes
 import os
 import stat
@@ -43,7 +44,12 @@ _SIBLINGS = (("br", ".br"), ("gzip", ".gz"))
 
 
 class FileResponse(StreamResponse):
-    """Send the file at *path* (aiohttp's ``web.FileResponse``)."""
+    """Send the file at *path* (aiohttp's ``web.FileResponse``).
+
+    *root* (lowserve's): a folder the file actually opened must lie in once every
+    symbolic link is resolved, the ``.gz``/``.br`` sibling included; one outside it is
+    404 (a sibling outside is skipped). Give it when *path* comes from the request.
+    """
 
     def __init__(
         self,
@@ -52,23 +58,27 @@ class FileResponse(StreamResponse):
         status: int = 200,
         reason: str | None = None,
         headers: LooseHeaders | None = None,
+        *,
+        root: str | os.PathLike[str] | None = None,
     ) -> None:
         super().__init__(status=status, reason=reason, headers=headers)
         self._path = Path(path)
         self._chunk_size = chunk_size
+        self._root = root
 
     def _open(self, accept_encoding: str) -> tuple[BinaryIO, os.stat_result, str | None]:
         """The file to send (step 1): an open file, its stat, and its content coding."""
+        root = None if self._root is None else os.path.realpath(self._root)
         accept = accept_encoding.lower()
         for coding, suffix in _SIBLINGS:
             if coding in accept:
                 sibling = self._path.with_name(self._path.name + suffix)
                 try:
-                    f, st = _open_regular(sibling)
+                    f, st = _open_regular(sibling, root)
                 except (OSError, ValueError, _NotRegularFile):
-                    continue  # missing, unreadable or not a regular file: skipped
+                    continue  # missing, unreadable, outside root or not a regular file
                 return f, st, coding
-        f, st = _open_regular(self._path)
+        f, st = _open_regular(self._path, root)
         return f, st, None
 
     async def _refuse(
@@ -211,22 +221,47 @@ class _NotRegularFile(Exception):
 _OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | getattr(os, "O_NOCTTY", 0)
 
 
-def _open_regular(path: Path) -> tuple[BinaryIO, os.stat_result]:
-    """Open *path* for reading, and keep it only if the descriptor is a regular file.
+def _open_regular(path: Path, root: str | None) -> tuple[BinaryIO, os.stat_result]:
+    """Open *path* for reading, and keep it only if the descriptor is a regular file
+    (else :class:`_NotRegularFile`) whose real path lies in *root* (else 404's error).
 
-    The type is read from the open descriptor (``fstat``), never from the name, so
-    what is checked is what is read; anything else raises :class:`_NotRegularFile`.
+    The type is read from the open descriptor (``fstat``), never from the name, so what
+    is checked is what is read. With *root*, the real path (every link resolved) is
+    checked and opened with ``O_NOFOLLOW``, and where ``/proc`` names the descriptor's
+    path that is checked again, so a link swapped in meanwhile leads nowhere.
     """
-    fd = os.open(path, _OPEN_FLAGS)
+    name = os.fspath(path)
+    flags = _OPEN_FLAGS
+    if root is not None:
+        name = os.path.realpath(name)
+        if not _within(name, root):
+            raise FileNotFoundError(errno.ENOENT, "outside the root", os.fspath(path))
+        flags |= os.O_NOFOLLOW
+    fd = os.open(name, flags)
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             raise _NotRegularFile(path)
+        if root is not None and not _within(_opened_path(fd, name), root):
+            raise FileNotFoundError(errno.ENOENT, "outside the root", os.fspath(path))
         os.set_blocking(fd, True)
         return open(fd, "rb", closefd=True), st
     except BaseException:
         os.close(fd)
         raise
+
+
+def _within(name: str, root: str) -> bool:
+    """Whether the absolute *name* is *root* or under it."""
+    return name == root or name.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def _opened_path(fd: int, name: str) -> str:
+    """The path the kernel holds for *fd* (Linux's ``/proc``), else *name*."""
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return name
 
 
 def _matches(etag: str, tags: tuple[ETag, ...], *, weak: bool) -> bool:
