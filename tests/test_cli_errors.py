@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -471,3 +472,95 @@ async def test_refusals_are_warned_once_per_interval_with_counts(
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len([w for w in warnings if "--limit-concurrency 1 reached" in w]) == 1
     assert len([w for w in warnings if "header_read_timeout: 408" in w]) == 1
+
+
+def _gone(pid: int) -> bool:
+    """Whether *pid* has exited (a zombie, not yet reaped, counts as gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return True
+    return stat.rpartition(")")[2].split()[0] in ("Z", "X")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("reload", [True, False], ids=["reload", "supervisor"])
+def test_stops_on_sigint_and_sigterm_when_started_with_sigint_ignored(
+    app: Path, sig: signal.Signals, reload: bool
+) -> None:
+    """A background job (``&``, nohup) inherits SIGINT ignored: the command (with
+    --reload: the reloader, its child and the workers) stops on SIGINT all the same,
+    and on SIGTERM, leaving no process behind."""
+    from test_cli import worker_pids
+
+    def ignore_sigint() -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    port = free_port()
+    args = ["myapp:handler", "--port", str(port), "--no-access-log"]
+    proc = lowserve(*args, *(["--reload"] if reload else []), cwd=app, preexec_fn=ignore_sigint)
+    family: set[int] = set()
+    try:
+        wait_serving(port, proc)
+        family = worker_pids(proc.pid)
+        assert len(family) == 1  # the reloader's child, or the supervisor's one worker
+        if reload:
+            family |= worker_pids(next(iter(family)))
+        proc.send_signal(sig)
+        code = proc.wait(20)
+    finally:
+        if proc.poll() is None:  # (what ignored SIGINT used to leave running)
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(20)
+        for pid in family:
+            if not _gone(pid):
+                os.kill(pid, signal.SIGKILL)
+    err = proc.stderr.read() if proc.stderr else ""
+    assert code == 0, err
+    assert "Traceback" not in err
+    assert [pid for pid in family if not _gone(pid)] == []
+    with pytest.raises(ConnectionRefusedError):
+        get(port, timeout=2)
+
+
+def test_reload_a_second_sigint_forces_the_stop_and_leaves_nothing(app: Path) -> None:
+    """While --reload's child drains a slow request, a second Ctrl-C goes on to it: the
+    workers are killed (exit code 1, as without --reload) and no process is left."""
+    import threading
+
+    from test_cli import worker_pids
+
+    port = free_port()
+    proc = lowserve("myapp:handler", "--reload", "--port", str(port), "--no-access-log", cwd=app)
+    stderr = StderrLines(proc)
+    family: set[int] = set()
+
+    def slow_request() -> None:
+        with contextlib.suppress(OSError, IndexError):  # the killed worker answers nothing
+            get(port, "/slow?t=60", timeout=30)
+
+    slow = threading.Thread(target=slow_request, daemon=True)
+    try:
+        wait_serving(port, proc)
+        [child] = worker_pids(proc.pid)
+        family = {child, *worker_pids(child)}
+        slow.start()
+        stderr.wait_for("slow request started", 20)
+        proc.send_signal(signal.SIGINT)
+        stderr.wait_for("stopping (SIGTERM)", 20)
+        started = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(20)
+        for pid in family:
+            if not _gone(pid):
+                os.kill(pid, signal.SIGKILL)
+    lines = stderr.join()
+    assert time.monotonic() - started < 10
+    assert code == 1, lines
+    assert any("SIGINT again: killing workers" in line for line in lines), lines
+    assert not any("Traceback" in line for line in lines), lines
+    assert [pid for pid in family if not _gone(pid)] == []

@@ -21,7 +21,7 @@ import platform
 import re
 import ssl
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -32,6 +32,9 @@ from .config import Config, Exit, TLSOptions
 from .listeners import BindError, open_listeners, parse_bind
 from .loader import LoadError, describe, load_handler
 from .logconfig import LogConfigError, setup_logging
+
+if TYPE_CHECKING:
+    import subprocess
 
 __all__ = ["main"]
 
@@ -406,7 +409,9 @@ def _run_reload(config: Config) -> int:
     """Serve in a child process, restarted (gracefully) when a watched file changes.
 
     The child runs in its own session, so a Ctrl-C reaches this process only, which
-    stops the child with one SIGTERM: a graceful stop, not a forced one.
+    stops the child with one SIGTERM: a graceful stop, not a forced one. SIGINT stops
+    it even when it was started with SIGINT ignored, as a background job (``&``,
+    nohup) is: Python then leaves it ignored unless told otherwise.
     """
     import fnmatch
     import signal as signals
@@ -435,9 +440,10 @@ def _run_reload(config: Config) -> int:
         )
 
     def interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt  # SIGTERM stops the child as Ctrl-C does
+        raise KeyboardInterrupt  # SIGTERM (or SIGINT) stops the child as Ctrl-C does
 
     signals.signal(signals.SIGTERM, interrupt)
+    signals.signal(signals.SIGINT, interrupt)
     child = start()
     try:
         for changes in watchfiles.watch(*dirs, watch_filter=wanted, raise_interrupt=True):
@@ -448,7 +454,27 @@ def _run_reload(config: Config) -> int:
     except KeyboardInterrupt:
         pass
     finally:
+        code = _stop_reloaded(child)
+    return code
+
+
+def _stop_reloaded(child: subprocess.Popen[bytes]) -> int:
+    """Stop --reload's *child* with one SIGTERM (a graceful stop), wait for it, and
+    return its exit code (0 if it had already exited: a failed reload waits for an edit).
+
+    A SIGINT or SIGTERM meanwhile goes on to the child, so a second Ctrl-C forces the
+    stop (exit code 1) as it does without --reload, and this process never exits
+    before its child.
+    """
+    import signal as signals
+
+    def forward(signum: int, frame: object) -> None:
         if child.poll() is None:
-            child.send_signal(signals.SIGTERM)
-            child.wait()
-    return Exit.OK
+            child.send_signal(signum)
+
+    signals.signal(signals.SIGINT, forward)
+    signals.signal(signals.SIGTERM, forward)
+    if child.poll() is not None:
+        return Exit.OK
+    child.send_signal(signals.SIGTERM)
+    return child.wait()
