@@ -1,4 +1,5 @@
-"""lowserve.conn.flow in memory: writing's pause and drain, and the two stall clocks."""
+"""lowserve.conn.flow in memory: writing's pause and drain, the two stall clocks, and the
+two rate accounts (min_body_rate, min_send_rate)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ async def test_writers_wait_for_resume_and_share_one_future() -> None:
     writers = [asyncio.ensure_future(flow.wait(loop)) for _ in range(3)]
     await asyncio.sleep(0)
     assert not any(w.done() for w in writers)
-    flow.resume()
+    flow.resume(0, now=1.0)
     await asyncio.wait_for(asyncio.gather(*writers), 1)
     assert not flow.paused
 
@@ -33,7 +34,7 @@ async def test_a_cancelled_writer_leaves_the_others_waiting() -> None:
     first.cancel()
     await asyncio.sleep(0)
     assert not second.done()
-    flow.resume()
+    flow.resume(0, now=1.0)
     await asyncio.wait_for(second, 1)
 
 
@@ -49,15 +50,71 @@ async def test_lost_fails_the_waiting_writers() -> None:
     flow.lost(ConnectionResetError("twice"))  # nothing waits: no error
 
 
+def _stall(flow: WriteFlow, buffered: int, now: float) -> float:
+    flow.sample(buffered, now)
+    return flow.stalled_for(now)
+
+
 def test_send_stall_counts_from_the_last_time_the_buffer_shrank() -> None:
     flow = WriteFlow()
     flow.pause(buffered=100, now=10.0)
-    assert flow.stalled_for(100, now=12.0) == 2.0
-    assert flow.stalled_for(150, now=13.0) == 3.0  # growing is no progress
-    assert flow.stalled_for(90, now=14.0) == 0.0  # the peer took 10 bytes
-    assert flow.stalled_for(90, now=20.0) == 6.0
+    assert _stall(flow, 100, now=12.0) == 2.0
+    assert _stall(flow, 150, now=13.0) == 3.0  # growing is no progress
+    assert _stall(flow, 90, now=14.0) == 0.0  # the peer took 10 bytes
+    assert _stall(flow, 90, now=20.0) == 6.0
     flow.pause(buffered=500, now=30.0)  # a new pause starts a new watch
-    assert flow.stalled_for(500, now=31.0) == 1.0
+    assert _stall(flow, 500, now=31.0) == 1.0
+
+
+def test_send_rate_allows_the_grace_plus_a_second_per_rate_bytes_taken() -> None:
+    flow = WriteFlow()
+    flow.pause(buffered=100_000, now=10.0)
+    assert not flow.too_slow(500, 20.0, now=10.0)  # no sample yet: no account
+    flow.sample(100_000, now=11.0)  # the account's clock starts at its first sample
+    flow.sample(99_000, now=31.0)  # 1,000 bytes taken: 20 s grace + 2 s
+    assert not flow.too_slow(500, 20.0, now=31.0)
+    assert not flow.too_slow(500, 20.0, now=33.0)
+    assert flow.too_slow(500, 20.0, now=33.5)
+    flow.sample(98_000, now=33.5)  # 1,000 more: 4 s now
+    assert not flow.too_slow(500, 20.0, now=35.0)
+    assert flow.too_slow(500, 20.0, now=35.5)
+
+
+def test_send_rate_counts_what_was_taken_before_the_first_sample_and_before_resuming() -> None:
+    flow = WriteFlow()
+    flow.pause(buffered=70_000, now=1.0)
+    flow.sample(60_000, now=2.0)  # 10,000 taken before the account's clock started
+    flow.resume(10_000, now=2.0)  # 50,000 more, down to the low-water mark
+    flow.pause(buffered=75_000, now=2.0)  # refilled within the same sweep: same account
+    flow.sample(75_000, now=3.0)
+    assert not flow.too_slow(1000, 0.0, now=62.0)  # 60,000 bytes in 60 s
+    assert flow.too_slow(1000, 0.0, now=62.5)
+
+
+def test_a_sweep_with_writing_resumed_ends_the_send_rate_account() -> None:
+    flow = WriteFlow()
+    flow.pause(buffered=70_000, now=1.0)
+    flow.sample(70_000, now=2.0)
+    flow.resume(16_000, now=2.0)
+    flow.pause(buffered=70_000, now=3.0)  # a sweep passed while resumed: afresh
+    assert not flow.too_slow(1000, 0.0, now=100.0)  # no sample since: no clock
+    flow.sample(70_000, now=100.0)
+    assert not flow.too_slow(1000, 0.5, now=100.5)
+    assert flow.too_slow(1000, 0.5, now=101.0)
+
+
+def test_a_slow_reader_dodging_send_timeout_is_caught_by_the_rate() -> None:
+    flow = WriteFlow()
+    flow.pause(buffered=70_000, now=0.0)
+    buffered, caught = 70_000, None
+    for second in range(1, 200):
+        buffered -= 10  # 10 B/s: the stall clock never reaches send_timeout
+        flow.sample(buffered, now=float(second))
+        assert flow.stalled_for(float(second)) == 0.0
+        if flow.too_slow(500, 20.0, now=float(second)):
+            caught = second
+            break
+    assert caught == 22  # 20 s of grace, then 10 * (t - 1) < 500 * (t - 21)
 
 
 class _Owner:
@@ -70,18 +127,58 @@ class _Owner:
         pass
 
 
+def _body_stall(watch: BodyWatch, body: BodyStream | None, reading: bool, now: float) -> float:
+    watch.sample(body, reading, now)
+    return watch.stalled_for(now)
+
+
 async def test_body_stall_counts_only_while_reading() -> None:
     watch = BodyWatch()
     owner = _Owner(asyncio.get_running_loop())
     body = BodyStream(owner, 1024)
-    assert watch.stalled_for(body, reading=True, now=0.0) == 0.0  # a new body
-    assert watch.stalled_for(body, reading=True, now=5.0) == 5.0
+    assert _body_stall(watch, body, reading=True, now=0.0) == 0.0  # a new body
+    assert _body_stall(watch, body, reading=True, now=5.0) == 5.0
     body.feed_data(b"x")
-    assert watch.stalled_for(body, reading=True, now=6.0) == 0.0  # it grew
-    assert watch.stalled_for(body, reading=False, now=20.0) == 0.0  # paused: not its fault
-    assert watch.stalled_for(body, reading=True, now=21.0) == 1.0
+    assert _body_stall(watch, body, reading=True, now=6.0) == 0.0  # it grew
+    assert _body_stall(watch, body, reading=False, now=20.0) == 0.0  # paused: not its fault
+    assert _body_stall(watch, body, reading=True, now=21.0) == 1.0
     other = BodyStream(owner, 1024)
-    assert watch.stalled_for(other, reading=True, now=30.0) == 0.0  # the next request's
-    assert watch.stalled_for(None, reading=True, now=31.0) == 0.0
+    assert _body_stall(watch, other, reading=True, now=30.0) == 0.0  # the next request's
+    assert _body_stall(watch, None, reading=True, now=31.0) == 0.0
     watch.forget()
-    assert watch.stalled_for(other, reading=True, now=40.0) == 0.0
+    assert _body_stall(watch, other, reading=True, now=40.0) == 0.0
+
+
+async def test_body_rate_allows_the_grace_plus_a_second_per_rate_bytes() -> None:
+    watch = BodyWatch()
+    body = BodyStream(_Owner(asyncio.get_running_loop()), 2**20)
+    watch.sample(body, reading=True, now=100.0)
+    for second in range(1, 31):  # one byte a second: never a gap
+        body.feed_data(b"x")
+        watch.sample(body, reading=True, now=100.0 + second)
+        assert watch.stalled_for(100.0 + second) == 0.0
+        # 20 s of grace; then 1 byte a second is far below 500 B/s
+        assert watch.too_slow(500, 20.0) is (second > 20)
+    body.feed_data(b"x" * 10_000)  # a burst: 10,030 bytes buy 20 s more
+    assert not watch.too_slow(500, 20.0)
+
+
+async def test_body_rate_counts_only_time_spent_reading() -> None:
+    watch = BodyWatch()
+    body = BodyStream(_Owner(asyncio.get_running_loop()), 2**20)
+    body.feed_data(b"x" * 2000)
+    watch.sample(body, reading=True, now=0.0)
+    watch.sample(body, reading=True, now=2.0)  # 2 s read from
+    watch.sample(body, reading=False, now=3.0)  # the handler holds it back: not counted
+    watch.sample(body, reading=False, now=500.0)
+    watch.sample(body, reading=True, now=501.0)  # resumed between samples: not counted
+    assert not watch.too_slow(1000, 0.5)  # 2 s so far: 2,000 bytes allow 0.5 + 2 s
+    watch.sample(body, reading=True, now=501.5)
+    assert not watch.too_slow(1000, 0.5)
+    watch.sample(body, reading=True, now=501.6)
+    assert watch.too_slow(1000, 0.5)
+    other = BodyStream(_Owner(asyncio.get_running_loop()), 2**20)
+    watch.sample(other, reading=True, now=502.0)  # the next body: a new account
+    assert not watch.too_slow(1000, 0.5)
+    watch.forget()
+    assert not watch.too_slow(1, 0.0)

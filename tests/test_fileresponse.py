@@ -77,12 +77,26 @@ async def test_ranges(files: Path) -> None:
                 assert resp.status == 206
                 assert await resp.read() == DATA[start:stop]
                 assert resp.headers["Content-Range"] == f"bytes {start}-{stop - 1}/{len(DATA)}"
-        for rng in ("bytes=5000000-", "bytes=9-2", "pages=1-2"):
+        for rng in ("bytes=5000000-", "bytes=9-2", "bytes=-0", "bytes=\u0661-\u0662"):
             async with session.get(url, headers={"Range": rng}) as resp:
                 assert resp.status == 416, rng
                 assert resp.headers["Content-Range"] == f"bytes */{len(DATA)}"
-        async with session.get(url, headers={"Range": "bytes=0-9", "If-Range": '"stale"'}) as resp:
-            assert resp.status == 200 and len(await resp.read()) == len(DATA)
+        for rng in ("pages=1-2", "items=0-5"):  # a unit other than bytes: ignored
+            async with session.get(url, headers={"Range": rng}) as resp:
+                assert resp.status == 200 and await resp.read() == DATA, rng
+        async with session.get(url, headers={"Range": "Bytes=0-9"}) as resp:
+            assert resp.status == 206 and await resp.read() == DATA[:10]
+            etag, modified = resp.headers["ETag"], resp.headers["Last-Modified"]
+        for if_range, status in (
+            ('"stale"', 200),
+            (etag, 206),
+            (formatdate(0, usegmt=True), 200),
+            (modified, 206),
+        ):
+            headers = {"Range": "bytes=0-9", "If-Range": if_range}
+            async with session.get(url, headers=headers) as resp:
+                assert resp.status == status, if_range
+                assert await resp.read() == (DATA if status == 200 else DATA[:10])
 
 
 async def test_missing_unreadable_and_precompressed(files: Path) -> None:
@@ -226,3 +240,142 @@ async def test_root_keeps_what_is_opened_inside_it(
         assert await get("/y.txt") == (404, b"")
         assert (await get(f"/..%2f{outside.name}%2fx.txt"))[0] == 404
         assert (await get("/a%00b"))[0] == 404
+
+
+async def _get(port: int, target: str, *lines: str, method: str = "GET") -> tuple[bytes, bytes]:
+    """The raw head and body of one request, with *lines* as its extra header lines."""
+    extra = "".join(f"{line}\r\n" for line in lines)
+    request = f"{method} {target} HTTP/1.1\r\nHost: a\r\n{extra}Connection: close\r\n\r\n"
+    out = await exchange(port, request.encode())
+    head, _, body = out.partition(b"\r\n\r\n")
+    return head, body
+
+
+def _header(head: bytes, name: str) -> list[str]:
+    prefix = name.lower().encode() + b":"
+    lines = head.split(b"\r\n")[1:]
+    return [ln.split(b":", 1)[1].strip().decode() for ln in lines if ln.lower().startswith(prefix)]
+
+
+async def test_multiple_ranges_are_one_multipart_206(files: Path) -> None:
+    size = len(DATA)
+    async with serve(_handler(files)) as s:
+        head, body = await _get(s.port, "/blob.bin", "Range: bytes=5-6, 0-1")
+        assert head.startswith(b"HTTP/1.1 206 Partial Content\r\n")
+        [ctype] = _header(head, "Content-Type")
+        assert ctype.startswith("multipart/byteranges; boundary=")
+        boundary = ctype.partition("boundary=")[2]
+        assert len(boundary) == 32 and _header(head, "Content-Range") == []
+        part = (
+            "Content-Type: application/octet-stream\r\nContent-Range: bytes {}/" + f"{size}\r\n\r\n"
+        )
+        expected = (
+            f"--{boundary}\r\n{part.format('0-1')}".encode()
+            + DATA[0:2]
+            + f"\r\n--{boundary}\r\n{part.format('5-6')}".encode()
+            + DATA[5:7]
+            + f"\r\n--{boundary}--\r\n".encode()
+        )
+        assert body == expected
+        assert _header(head, "Content-Length") == [str(len(expected))]
+        again, _ = await _get(s.port, "/blob.bin", "Range: bytes=0-1,5-6")
+        assert _header(again, "Content-Type") != [ctype]  # a fresh boundary each time
+        head, body = await _get(s.port, "/blob.bin", "Range: bytes=0-1,5-6", method="HEAD")
+        assert _header(head, "Content-Length") == [str(len(expected))] and body == b""
+        # a client reads it as multipart
+        async with aiohttp.ClientSession() as session:
+            url = f"http://127.0.0.1:{s.port}/blob.bin"
+            async with session.get(url, headers={"Range": "bytes=0-1,-3,100-"}) as resp:
+                reader = aiohttp.MultipartReader.from_response(resp)
+                parts = []
+                while (got := await reader.next()) is not None:
+                    assert isinstance(got, aiohttp.BodyPartReader)
+                    parts.append((got.headers["Content-Range"], await got.read()))
+        assert parts == [
+            (f"bytes 0-1/{size}", DATA[:2]),
+            (f"bytes 100-{size - 1}/{size}", DATA[100:]),
+        ]
+
+
+async def test_ranges_joined_and_bounded(files: Path) -> None:
+    size = len(DATA)
+    async with serve(_handler(files)) as s:
+        for rng, span in (
+            ("bytes=0-4,5-9", "0-9"),  # adjacent
+            ("bytes=3-9,0-5", "0-9"),  # overlapping
+            ("bytes=" + ",".join(["0-1"] * 1000), "0-1"),  # many small overlapping ones
+        ):
+            head, body = await _get(s.port, "/blob.bin", f"Range: {rng}")
+            assert head.startswith(b"HTTP/1.1 206 "), rng
+            assert _header(head, "Content-Range") == [f"bytes {span}/{size}"]
+            first, last = map(int, span.split("-"))
+            assert body == DATA[first : last + 1]
+        many = "bytes=" + ",".join(f"{i * 10}-{i * 10}" for i in range(17))  # past 16
+        head, body = await _get(s.port, "/blob.bin", f"Range: {many}")
+        assert head.startswith(b"HTTP/1.1 200 ") and body == DATA
+        # several ranges of a precompressed variant: the whole variant, 200
+        head, body = await _get(s.port, "/app.js", "Accept-Encoding: gzip", "Range: bytes=0-1,4-5")
+        assert head.startswith(b"HTTP/1.1 200 ") and gzip.decompress(body) == b"console.log('gz')"
+        head, body = await _get(s.port, "/app.js", "Accept-Encoding: gzip", "Range: bytes=0-1")
+        assert head.startswith(b"HTTP/1.1 206 ") and len(body) == 2
+
+    async def few(request: web.BaseRequest) -> web.StreamResponse:
+        return web.FileResponse(files / "blob.bin", max_ranges=1)
+
+    async with serve(few) as s:
+        head, body = await _get(s.port, "/", "Range: bytes=0-1,5-6")
+        assert head.startswith(b"HTTP/1.1 200 ") and body == DATA
+
+
+async def test_vary_on_every_answer_for_a_file_with_siblings(files: Path) -> None:
+    async with serve(_handler(files)) as s:
+        for coding in ("gzip", "identity"):
+            head, _ = await _get(s.port, "/app.js", f"Accept-Encoding: {coding}")
+            assert head.startswith(b"HTTP/1.1 200 ") and _header(head, "Vary") == [
+                "Accept-Encoding"
+            ]
+            [etag] = _header(head, "ETag")
+            head, body = await _get(
+                s.port, "/app.js", f"Accept-Encoding: {coding}", f"If-None-Match: {etag}"
+            )
+            assert head.startswith(b"HTTP/1.1 304 ") and body == b""
+            assert _header(head, "Vary") == ["Accept-Encoding"], coding
+        head, _ = await _get(s.port, "/app.js")  # no Accept-Encoding at all
+        assert _header(head, "Vary") == ["Accept-Encoding"]
+        assert _header(head, "Content-Encoding") == []
+        head, _ = await _get(s.port, "/page.html", "Accept-Encoding: gzip")
+        assert _header(head, "Vary") == []  # no sibling: nothing varies
+
+
+@pytest.mark.parametrize(
+    ("accept", "served"),
+    [
+        (None, "plain"),
+        ("gzip;q=0", "plain"),
+        ("identity", "plain"),
+        ("GZIP", "gz"),
+        ("x-gzip", "gz"),
+        ("br;q=0.5, gzip", "gz"),
+        ("gzip, br", "br"),
+        ("*", "br"),
+        ("br;q=0, *", "gz"),
+        ("gzip;q=0.5, identity", "plain"),
+        ("brotli, gzipped", "plain"),  # whole names only, never substrings
+    ],
+)
+async def test_accept_encoding_picks_the_best_variant(
+    files: Path, accept: str | None, served: str
+) -> None:
+    (files / "app.js.br").write_bytes(b"BROTLI BYTES")
+    bodies = {
+        "plain": b"console.log('plain')",
+        "gz": gzip.compress(b"console.log('gz')"),
+        "br": b"BROTLI BYTES",
+    }
+    codings = {"plain": [], "gz": ["gzip"], "br": ["br"]}
+    (files / "app.js.gz").write_bytes(bodies["gz"])
+    async with serve(_handler(files)) as s:
+        lines = () if accept is None else (f"Accept-Encoding: {accept}",)
+        head, body = await _get(s.port, "/app.js", *lines)
+    assert head.startswith(b"HTTP/1.1 200 ") and body == bodies[served]
+    assert _header(head, "Content-Encoding") == codings[served]

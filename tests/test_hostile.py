@@ -4,8 +4,10 @@ bounded memory for chunked bodies, precise answers for broken bodies, quiet logs
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import logging
+import socket
 import statistics
 import subprocess
 import sys
@@ -103,6 +105,170 @@ async def test_clients_that_never_read_are_closed_after_send_timeout(
     stalled = [r for r in caplog.records if "read nothing" in r.getMessage()]
     assert len(stalled) == 100
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING or r.exc_info]
+
+
+async def _trickle(writers: list[asyncio.StreamWriter], stop: asyncio.Event) -> None:
+    """One byte a second on each of *writers* until *stop*."""
+    while True:
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(stop.wait(), 1.0)
+            return
+        for w in writers:
+            if not w.is_closing():
+                w.write(b"x")
+
+
+async def _latencies_until(port: int, done: asyncio.Event, least: int) -> list[float]:
+    """Latencies of one keep-alive client's requests: at least *least*, and on until *done*."""
+    out: list[float] = []
+    while len(out) < least or not done.is_set():
+        out += await _latencies(port, 20)
+    return out
+
+
+@pytest.mark.timing
+async def test_bodies_trickled_a_byte_a_second_get_408_after_min_rate_grace(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """100 clients send a byte a second: never a gap for body_read_timeout (60 s), but far
+    below min_body_rate. Each is answered 408 once the grace has passed, and meanwhile a
+    normal client's p99 latency stays within twice its unloaded p99. One WARNING in all."""
+    grace, rate = 1.0, 20  # a body of n bytes may take grace + n / rate seconds
+    caplog.set_level(logging.DEBUG, "lowserve")
+    async with serve(_echo, min_body_rate=rate, min_rate_grace=grace) as s:
+        baseline = _p99(await _latencies(s.port, 200))
+        conns = []
+        for _ in range(100):
+            r, w = await asyncio.open_connection("127.0.0.1", s.port)
+            w.write(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1000\r\n\r\nx")
+            conns.append((r, w, time.monotonic()))
+        stop = asyncio.Event()
+
+        async def answer(reader: asyncio.StreamReader, sent: float) -> tuple[bytes, float]:
+            data = await reader.read()
+            return data, time.monotonic() - sent
+
+        async def attack() -> list[tuple[bytes, float]]:
+            answers = await asyncio.gather(*(answer(r, t) for r, _, t in conns))
+            stop.set()
+            return answers
+
+        answers, _, latencies = await asyncio.wait_for(
+            asyncio.gather(
+                attack(),
+                _trickle([w for _, w, _ in conns], stop),
+                _latencies_until(s.port, stop, 200),
+            ),
+            10,
+        )
+        under_attack = _p99(latencies)
+        for _, w, _ in conns:
+            w.close()
+    assert all(
+        a.startswith(b"HTTP/1.1 408 ") and b"\r\nConnection: close\r\n" in a for a, _ in answers
+    )
+    took = [t for _, t in answers]
+    # Not before the grace; by the time a few bytes have bought their 1 / rate seconds,
+    # plus two sweeps (a quarter of the grace each) and some slack.
+    assert min(took) >= grace, min(took)
+    assert max(took) < grace + 4 / rate + grace / 2 + 1.0, max(took)
+    assert under_attack < max(2 * baseline, 0.005), (baseline, under_attack)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1, warnings
+    assert "min_body_rate (20 B/s after 1 s): 408 (1 since the last such line)" in warnings[0]
+
+
+async def _stream(
+    request: web.BaseRequest, lost: asyncio.Future[float], chunks: int = 128
+) -> web.StreamResponse:
+    """*chunks* 64 KiB writes (8 MiB), through a 4 KiB kernel send buffer (so that the transport's
+    own buffer, which the rate watches, fills); *lost* gets the time its write failed."""
+    sock = request.transport.get_extra_info("socket") if request.transport else None
+    if sock is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    resp = web.StreamResponse()
+    resp.content_length = chunks * 2**16
+    await resp.prepare(request)
+    try:
+        for _ in range(chunks):
+            await resp.write(b"x" * 2**16)
+    except ConnectionError:
+        lost.set_result(time.monotonic())
+        raise
+    lost.set_result(-1.0)
+    return resp
+
+
+async def _small_window_client(port: int) -> socket.socket:
+    """A connected non-blocking socket whose receive buffer is 4 KiB."""
+    loop = asyncio.get_running_loop()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setblocking(False)
+    await asyncio.wait_for(loop.sock_connect(sock, ("127.0.0.1", port)), 5)
+    await loop.sock_sendall(sock, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+    return sock
+
+
+async def test_a_client_reading_a_byte_at_a_time_is_closed_by_min_send_rate(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """It keeps reading (so send_timeout, 60 s, never fires) at a few hundred bytes a
+    second, far below min_send_rate: closed soon after the grace, with one WARNING."""
+    grace, rate = 0.5, 20_000
+    loop = asyncio.get_running_loop()
+    lost: asyncio.Future[float] = loop.create_future()
+    caplog.set_level(logging.DEBUG, "lowserve")
+    async with serve(
+        lambda request: _stream(request, lost), min_send_rate=rate, min_rate_grace=grace
+    ) as s:
+        sock = await _small_window_client(s.port)
+        started, got = time.monotonic(), b""
+
+        async def read_slowly() -> None:
+            nonlocal got
+            with contextlib.suppress(ConnectionError):
+                while chunk := await loop.sock_recv(sock, 1):
+                    got += chunk
+                    await asyncio.sleep(0.002)
+
+        reading = asyncio.create_task(read_slowly())
+        closed_at = await asyncio.wait_for(asyncio.shield(lost), 10)
+        reading.cancel()
+        sock.close()
+    assert got.startswith(b"HTTP/1.1 200 ") and len(got) > 200  # it did read
+    assert grace <= closed_at - started < grace + 2.0
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1, warnings
+    assert "min_send_rate (20000 B/s after 0.5 s): connections closed" in warnings[0]
+    assert any("reads slower than min_send_rate" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_client_reading_above_min_send_rate_gets_it_all() -> None:
+    """A reader taking 4 KiB every 10 ms (at most 400 KB/s) through a small window, the
+    transport paused and resumed at each 64 KiB, is not cut by a min_send_rate of 100 KB/s."""
+    loop = asyncio.get_running_loop()
+    lost: asyncio.Future[float] = loop.create_future()
+    async with serve(
+        lambda request: _stream(request, lost, 16), min_send_rate=100_000, min_rate_grace=0.2
+    ) as s:
+        sock = await _small_window_client(s.port)
+        got = 0
+
+        async def read_steadily() -> None:
+            nonlocal got
+            while chunk := await loop.sock_recv(sock, 4096):
+                got += len(chunk)
+                if got > 16 * 2**16:
+                    return
+                await asyncio.sleep(0.01)
+
+        try:
+            await asyncio.wait_for(read_steadily(), 30)
+            assert await asyncio.wait_for(lost, 5) == -1.0  # every write went through
+        finally:
+            sock.close()
+    assert got > 16 * 2**16
 
 
 @pytest.mark.timing

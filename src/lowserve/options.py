@@ -118,6 +118,30 @@ class ServerOptions:
         "client reading any of it before the connection is closed (0: none).",
         minimum=0,
     )
+    min_body_rate: int = _opt(
+        500,
+        "Least average rate of a request body in bytes a second, while lowserve reads it "
+        "and once min_rate_grace has passed: a body may take grace + bytes / rate seconds, "
+        "as with Apache's mod_reqtimeout MinRate (then the handler's read raises "
+        "RequestPayloadError: 408; 0: none). 500 B/s is 4 kbit/s, below any real link; it "
+        "stops a trickle that never leaves a gap of body_read_timeout.",
+        minimum=0,
+    )
+    min_send_rate: int = _opt(
+        500,
+        "Least average rate in bytes a second at which a client takes a response held "
+        "above the write buffer's high-water mark, once min_rate_grace has passed (then "
+        "the connection is closed; 0: none). 500 B/s, as min_body_rate: it stops a client "
+        "that reads a byte now and then to dodge send_timeout.",
+        minimum=0,
+    )
+    min_rate_grace: float = _opt(
+        20.0,
+        "Seconds a body or a held-back response may move at any rate before min_body_rate "
+        "and min_send_rate apply (mod_reqtimeout's body=20): a slow start, or a phone's "
+        "radio waking up, is not cut short.",
+        minimum=0,
+    )
     drain_grace: float = _opt(
         1.5,
         "Seconds an idle keep-alive connection stays open once a graceful stop begins, so "

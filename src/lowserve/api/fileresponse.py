@@ -2,18 +2,23 @@
 
 Decided in :meth:`FileResponse.prepare`, in RFC 9110's order (§13.2.2):
 
-1. The file: a precompressed sibling (``.br``, then ``.gz``) when ``Accept-Encoding``
-   takes it, else the file itself, opened without blocking (a FIFO never stalls a
-   thread) and kept only if the descriptor is a regular file: a directory, FIFO,
-   socket or device is 403 (a sibling that is one is skipped), unreadable 403, missing
-   (or a name the system refuses: too long, a NUL byte) 404.
+1. The file: the variant ``Accept-Encoding`` rates highest of the ``.br`` and ``.gz``
+   siblings and the file itself (q-values, ``*`` and ``identity`` as RFC 9110 §12.5.3
+   says; ``br`` before ``gzip`` at equal q), opened without blocking (a FIFO never
+   stalls a thread) and kept only if the descriptor is a regular file: a directory,
+   FIFO, socket or device is 403 (a sibling that is one is skipped), unreadable 403,
+   missing (or a name the system refuses: too long, a NUL byte) 404. When a sibling
+   exists every answer says ``Vary: Accept-Encoding``, 304s included.
 2. Its validators: ``ETag`` (``"<mtime_ns>-<size>"`` in hex, as aiohttp's) and
    ``Last-Modified``.
 3. ``If-Match`` failing, else ``If-Unmodified-Since`` failing: 412.
 4. ``If-None-Match`` matching: 304 for GET and HEAD (412 otherwise), else
    ``If-Modified-Since`` not older than the file: 304.
-5. ``Range`` (one range; ``If-Range`` naming another version voids it): 206 with
-   ``Content-Range``, or 416 with ``Content-Range: bytes */<size>``.
+5. ``Range`` in ``bytes`` (any other unit, or ``If-Range`` naming another version,
+   voids it): overlapping and adjacent spans joined, one span is a 206 with
+   ``Content-Range``, several a 206 ``multipart/byteranges``; more than *max_ranges*
+   spans (16), or several of a content-coded variant, send the whole file (200); none
+   satisfiable, or a malformed header, is 416 with ``Content-Range: bytes */<size>``.
 
 The bytes go out with ``loop.sendfile`` when nothing transforms them, else are read
 ``chunk_size`` at a time in the loop's executor and written with back-pressure
@@ -27,11 +32,13 @@ import asyncio
 import errno
 import mimetypes
 import os
+import secrets
 import stat
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from ..wire.headers import ETAG_ANY, ETag
+from ..wire.representation import MAX_RANGES, accepted_codings, byte_ranges
 from .response import LooseHeaders, StreamResponse
 
 if TYPE_CHECKING:
@@ -40,7 +47,8 @@ if TYPE_CHECKING:
 
 __all__ = ["FileResponse"]
 
-_SIBLINGS = (("br", ".br"), ("gzip", ".gz"))
+_SIBLINGS = {"br": ".br", "gzip": ".gz"}
+_OFFERED = ("br", "gzip", "identity")  # br first: at equal q the smaller wins
 
 
 class FileResponse(StreamResponse):
@@ -49,6 +57,8 @@ class FileResponse(StreamResponse):
     *root* (lowserve's): a folder the file actually opened must lie in once every
     symbolic link is resolved, the ``.gz``/``.br`` sibling included; one outside it is
     404 (a sibling outside is skipped). Give it when *path* comes from the request.
+    *max_ranges*: how many spans a ``Range`` may ask for, once overlapping and
+    adjacent ones are joined; past it the whole file is sent (200).
     """
 
     def __init__(
@@ -60,26 +70,33 @@ class FileResponse(StreamResponse):
         headers: LooseHeaders | None = None,
         *,
         root: str | os.PathLike[str] | None = None,
+        max_ranges: int = MAX_RANGES,
     ) -> None:
         super().__init__(status=status, reason=reason, headers=headers)
         self._path = Path(path)
         self._chunk_size = chunk_size
         self._root = root
+        self._max_ranges = max_ranges
 
-    def _open(self, accept_encoding: str) -> tuple[BinaryIO, os.stat_result, str | None]:
-        """The file to send (step 1): an open file, its stat, and its content coding."""
+    def _sibling(self, coding: str) -> Path:
+        return self._path.with_name(self._path.name + _SIBLINGS[coding])
+
+    def _open(
+        self, accept_encoding: str | None
+    ) -> tuple[BinaryIO, os.stat_result, str | None, bool]:
+        """The file to send (step 1): an open file, its stat, its content coding, and
+        whether the answer depends on ``Accept-Encoding`` (a sibling exists: ``Vary``)."""
         root = None if self._root is None else os.path.realpath(self._root)
-        accept = accept_encoding.lower()
-        for coding, suffix in _SIBLINGS:
-            if coding in accept:
-                sibling = self._path.with_name(self._path.name + suffix)
-                try:
-                    f, st = _open_regular(sibling, root)
-                except (OSError, ValueError, _NotRegularFile):
-                    continue  # missing, unreadable, outside root or not a regular file
-                return f, st, coding
+        for coding in accepted_codings(accept_encoding, _OFFERED):
+            if coding == "identity":
+                break
+            try:
+                f, st = _open_regular(self._sibling(coding), root)
+            except (OSError, ValueError, _NotRegularFile):
+                continue  # missing, unreadable, outside root or not a regular file
+            return f, st, coding, True
         f, st = _open_regular(self._path, root)
-        return f, st, None
+        return f, st, None, any(os.path.isfile(self._sibling(c)) for c in _SIBLINGS)
 
     async def _refuse(
         self, request: BaseRequest, status: int, *, empty: bool = True, **headers: str
@@ -100,8 +117,8 @@ class FileResponse(StreamResponse):
             return self._writer
         loop = asyncio.get_running_loop()
         try:
-            f, st, coding = await loop.run_in_executor(
-                None, self._open, request.headers.get("Accept-Encoding", "")
+            f, st, coding, varies = await loop.run_in_executor(
+                None, self._open, request.headers.get("Accept-Encoding")
             )
         except (PermissionError, IsADirectoryError, _NotRegularFile):
             await self._refuse(request, 403)
@@ -110,16 +127,23 @@ class FileResponse(StreamResponse):
             await self._refuse(request, 404)
             return None
         try:
+            if varies:
+                self._vary()
             await self._answer(request, f, st, coding)
         finally:
             f.close()
         return None
 
+    def _vary(self) -> None:
+        """Add ``Vary: Accept-Encoding`` unless the headers say so already."""
+        named = ",".join(self.headers.getall("Vary", ())).lower()
+        if "accept-encoding" not in named and named.strip() != "*":
+            self.headers.add("Vary", "Accept-Encoding")
+
     async def _answer(
         self, request: BaseRequest, f: BinaryIO, st: os.stat_result, coding: str | None
     ) -> None:
         etag = f"{st.st_mtime_ns:x}-{st.st_size:x}"  # step 2
-        method = request.method
         refusal = self._precondition(request, etag, int(st.st_mtime))  # steps 3 and 4
         if refusal == 304:
             self.set_status(304)
@@ -132,13 +156,10 @@ class FileResponse(StreamResponse):
             await self._refuse(request, refusal)
             return
         size = st.st_size
-        offset, count = 0, size
-        if "Range" in request.headers and method in ("GET", "HEAD"):  # step 5
-            span = self._span(request, etag, st)
-            if span is None:
-                await self._refuse(request, 416, empty=False, Content_Range=f"bytes */{size}")
-                return
-            offset, count = span
+        spans = self._spans(request, etag, st, coding)  # step 5
+        if spans == []:
+            await self._refuse(request, 416, empty=False, Content_Range=f"bytes */{size}")
+            return
         headers = self.headers
         ctype, packed = mimetypes.guess_type(self._path.name)
         if packed is not None:  # x.tar.gz itself: its bytes are gzip, not a tar
@@ -146,16 +167,48 @@ class FileResponse(StreamResponse):
         headers.setdefault("Content-Type", ctype or "application/octet-stream")
         if coding is not None:
             headers["Content-Encoding"] = coding
-            headers.add("Vary", "Accept-Encoding")
         self.etag = etag  # in aiohttp's order: type, validators, length, ranges
         self.last_modified = st.st_mtime
-        headers["Content-Length"] = str(count)
+        if spans is not None and len(spans) > 1:
+            await self._send_parts(request, f, size, spans)
+            return
+        offset, stop = (0, size) if spans is None else spans[0]
+        headers["Content-Length"] = str(stop - offset)
         headers["Accept-Ranges"] = "bytes"
-        if self.status == 206:
-            headers["Content-Range"] = f"bytes {offset}-{offset + count - 1}/{size}"
+        if spans is not None:
+            self.set_status(206)
+            headers["Content-Range"] = f"bytes {offset}-{stop - 1}/{size}"
         writer = StreamResponse._start(self, request)
-        if method != "HEAD":
-            await writer.write_file(f, offset, count, self._chunk_size)
+        if request.method != "HEAD":
+            await writer.write_file(f, offset, stop - offset, self._chunk_size)
+        await writer.write_eof()
+        self._finished()
+
+    async def _send_parts(
+        self, request: BaseRequest, f: BinaryIO, size: int, spans: list[tuple[int, int]]
+    ) -> None:
+        """206 ``multipart/byteranges``: each span a part with its ``Content-Range``."""
+        headers = self.headers
+        boundary = secrets.token_hex(16)
+        part_type = headers["Content-Type"]
+        heads = [
+            f"\r\n--{boundary}\r\nContent-Type: {part_type}\r\n"
+            f"Content-Range: bytes {start}-{stop - 1}/{size}\r\n\r\n".encode()
+            for start, stop in spans
+        ]
+        heads[0] = heads[0][2:]  # the first delimiter needs no CRLF before it
+        tail = f"\r\n--{boundary}--\r\n".encode()
+        length = sum(map(len, heads)) + sum(stop - start for start, stop in spans) + len(tail)
+        self.set_status(206)
+        headers["Content-Type"] = f"multipart/byteranges; boundary={boundary}"
+        headers["Content-Length"] = str(length)
+        headers["Accept-Ranges"] = "bytes"
+        writer = StreamResponse._start(self, request)
+        if request.method != "HEAD":
+            for head, (start, stop) in zip(heads, spans, strict=True):
+                await writer.write(head)
+                await writer.write_file(f, start, stop - start, self._chunk_size)
+            await writer.write(tail)
         await writer.write_eof()
         self._finished()
 
@@ -180,37 +233,36 @@ class FileResponse(StreamResponse):
             return 304 if method in ("GET", "HEAD") else 412
         return None
 
-    def _span(self, request: BaseRequest, etag: str, st: os.stat_result) -> tuple[int, int] | None:
-        """(offset, count) to send for a ``Range`` request (the whole file when the range
-        does not apply; 206 when it does), or None when it cannot be satisfied (416)."""
-        size = st.st_size
-        if self._range(request, etag, st.st_mtime) is None:
-            return 0, size
-        try:
-            rng = request.http_range
-        except ValueError:
+    def _spans(
+        self, request: BaseRequest, etag: str, st: os.stat_result, coding: str | None
+    ) -> list[tuple[int, int]] | None:
+        """The spans a ``Range`` asks for (step 5); None to send the whole file, [] for 416.
+
+        Ignored: on a method other than GET and HEAD, when ``If-Range`` names another
+        version, and for several spans of a content-coded variant (a multipart body
+        cannot carry the coding of the file its parts come from).
+        """
+        raw = request.headers.get("Range")
+        if raw is None or request.method not in ("GET", "HEAD"):
             return None
-        start, stop = rng.start, rng.stop
-        if start is not None and start < 0:  # bytes=-N: the last N
-            start = max(0, size + start)
-        start = start or 0
-        stop = size if stop is None else min(stop, size)
-        if start >= size or start >= stop:
+        if not self._range_applies(request, etag, st.st_mtime):
             return None
-        self.set_status(206)
-        return start, stop - start
+        spans = byte_ranges(raw, st.st_size, self._max_ranges)
+        if spans is not None and len(spans) > 1 and coding is not None:
+            return None
+        return spans
 
     @staticmethod
-    def _range(request: BaseRequest, etag: str, mtime: float) -> bool | None:
-        """True when the Range applies; None when ``If-Range`` names another version."""
+    def _range_applies(request: BaseRequest, etag: str, mtime: float) -> bool:
+        """False when ``If-Range`` names another version than the file's."""
         raw = request.headers.get("If-Range")
         if raw is None:
             return True
         raw = raw.strip()
         if raw.startswith('"'):
-            return True if raw == f'"{etag}"' else None
+            return raw == f'"{etag}"'
         since = request.if_range
-        return True if since is not None and int(mtime) <= since.timestamp() else None
+        return since is not None and int(mtime) <= since.timestamp()
 
 
 class _NotRegularFile(Exception):

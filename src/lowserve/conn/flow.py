@@ -1,9 +1,14 @@
-"""Flow control beside the connection: writing's pause, ``drain()`` and ``send_timeout``
-(:class:`WriteFlow`), and the request body's read progress for ``body_read_timeout``
-(:class:`BodyWatch`).
+"""Flow control beside the connection: writing's pause, ``drain()``, ``send_timeout``
+and ``min_send_rate`` (:class:`WriteFlow`), and the request body's read progress for
+``body_read_timeout`` and ``min_body_rate`` (:class:`BodyWatch`).
 
-Both watches sample: the server's sweeper asks them about once a second, with its
-coarse clock, so a byte moved costs no clock read.
+Both watches sample: the server's sweeper calls their ``sample`` about once a second,
+with its coarse clock, so a byte moved costs no clock read.
+
+A rate is judged as Apache's mod_reqtimeout judges ``MinRate``: a transfer that has
+run ``t`` seconds (counting only time when the peer is what it waits on) and moved
+``n`` bytes is too slow once ``t > grace + n / rate``. So after the grace it must
+keep an average of ``rate`` bytes a second, and bytes moved early buy time later.
 
 Invariants:
 
@@ -11,6 +16,8 @@ Invariants:
   ``resume_writing``); while it is False, a writer need not wait.
 * Every writer waiting at once shares one future. ``resume`` resolves it and ``lost``
   fails it, so no writer waits past its connection.
+* A send-rate account spans the pauses of one transfer: it ends only when a sweep
+  passes with writing not paused (the peer kept up, or there was nothing to send).
 """
 
 from __future__ import annotations
@@ -23,10 +30,11 @@ __all__ = ["BodyWatch", "WriteFlow"]
 
 
 class WriteFlow:
-    """The write side of one connection: paused or not, the writers waiting, and
-    how long the peer has taken no bytes."""
+    """The write side of one connection: paused or not, the writers waiting, how
+    long the peer has taken no bytes, and how many it has taken since it began to
+    hold the response back."""
 
-    __slots__ = ("_low", "_since", "_waiter", "paused")
+    __slots__ = ("_last", "_low", "_resumed", "_since", "_start", "_taken", "_waiter", "paused")
 
     def __init__(self) -> None:
         self.paused = False
@@ -34,16 +42,33 @@ class WriteFlow:
         #: The write buffer's smallest size since the pause, and when it got there.
         self._low = 0
         self._since = 0.0
+        #: The send-rate account: its first sample's time (0.0: none yet), the bytes
+        #: the peer has taken, and the buffer's size when last looked at.
+        self._start = 0.0
+        self._taken = 0
+        self._last = 0
+        #: The coarse clock when writing last resumed (-1.0: never).
+        self._resumed = -1.0
 
     def pause(self, buffered: int, now: float) -> None:
         """The transport's buffer went over its high-water mark, holding *buffered* bytes."""
         self.paused = True
         self._low = buffered
         self._since = now
+        if now != self._resumed:
+            # A sweep has passed since the last resume: a new transfer, a new account.
+            self._start = 0.0
+            self._taken = 0
+        self._last = buffered
 
-    def resume(self) -> None:
-        """The buffer went under its low-water mark: the waiting writers go on."""
+    def resume(self, buffered: int, now: float) -> None:
+        """The buffer went under its low-water mark, to *buffered* bytes: the waiting
+        writers go on."""
         self.paused = False
+        if buffered < self._last:
+            self._taken += self._last - buffered
+        self._last = buffered
+        self._resumed = now
         waiter = self._waiter
         if waiter is not None:
             self._waiter = None
@@ -63,38 +88,76 @@ class WriteFlow:
         if waiter is not None and not waiter.done():
             waiter.set_exception(exc)
 
-    def stalled_for(self, buffered: int, now: float) -> float:
-        """Seconds the peer has taken nothing, sampled with the buffer at *buffered*
-        bytes (0.0 when it has taken some since the last sample)."""
+    def sample(self, buffered: int, now: float) -> None:
+        """A sweep's look at a paused transport, its buffer holding *buffered* bytes.
+
+        Only shrinking counts as taken: bytes written during a pause hide what the
+        peer took meanwhile, which errs against the peer (as ``send_timeout`` does).
+        """
         if buffered < self._low:
             self._low = buffered
             self._since = now
+        if buffered < self._last:
+            self._taken += self._last - buffered
+        self._last = buffered
+        if not self._start:
+            self._start = now
+
+    def stalled_for(self, now: float) -> float:
+        """Seconds the peer has taken nothing, as of the last :meth:`sample`."""
         return now - self._since
+
+    def too_slow(self, rate: int, grace: float, now: float) -> bool:
+        """Whether the peer has taken fewer than *rate* bytes a second on average
+        since the account's first sample, beyond its first *grace* seconds."""
+        return bool(self._start) and (now - self._start - grace) * rate > self._taken
 
 
 class BodyWatch:
     """Read progress of the request body being received."""
 
-    __slots__ = ("_body", "_count", "_since")
+    __slots__ = ("_active", "_at", "_body", "_count", "_reading", "_since")
 
     def __init__(self) -> None:
         self._body: BodyStream | None = None
         #: The watched body's byte count at the last change, and when it changed.
         self._count = 0
         self._since = 0.0
+        #: Seconds it has been read from, summed over the sweeps that found reading
+        #: on at both ends; the last sample's time, and whether reading was on then.
+        self._active = 0.0
+        self._at = 0.0
+        self._reading = False
 
-    def stalled_for(self, body: BodyStream | None, reading: bool, now: float) -> float:
-        """Seconds *body* has received nothing while *reading* was on (0.0 when it
-        grew, reading was paused, or it is a new body)."""
-        if body is None:
-            self._body = None
-            return 0.0
-        if body is not self._body or not reading or body.total_bytes != self._count:
+    def sample(self, body: BodyStream | None, reading: bool, now: float) -> None:
+        """A sweep's look at *body* (the one being received, if any); *reading* is
+        whether lowserve was reading it (not paused by back-pressure, and not holding
+        back a ``100 Continue``)."""
+        if body is not self._body or body is None:
             self._body = body
+            self._count = body.total_bytes if body is not None else 0
+            self._since = self._at = now
+            self._active = 0.0
+            self._reading = reading
+            return
+        if reading and self._reading:
+            self._active += now - self._at
+        self._at = now
+        self._reading = reading
+        if not reading or body.total_bytes != self._count:
             self._count = body.total_bytes
             self._since = now
-            return 0.0
-        return now - self._since
+
+    def stalled_for(self, now: float) -> float:
+        """Seconds the body has received nothing while reading was on (0.0 when it
+        grew or reading was off at the last sample, or for a new body)."""
+        return now - self._since if self._body is not None else 0.0
+
+    def too_slow(self, rate: int, grace: float) -> bool:
+        """Whether the body has arrived at fewer than *rate* bytes a second on
+        average over the time it was read from, beyond its first *grace* seconds."""
+        body = self._body
+        return body is not None and (self._active - grace) * rate > body.total_bytes
 
     def forget(self) -> None:
         """Start over: the next sample watches afresh."""

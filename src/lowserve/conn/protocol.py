@@ -203,24 +203,48 @@ class HttpProtocol(Parsing):
             self._refuse_now()
 
     def _check_progress(self, now: float) -> None:
-        """``body_read_timeout`` and ``send_timeout``: a peer that stopped moving bytes.
+        """The progress timeouts and rates: a peer that stopped, or nearly stopped,
+        moving bytes.
 
-        Progress is sampled at each sweep (no clock read per byte): a body whose
-        received count has not changed, while lowserve was reading, for
-        ``body_read_timeout``, fails its reads with 408; a response whose write
-        buffer has not shrunk below its size at the pause, for ``send_timeout``,
-        has its connection aborted.
+        Progress is sampled at each sweep (no clock read per byte). A body that has
+        not grown while lowserve was reading it for ``body_read_timeout``, or arrives
+        slower than ``min_body_rate``, fails its reads with 408. A response whose
+        write buffer has not shrunk below its size at the pause for ``send_timeout``,
+        or that the client takes slower than ``min_send_rate``, has its connection
+        aborted.
         """
         opts = self._opts
-        stalled = self._body_watch.stalled_for(self._body, not self._paused, now)
-        if opts.body_read_timeout and stalled >= opts.body_read_timeout:
-            self._body_watch.forget()
-            self._wire_error(WireError(408, "request body not received in time"))
+        body = self._body
+        watch = self._body_watch
+        watch.sample(body, body is not None and not self._paused and not body.continue_pending, now)
+        if body is not None and self._error is None:
+            if opts.body_read_timeout and watch.stalled_for(now) >= opts.body_read_timeout:
+                watch.forget()
+                self._wire_error(WireError(408, "request body not received in time"))
+            elif opts.min_body_rate and watch.too_slow(opts.min_body_rate, opts.min_rate_grace):
+                watch.forget()
+                self._server.note_refusal(
+                    "body-rate",
+                    f"request bodies arriving slower than min_body_rate "
+                    f"({opts.min_body_rate} B/s after {opts.min_rate_grace:g} s): 408",
+                )
+                self._wire_error(WireError(408, "request body arriving too slowly"))
         transport = self.transport
-        if self._flow.paused and transport is not None and opts.send_timeout:
-            stalled = self._flow.stalled_for(transport.get_write_buffer_size(), now)
-            if stalled >= opts.send_timeout:
+        flow = self._flow
+        if flow.paused and transport is not None and (opts.send_timeout or opts.min_send_rate):
+            flow.sample(transport.get_write_buffer_size(), now)
+            stalled = flow.stalled_for(now)
+            if opts.send_timeout and stalled >= opts.send_timeout:
                 log.debug("client %s read nothing for %.0f s: closing", self.peer, stalled)
+                transport.abort()
+            elif opts.min_send_rate and flow.too_slow(opts.min_send_rate, opts.min_rate_grace, now):
+                self._server.note_refusal(
+                    "send-rate",
+                    f"responses read slower than min_send_rate "
+                    f"({opts.min_send_rate} B/s after {opts.min_rate_grace:g} s): connections "
+                    "closed",
+                )
+                log.debug("client %s reads slower than min_send_rate: closing", self.peer)
                 transport.abort()
 
     # -- asyncio.Protocol -----------------------------------------------------
@@ -309,7 +333,9 @@ class HttpProtocol(Parsing):
             self._upgrade.pause_writing()
 
     def resume_writing(self) -> None:
-        self._flow.resume()
+        transport = self.transport
+        buffered = transport.get_write_buffer_size() if transport is not None else 0
+        self._flow.resume(buffered, self._server.now)
         if self._upgrade is not None:
             self._upgrade.resume_writing()
 

@@ -225,8 +225,9 @@ def _descriptor_limit() -> int:
 
 
 def _sweep_interval(options: ServerOptions) -> float:
-    """How often deadlines are checked: every second, or a quarter of the shortest
-    timeout when that is shorter (but not more often than every 20 ms)."""
+    """How often deadlines and rates are checked: every second, or a quarter of the
+    shortest timeout (or rate grace) when that is shorter (but not more often than
+    every 20 ms)."""
     timeouts = [
         t
         for t in (
@@ -236,6 +237,7 @@ def _sweep_interval(options: ServerOptions) -> float:
             options.drain_grace,
             options.body_read_timeout,
             options.send_timeout,
+            options.min_rate_grace if options.min_body_rate or options.min_send_rate else 0,
         )
         if t > 0
     ]
