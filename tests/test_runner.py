@@ -187,6 +187,40 @@ async def test_drain_answers_a_request_sent_on_an_idle_connection_then_closes() 
             w.close()
 
 
+async def test_a_socket_accepted_as_the_stop_began_is_answered_before_the_stop_ends() -> None:
+    """The loop makes a protocol when it accepts and calls its connection_made an
+    iteration later: a stop that begins in between (a worker idle when told to stop)
+    still waits for that connection and answers its request."""
+    loop = asyncio.get_running_loop()
+    server = web.Server(answer_ok, access_log=None)
+    server._loop = loop
+    ours, theirs = socket.socketpair()
+    protocol = server()  # accepted: made, not yet connected
+    stopping = asyncio.ensure_future(server.shutdown(5))
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert not stopping.done()  # waiting for the connection still to be made
+    await loop.connect_accepted_socket(lambda: protocol, ours)
+    reader, writer = await asyncio.open_connection(sock=theirs)
+    writer.write(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+    answer = await asyncio.wait_for(reader.read(), 5)
+    assert answer.startswith(b"HTTP/1.1 200 ") and b"\r\nConnection: close\r\n" in answer
+    await asyncio.wait_for(stopping, 5)
+    assert server.drained_count == 1
+    writer.close()
+
+
+async def test_a_protocol_never_connected_holds_the_stop_for_drain_grace_only() -> None:
+    """A TLS handshake that fails never calls connection_made: the stop waits for it
+    no longer than drain_grace."""
+    server = web.Server(answer_ok, access_log=None, drain_grace=0.2)
+    server._loop = asyncio.get_running_loop()
+    server()
+    started = time.monotonic()
+    await asyncio.wait_for(server.shutdown(5), 5)
+    assert 0.15 < time.monotonic() - started < 2
+
+
 async def test_handlers_cancelled_at_the_end_of_a_stop_are_logged(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

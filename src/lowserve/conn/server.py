@@ -62,6 +62,9 @@ class Server:
         self.requests_count = 0
         self._loop = loop
         self._connections: dict[HttpProtocol, None] = {}
+        #: Protocols made for an accepted socket whose connection_made has not run yet
+        #: (the loop calls it an iteration later, or after a TLS handshake).
+        self._unmade = 0
         self._sweeper: asyncio.TimerHandle | None = None
         self._to_flush: list[HttpProtocol] = []
         self._all_closed: asyncio.Event | None = None
@@ -102,6 +105,7 @@ class Server:
         loop = self._loop
         if loop is None:
             loop = self._loop = asyncio.get_running_loop()
+        self._unmade += 1
         return HttpProtocol(self, loop)
 
     # -- registry, used by HttpProtocol ---------------------------------------
@@ -114,6 +118,8 @@ class Server:
         so that the event loop does not meet EMFILE in accept() (where libuv closes
         the connections it cannot take, silently).
         """
+        if self._unmade:
+            self._unmade -= 1
         limit = self.options.limit_concurrency
         if limit and len(self._connections) >= limit:
             self.note_refusal(
@@ -192,10 +198,8 @@ class Server:
         Each cancelled handler is logged, one WARNING line with its method and path.
         """
         await self.pre_shutdown()
-        if self._connections:
-            self._all_closed = asyncio.Event()
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._all_closed.wait(), timeout)
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._drained(), timeout)
         for conn in list(self._connections):
             request = conn.current_request
             if request is not None:
@@ -209,6 +213,28 @@ class Server:
         if self._sweeper is not None:
             self._sweeper.cancel()
             self._sweeper = None
+
+    async def _drained(self) -> None:
+        """Until no connection is open and none accepted is still to be made.
+
+        A socket accepted just before the listener closed has its protocol made
+        already and its ``connection_made`` still to come: the loop calls it an
+        iteration later (after the handshake, for TLS). Without this wait a worker
+        that was idle when told to stop exited at once and closed that connection
+        unanswered (seen once in a SIGHUP rolling restart). A handshake that
+        fails never calls ``connection_made``, so that wait is bounded by
+        ``drain_grace``.
+        """
+        assert self._loop is not None
+        give_up = self._loop.time() + self.options.drain_grace
+        while True:
+            if self._connections:
+                self._all_closed = asyncio.Event()
+                await self._all_closed.wait()
+            elif self._unmade and self._loop.time() < give_up:
+                await asyncio.sleep(0.002)
+            else:
+                return
 
     def requests_limit_reached(self) -> None:
         """``requests_limit`` requests were answered (called once, by a connection)."""
