@@ -94,7 +94,7 @@ def _client(
                 try:
                     sock.sendall(request)
                     head, closes, _, buf = _read_response(sock, buf)
-                except OSError as exc:
+                except Exception as exc:  # any error is a failed request, never a lost thread
                     with tally.lock:
                         tally.failed.append(f"{path}: {exc!r}")
                     return
@@ -134,6 +134,7 @@ class Load:
         self.stop.set()
         for t in self.threads:
             t.join(15)
+        assert not any(t.is_alive() for t in self.threads), "a client thread hung"
 
     def wait_for(self, requests: int, timeout: float = 20) -> None:
         deadline = time.monotonic() + timeout
@@ -335,3 +336,129 @@ def test_workers_die_with_a_killed_supervisor(app: Path) -> None:
     again = _start(app, port)  # the address is free again
     again.send_signal(signal.SIGTERM)
     assert again.wait(20) == 0
+
+
+@dataclass
+class KillTally:
+    """Answers by worker pid, and the failed requests with when their connection opened."""
+
+    pids: dict[int, int] = field(default_factory=dict)
+    failed: list[tuple[float, str]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def _kill_client(port: int, tally: KillTally, stop: threading.Event) -> None:
+    """Keep-alive requests to /pid; after a failed one (never retried), a new connection."""
+    request = b"GET /pid HTTP/1.1\r\nHost: x\r\n\r\n"
+    while not stop.is_set():
+        opened = time.monotonic()
+        try:
+            with _connect(port) as sock:
+                buf = b""
+                while not stop.is_set():
+                    sock.sendall(request)
+                    head, closes, body, buf = _read_response(sock, buf)
+                    assert head.startswith(b"HTTP/1.1 200 "), head
+                    with tally.lock:
+                        pid = int(body)
+                        tally.pids[pid] = tally.pids.get(pid, 0) + 1
+                    if closes:
+                        break
+        except Exception as exc:  # a failed request: counted, then a new connection
+            with tally.lock:
+                tally.failed.append((opened, repr(exc)))
+
+
+@pytest.mark.parametrize(("workers", "victims"), [(1, 1), (2, 1), (2, 2)])
+def test_killed_workers_are_replaced_under_load(app: Path, workers: int, victims: int) -> None:
+    """SIGKILL (the OOM killer's way) to one or both workers under load: replacements
+    serve within a second, the crash guard counts each, and every request on a
+    connection opened after the kill is answered."""
+    port = free_port()
+    proc = lowserve(
+        "myapp:handler", "--port", str(port), "--no-access-log", "--workers", str(workers), cwd=app
+    )
+    stderr = StderrLines(proc)
+    tally, stop = KillTally(), threading.Event()
+    threads = [
+        threading.Thread(target=_kill_client, args=(port, tally, stop), daemon=True)
+        for _ in range(8)
+    ]
+    try:
+        stderr.wait_for("serving on", 30)
+        before = wait_for_workers(proc.pid, lambda pids: len(pids) == workers)
+        for t in threads:
+            t.start()
+        deadline = time.monotonic() + 20
+        while sum(tally.pids.values()) < 200:
+            assert time.monotonic() < deadline, tally
+            time.sleep(0.01)
+        victim_pids = sorted(before)[:victims]
+        killed_at = time.monotonic()
+        for pid in victim_pids:
+            os.kill(pid, signal.SIGKILL)
+        # A replacement answers (fresh connections: the load's keep-alive ones may all
+        # have gone to a surviving worker).
+        while int(_get_pid(port)) in before:
+            assert time.monotonic() < killed_at + 20, (tally.failed[:3], stderr.lines)
+        served_after = time.monotonic() - killed_at
+        served = sum(tally.pids.values())
+        while sum(tally.pids.values()) < served + 200:
+            assert time.monotonic() < killed_at + 30, (tally.failed[:3], stderr.lines)
+            time.sleep(0.01)
+        stop.set()
+        for t in threads:
+            t.join(15)
+        assert not any(t.is_alive() for t in threads)
+        late = [error for opened, error in tally.failed if opened >= killed_at]
+        print(
+            f"--workers {workers}, {victims} killed: a replacement served after "
+            f"{served_after:.2f} s; {sum(tally.pids.values())} ok, {len(tally.failed)} failed "
+            f"on connections to the killed worker(s), {len(late)} on later ones"
+        )
+        assert late == []
+        for pid in victim_pids:
+            stderr.wait_for(f"worker {pid} was killed by SIGKILL: starting a new one", 5)
+        assert served_after < 3.0  # about 0.3 s on an idle machine (a new interpreter)
+        assert proc.poll() is None  # one death is not a crash loop
+    finally:
+        stop.set()
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(30)
+        stderr.join()
+    assert code == 0
+
+
+def test_the_crash_guard_counts_killed_workers(app: Path) -> None:
+    """Five workers killed within 30 s are a crash loop: the supervisor stops with one
+    error line (exit 1), leaving the restart to systemd."""
+    port = free_port()
+    proc = lowserve("myapp:handler", "--port", str(port), "--no-access-log", cwd=app)
+    stderr = StderrLines(proc)
+    try:
+        stderr.wait_for("serving on", 30)
+        for _ in range(5):
+            pid = int(_get_pid(port))
+            os.kill(pid, signal.SIGKILL)
+            wait_for_workers(proc.pid, lambda pids, pid=pid: pid not in pids, timeout=10)
+        code = proc.wait(20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    lines = stderr.join()
+    assert code == 1
+    assert any("Error: 5 workers died within 30 s; stopping" in ln for ln in lines), lines
+    assert not any("stopping (" in ln for ln in lines), lines  # no signal was sent
+
+
+def _get_pid(port: int) -> str:
+    """The pid of the worker that answers a fresh connection (waiting while none serves)."""
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            with _connect(port) as sock:
+                sock.sendall(b"GET /pid HTTP/1.1\r\nHost: x\r\n\r\n")
+                return _read_response(sock, b"")[2].decode()
+        except OSError:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)

@@ -373,8 +373,8 @@ def run(config: Config, *, check: bool = False) -> int:
         return Exit.START
     from .supervisor import Supervisor
 
-    log.info("%s serving %s", _version_text(), config.handler)
-    return Supervisor(config, listeners).run()
+    # Said once every worker serves: a handler that fails to load is one error line.
+    return Supervisor(config, listeners, about=f"{config.handler}, {_version_text()}").run()
 
 
 def _watched_dirs(config: Config) -> list[str]:

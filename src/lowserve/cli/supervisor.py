@@ -13,8 +13,12 @@ Signals:
   and leaves the old workers serving.
 * ``SIGTTIN``/``SIGTTOU``: one worker more, one fewer (never fewer than one).
 
-A worker that dies is replaced. Workers that die during start-up stop the
-supervisor with their exit code (2: the handler cannot be loaded, 3: cannot serve).
+A worker that dies is replaced at once, whatever killed it (the OOM killer's
+SIGKILL included), even when no other worker is left serving; more than
+``_CRASH_LIMIT`` deaths within ``_CRASH_WINDOW`` seconds stop the supervisor (exit
+1), so that systemd's restart policy takes over from a crash loop. Workers that die
+during the first start-up stop the supervisor with their exit code (2: the handler
+cannot be loaded, 3: cannot serve), and the error line is all that is printed.
 """
 
 from __future__ import annotations
@@ -61,8 +65,10 @@ class Worker:
 class Supervisor:
     """Runs ``config.workers`` workers on *listeners* until a stop signal."""
 
-    def __init__(self, config: Config, listeners: list[Listener]) -> None:
+    def __init__(self, config: Config, listeners: list[Listener], about: str = "") -> None:
         self.config = config
+        #: Said in the start-up line once every worker serves (the handler, the version).
+        self.about = about
         self.listeners = listeners
         self.target = max(1, config.workers)
         self.workers: dict[int, Worker] = {}
@@ -200,7 +206,7 @@ class Supervisor:
         while self.signals:
             sig = self.signals.pop(0)
             if sig in (signal.SIGTERM, signal.SIGINT):
-                return self._stop(sig)
+                return self._stop(signal.Signals(sig).name)
             if sig == signal.SIGHUP and not self._restarting:
                 log.info("SIGHUP: restarting workers one by one")
                 systemd.notify("RELOADING=1", f"MONOTONIC_USEC={time.monotonic_ns() // 1000}")
@@ -235,8 +241,9 @@ class Supervisor:
                         sys.stderr.write(
                             f"Error: a worker {_exit_text(code)} during start-up; stopping\n"
                         )
-                    self._stop(signal.SIGTERM)
+                    self._stop(None)  # the error said it all: nothing more is printed
                     return code if code in (Exit.USAGE, Exit.START) else Exit.FAILURE
+                log.warning("a new worker %s before serving: starting another", _exit_text(code))
                 self._crashed(worker, code)
             else:
                 log.warning("worker %d %s: starting a new one", worker.pid, _exit_text(code))
@@ -245,7 +252,7 @@ class Supervisor:
             sys.stderr.write(
                 f"Error: {_CRASH_LIMIT} workers died within {_CRASH_WINDOW:.0f} s; stopping\n"
             )
-            self._stop(signal.SIGTERM)
+            self._stop(None)
             return Exit.FAILURE
         return None
 
@@ -267,8 +274,16 @@ class Supervisor:
             self.retire(replacement, signal.SIGKILL)
 
     def _keep_target(self) -> None:
-        """Start or retire workers to keep ``target`` of them (once one serves)."""
-        if self._restarting or not any(w.ready for w in self.workers.values()):
+        """Start or retire workers to keep ``target`` of them.
+
+        During the first start-up, the rest wait until the first one serves (it
+        loads the handler, and a failure is then said once). From then on a dead
+        worker is replaced even when none serves: with one worker, the OOM killer's
+        SIGKILL leaves none.
+        """
+        if self._restarting:
+            return
+        if not self.ready_sent and not any(w.ready for w in self.workers.values()):
             return
         live = [w for w in self.workers.values() if not w.retiring and w is not self._replacement]
         for _ in range(self.target - len(live)):
@@ -284,7 +299,8 @@ class Supervisor:
             and all(w.ready for w in self.workers.values() if not w.retiring)
         ):
             self.ready_sent = True
-            log.info("serving on %s with %d worker(s)", self._names, self.target)
+            about = f": {self.about}" if self.about else ""
+            log.info("serving on %s with %d worker(s)%s", self._names, self.target, about)
             systemd.notify("READY=1", self._status(self._names), f"MAINPID={os.getpid()}")
 
     def _crashed(self, worker: Worker, code: int) -> None:
@@ -311,8 +327,11 @@ class Supervisor:
         self._last_ping = now
         systemd.notify("WATCHDOG=1")
 
-    def _stop(self, sig: int) -> int:
+    def _stop(self, cause: str | None) -> int:
         """Graceful stop: refuse new connections, let every worker drain, then exit.
+
+        *cause* (the signal's name) is logged in the stop's first and last lines; a
+        stop after a failure (None) logs neither, the error line having said why.
 
         The sockets this process bound come first: no new connection may join their
         queues, the workers accept the ones queued, and then the sockets are shut
@@ -320,7 +339,8 @@ class Supervisor:
         inherited ones stay open, their queue kept for whoever passed them. A second
         SIGINT kills the workers, and the exit code is then 1.
         """
-        log.info("stopping (%s)", signal.Signals(sig).name)
+        if cause is not None:
+            log.info("stopping (%s)", cause)
         systemd.notify("STOPPING=1")
         bound = [listener for listener in self.listeners if listener.bound]
         # No new connection joins a queue; the workers accept what is queued (a close
@@ -354,7 +374,8 @@ class Supervisor:
                     self.retire(worker, signal.SIGKILL)
         for listener in self.listeners:  # socket files were unlinked by stop_arrivals
             listener.sock.close()
-        log.info("stopped" + (" (workers killed)" if forced else ""))
+        if cause is not None or forced:
+            log.info("stopped" + (" (workers killed)" if forced else ""))
         return Exit.FAILURE if forced else Exit.OK
 
 
