@@ -37,25 +37,44 @@ class LogConfigError(Exception):
 
 def load_log_config(path: str) -> None:
     """Apply a logging configuration file: ``.json`` or ``.yaml``/``.yml`` (with PyYAML
-    installed) as a ``dictConfig``, anything else (``.ini``, ``.conf``) as a ``fileConfig``."""
+    installed) as a ``dictConfig``, anything else (``.ini``, ``.conf``) as a ``fileConfig``.
+
+    All three keep the loggers that already exist: a dict's ``disable_existing_loggers``
+    defaults to false here, as the ``fileConfig`` is called. lowserve's own loggers
+    (``lowserve``, ``lowserve.access``, ...) keep working even when a dict sets it to
+    true, unless the configuration names them.
+    """
     suffix = os.path.splitext(path)[1].lower()
     try:
         if suffix == ".json":
             with open(path) as fh:
-                logging.config.dictConfig(json.load(fh))
+                _dict_config(json.load(fh))
         elif suffix in (".yaml", ".yml"):
             try:
                 import yaml  # type: ignore[import-untyped,unused-ignore]
             except ImportError:
                 raise LogConfigError(f"--log-config {path}: YAML needs PyYAML installed") from None
             with open(path) as fh:
-                logging.config.dictConfig(yaml.safe_load(fh))
+                _dict_config(yaml.safe_load(fh))
         else:
             logging.config.fileConfig(path, disable_existing_loggers=False)
     except LogConfigError:
         raise
     except Exception as exc:
         raise LogConfigError(f"--log-config {path}: {type(exc).__name__}: {exc}") from None
+
+
+def _dict_config(config: object) -> None:
+    """``dictConfig`` *config*, sparing the loggers that exist (see :func:`load_log_config`)."""
+    if not isinstance(config, dict):
+        raise ValueError(f"the file holds a {type(config).__name__}, not a mapping")
+    config = {"disable_existing_loggers": False, **config}
+    logging.config.dictConfig(config)
+    named = set(config.get("loggers") or ())
+    for name, logger in list(logging.Logger.manager.loggerDict.items()):
+        ours = name == "lowserve" or name.startswith("lowserve.")
+        if ours and name not in named and isinstance(logger, logging.Logger):
+            logger.disabled = False
 
 
 def setup_logging(level: str, log_config: str | None = None, *, process: str = "") -> None:
