@@ -60,3 +60,105 @@ def test_trusted_peers_parse_once_and_refuse_bad_entries() -> None:
     for bad in ("not-an-ip", "10.0.0.0/33", "unix:/x"):
         with pytest.raises(ValueError, match="is not an address, a network"):
             TrustedPeers([bad])
+
+
+@pytest.mark.parametrize(
+    ("value", "remote"),
+    [
+        (b"203.0.113.7", "203.0.113.7"),
+        (b"10.0.0.1, 203.0.113.7", "203.0.113.7"),
+        (b"203.0.113.7:4711", "203.0.113.7"),
+        (b"2001:db8::1", "2001:db8::1"),
+        (b"[2001:db8::1]", "2001:db8::1"),
+        (b"[2001:db8::1]:4711", "2001:db8::1"),
+        (b"garbage!!", None),
+        (b"203.0.113.7, garbage!!", None),  # the last hop is the one believed
+        (b"<script>", None),
+        (b"unknown", None),  # RFC 7239's tokens are Forwarded's, not X-Forwarded-For's
+        (b"_hidden", None),
+        (b"203.0.113.7:port", None),
+        (b"203.0.113.7:65536", None),
+        (b"01.2.3.4", None),  # octal-looking: refused by ipaddress
+        (b"fe80::1%eth0", None),  # a zone names the proxy's interface
+        (b"[203.0.113.7]", None),  # brackets hold an IPv6 address
+        (b"[2001:db8::1", None),
+        (b"", None),
+    ],
+)
+def test_x_forwarded_for_believes_ip_addresses_only(value: bytes, remote: str | None) -> None:
+    """Anything but an address (with or without a port) leaves request.remote to the
+    peer's address (None here), and out of the access log."""
+    assert read_proxy_headers([(b"X-Forwarded-For", value)])[0] == remote
+
+
+@pytest.mark.parametrize(
+    ("value", "remote"),
+    [
+        (b"for=203.0.113.7", "203.0.113.7"),
+        (b'for="203.0.113.7:4711"', "203.0.113.7"),
+        (b'for="[2001:db8::1]:4711"', "2001:db8::1"),
+        (b"for=unknown", "unknown"),
+        (b"for=UNKNOWN", "unknown"),
+        (b'for="unknown:4711"', "unknown"),
+        (b"for=_hidden", "_hidden"),
+        (b'for="_hidden:_port"', "_hidden"),
+        (b"for=_a.b-c_9", "_a.b-c_9"),
+        (b'for="garbage!!"', None),
+        (b"for=garbage", None),
+        (b'for="_bad!"', None),
+        (b"for=_", None),
+        (b'for="unknown:x"', None),
+        (b'for="[unknown]"', None),
+        (b"for=203.0.113.7, for=spoofed", None),
+    ],
+)
+def test_forwarded_for_believes_addresses_and_rfc_7239_identifiers(
+    value: bytes, remote: str | None
+) -> None:
+    assert _read(value)[0] == remote
+
+
+def test_an_unusable_for_keeps_the_rest_of_its_hop() -> None:
+    assert _read(b'for="garbage!!";proto=https;host=example.org') == (
+        None,
+        "https",
+        "example.org",
+    )
+    headers = [(b"X-Forwarded-For", b"garbage!!"), (b"X-Forwarded-Proto", b"https")]
+    assert read_proxy_headers(headers) == (None, "https", None)
+
+
+async def test_garbage_from_a_trusted_proxy_is_neither_remote_nor_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Over a socket from a trusted peer (127.0.0.1): an unusable X-Forwarded-For or
+    Forwarded leaves request.remote, and the access log's %a, the peer's address."""
+    import logging
+
+    from lowserve import web
+
+    from conftest import exchange, serve
+
+    async def remote(request: web.BaseRequest) -> web.Response:
+        return web.Response(text=str(request.remote))
+
+    caplog.set_level(logging.INFO, "lowserve.access")
+    access = logging.getLogger("lowserve.access")
+    async with serve(remote, proxy_headers=True, access_log=access) as s:
+        for header, expected in [
+            (b"X-Forwarded-For: garbage!!", b"127.0.0.1"),
+            (b'Forwarded: for="garbage!!"', b"127.0.0.1"),
+            (b"X-Forwarded-For: 203.0.113.7", b"203.0.113.7"),
+            (b"Forwarded: for=_hidden", b"_hidden"),
+        ]:
+            request = b"GET / HTTP/1.1\r\nHost: a\r\n" + header + b"\r\nConnection: close\r\n\r\n"
+            out = await exchange(s.port, request)
+            assert out.startswith(b"HTTP/1.1 200 ") and out.endswith(b"\r\n\r\n" + expected)
+    logged = [r.getMessage() for r in caplog.records if r.name == "lowserve.access"]
+    assert [line.split()[0] for line in logged] == [
+        "127.0.0.1",
+        "127.0.0.1",
+        "203.0.113.7",
+        "_hidden",
+    ]
+    assert not any("garbage" in line for line in logged)

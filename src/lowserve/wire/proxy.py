@@ -4,6 +4,13 @@ Only a peer listed in ``forwarded_allow_ips`` (an address, a network, or ``*``) 
 believed. From its request, the last hop of ``Forwarded`` (RFC 7239) is used when
 present, otherwise ``X-Forwarded-For`` (its last address: the one our proxy saw),
 ``X-Forwarded-Proto`` and ``X-Forwarded-Host``.
+
+The client is believed only when it is well formed: an IP address (a port after it
+is dropped; no IPv6 zone), or, in ``Forwarded``'s ``for=``, RFC 7239's ``unknown``
+or an obfuscated identifier (``_`` and letters, digits, ``.``, ``_``, ``-``), which
+are kept as they are. Anything else is no client: the remote stays the peer's
+address, so a value a proxy passed on unchecked never reaches ``request.remote``
+or the access log.
 """
 
 from __future__ import annotations
@@ -102,13 +109,48 @@ def parse_forwarded(fields: Iterable[str]) -> list[dict[str, str]]:
     return hops
 
 
-def _node(value: str) -> str:
-    """``for=`` node to an address: ``"[2001:db8::1]:80"`` → ``2001:db8::1``."""
+_OBFUSCATED = re.compile(r"_[A-Za-z0-9._-]+")
+
+
+def _ip(text: str) -> str | None:
+    """*text* if it is an IP address without a zone, else None."""
+    if "%" in text:
+        return None
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    return text
+
+
+def _client(value: str, *, rfc7239: bool) -> str | None:
+    """A forwarded client (``for=``, an ``X-Forwarded-For`` entry) as request.remote.
+
+    ``1.2.3.4``, ``1.2.3.4:80``, ``2001:db8::1``, ``[2001:db8::1]`` and
+    ``[2001:db8::1]:80`` give the address. With *rfc7239* (RFC 7239 §6), ``unknown``
+    and an obfuscated ``_name``, each with or without a port (or an obfuscated
+    ``_port``), give themselves. Anything else gives None.
+    """
     if value.startswith("["):
-        return value[1:].partition("]")[0]
-    if value.count(":") == 1:
-        return value.partition(":")[0]
-    return value
+        inside, closed, rest = value[1:].partition("]")
+        if rest and not (rest[0] == ":" and _port(rest[1:], rfc7239)):
+            return None
+        return _ip(inside) if closed and ":" in inside else None
+    name, colon, port = value.partition(":") if value.count(":") == 1 else (value, "", "")
+    if colon and not _port(port, rfc7239):
+        return None
+    if rfc7239 and name.lower() == "unknown":
+        return "unknown"
+    if rfc7239 and _OBFUSCATED.fullmatch(name):
+        return name
+    return _ip(name)
+
+
+def _port(text: str, rfc7239: bool) -> bool:
+    """Whether *text* is a port number (or, with *rfc7239*, an obfuscated port)."""
+    if text.isascii() and text.isdigit():
+        return len(text) <= 5 and int(text) <= 65535
+    return rfc7239 and _OBFUSCATED.fullmatch(text) is not None
 
 
 def read_proxy_headers(headers: Iterable[tuple[bytes, bytes]]) -> ProxyInfo:
@@ -127,10 +169,10 @@ def read_proxy_headers(headers: Iterable[tuple[bytes, bytes]]) -> ProxyInfo:
     if forwarded is not None:
         hops = parse_forwarded([forwarded])
         pairs = hops[-1] if hops else {}
-        remote = _node(pairs["for"]) if "for" in pairs else None
+        remote = _client(pairs["for"], rfc7239=True) if "for" in pairs else None
         scheme = pairs.get("proto", "").lower() or None
         return remote, scheme if scheme in ("http", "https") else None, pairs.get("host")
-    remote = xff.split(",")[-1].strip() or None if xff else None
+    remote = _client(xff.split(",")[-1].strip(), rfc7239=False) if xff else None
     scheme = proto.split(",")[-1].strip().lower() if proto else None
     host = host.split(",")[-1].strip() if host else None
     return remote, scheme if scheme in ("http", "https") else None, host or None
