@@ -1,4 +1,5 @@
-"""deploy/: the systemd units verified, and nginx's site in front of two instances.
+"""deploy/: docs/deployment.md's commands and the systemd units they install, verified
+in a scratch root; nginx's site and HAProxy's config in front of two instances.
 
 The files are used as shipped, with only their paths rewritten for this checkout
 (the binary, the sockets, nginx's own files and port).
@@ -6,12 +7,14 @@ The files are used as shipped, with only their paths rewritten for this checkout
 
 from __future__ import annotations
 
+import configparser
 import contextlib
 import grp
 import json
 import os
 import pwd
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -36,36 +39,157 @@ pytestmark = pytest.mark.timeout(90)
 Where = TypeVar("Where")  # where an instance listens: a socket path or a port
 
 
-@pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="needs systemd-analyze")
-def test_units_pass_systemd_analyze_verify(tmp_path: Path) -> None:
-    for name in ("lowserve.service", "lowserve.socket", "lowserve@.service"):
-        text = (DEPLOY / name).read_text().replace("/usr/local/bin/lowserve", LOWSERVE)
-        text = text.replace("/srv/myapp", str(tmp_path))
-        text = re.sub(r"^User=.*$", "User=root", text, flags=re.M)
-        text = re.sub(r"^Group=.*$", "Group=root", text, flags=re.M)
-        (tmp_path / name).write_text(text)
-    instance = tmp_path / "lowserve@1.service"
-    instance.symlink_to(tmp_path / "lowserve@.service")
+VENV_LOWSERVE = "/opt/myapp/venv/bin/lowserve"  # where the units run lowserve from
+SYSTEMD_UNITS = next(
+    (p for p in (Path("/usr/lib/systemd/system"), Path("/lib/systemd/system")) if p.is_dir()),
+    None,
+)
+
+
+def _unit(path: Path) -> configparser.ConfigParser:
+    """A unit file's sections (a key given twice keeps its last value)."""
+    parser = configparser.ConfigParser(strict=False, interpolation=None)
+    parser.optionxform = str  # type: ignore[assignment,method-assign]
+    parser.read(path)
+    return parser
+
+
+def _page_commands() -> list[list[str]]:
+    """The shell commands in docs/deployment.md's code blocks, in order, each split
+    into words (lines split at ``&&`` and ``;``, comments dropped)."""
+    text = (ROOT / "docs" / "deployment.md").read_text()
+    commands: list[list[str]] = []
+    for block in re.findall(r"^```sh\n(.*?)^```", text, re.S | re.M):
+        for line in block.splitlines():
+            command: list[str] = []
+            for word in [*shlex.split(line, comments=True), "&&"]:
+                if word not in ("&&", ";"):
+                    command.append(word)
+                elif command:
+                    commands.append(command)
+                    command = []
+    return commands
+
+
+class _Setup:
+    """What docs/deployment.md's commands do, played into *root* instead of ``/``: the
+    files it copies (each must be one of deploy/'s), the virtual environments it
+    makes, whether it runs systemd-sysusers, and the units it enables."""
+
+    def __init__(self, root: Path) -> None:
+        self.root, self.venvs, self.units = root, list[str](), list[Path]()
+        self.enabled, self.sysusers = list[str](), False
+        for command in _page_commands():
+            self.play(command)
+
+    def play(self, command: list[str]) -> None:
+        match command:
+            case ["python3", "-m", "venv", path]:
+                self.venvs.append(path)
+            case ["cp", *sources, dest]:
+                for source in sources:
+                    assert source.startswith("deploy/") and (ROOT / source).is_file(), source
+                    target = self.root / dest.lstrip("/")
+                    if dest.endswith("/"):
+                        target = target / Path(source).name
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copyfile(ROOT / source, target)
+                    if target.parent == self.root / "etc/systemd/system":
+                        self.units.append(target)
+            case ["systemd-sysusers"]:
+                self.sysusers = True
+            case ["systemctl", "enable", "--now", *names]:
+                self.enabled += names
+
+    def unit_file(self, name: str) -> Path:
+        """The copied file that *name* (``lowserve@1`` → ``lowserve@.service``) loads."""
+        name = name if "." in name else f"{name}.service"
+        return self.root / "etc/systemd/system" / re.sub(r"@[^.]+\.", "@.", name)
+
+
+def test_the_deployment_page_copies_deploy_files_and_runs_lowserve_from_its_venv(
+    tmp_path: Path,
+) -> None:
+    """The page's commands as written: every file it copies is in deploy/, every unit it
+    enables was copied before, each unit runs lowserve from the venv the page makes, as
+    a user the shipped sysusers.d file makes (and a group it makes, or www-data: nginx's
+    on Debian, as the page says)."""
+    setup = _Setup(tmp_path)
+    assert setup.venvs == [VENV_LOWSERVE.removesuffix("/bin/lowserve")]
+    assert {u.name for u in setup.units} == {
+        "lowserve.service",
+        "lowserve.socket",
+        "lowserve@.service",
+    }
+    assert setup.enabled and all(setup.unit_file(n) in setup.units for n in setup.enabled)
+    sysusers = (tmp_path / "etc/sysusers.d/lowserve.conf").read_text()
+    made = re.findall(r"^[ug] (\S+)", sysusers, re.M)
+    assert setup.sysusers and made == ["lowserve"]
+    for path in setup.units:
+        if path.suffix != ".service":
+            continue
+        service = _unit(path)["Service"]
+        for key in ("ExecStartPre", "ExecStart"):
+            assert shlex.split(service[key])[0] == VENV_LOWSERVE, (path.name, key)
+        assert service["User"] in made, path.name
+        assert service["Group"] in [*made, "www-data"], path.name
+        # the unit's comment says where the page puts lowserve
+        assert VENV_LOWSERVE.removesuffix("/bin/lowserve") in path.read_text().split("[Unit]")[0]
+
+
+def _verify(root: Path, *units: str) -> None:
     result = subprocess.run(
-        [
-            "systemd-analyze",
-            "verify",
-            "--man=no",
-            str(tmp_path / "lowserve.service"),
-            str(tmp_path / "lowserve.socket"),
-            str(instance),
-        ],
+        ["systemd-analyze", "verify", "--man=no", f"--root={root}", *units],
         capture_output=True,
         text=True,
         timeout=60,
     )
-    problems = [
-        line
-        for line in (result.stdout + result.stderr).splitlines()
-        if "lowserve" in line and "Failed to" not in line.split(":")[0]
-    ]
     assert result.returncode == 0, result.stdout + result.stderr
-    assert problems == [], problems
+    assert "lowserve" not in result.stdout + result.stderr, result.stdout + result.stderr
+
+
+@pytest.mark.skipif(
+    not (shutil.which("systemd-analyze") and shutil.which("systemd-sysusers") and SYSTEMD_UNITS),
+    reason="needs systemd-analyze, systemd-sysusers and systemd's own units",
+)
+def test_the_deployment_page_in_a_scratch_root_passes_systemd_analyze_verify(
+    tmp_path: Path,
+) -> None:
+    """The page's commands played into a scratch root holding systemd's units, Debian's
+    www-data, the app and an executable where the page installs lowserve: the units it
+    enables pass ``systemd-analyze verify --root`` (which checks that each command
+    exists there), and every User=/Group= exists after its systemd-sysusers.
+    lowserve.service alone, without its socket unit, passes too."""
+    assert SYSTEMD_UNITS is not None
+    root = tmp_path / "root"
+    (root / "usr/lib/systemd").mkdir(parents=True)
+    shutil.copytree(SYSTEMD_UNITS, root / "usr/lib/systemd/system", symlinks=True)
+    (root / "etc").mkdir()
+    (root / "etc/passwd").write_text("root:x:0:0::/root:/bin/sh\nwww-data:x:33:33::/:/bin/sh\n")
+    (root / "etc/group").write_text("root:x:0:\nwww-data:x:33:\n")
+    (root / "srv/myapp").mkdir(parents=True)
+    (root / "srv/myapp/myapp.py").write_text(APP)
+    for command in (VENV_LOWSERVE, "/bin/kill"):
+        fake = root / command.lstrip("/")
+        fake.parent.mkdir(parents=True, exist_ok=True)
+        fake.write_text("#!/bin/sh\nexit 0\n")
+        fake.chmod(0o755)
+    setup = _Setup(root)
+    assert setup.sysusers
+    subprocess.run(["systemd-sysusers", f"--root={root}"], check=True, timeout=60)
+    users = {ln.split(":")[0] for ln in (root / "etc/passwd").read_text().splitlines()}
+    groups = {ln.split(":")[0] for ln in (root / "etc/group").read_text().splitlines()}
+    for path in setup.units:
+        if path.suffix == ".service":
+            assert _unit(path)["Service"]["User"] in users
+            assert _unit(path)["Service"]["Group"] in groups
+    names = [setup.unit_file(n).name if "@" not in n else f"{n}.service" for n in setup.enabled]
+    for name in names:
+        if "@" in name:  # an instance of a template, as systemctl enable makes it
+            (root / "etc/systemd/system" / name).symlink_to(setup.unit_file(name).name)
+    _verify(root, *names)
+    (root / "etc/systemd/system/lowserve.socket").unlink()
+    _verify(root, "lowserve.service")
 
 
 def _nginx_conf(tmp: Path, port: int, socks: list[Path], user: str | None = None) -> Path:
@@ -361,20 +485,11 @@ def test_haproxy_in_front_of_two_instances(tmp_path: Path, mode: str) -> None:
 def test_the_units_command_line_under_socket_activation(tmp_path: Path) -> None:
     """lowserve.socket's FileDescriptorName and lowserve.service's ExecStart, as systemd
     would run them (the binary and the port rewritten for this checkout)."""
-    import configparser
-    import shlex
-
-    def unit(name: str) -> configparser.ConfigParser:
-        parser = configparser.ConfigParser(strict=False, interpolation=None)
-        parser.optionxform = str  # type: ignore[assignment,method-assign]
-        parser.read(DEPLOY / name)
-        return parser
-
-    sock, service = unit("lowserve.socket"), unit("lowserve.service")
+    sock, service = _unit(DEPLOY / "lowserve.socket"), _unit(DEPLOY / "lowserve.service")
     name = sock["Socket"]["FileDescriptorName"]
-    command = shlex.split(
-        service["Service"]["ExecStart"].replace("/usr/local/bin/lowserve", LOWSERVE)
-    )
+    command = shlex.split(service["Service"]["ExecStart"])
+    assert command[0] == VENV_LOWSERVE
+    command[0] = LOWSERVE
     (tmp_path / "myapp.py").write_text(APP)
     port = free_port()
     proc = subprocess.Popen(
