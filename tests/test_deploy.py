@@ -14,6 +14,7 @@ import json
 import os
 import pwd
 import re
+import resource
 import shlex
 import shutil
 import signal
@@ -447,7 +448,8 @@ def test_haproxy_in_front_of_two_instances(tmp_path: Path, mode: str) -> None:
         flags = ["--proxy-protocol"]
     assert "/run/lowserve" not in text and ":808" not in text
     cfg = tmp_path / "haproxy.cfg"
-    cfg.write_text(text.replace("maxconn 20000", "maxconn 200"))
+    # (the shipped maxconn starts under a 20,000-descriptor limit in its own test)
+    cfg.write_text(re.sub(r"maxconn \d+", "maxconn 200", text))
 
     def start(at: Path | int) -> subprocess.Popen[str]:
         bind = ["--unix", str(at)] if isinstance(at, Path) else ["--port", str(at)]
@@ -477,6 +479,49 @@ def test_haproxy_in_front_of_two_instances(tmp_path: Path, mode: str) -> None:
         assert failures == [] and ok > 50
     finally:
         _stop_all(haproxy, apps)
+
+
+@pytest.mark.skipif(not shutil.which("haproxy"), reason="needs haproxy")
+@pytest.mark.skipif(
+    resource.getrlimit(resource.RLIMIT_NOFILE)[1] < 20000,
+    reason="needs a descriptor limit of 20,000 to lower to",
+)
+def test_haproxy_starts_as_shipped_where_the_descriptor_limit_is_20000(tmp_path: Path) -> None:
+    """HAProxy needs about two descriptors per ``maxconn`` and will not start without
+    them: the shipped config, its addresses moved to this checkout's, starts (serves
+    its HTTP frontend) with ``ulimit -n 20000``, where ``maxconn 20000`` could not."""
+    front, tcp, app1, app2 = free_port(), free_port(), free_port(), free_port()
+    text = (DEPLOY / "haproxy.cfg").read_text()
+    assert re.search(r"^\s*maxconn \d+", text, re.M)
+    text = text.replace("bind :80", f"bind 127.0.0.1:{front}")
+    text = text.replace("bind :8443", f"bind 127.0.0.1:{tcp}")
+    text = text.replace("/run/lowserve/", f"{tmp_path}/")
+    text = text.replace("127.0.0.1:8081", f"127.0.0.1:{app1}")
+    text = text.replace("127.0.0.1:8082", f"127.0.0.1:{app2}")
+    (tmp_path / "haproxy.cfg").write_text(text)
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (20000, 20000))
+
+    haproxy = subprocess.Popen(
+        ["haproxy", "-f", str(tmp_path / "haproxy.cfg"), "-db"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=limit,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while haproxy.poll() is None and time.monotonic() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", front), 5):
+                break
+            time.sleep(0.05)
+        assert haproxy.poll() is None, haproxy.communicate(timeout=10)[1]
+        with socket.create_connection(("127.0.0.1", front), 5):
+            pass  # its HTTP frontend accepts
+    finally:
+        haproxy.terminate()
+        haproxy.communicate(timeout=10)
 
 
 @pytest.mark.skipif(
