@@ -19,6 +19,23 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 
 
+def _default(param: Any) -> tuple[str, str]:
+    """An option's default as the table shows it (each pattern of a repeatable one on its
+    own; 0 is a default, not a blank), and its help. A flag whose click default is None
+    because it is composed with others (``--host``, ``--port``) states its default in its
+    help as ``[default: X]``: that moves to the column."""
+    text = param.help or ""
+    stated = re.search(r"\s*\[default: (.*?)\]", text)
+    if stated:
+        return f"`{stated.group(1)}`", text[: stated.start()] + text[stated.end() :]
+    value = param.default
+    if value is None or value is False or value == () or "UNSET" in repr(value):  # click 8.5
+        return "", text
+    if isinstance(value, (tuple, list)):
+        return ", ".join(f"`{v}`" for v in value), text
+    return f"`{value}`", text
+
+
 def command_reference() -> str:
     import click
 
@@ -43,9 +60,8 @@ def command_reference() -> str:
             continue
         flags = " / ".join(f"`{o}`" for o in [*param.opts, *param.secondary_opts])
         env = param.envvar if isinstance(param.envvar, str) else ", ".join(param.envvar or ())
-        unset = param.default in (None, (), False) or "UNSET" in repr(param.default)  # click 8.5
-        default = "" if unset else f"`{param.default}`"
-        text = (param.help or "").replace("|", "\\|").replace("\n", " ")
+        default, text = _default(param)
+        text = text.replace("|", "\\|").replace("\n", " ")
         lines.append(f"| {flags} | `{env}` | {default} | {text} |")
     lines += ["", "The handler may also be given as `LOWSERVE_HANDLER`.", ""]
     return "\n".join(lines)

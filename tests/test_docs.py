@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
+import signal
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -84,3 +88,71 @@ def test_no_doc_installs_lowserve_from_the_package_index() -> None:
                         wrong.append(f"{path.relative_to(ROOT)}: pip install {' '.join(args)}")
     assert wrong == []
     assert found >= 4  # index.md, deployment.md, testing.md and README's -e .
+
+
+def _reference_rows() -> dict[str, list[str]]:
+    """The command reference's table, by flag: [variable, default, meaning]."""
+    rows = {}
+    for line in (ROOT / "docs" / "reference" / "command.md").read_text().splitlines():
+        cells = [c.strip() for c in re.split(r"(?<!\\)\|", line)[1:-1]]
+        if len(cells) == 4 and cells[0].startswith("`--"):
+            rows[cells[0].split(" / ")[0].strip("`")] = cells[1:]
+    return rows
+
+
+def test_command_reference_shows_each_default_as_it_is_typed() -> None:
+    """Defaults the command composes (--host, --port) and zeros are shown, not left
+    blank; a repeatable option's patterns are listed, not a Python tuple."""
+    rows = _reference_rows()
+    assert len(rows) > 40
+    defaults = {flag: row[1] for flag, row in rows.items()}
+    assert defaults["--host"] == "`127.0.0.1`"
+    assert defaults["--port"] == "`8080`"
+    assert defaults["--max-requests"] == "`0`"
+    assert defaults["--max-requests-jitter"] == "`0`"
+    assert defaults["--limit-concurrency"] == "`0`"
+    assert defaults["--reload-include"] == "`*.py`"
+    assert defaults["--reload-exclude"] == "`.*`, `*.py[cod]`, `*.sw.*`, `~*`"
+    assert defaults["--unix"] == ""  # no default: nothing shown
+    for flag, (_, default, meaning) in rows.items():
+        assert "[default:" not in meaning, flag
+        assert not default.startswith(("`(", "`[")), (flag, default)
+
+
+def test_log_config_help_names_every_format_it_reads() -> None:
+    meaning = _reference_rows()["--log-config"][2]
+    for suffix in (".json", ".yaml", ".yml", ".ini", ".conf", "dictConfig", "fileConfig"):
+        assert suffix in meaning, suffix
+
+
+@pytest.mark.timeout(30)
+def test_readme_hello_example_listens_on_the_port_in_PORT() -> None:
+    """README's line that serves examples/hello.py on another port, as written (with a
+    free port, and this venv's Python)."""
+    readme = (ROOT / "README.md").read_text()
+    command = re.search(r"`PORT=(\d+) \.venv/bin/python (examples/hello\.py)`", readme)
+    assert command is not None
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    assert str(port) != command.group(1)
+    env = {**os.environ, "PORT": str(port)}
+    proc = subprocess.Popen([sys.executable, command.group(2)], cwd=ROOT, env=env)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+                break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline
+                time.sleep(0.05)
+        with sock:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            data = b""
+            while chunk := sock.recv(65536):
+                data += chunk
+        assert data.startswith(b"HTTP/1.1 200") and b"Hello from lowserve" in data, data
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(15) == 0

@@ -197,7 +197,8 @@ class Config:
     )
     log_config: str | None = _flag(
         None,
-        "A logging dictConfig as JSON (replaces --log-level).",
+        "A logging configuration file (replaces --log-level): .json, or .yaml/.yml with "
+        "PyYAML, as a dictConfig; .ini, .conf or any other name as a fileConfig.",
         existing_file=True,
     )
     no_server_header: bool = _flag(False, "Send no Server header.")
