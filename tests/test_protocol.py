@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 
 import pytest
 
 from lowserve import web
+from lowserve.conn.state import ConnState
 
 from conftest import exchange, hello, parse_responses, serve
 
@@ -312,3 +314,41 @@ async def test_runs_of_spaces_in_the_request_line_are_accepted() -> None:
         )
     assert out.startswith(b"HTTP/1.1 200 ")
     assert out.endswith(b"GET /a?b=1 HttpVersion(major=1, minor=1)")
+
+
+async def test_a_client_that_pipelines_and_never_reads_costs_a_bounded_buffer() -> None:
+    """Thousands of pipelined requests from a peer that reads no answer: the server
+    stops answering once its write buffer is over the high-water mark (HELD), so it
+    holds about that much, not a response per request; once the peer reads, every
+    request is answered, in order."""
+    body = b"x" * 16384
+
+    async def handler(request: web.BaseRequest) -> web.Response:
+        return web.Response(body=body)
+
+    loop = asyncio.get_running_loop()
+    count = 2000
+    reqs = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n" * (count - 1)
+    reqs += b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+    async with serve(handler) as s:
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.setblocking(False)
+        await loop.sock_connect(sock, ("127.0.0.1", s.port))
+        sending = asyncio.ensure_future(loop.sock_sendall(sock, reqs))
+        deadline = loop.time() + 10
+        while not s.server.connections or s.server.connections[0].state is not ConnState.HELD:
+            assert loop.time() < deadline, "the connection was never held"
+            await asyncio.sleep(0.01)
+        [conn] = s.server.connections
+        assert conn.transport is not None
+        await asyncio.sleep(0.2)  # more requests arrive: they wait
+        assert conn.state is ConnState.HELD
+        assert conn.transport.get_write_buffer_size() < 2 * 65536 + 32 * len(body)
+        received = bytearray()
+        while chunk := await asyncio.wait_for(loop.sock_recv(sock, 1 << 20), 10):
+            received += chunk
+        await asyncio.wait_for(sending, 5)
+        sock.close()
+    assert received.count(b"HTTP/1.1 200 OK\r\n") == count
+    assert len(received) > count * len(body)

@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     from ..api.streams import BodyStream
     from ..options import ServerOptions
     from ..wire.codings import BodyDecoder
+    from .flow import WriteFlow
     from .server import Server
 
 __all__ = ["Dispatch"]
@@ -64,6 +65,7 @@ _enter_task = tasks.enter_task
 _leave_task = tasks.leave_task
 _EAGER = tasks.EAGER
 _IDLE, _HEAD, _BUSY, _LINGER = ConnState.IDLE, ConnState.HEAD, ConnState.BUSY, ConnState.LINGER
+_HELD = ConnState.HELD
 _UPGRADED = ConnState.UPGRADED
 
 
@@ -182,6 +184,7 @@ class Dispatch(asyncio.Protocol):
     _linger: Callable[[], None]
     _feed_unparsed: Callable[[], None]
     _reply_error: Callable[[WireError], None]
+    _flow: WriteFlow
 
     def _start(self, request: BaseRequest) -> None:
         """Make *request* the one being answered, and get it going."""
@@ -520,7 +523,16 @@ class Dispatch(asyncio.Protocol):
         self._next()
 
     def _next(self) -> None:
+        """After an answer: start the next request queued, or wait for one.
+
+        While the peer is not reading (writing paused) nothing more is started: the
+        connection is HELD until ``resume_writing`` calls this again, so the write
+        buffer holds at most one response past its high-water mark.
+        """
         if self._queue:
+            if self._flow.paused:
+                self._set_state(_HELD)
+                return
             item = self._queue.popleft()
             if isinstance(item, WireError):
                 self._reply_error(item)

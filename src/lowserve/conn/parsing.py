@@ -27,6 +27,7 @@ from .state import ConnState
 
 if TYPE_CHECKING:
     from ..api.request import BaseRequest
+    from .flow import WriteFlow
 
 __all__ = ["Parsing"]
 
@@ -38,7 +39,7 @@ _SINGLETONS = frozenset(
 _SPECIAL = _SINGLETONS | {b"expect", b"content-encoding"}
 _FRAMING = frozenset((b"transfer-encoding", b"content-length", b"expect"))
 _VERSIONS = {"1.1": HttpVersion11, "1.0": HttpVersion10}
-_LINGER, _BUSY = ConnState.LINGER, ConnState.BUSY
+_LINGER, _BUSY, _HELD = ConnState.LINGER, ConnState.BUSY, ConnState.HELD
 
 
 class Parsing(Dispatch):
@@ -104,6 +105,7 @@ class Parsing(Dispatch):
     _wire_error: Callable[[WireError], None]
     _send_continue: Callable[[], None]
     _feed_sliced: Callable[[bytes], None]
+    _flow: WriteFlow
     pause_for_body: Callable[[bool], None]
 
     def _linger(self) -> None:
@@ -131,7 +133,20 @@ class Parsing(Dispatch):
         deferred = self._deferred
         if deferred is not None:
             self._deferred = None
-            self._start(deferred)
+            if self._flow.paused:
+                self._hold(deferred)
+            else:
+                self._start(deferred)
+
+    def _hold(self, request: BaseRequest) -> None:
+        """Keep *request* for later: the peer is not reading what was sent (HELD).
+
+        Answering it now would add a response to a write buffer that is already over
+        its high-water mark: a client that pipelines and never reads would grow this
+        process's memory by a response per request. ``resume_writing`` starts it.
+        """
+        self._queue.append(request)
+        self._set_state(_HELD)
 
     def _count_head_bytes(self, data: bytes) -> None:
         """Bound a head that spans segments: llhttp buffers lines without limit."""
@@ -230,10 +245,12 @@ class Parsing(Dispatch):
             self._upgrading = request  # llhttp pauses after it: see HttpProtocol._parse
         if self._trust_proxy:
             request._remote, request._scheme, request._host = read_proxy_headers(headers)
-        if self.state is _BUSY:
+        if self.state is _BUSY or self.state is _HELD:
             self._queue.append(request)
             if len(self._queue) >= opts.max_pipeline:
                 self._update_reading()
+        elif self._flow.paused:
+            self._hold(request)
         elif body is not EMPTY_STREAM and on_wait is None:
             # Start once this segment is parsed: a small body is then complete, and the
             # handler's read() answers without waiting.

@@ -7,6 +7,7 @@ changes it, and it arms the one deadline that state has)::
     BUSY --response done, keep-alive--> IDLE | HEAD (next head begun) | BUSY (queued)
     BUSY --request body left unread--> LINGER --body ends--> (as above)
     BUSY --handler takes the transport--> UPGRADED
+    BUSY --response done, writing paused, a request waits--> HELD --resume_writing--> BUSY
     any --refuse a request--> DISCARD (FIN sent, input dropped for 2 s) --> CLOSED
     (accepted over capacity) REFUSING --its request read, or 0.2 s--> 503, CLOSED
     any --close--> CLOSING --transport gone--> CLOSED
@@ -16,6 +17,10 @@ Invariants:
 * Requests are answered in the order they arrived. While a handler runs, the
   parser keeps reading: later requests wait in ``_queue`` (at most
   ``max_pipeline``; past that, reading pauses).
+* While writing is paused (the peer is not reading), no request is started: the
+  connection is HELD and later requests queue, so a client that pipelines and
+  never reads costs the write buffer's high-water mark plus one response, not a
+  response per request. ``send_timeout`` and ``min_send_rate`` bound the wait.
 * Reading is paused while either the pipeline queue is full or a body stream
   holds more than ``read_bufsize`` unread bytes; :meth:`_update_reading` is the
   one place that pauses and resumes the transport.
@@ -338,6 +343,8 @@ class HttpProtocol(Parsing):
         self._flow.resume(buffered, self._server.now)
         if self._upgrade is not None:
             self._upgrade.resume_writing()
+        elif self.state is ConnState.HELD:
+            self._next()  # the peer reads again: the requests it sent are answered
 
     def data_received(self, data: bytes) -> None:
         if self._upgrade is not None:
@@ -569,13 +576,20 @@ class HttpProtocol(Parsing):
         """Write a whole small response at the end of this loop iteration.
 
         Responses computed during one poll of the event loop leave together, the way
-        they would if each handler ran in a task: the peer gets them in one burst.
+        they would if each handler ran in a task: the peer gets them in one burst, of
+        at most ``max_pipeline`` responses. Writing then tells at once whether the
+        peer keeps up (``pause_writing``), so a read of thousands of pipelined
+        requests from a client that does not read its answers is not all answered.
         """
-        if self._out is None:
+        out = self._out
+        if out is None:
             self._out = [data]
             self._server.schedule_flush(self)
         else:
-            self._out.append(data)
+            out.append(data)
+            if len(out) >= self._opts.max_pipeline:
+                self.flush_out()
+                self._out = []  # still due a flush at the end of the iteration
 
     def flush_out(self) -> None:
         out = self._out
@@ -583,7 +597,7 @@ class HttpProtocol(Parsing):
             return
         self._out = None
         transport = self.transport
-        if transport is not None and not transport.is_closing():
+        if out and transport is not None and not transport.is_closing():
             transport.write(out[0] if len(out) == 1 else b"".join(out))
 
     # -- hooks used by responses and the request body -----------------------

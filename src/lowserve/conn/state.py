@@ -17,6 +17,9 @@ class ConnState(enum.Enum):
     IDLE = "idle"  #: between requests; the keep-alive timeout runs
     HEAD = "head"  #: a request head is arriving; the header-read timeout runs
     BUSY = "busy"  #: a handler is answering
+    #: requests wait: the peer is not reading the answers already sent (writing is
+    #: paused); the next starts once it reads (send_timeout and min_send_rate run)
+    HELD = "held"
     LINGER = "linger"  #: discarding an unread request body; the lingering timeout runs
     UPGRADED = "upgraded"  #: the transport belongs to an upgraded protocol
     DISCARD = "discard"  #: a request was refused; input is dropped until the client closes
