@@ -555,3 +555,31 @@ def test_reload_a_second_sigint_forces_the_stop_and_leaves_nothing(app: Path) ->
     assert any("SIGINT again: killing workers" in line for line in lines), lines
     assert not any("Traceback" in line for line in lines), lines
     assert [pid for pid in family if not _gone(pid)] == []
+
+
+def test_reload_watches_a_path_apps_own_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--reload some/dir/app.py:handler`` watches some/dir, not the whole current
+    directory; --app-dir is watched too when given; a module handler is unchanged
+    (--app-dir, default ``.``, holds its package)."""
+    from lowserve.cli.command import _watched_dirs
+    from lowserve.cli.config import Config
+
+    (tmp_path / "some" / "dir").mkdir(parents=True)
+    (tmp_path / "some" / "dir" / "app.py").write_text(APP)
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "myapp.py").write_text(APP)
+    monkeypatch.chdir(tmp_path)
+    app_folder = str(tmp_path / "some" / "dir")
+    assert _watched_dirs(Config(handler="some/dir/app.py:handler")) == [app_folder]
+    assert _watched_dirs(Config(handler="./some/dir/app.py:handler")) == [app_folder]
+    assert _watched_dirs(Config(handler="some/dir/app.py:handler", app_dir="lib")) == [
+        str(tmp_path / "lib"),
+        app_folder,
+    ]
+    assert _watched_dirs(Config(handler="app.py:handler")) == [str(tmp_path)]
+    assert _watched_dirs(Config(handler="myapp:handler")) == [str(tmp_path)]
+    assert _watched_dirs(Config(handler="some/dir/app.py:handler", reload_dirs=["lib"])) == [
+        str(tmp_path / "lib")
+    ]

@@ -378,15 +378,18 @@ def run(config: Config, *, check: bool = False) -> int:
 
 
 def _watched_dirs(config: Config) -> list[str]:
-    """--reload-dir, else the app's own package (or file's directory) and --app-dir.
+    """--reload-dir, else the app's own package and --app-dir; for ``path/app.py:attr``,
+    the file's folder, and --app-dir only when it is not the default ``.``.
 
     The app's location is found on disk, without importing anything of it.
     """
     if config.reload_dirs:
         return [os.path.abspath(d) for d in config.reload_dirs]
-    dirs = [os.path.abspath(config.app_dir or ".")]
     module = config.handler.rpartition(":")[0]
-    if module.endswith(".py") or "/" in module:
+    by_path = module.endswith(".py") or "/" in module or os.sep in module
+    app_dir = config.app_dir or "."
+    dirs = [] if by_path and app_dir == "." else [os.path.abspath(app_dir)]
+    if by_path:
         dirs.append(os.path.dirname(os.path.abspath(module)))
     else:
         top = module.split(".")[0]
