@@ -5,7 +5,8 @@ Each case is what aiohttp's WebSocketResponse does for the same call."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+import json
+from typing import Any, Literal
 
 import aiohttp
 import pytest
@@ -13,7 +14,7 @@ import pytest
 from lowserve import web
 
 from conftest import exchange, serve
-from test_websocket import HANDSHAKE
+from test_websocket import HANDSHAKE, frame, raw_ws
 
 
 async def _handshake(port: int, extra: str) -> bytes:
@@ -198,3 +199,52 @@ async def test_a_post_handshake_is_405_and_can_prepare_says_no() -> None:
         )
     assert out.startswith(b"HTTP/1.1 405 ") and b"Allow: GET\r\n" in out
     assert ready == [web.WebSocketReady(False, None)]
+
+
+async def test_decode_text_false_gives_bytes_to_every_receive_helper() -> None:
+    """As in aiohttp with ``decode_text=False``: receive_str() returns the TEXT message's
+    bytes, receive_json() gives those bytes to *loads*, and a fragmented message (and
+    one split inside a code point) arrives as its bytes too."""
+    got: list[Any] = []
+
+    async def handler(request: web.BaseRequest) -> web.StreamResponse:
+        ws: web.WebSocketResponse[Literal[False]] = web.WebSocketResponse(decode_text=False)
+        await ws.prepare(request)
+        got.append(await ws.receive_str())
+        got.append(await ws.receive_json(loads=lambda b: (type(b), json.loads(b))))
+        got.append(await ws.receive_str())
+        got.append((await ws.receive()).data)
+        await ws.close()
+        return ws
+
+    word = "héllo €".encode()
+    frames = (
+        frame(1, word)
+        + frame(1, b'{"a": "\xc3\xa9"}')
+        + frame(1, word[:2], fin=False)  # "h" and half of "é"
+        + frame(9, b"p")
+        + frame(0, word[2:])
+        + frame(1, b"")
+        + frame(8, b"\x03\xe8")  # the client's close, answered by the handler's close()
+    )
+    async with serve(handler) as s:
+        _, out = await raw_ws(s.port, frames)
+    assert got == [word, (bytes, {"a": "é"}), word, b""]
+    assert out == b"\x8a\x01p\x88\x02\x03\xe8"  # the pong, then the close
+
+
+async def test_receive_str_and_json_decode_text_by_default() -> None:
+    got: list[Any] = []
+
+    async def handler(request: web.BaseRequest) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        got.append(await ws.receive_str())
+        got.append(await ws.receive_json(loads=lambda s: (type(s), json.loads(s))))
+        await ws.close()
+        return ws
+
+    async with serve(handler) as s:
+        _, out = await raw_ws(s.port, frame(1, "é".encode()) + frame(1, b"[1]") + frame(8, b""))
+    assert out == b"\x88\x02\x03\xe8"
+    assert got == ["é", (str, [1])]

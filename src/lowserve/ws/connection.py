@@ -8,6 +8,13 @@ Invariants:
   the transport's buffer is over its high-water mark: a slow reader slows the sender.
 * Bytes the protocol wants sent (pongs, the close echo) are flushed after every batch
   of received data; an empty chunk from it means "close the TCP connection".
+* Nothing is read after the client's close frame, or after a fault in what it sent: no
+  ping is answered, no message delivered. A fault's close frame goes out once the
+  handler has read the messages before it (as in aiohttp, its answers to them go
+  first), or after the response's close timeout.
+* Text is checked as UTF-8 as it arrives, fragment by fragment and, on uncompressed
+  connections, within a frame still arriving (``_Tracker``): a bad byte fails the
+  connection (1007) at once, not when its message is complete.
 
 The fast path. Profiling the echo benchmark showed the library's generator-based frame
 parser and serialiser as the largest cost, so the commonest frames take a path of our
@@ -16,17 +23,21 @@ connection with no extension, is unmasked (with websockets' C ``apply_mask``) an
 delivered here; our own frames of that kind are written here too. Everything else —
 control frames, fragments, compression, anything malformed — goes to websockets, and
 ``_Tracker`` follows the frame boundaries meanwhile, so the fast path resumes only at a
-boundary outside a fragmented message. Size and UTF-8 violations found on the fast path
-fail the connection through websockets (``Protocol.fail``), with the same close codes.
+boundary outside a fragmented message. A text frame not yet complete goes to websockets
+too, so that its UTF-8 is checked as it arrives. Size and UTF-8 violations found on the
+fast path fail the connection through websockets (``Protocol.fail``), with the same
+close codes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import codecs
 from collections import deque
-from typing import TYPE_CHECKING, cast
+from collections.abc import Generator
+from typing import TYPE_CHECKING, Any, cast
 
-from websockets.exceptions import ProtocolError
+from websockets.exceptions import PayloadTooBig
 from websockets.frames import Close, CloseCode, Frame, Opcode
 from websockets.protocol import Protocol, State
 
@@ -47,28 +58,65 @@ __all__ = ["WSConnection", "WSProtocol"]
 _MAX_QUEUED = 64
 _tuple_new = tuple.__new__
 _TEXT, _BINARY = WSMsgType.TEXT, WSMsgType.BINARY
+_utf8_decoder = codecs.getincrementaldecoder("utf-8")
 
 
 class WSProtocol(Protocol):
-    """websockets' protocol, with aiohttp's order for replies: a client's close frame is
-    held until the handler replies (reading it with ``autoclose``, or calling ``close()``),
-    so answers to the messages before it go out first; pings are left to the handler with
-    ``autoping=False``."""
+    """websockets' protocol, with aiohttp's order for replies and RFC 6455's strictness.
+
+    * A client's close frame is held until the handler replies (reading it with
+      ``autoclose``, or calling ``close()``), so answers to the messages before it go
+      out first. Nothing after it is read: no ping is answered, no message delivered
+      (RFC 6455 1.4). A close between two fragments of a message is a close like any
+      other (control frames may come between fragments, 5.4); the message is dropped.
+    * A failure found in received data (bad framing, bad UTF-8, a message too big) is
+      held in ``failure`` until the handler has read the messages before it; then
+      :meth:`fail_now` sends the close frame. Nothing after the fault is read.
+    * Pings are left to the handler with ``autoping=False``.
+    """
 
     answer_pings = True
     held_close: Close | None = None  # a client's close frame, until the handler replies
+    failure: tuple[int, str] | None = None  # (code, reason) of a failure not yet sent
 
     def recv_frame(self, frame: Frame) -> None:
+        if frame.opcode is Opcode.CLOSE and self.state is State.OPEN:
+            self.held_close = Close.parse(frame.data)  # replied to by WSConnection.send_close
+            self.current_size = None  # a fragmented message it interrupts is dropped
+            self.events.append(frame)
+            self._ignore_the_rest()
+            return
         if frame.opcode is Opcode.PING and not self.answer_pings:
             self.events.append(frame)  # the handler gets a PING message and may pong()
             return
-        if frame.opcode is Opcode.CLOSE and self.state is State.OPEN:
-            self.held_close = Close.parse(frame.data)  # replied to by WSConnection.send_close
-            if self.current_size is not None:
-                raise ProtocolError("incomplete fragmented message")
-            self.events.append(frame)
-            return
         super().recv_frame(frame)
+
+    def fail(self, code: CloseCode | int, reason: str = "") -> None:
+        """Hold a failure found in received data until :meth:`fail_now`; an abnormal
+        closure (EOF mid-frame) fails at once."""
+        if self.state is State.OPEN and code != CloseCode.ABNORMAL_CLOSURE:
+            if self.failure is None:
+                self.failure = (int(code), reason)
+                self._ignore_the_rest()
+            return
+        super().fail(code, reason)
+
+    def fail_now(self) -> None:
+        """Send the close frame of the held failure and end the connection."""
+        if self.failure is not None and self.state is State.OPEN:
+            super().fail(*self.failure)
+
+    def _ignore_the_rest(self) -> None:
+        self.parser = self._ignore()
+        next(self.parser)
+
+    def _ignore(self) -> Generator[None]:
+        """Discard what arrives, until EOF and after it (unlike websockets' ``discard``,
+        it needs no EOF sent first: the reply to the close or failure comes later)."""
+        while not (yield from self.reader.at_eof()):
+            self.reader.discard()
+        while True:
+            yield
 
 
 class WSConnection:
@@ -76,8 +124,12 @@ class WSConnection:
 
     __slots__ = (
         "_autoping",
+        "_close_timeout",
         "_closed_event",
         "_decode_text",
+        "_decoder",
+        "_error_queued",
+        "_fail_handle",
         "_fast",
         "_frag_type",
         "_fragments",
@@ -87,6 +139,7 @@ class WSConnection:
         "_paused",
         "_pong_handle",
         "_queue",
+        "_texts",
         "_tracker",
         "_waiter",
         "close_code",
@@ -99,23 +152,29 @@ class WSConnection:
 
     def __init__(
         self,
-        resp: WebSocketResponse,
+        resp: WebSocketResponse[Any],
         proto: HttpConnection,
         ws: WSProtocol,
         *,
         autoping: bool,
         max_msg_size: int,
         decode_text: bool = True,
+        close_timeout: float = 10.0,
     ) -> None:
         self.resp = resp
         self._autoping = autoping
         self._decode_text = decode_text
+        self._close_timeout = close_timeout
         self.proto = proto
         self.ws = ws
         self._queue: deque[WSMessage] = deque()
         self._waiter: asyncio.Future[None] | None = None
-        self._fragments: list[bytes] = []
-        self._frag_type: Opcode | None = None
+        self._frag_type: Opcode | None = None  # the opcode of the message being received
+        self._fragments: list[bytes] = []  # its parts, unless they are decoded text
+        self._texts: list[str] = []  # its decoded text, with decode_text
+        self._decoder: codecs.IncrementalDecoder | None = None  # its UTF-8, if TEXT
+        self._error_queued = False
+        self._fail_handle: asyncio.TimerHandle | None = None
         self._paused = False
         self._heartbeat_handle: asyncio.TimerHandle | None = None
         self._pong_handle: asyncio.TimerHandle | None = None
@@ -143,10 +202,11 @@ class WSConnection:
     def _fast_frames(self, data: bytes) -> bytes | None:
         """Deliver the simple frames at the start of *data*; return what is not simple.
 
-        None means everything was consumed (a trailing partial simple frame is kept).
+        None means everything was consumed (a trailing partial simple frame is kept,
+        unless it is text with some payload: websockets takes that, and ``_Tracker``
+        checks its UTF-8 as it arrives).
         """
         pos, end = 0, len(data)
-        ws = self.ws
         while pos < end:
             if end - pos < 2:
                 self._partial = data[pos:]
@@ -166,10 +226,13 @@ class WSConnection:
             else:
                 head = 6
             if n > self._max_size:
-                ws.fail(CloseCode.MESSAGE_TOO_BIG, f"frame with {n} bytes exceeds limit")
-                self._fast = False
+                exc = PayloadTooBig(n, self._max_size)
+                self._fast_failed(CloseCode.MESSAGE_TOO_BIG, f"{n} bytes exceeds limit", exc)
                 break
             if end - pos < head + n:
+                if b0 == 0x81 and end - pos > head:
+                    self._fast = False
+                    return data[pos:]
                 self._partial = data[pos:]
                 break
             start = pos + head
@@ -178,57 +241,69 @@ class WSConnection:
             if b0 == 0x81:
                 try:
                     text = payload.decode("utf-8")
-                except UnicodeDecodeError:
-                    ws.fail(CloseCode.INVALID_DATA, "invalid UTF-8")
-                    self._fast = False
+                except UnicodeDecodeError as exc:
+                    self._fast_failed(CloseCode.INVALID_DATA, "invalid UTF-8", exc)
                     break
                 self._push(
                     _tuple_new(WSMessage, (_TEXT, text if self._decode_text else payload, None))
                 )
             else:
                 self._push(_tuple_new(WSMessage, (_BINARY, payload, None)))
-        if not self._fast:
+        return None
+
+    def _fast_failed(self, code: CloseCode, reason: str, exc: Exception) -> None:
+        """A frame on the fast path broke the protocol; the rest of the data is dropped."""
+        ws = self.ws
+        self._fast = False
+        self._partial = b""
+        ws.parser_exc = exc
+        ws.fail(code, reason)
+        if ws.failure is not None:
+            self._failed()
+        else:  # while closing: websockets has ended the connection
             self._flush()
             self._after_close()
-        return None
 
     def _slow(self, data: bytes) -> None:
         ws = self.ws
+        boundary, cut = False, -1
+        if ws.state is State.OPEN and ws.failure is None and ws.held_close is None:
+            boundary, cut = self._tracker.feed(data)
+            if cut >= 0:  # bad UTF-8 in a frame still arriving: parse up to it
+                data = data[:cut]
         ws.receive_data(data)
         for event in ws.events_received():
-            self._on_frame(cast(Frame, event))
+            if not self._on_frame(cast(Frame, event)):
+                break  # bad UTF-8: nothing after it is delivered
+        else:
+            if cut >= 0:
+                self._invalid_text(cast(UnicodeDecodeError, self._tracker.error))
+        if ws.failure is not None:
+            self._failed()
         self._flush()
-        if (
-            ws.state is State.CLOSED
-            or ws.parser_exc is not None
-            or (ws.close_rcvd is not None and ws.close_sent is not None)
-        ):
+        if ws.eof_sent or ws.state is State.CLOSED:
             self._after_close()
         elif (
-            self._tracker.feed(data)
+            boundary
             and not ws.extensions
             and ws.state is State.OPEN
+            and ws.failure is None
+            and ws.held_close is None
             and not ws.reader.buffer
             and ws.current_size is None
         ):
             self._fast = True  # back at a frame boundary, outside a fragmented message
 
-    def _on_frame(self, frame: Frame) -> None:
+    def _on_frame(self, frame: Frame) -> bool:
+        """Take one frame; False if it holds bad UTF-8 (the connection fails)."""
         op = frame.opcode
-        payload = bytes(frame.data)
         if op is Opcode.TEXT or op is Opcode.BINARY:
-            if frame.fin:
-                self._deliver_data(op, payload)
-            else:
-                self._frag_type = op
-                self._fragments = [payload]
-        elif op is Opcode.CONT:
-            self._fragments.append(payload)
-            if frame.fin and self._frag_type is not None:
-                data, self._fragments = b"".join(self._fragments), []
-                self._deliver_data(self._frag_type, data)
-                self._frag_type = None
-        elif op is Opcode.PING:
+            self._frag_type = op
+            self._decoder = _utf8_decoder() if op is Opcode.TEXT else None
+            return self._add_fragment(frame.data, frame.fin)
+        if op is Opcode.CONT:
+            return self._frag_type is None or self._add_fragment(frame.data, frame.fin)
+        if op is Opcode.PING:
             if not self._autoping:
                 self._push(WSMessage(WSMsgType.PING, frame.data, None))
         elif op is Opcode.PONG:
@@ -238,21 +313,54 @@ class WSConnection:
             if not self._autoping:
                 self._push(WSMessage(WSMsgType.PONG, frame.data, None))
         elif op is Opcode.CLOSE:
+            self._drop_message()
             rcvd = self.ws.close_rcvd or self.ws.held_close
             code = int(rcvd.code) if rcvd is not None else 1005
             self.close_code = code
             self._push(WSMessage(WSMsgType.CLOSE, code, rcvd.reason if rcvd else ""))
+        return True
 
-    def _deliver_data(self, op: Opcode, data: bytes) -> None:
-        if op is Opcode.TEXT:
+    def _add_fragment(self, data: bytes | bytearray | memoryview, fin: bool) -> bool:
+        """Add one frame's payload to the message; deliver it on the last one.
+
+        Text is decoded fragment by fragment, so bad UTF-8 fails the connection (1007)
+        at the fragment that holds it; a fragment may end inside a code point.
+        """
+        op, decoder = self._frag_type, self._decoder
+        payload = bytes(data)
+        if decoder is not None:
             try:
-                text = data.decode("utf-8")
-            except UnicodeDecodeError:
-                self.ws.fail(CloseCode.INVALID_DATA, "invalid UTF-8")
-                return
-            self._push(WSMessage(WSMsgType.TEXT, text if self._decode_text else data, None))
+                text = decoder.decode(payload, fin)
+            except UnicodeDecodeError as exc:
+                self._invalid_text(exc)
+                return False
+            if self._decode_text:
+                self._texts.append(text)
+        if decoder is None or not self._decode_text:
+            self._fragments.append(payload)
+        if not fin:
+            return True
+        if op is Opcode.TEXT:
+            msg = "".join(self._texts) if self._decode_text else b"".join(self._fragments)
+            self._drop_message()
+            self._push(WSMessage(_TEXT, msg, None))
         else:
-            self._push(WSMessage(WSMsgType.BINARY, data, None))
+            body = b"".join(self._fragments)
+            self._drop_message()
+            self._push(WSMessage(_BINARY, body, None))
+        return True
+
+    def _invalid_text(self, exc: UnicodeDecodeError) -> None:
+        """Fail with 1007, even where websockets found a fault further on."""
+        ws = self.ws
+        self._drop_message()
+        ws.failure, ws.parser_exc = None, exc
+        ws.fail(CloseCode.INVALID_DATA, "invalid UTF-8")
+
+    def _drop_message(self) -> None:
+        self._frag_type = self._decoder = None
+        self._fragments = []
+        self._texts = []
 
     def _push(self, msg: WSMessage) -> None:
         self._queue.append(msg)
@@ -279,22 +387,47 @@ class WSConnection:
         if eof:
             transport.close()
 
+    def _failed(self) -> None:
+        """The received data broke the protocol: queue an ERROR after the messages before
+        the fault. The close frame goes out when the handler reads it (as in aiohttp,
+        the handler answers those messages first), or after the close timeout."""
+        if self._error_queued:
+            return
+        self._error_queued = True
+        self._fast = False
+        self._drop_message()
+        exc = self.ws.parser_exc
+        self.exception = exc
+        self._push(WSMessage(WSMsgType.ERROR, exc, None))
+        self._fail_handle = self.proto.loop.call_later(self._close_timeout, self.fail_now)
+
+    def fail_now(self) -> None:
+        """Send the close frame of a failure found in received data, and end the connection."""
+        if self._fail_handle is not None:
+            self._fail_handle.cancel()
+            self._fail_handle = None
+        if self.ws.failure is None or self.closed:
+            return
+        self.ws.fail_now()
+        self._flush()
+        self._after_close()
+
     def _after_close(self) -> None:
         """The protocol is closed (handshake done, or it failed the connection)."""
         if self.closed:
             return
         self.closed = True
         ws = self.ws
-        exc = ws.parser_exc
-        if exc is not None and self.close_code is None:
-            self.exception = exc
-            sent = ws.close_sent
+        sent = ws.close_sent
+        if self.close_code is None:
             self.close_code = int(sent.code) if sent is not None else 1006
+        exc = ws.parser_exc
+        if exc is not None and not self._error_queued:
+            self.exception = exc
+            self._error_queued = True
             self._push(WSMessage(WSMsgType.ERROR, exc, None))
-        elif self.close_code is None and ws.close_sent is not None:
-            self.close_code = int(ws.close_sent.code)
         self._closed_event.set()
-        self._stop_heartbeat()
+        self._stop_timers()
 
     def eof_received(self) -> None:
         self.ws.receive_eof()
@@ -306,7 +439,7 @@ class WSConnection:
             if self.close_code is None:
                 self.close_code = WSCloseCode.ABNORMAL_CLOSURE
         self._closed_event.set()
-        self._stop_heartbeat()
+        self._stop_timers()
         self._push(WS_CLOSED_MESSAGE)
 
     def pause_writing(self) -> None:
@@ -317,7 +450,9 @@ class WSConnection:
 
     def shutdown(self) -> None:
         """The server is stopping: close with 1001 (going away)."""
-        if self.ws.state is State.OPEN and not self.send_close(
+        if self.ws.failure is not None:
+            self.fail_now()
+        elif self.ws.state is State.OPEN and not self.send_close(
             CloseCode.GOING_AWAY, "server shutting down"
         ):
             self._push(WS_CLOSING_MESSAGE)
@@ -364,6 +499,8 @@ class WSConnection:
         msg = queue.popleft()
         if self._paused:
             self.maybe_resume()
+        if msg.type is WSMsgType.ERROR and self.ws.failure is not None:
+            self.fail_now()  # the handler has read up to the fault
         return msg
 
     def maybe_resume(self) -> None:
@@ -416,6 +553,9 @@ class WSConnection:
 
     async def close(self, code: int, message: bytes, timeout: float) -> bool:
         ws = self.ws
+        if ws.failure is not None and not self.closed:
+            self.fail_now()  # the failure's close code, not the handler's
+            return True
         if ws.state is State.OPEN:
             reason = (
                 message.decode("utf-8", "replace") if isinstance(message, bytes) else str(message)
@@ -445,8 +585,9 @@ class WSConnection:
         self._heartbeat_handle = loop.call_later(interval, self._send_heartbeat, interval)
 
     def _send_heartbeat(self, interval: float) -> None:
-        if self.ws.state is not State.OPEN:
-            return
+        ws = self.ws
+        if ws.state is not State.OPEN or ws.held_close is not None or ws.failure is not None:
+            return  # closing: nothing but the close frame may go out
         self.ws.send_ping(b"")
         self._flush()
         loop = self.proto.loop
@@ -460,61 +601,98 @@ class WSConnection:
         self.exception = asyncio.TimeoutError("no PONG received in time")
         self.closed = True
         self._closed_event.set()
-        self._stop_heartbeat()
+        self._stop_timers()
         self._push(WS_CLOSED_MESSAGE)
         if self.proto.transport is not None:
             self.proto.transport.abort()
 
-    def _stop_heartbeat(self) -> None:
-        for handle in (self._heartbeat_handle, self._pong_handle):
+    def _stop_timers(self) -> None:
+        for handle in (self._heartbeat_handle, self._pong_handle, self._fail_handle):
             if handle is not None:
                 handle.cancel()
-        self._heartbeat_handle = self._pong_handle = None
+        self._heartbeat_handle = self._pong_handle = self._fail_handle = None
 
 
 class _Tracker:
-    """Follows frame boundaries in bytes websockets parses, so the fast path can resume.
+    """Follows the frames in the bytes websockets parses.
 
     ``feed`` returns True when the bytes fed so far end exactly at a frame boundary
-    outside a fragmented message.
+    outside a fragmented message, so the fast path can resume. It also checks the
+    UTF-8 of uncompressed text as it arrives, before websockets has the whole frame;
+    ``error`` then says what was wrong.
     """
 
-    __slots__ = ("_fragmented", "_head", "_skip")
+    __slots__ = ("_check", "_decoder", "_fragmented", "_head", "_key", "_skip", "error")
 
     def __init__(self) -> None:
-        self._skip = 0
-        self._head = b""
+        self._skip = 0  # payload bytes of the current frame still to come
+        self._head = b""  # the start of a frame header split between reads
         self._fragmented = False
+        self._decoder: codecs.IncrementalDecoder | None = None  # the current text message's
+        self._check = False  # whether the current frame's payload is checked as UTF-8
+        self._key = b""  # its mask, turned to line up with the next payload byte
+        self.error: UnicodeDecodeError | None = None
 
-    def feed(self, data: bytes) -> bool:
-        if self._head:
+    def feed(self, data: bytes) -> tuple[bool, int]:
+        """(at a boundary, where to cut *data*): the cut is -1, or the index (maybe 0) of
+        the first byte not to parse, in the frame that holds bad UTF-8."""
+        held = len(self._head)
+        if held:
             data = self._head + data
             self._head = b""
         pos, end = 0, len(data)
         while True:
             if self._skip:
                 take = min(self._skip, end - pos)
+                if self._check and not self._valid(data[pos : pos + take]):
+                    return False, max(pos - held, 0)
                 self._skip -= take
                 pos += take
                 if self._skip:
-                    return False
+                    return False, -1
             if pos == end:
-                return not self._fragmented
+                return not self._fragmented, -1
             if end - pos < 2:
                 self._head = data[pos:]
-                return False
+                return False, -1
             b0, b1 = data[pos], data[pos + 1]
             n = b1 & 0x7F
             size = 2 + (4 if b1 & 0x80 else 0) + (2 if n == 126 else 8 if n == 127 else 0)
             if end - pos < size:
                 self._head = data[pos:]
-                return False
+                return False, -1
             if n == 126:
                 n = int.from_bytes(data[pos + 2 : pos + 4], "big")
             elif n == 127:
                 n = int.from_bytes(data[pos + 2 : pos + 10], "big")
-            opcode = b0 & 0x0F
-            if opcode in (0, 1, 2):
-                self._fragmented = not (b0 & 0x80)
+            self._frame(b0, data[pos + size - 4 : pos + size] if b1 & 0x80 else b"")
             pos += size
             self._skip = n
+
+    def _frame(self, b0: int, key: bytes) -> None:
+        """A frame header: follow the message, and say whether to check its payload."""
+        opcode = b0 & 0x0F
+        if opcode in (0, 1, 2):
+            if opcode == 1:  # a compressed (RSV1) or unmasked message is websockets' to judge
+                self._decoder = _utf8_decoder() if key and not b0 & 0x40 else None
+            elif opcode == 2 or not self._fragmented:
+                self._decoder = None  # binary, or a continuation of nothing
+            self._fragmented = not (b0 & 0x80)
+            self._check = self._decoder is not None and bool(key)
+        else:
+            self._check = False
+        self._key = key
+
+    def _valid(self, chunk: bytes) -> bool:
+        """Unmask *chunk* (the next payload bytes) and check it continues valid UTF-8."""
+        key = self._key
+        plain = apply_mask(chunk, key)
+        turn = len(chunk) % 4
+        self._key = key[turn:] + key[:turn]
+        assert self._decoder is not None
+        try:
+            self._decoder.decode(plain)
+        except UnicodeDecodeError as exc:
+            self.error = exc
+            return False
+        return True

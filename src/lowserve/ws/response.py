@@ -3,13 +3,15 @@
 The websockets ``Protocol`` does the RFC 6455 work: framing, masking (with its C
 speedup), control frames, the close handshake, permessage-deflate, and the size
 limit, counted across fragments and after decompression. This module holds the API
-(the handshake, ``receive()``/``send_*()``, ``close()``); :mod:`lowserve.wsconn` holds
-the connection underneath (whole messages, queues, back-pressure, the fast path).
+(the handshake, ``receive()``/``send_*()``, ``close()``); :mod:`lowserve.ws.connection`
+holds the connection underneath (whole messages, queues, back-pressure, the fast path).
 
 As in aiohttp, a client's close frame is answered (with 1000) when the handler reads
 it, after its answers to the messages before it; ``autoclose=False`` leaves that reply
 to the handler's :meth:`WebSocketResponse.close`, and ``autoping=False`` leaves pings to
-the handler (it answers with :meth:`WebSocketResponse.pong`).
+the handler (it answers with :meth:`WebSocketResponse.pong`). Likewise a protocol
+violation is an ERROR message after the messages before it, and its close frame (1002,
+1007, 1009) goes out when the handler reads it.
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ import base64
 import binascii
 import hashlib
 import json
+import typing
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, Literal, overload
 
 from multidict import CIMultiDict
 from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
@@ -38,7 +41,14 @@ from .types import (
 )
 
 if TYPE_CHECKING:
+    from typing_extensions import TypeVar
+
     from ..api.request import BaseRequest
+
+    # What TEXT messages carry: str (decode_text=True, the default) or bytes (False).
+    _DecodeText = TypeVar("_DecodeText", bound=bool, covariant=True, default=Literal[True])
+else:
+    _DecodeText = typing.TypeVar("_DecodeText", bound=bool, covariant=True)
 
 __all__ = ["WSCloseCode", "WSMessage", "WSMsgType", "WebSocketReady", "WebSocketResponse"]
 
@@ -46,8 +56,12 @@ _WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 _TEXT, _BINARY = WSMsgType.TEXT, WSMsgType.BINARY
 
 
-class WebSocketResponse(StreamResponse):
-    """The server side of a WebSocket, after an HTTP ``Upgrade``."""
+class WebSocketResponse(StreamResponse, Generic[_DecodeText]):
+    """The server side of a WebSocket, after an HTTP ``Upgrade``.
+
+    With ``decode_text=False``, TEXT messages carry their (valid UTF-8) bytes, as in
+    aiohttp; type such a response as ``WebSocketResponse[Literal[False]]``.
+    """
 
     def __init__(
         self,
@@ -169,6 +183,7 @@ class WebSocketResponse(StreamResponse):
             autoping=self._autoping,
             max_msg_size=self._max_msg_size,
             decode_text=self._decode_text,
+            close_timeout=self._timeout,
         )
         tail = proto.take_over(conn)
         if tail:
@@ -261,11 +276,29 @@ class WebSocketResponse(StreamResponse):
             await conn.close(WSCloseCode.OK, b"", self._timeout)  # aiohttp replies 1000
         return msg
 
-    async def receive_str(self, *, timeout: float | None = None) -> str:
+    @overload
+    async def receive_str(
+        self: WebSocketResponse[Literal[True]], *, timeout: float | None = None
+    ) -> str: ...
+
+    @overload
+    async def receive_str(
+        self: WebSocketResponse[Literal[False]], *, timeout: float | None = None
+    ) -> bytes: ...
+
+    @overload
+    async def receive_str(
+        self: WebSocketResponse[bool], *, timeout: float | None = None
+    ) -> str | bytes: ...
+
+    async def receive_str(self, *, timeout: float | None = None) -> str | bytes:
+        """The next message, which must be TEXT: its str, or its bytes with
+        ``decode_text=False``."""
         msg = await self.receive(timeout)
         if msg.type is not WSMsgType.TEXT:
             raise TypeError(f"Received message {msg.type}:{msg.data!r} is not WSMsgType.TEXT")
-        return str(msg.data)
+        data: str | bytes = msg.data
+        return data
 
     async def receive_bytes(self, *, timeout: float | None = None) -> bytes:
         msg = await self.receive(timeout)
@@ -276,9 +309,13 @@ class WebSocketResponse(StreamResponse):
     async def receive_json(
         self, *, loads: Callable[[Any], Any] = json.loads, timeout: float | None = None
     ) -> Any:
-        return loads(await self.receive_str(timeout=timeout))
+        """The next TEXT message parsed by *loads* (given bytes with ``decode_text=False``)."""
+        msg = await self.receive(timeout)
+        if msg.type is not WSMsgType.TEXT:
+            raise TypeError(f"Received message {msg.type}:{msg.data!r} is not WSMsgType.TEXT")
+        return loads(msg.data)
 
-    def __aiter__(self) -> WebSocketResponse:
+    def __aiter__(self) -> WebSocketResponse[_DecodeText]:
         return self
 
     async def __anext__(self) -> WSMessage:
