@@ -583,3 +583,65 @@ def test_reload_watches_a_path_apps_own_folder(
     assert _watched_dirs(Config(handler="some/dir/app.py:handler", reload_dirs=["lib"])) == [
         str(tmp_path / "lib")
     ]
+
+
+OTHER_SERVERS_FLAGS = [
+    # uvicorn's name, lowserve's, a value
+    ("--timeout-keep-alive", "--keepalive-timeout", "5"),
+    ("--timeout-graceful-shutdown", "--shutdown-timeout", "30"),
+    ("--limit-max-requests", "--max-requests", "1000"),
+    ("--uds", "--unix", "/tmp/app.sock"),
+    # gunicorn's
+    ("-w", "--workers", "4"),
+    ("-b", "--bind", "0.0.0.0:8000"),
+    ("--keep-alive", "--keepalive-timeout", "5"),
+    ("--graceful-timeout", "--shutdown-timeout", "30"),
+    ("--worker-connections", "--limit-concurrency", "1000"),
+    ("--limit-request-line", "--max-line-size", "4094"),
+    ("--limit-request-fields", "--max-headers", "100"),
+    ("--limit-request-field_size", "--max-field-size", "8190"),
+    ("--limit-request-field-size", "--max-field-size", "8190"),
+    ("--certfile", "--ssl-certfile", "cert.pem"),
+    ("--keyfile", "--ssl-keyfile", "key.pem"),
+    ("--ca-certs", "--ssl-ca-certs", "ca.pem"),
+    ("--ciphers", "--ssl-ciphers", "ECDHE+AESGCM"),
+    ("--access-logformat", "--access-log-format", "%a"),
+    ("--log-config-json", "--log-config", "log.json"),
+]
+
+
+@pytest.mark.parametrize(("theirs", "ours", "value"), OTHER_SERVERS_FLAGS)
+@pytest.mark.parametrize("spelling", ["separate", "joined"])
+def test_uvicorns_and_gunicorns_flag_names_get_lowserves(
+    theirs: str, ours: str, value: str, spelling: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """In-process: the one-line error names lowserve's flag (a real one), exit code 2."""
+    from lowserve.cli.command import main
+
+    assert any(ours in p.opts for p in main.params)
+    if spelling == "separate":
+        args = [theirs, value]
+    else:
+        args = [theirs + value] if len(theirs) == 2 else [f"{theirs}={value}"]
+    with pytest.raises(SystemExit) as exit_:
+        main.main(["myapp:handler", *args], prog_name="lowserve")
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert err == (
+        f"Error: No such option: {theirs} (lowserve calls it {ours}; see lowserve --help)\n"
+    )
+
+
+def test_another_servers_flag_over_the_real_command(app: Path) -> None:
+    """The command as typed: one line on stderr, nothing on stdout, exit code 2; an
+    unknown flag no other server spells so keeps click's own line."""
+    result = run_once("myapp:handler", "--timeout-keep-alive", "5", cwd=app)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr == (
+        "Error: No such option: --timeout-keep-alive (lowserve calls it "
+        "--keepalive-timeout; see lowserve --help)\n"
+    )
+    result = run_once("myapp:handler", "--no-such-flag", cwd=app)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "--no-such-flag" in result.stderr
+    assert "calls it" not in result.stderr and "(see lowserve --help)" in result.stderr

@@ -136,6 +136,44 @@ def _as_flags(message: str) -> str:
     return message
 
 
+#: uvicorn's and gunicorn's names for flags lowserve has under another name.
+_OTHER_SERVERS_NAMES = {
+    # uvicorn
+    "--timeout-keep-alive": "--keepalive-timeout",
+    "--timeout-graceful-shutdown": "--shutdown-timeout",
+    "--limit-max-requests": "--max-requests",
+    "--uds": "--unix",
+    # gunicorn
+    "-w": "--workers",
+    "-b": "--bind",
+    "--keep-alive": "--keepalive-timeout",
+    "--graceful-timeout": "--shutdown-timeout",
+    "--worker-connections": "--limit-concurrency",
+    "--limit-request-line": "--max-line-size",
+    "--limit-request-fields": "--max-headers",
+    "--limit-request-field_size": "--max-field-size",
+    "--limit-request-field-size": "--max-field-size",
+    "--certfile": "--ssl-certfile",
+    "--keyfile": "--ssl-keyfile",
+    "--ca-certs": "--ssl-ca-certs",
+    "--ciphers": "--ssl-ciphers",
+    "--access-logformat": "--access-log-format",
+    "--log-config-json": "--log-config",
+}
+
+
+def _usage_error(exc: click.UsageError) -> str:
+    """The one line a usage error is said in; an unknown flag that uvicorn or gunicorn
+    spells so is answered with lowserve's name for it."""
+    if isinstance(exc, click.NoSuchOption) and exc.option_name in _OTHER_SERVERS_NAMES:
+        ours = _OTHER_SERVERS_NAMES[exc.option_name]
+        return (
+            f"Error: No such option: {exc.option_name} "
+            f"(lowserve calls it {ours}; see lowserve --help)"
+        )
+    return f"Error: {exc.format_message()} (see lowserve --help)"
+
+
 class _Command(click.Command):
     """click's command, with a usage error said on one line (``Error: ... (see
     lowserve --help)``, exit code 2) instead of the usage, a hint and the error."""
@@ -145,7 +183,7 @@ class _Command(click.Command):
         try:
             code = super().main(*args, **kwargs)
         except click.UsageError as exc:
-            click.echo(f"Error: {exc.format_message()} (see lowserve --help)", err=True)
+            click.echo(_usage_error(exc), err=True)
             sys.exit(Exit.USAGE)
         except click.ClickException as exc:
             exc.show()
