@@ -133,6 +133,14 @@ CASES: dict[str, bytes] = {
         b"Content-Length: 2\r\n\r\n{}"
     ),
     "introspect-10": b"GET /introspect?q HTTP/1.0\r\n\r\n",
+    # Absolute-form targets (RFC 9112 §3.2.2): URL and host from the target, not Host;
+    # the scheme from the connection, whatever the target claims.
+    "introspect-absolute": (
+        b"GET http://Example.com:8080/introspect/a%20b?x=1 HTTP/1.1\r\nHost: other:1\r\n\r\n"
+    ),
+    "introspect-absolute-https": (
+        b"GET https://user@[::1]:81/introspect HTTP/1.1\r\nHost: other\r\n\r\n"
+    ),
     "pipelined": (
         b"GET /text HTTP/1.1\r\nHost: x\r\n\r\nGET /json HTTP/1.1\r\nHost: x\r\n\r\n"
         b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc"

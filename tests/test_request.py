@@ -10,6 +10,7 @@ import aiohttp
 import pytest
 
 from lowserve import web
+from lowserve.testing import make_mocked_request
 
 from conftest import exchange, parse_responses, serve
 
@@ -123,6 +124,21 @@ async def test_state_mapping_and_clone() -> None:
 
     got = await observe(b"GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n", look)
     assert got == ("v", 1, "PUT", "/other", "q=1", "y", "h2", "https://h2/other?q=1", True)
+
+
+def test_absolute_form_target_gives_url_and_host() -> None:
+    # RFC 9112 §3.2.2: the target's authority, not Host; the scheme is the connection's.
+    req = make_mocked_request("GET", "https://example.com:8443/p/a?b=1", {"Host": "other"})
+    assert str(req.url) == "http://example.com:8443/p/a?b=1"
+    assert req.host == "example.com" and req.scheme == "http"
+    assert req.path == "/p/a" and req.query_string == "b=1" and str(req.rel_url) == "/p/a?b=1"
+    tls = make_mocked_request("GET", "http://example.com/x", {"Host": "o"}, sslcontext=object())
+    assert str(tls.url) == "https://example.com/x"
+    moved = req.clone(host="h2:81")  # a host given (clone, proxy headers) wins
+    assert moved.host == "h2:81" and str(moved.url) == "http://h2:81/p/a?b=1"
+    assert str(req.clone(scheme="https").url) == "https://example.com:8443/p/a?b=1"
+    # an origin-form target that only looks absolute is a path
+    assert make_mocked_request("GET", "/http://x/y", {"Host": "h"}).host == "h"
 
 
 async def test_body_helpers() -> None:

@@ -171,14 +171,25 @@ class BaseRequest(StateMapping):
 
     @property
     def url(self) -> URL:
-        """The absolute URL: scheme and host joined with ``rel_url``."""
+        """The absolute URL: scheme and host joined with ``rel_url``.
+
+        An absolute-form target (``GET http://example.com/x``, RFC 9112 §3.2.2) is the
+        URL itself, Host header ignored, with the connection's scheme: the target's own
+        scheme is the client's claim, so ``https://`` over plain TCP stays ``http``
+        (as in aiohttp).
+        """
         url = self._url
         if url is None:
-            try:
-                base = URL.build(scheme=self.scheme, authority=self.host)
-            except ValueError:
-                base = URL.build(scheme=self.scheme, host="localhost")
-            url = self._url = base.join(self.rel_url)
+            absolute = _absolute_target(self._target) if self._host is None else None
+            if absolute is not None:
+                url = absolute.with_scheme(self.scheme)
+            else:
+                try:
+                    base = URL.build(scheme=self.scheme, authority=self.host)
+                except ValueError:
+                    base = URL.build(scheme=self.scheme, host="localhost")
+                url = base.join(self.rel_url)
+            self._url = url
         return url
 
     @property
@@ -225,9 +236,15 @@ class BaseRequest(StateMapping):
 
     @property
     def host(self) -> str:
-        """The ``Host`` header, or the local address the request arrived on."""
+        """The ``Host`` header, or the local address the request arrived on.
+
+        For an absolute-form target, the target's host (without its port, as aiohttp).
+        """
         if self._host is not None:
             return self._host
+        absolute = _absolute_target(self._target)
+        if absolute is not None:
+            return absolute.host or ""
         host = self.headers.get("Host")
         if host is None:
             sockname = self.get_extra_info("sockname")
@@ -437,6 +454,17 @@ class BaseRequest(StateMapping):
 
     def __repr__(self) -> str:
         return f"<{self.__class__.__name__} {self._method} {self._target} >"
+
+
+def _absolute_target(target: str) -> URL | None:
+    """The URL of an absolute-form target (``http://host/path``), else None."""
+    if target[:1] == "/" or "://" not in target:
+        return None
+    try:
+        url = URL(target, encoded=True)
+    except ValueError:
+        return None
+    return url if url.is_absolute() else None
 
 
 def _target_url(target: str) -> URL:
