@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import struct
+import zlib
 from typing import Any
 
 import pytest
@@ -54,9 +55,9 @@ class Client:
         self.reader, self.writer = reader, writer
 
     @classmethod
-    async def open(cls, port: int) -> Client:
+    async def open(cls, port: int, extra: str = "") -> Client:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        writer.write((HANDSHAKE + "\r\n").encode())
+        writer.write((HANDSHAKE + extra + "\r\n").encode())
         head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
         assert head.startswith(b"HTTP/1.1 101 ")
         return cls(reader, writer)
@@ -293,6 +294,21 @@ async def test_a_code_point_split_between_fragments_or_reads_is_fine(split: int)
         assert await client.read(2 + len(text)) == bytes([0x81, len(text)]) + text
         await client.send(close())
         assert await client.rest() == CLOSE_1000
+
+
+async def test_compressed_fragments_are_checked_one_by_one() -> None:
+    """With permessage-deflate the bytes are checked once inflated, fragment by fragment:
+    the second fragment fails the connection, and the close frame behind it is not read."""
+    comp = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+    first = comp.compress(PART1) + comp.flush(zlib.Z_SYNC_FLUSH)
+    second = comp.compress(PART2) + comp.flush(zlib.Z_SYNC_FLUSH)
+    seen: list[Any] = []
+    async with serve(echo_handler(seen)) as s:
+        client = await Client.open(s.port, "Sec-WebSocket-Extensions: permessage-deflate\r\n")
+        await client.send(frame(1, first, fin=False, rsv=4) + frame(0, second, fin=False) + close())
+        out = await client.rest()
+    assert frames_of(out) == [(0x88, 1007)]
+    assert seen == [web.WSMsgType.ERROR]
 
 
 async def test_a_message_ending_inside_a_code_point_fails() -> None:

@@ -355,6 +355,7 @@ class WSConnection:
         ws = self.ws
         self._drop_message()
         ws.failure, ws.parser_exc = None, exc
+        ws.held_close = None  # a close frame after the bad one is not read either
         ws.fail(CloseCode.INVALID_DATA, "invalid UTF-8")
 
     def _drop_message(self) -> None:
