@@ -133,6 +133,11 @@ CASES: dict[str, bytes] = {
         b"Content-Length: 2\r\n\r\n{}"
     ),
     "introspect-10": b"GET /introspect?q HTTP/1.0\r\n\r\n",
+    # Cookie names browsers send, attribute names as cookies, quoted values, odd pairs
+    "introspect-cookies": (
+        b"GET /introspect HTTP/1.1\r\nHost: x\r\nCookie: {a}=1; b/c=2; d[0]=3; e(1)=4; "
+        b'Domain=.x.org; Path=/; Secure; q="v;w"; c,d=5; x=y"z; ok=6\r\n\r\n'
+    ),
     # Absolute-form targets (RFC 9112 §3.2.2): URL and host from the target, not Host;
     # the scheme from the connection, whatever the target claims.
     "introspect-absolute": (

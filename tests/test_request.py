@@ -141,6 +141,21 @@ def test_absolute_form_target_gives_url_and_host() -> None:
     assert make_mocked_request("GET", "/http://x/y", {"Host": "h"}).host == "h"
 
 
+def test_cookies_read_as_browsers_send_them() -> None:
+    headers = [
+        ("Cookie", 'ISAWPLB{DB45}=1; c/2=2; Path=/; Secure; q="a;b"; bad\x01=x; n=old'),
+        ("Cookie", "n=new"),  # several Cookie fields: all read, the last value of a name wins
+    ]
+    assert dict(make_mocked_request("GET", "/", headers).cookies) == {
+        "ISAWPLB{DB45}": "1",
+        "c/2": "2",
+        "Path": "/",
+        "Secure": "",
+        "q": "a;b",
+        "n": "new",
+    }
+
+
 async def test_body_helpers() -> None:
     async def handler(request: web.BaseRequest) -> web.Response:
         kind = request.path

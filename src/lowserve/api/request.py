@@ -14,13 +14,13 @@ import json
 import re
 import warnings
 from collections.abc import Mapping
-from http.cookies import CookieError, SimpleCookie
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiDictProxy
 from yarl import URL
 
+from ..wire.cookies import parse_cookie_header
 from ..wire.head import HttpVersion
 from ..wire.headers import ETag, parse_content_type, parse_etags, parse_http_date
 from ..wire.proxy import parse_forwarded
@@ -301,17 +301,13 @@ class BaseRequest(StateMapping):
 
     @property
     def cookies(self) -> Mapping[str, str]:
+        """The ``Cookie`` header's name/value pairs (read as :mod:`~lowserve.wire.cookies`
+        says); a name sent twice has its last value."""
         c = self._cookies
         if c is None:
             parsed: dict[str, str] = {}
             for raw in self.headers.getall("Cookie", ()):
-                jar: SimpleCookie = SimpleCookie()
-                try:
-                    jar.load(raw)
-                except CookieError:
-                    continue
-                for name, morsel in jar.items():
-                    parsed[name] = morsel.value
+                parsed.update(parse_cookie_header(raw))
             c = self._cookies = MappingProxyType(parsed)
         return c
 
