@@ -141,6 +141,25 @@ def test_absolute_form_target_gives_url_and_host() -> None:
     assert make_mocked_request("GET", "/http://x/y", {"Host": "h"}).host == "h"
 
 
+async def test_clone_as_aiohttps() -> None:
+    req = make_mocked_request("POST", "/", payload=b"body")
+    with pytest.warns(web.NotAppKeyWarning):
+        req["k"] = "v"
+    copy = req.clone(client_max_fields=2)
+    assert copy.client_max_fields == 2 and req.client_max_fields == 1000
+    assert copy.clone().client_max_fields == 2
+    new = web.RequestKey("new", int)
+    copy["k"] = "changed"  # the state is copied, not shared
+    copy[new] = 1
+    assert req["k"] == "v" and new not in req and copy["k"] == "changed"
+    assert await req.read() == b"body"
+    with pytest.raises(RuntimeError, match="after reading its content"):
+        req.clone()
+    empty = make_mocked_request("GET", "/")
+    assert await empty.read() == b""
+    assert empty.clone().method == "GET"  # nothing was read: aiohttp clones it too
+
+
 def test_cookies_read_as_browsers_send_them() -> None:
     headers = [
         ("Cookie", 'ISAWPLB{DB45}=1; c/2=2; Path=/; Secure; q="a;b"; bad\x01=x; n=old'),

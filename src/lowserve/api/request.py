@@ -48,6 +48,7 @@ class BaseRequest(StateMapping):
 
     __slots__ = (
         "_body",
+        "_client_max_fields",
         "_client_max_size",
         "_cookies",
         "_headers",
@@ -83,6 +84,7 @@ class BaseRequest(StateMapping):
         scheme: str | None = None,
         host: str | None = None,
         remote: str | None = None,
+        client_max_fields: int | None = None,
     ) -> None:
         self._protocol = protocol
         self._method = method
@@ -92,6 +94,7 @@ class BaseRequest(StateMapping):
         self._keep_alive = keep_alive
         self.content = content
         self._client_max_size = client_max_size
+        self._client_max_fields = client_max_fields
         self._state = state
         self._scheme = scheme
         self._host = host
@@ -114,9 +117,11 @@ class BaseRequest(StateMapping):
         host: str = _UNSET,
         remote: str = _UNSET,
         client_max_size: int = _UNSET,
+        client_max_fields: int = _UNSET,
     ) -> BaseRequest:
-        """A copy with some attributes replaced; the body stream is shared."""
-        if self._body is not None and self.content.at_eof() is False:
+        """A copy with some attributes replaced; the body stream is shared, the state
+        dict copied. Refused once :meth:`read` has taken body bytes, as in aiohttp."""
+        if self._body:
             raise RuntimeError("Cannot clone request after reading its content")
         raw_headers = self._raw_headers
         if headers is not _UNSET:
@@ -136,10 +141,13 @@ class BaseRequest(StateMapping):
             client_max_size=(
                 self._client_max_size if client_max_size is _UNSET else client_max_size
             ),
-            state=self._state if self._state is not None else None,
+            state=None if self._state is None else self._state.copy(),
             scheme=self._scheme if scheme is _UNSET else scheme,
             host=self._host if host is _UNSET else host,
             remote=self._remote if remote is _UNSET else remote,
+            client_max_fields=(
+                self._client_max_fields if client_max_fields is _UNSET else client_max_fields
+            ),
         )
         if rel_url is not _UNSET:
             url = URL(rel_url) if isinstance(rel_url, str) else rel_url
@@ -389,8 +397,10 @@ class BaseRequest(StateMapping):
 
     @property
     def client_max_fields(self) -> int:
-        """The most fields :meth:`post` accepts (0: no limit); the server's option."""
-        return self._protocol.client_max_fields
+        """The most fields :meth:`post` accepts (0 or less: no limit); the server's
+        option unless given to the constructor or :meth:`clone`."""
+        fields = self._client_max_fields
+        return self._protocol.client_max_fields if fields is None else fields
 
     async def read(self) -> bytes:
         """The whole body; ``HTTPRequestEntityTooLarge`` past ``client_max_size``."""
