@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 from lowserve import web
+from lowserve.conn.state import ConnState
 
 from conftest import echo, exchange, hello, parse_responses, serve
 
@@ -176,6 +177,9 @@ class _Transport:
     def write(self, data: bytes) -> None:
         self.out.append(data)
 
+    def get_write_buffer_size(self) -> int:
+        return 0
+
     def is_closing(self) -> bool:
         return False
 
@@ -339,3 +343,33 @@ async def test_random_streams_of_good_and_bad_requests_in_memory(
         assert b" 500 " not in b"".join(transport.out), seed
     bad = [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
     assert not bad, bad[0].getMessage()
+
+
+@pytest.mark.parametrize("last", [b"GET /\x01 HTTP/1.1\r\n\r\n", b""])
+async def test_requests_held_while_the_peer_reads_nothing_keep_their_order(last: bytes) -> None:
+    """While writing is paused, requests are held (HELD), not answered; once the peer
+    reads, they are answered in order: a malformed request after them gets its 400
+    last, and a half-close after them still lets them all be answered."""
+
+    async def handler(request: web.BaseRequest) -> web.Response:
+        return web.Response(text=request.path)
+
+    server = web.Server(handler, access_log=None)
+    server._loop = asyncio.get_running_loop()
+    conn = server()
+    transport = _Transport()
+    conn.connection_made(transport)  # type: ignore[arg-type]
+    conn.pause_writing()  # the peer reads nothing
+    conn.data_received(
+        b"GET /1 HTTP/1.1\r\nHost: a\r\n\r\nGET /2 HTTP/1.1\r\nHost: a\r\n\r\n" + last
+    )
+    if not last:
+        assert conn.eof_received() is True  # kept open: the held requests are owed
+    await asyncio.sleep(0)  # the end-of-iteration flush
+    assert conn.state is ConnState.HELD and transport.out == []
+    conn.resume_writing()
+    await asyncio.sleep(0)
+    out = b"".join(transport.out)
+    assert out.count(b"HTTP/1.1 200 OK") == 2 and out.index(b"/1") < out.index(b"/2")
+    if last:
+        assert out.index(b"HTTP/1.1 400 Bad Request") > out.index(b"/2")

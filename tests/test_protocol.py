@@ -352,3 +352,42 @@ async def test_a_client_that_pipelines_and_never_reads_costs_a_bounded_buffer() 
         sock.close()
     assert received.count(b"HTTP/1.1 200 OK\r\n") == count
     assert len(received) > count * len(body)
+
+
+@pytest.mark.parametrize("last", [b"GET /\x01 HTTP/1.1\r\n\r\n", b""])
+async def test_requests_held_for_a_peer_that_does_not_read_keep_their_order(last: bytes) -> None:
+    """Held requests (the peer reads nothing) are answered in order once it reads,
+    whether what follows them is a malformed request (its 400 comes last) or the
+    peer's half-close (every request before it is still answered)."""
+    body = b"x" * 16384
+
+    async def handler(request: web.BaseRequest) -> web.Response:
+        return web.Response(body=body, headers={"X-Path": request.path})
+
+    loop = asyncio.get_running_loop()
+    reqs = b"".join(b"GET /%d HTTP/1.1\r\nHost: a\r\n\r\n" % i for i in range(1000)) + last
+    async with serve(handler) as s:
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.setblocking(False)
+        await loop.sock_connect(sock, ("127.0.0.1", s.port))
+        await loop.sock_sendall(sock, reqs)
+        if not last:
+            sock.shutdown(socket.SHUT_WR)
+        deadline = loop.time() + 10
+        while not s.server.connections or s.server.connections[0].state is not ConnState.HELD:
+            assert loop.time() < deadline, "the connection was never held"
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.1)  # the rest is parsed meanwhile
+        received = bytearray()
+        while chunk := await asyncio.wait_for(loop.sock_recv(sock, 1 << 20), 10):
+            received += chunk
+        sock.close()
+    paths = [
+        int(line.split(b"/")[1])
+        for line in received.split(b"\r\n")
+        if line.startswith(b"X-Path: /")
+    ]
+    assert paths == list(range(1000))
+    if last:
+        assert received.rfind(b"HTTP/1.1 400 Bad Request") > received.rfind(b"X-Path: /999")

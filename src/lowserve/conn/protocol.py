@@ -323,8 +323,10 @@ class HttpProtocol(Parsing):
         self.flush_out()
         if self._body is not None and not self._body.is_eof():
             self._body.set_exception(ClientDisconnectedError("Connection lost"))
-        if self.state is _BUSY and not self._opts.handler_cancellation:
-            # A half-closed client still gets its answer; then the connection closes.
+        if (
+            self.state is _BUSY or self.state is ConnState.HELD
+        ) and not self._opts.handler_cancellation:
+            # A half-closed client still gets its answers; then the connection closes.
             # (With handler_cancellation, EOF counts as a disconnect, as in aiohttp.)
             self._close_when_done = True
             return True
@@ -492,8 +494,8 @@ class HttpProtocol(Parsing):
             body.set_exception(RequestPayloadError(err.detail, err.status))
             self._update_reading()
             return
-        if self.state is _BUSY:
-            self._queue.append(err)
+        if self.state is _BUSY or self.state is ConnState.HELD:
+            self._queue.append(err)  # answered in turn, behind the requests before it
             self._update_reading()
         else:
             self._reply_error(err)
