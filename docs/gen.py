@@ -4,8 +4,10 @@
     python docs/gen.py --check  # exit 1 when they are stale (tests/test_docs.py runs it)
 
 The command reference comes from the click definitions (flags, defaults, variables,
-help); the API reference from ``lowserve.web.__all__``'s signatures and docstrings.
-So neither can drift from the code.
+help), most of them generated from the option specs of ``lowserve.optionspec``, which
+also give what each flag accepts; the API reference from ``lowserve.web.__all__``'s
+signatures and docstrings, and the table of every ``ServerOptions`` field from its
+specs. So neither can drift from the code.
 """
 
 from __future__ import annotations
@@ -36,10 +38,33 @@ def _default(param: Any) -> tuple[str, str]:
     return f"`{value}`", text
 
 
+def _accepts(param: Any, spec: Any) -> str:
+    """What a flag accepts, from its option spec (its bounds, choices, an octal mode), or
+    from click's type for a flag spelled by hand."""
+    import click
+
+    if spec is not None:
+        if spec.bounded:
+            return f"`{spec.range_text()}`"
+        if spec.choices:
+            return ", ".join(f"`{c}`" for c in spec.choices)
+        return "octal `0` to `777`" if spec.octal else ""
+    if isinstance(param.type, click.IntRange):
+        return f"`{param.type.min}<=x<={param.type.max}`"
+    if isinstance(param.type, click.Choice):
+        return ", ".join(f"`{c}`" for c in param.type.choices)
+    return ""
+
+
 def command_reference() -> str:
     import click
 
     from lowserve.cli.command import main
+    from lowserve.cli.config import Config
+    from lowserve.options import ServerOptions
+    from lowserve.optionspec import specs
+
+    generated = {s.name: s for cls in (Config, ServerOptions) for s in specs(cls) if s.cli}
 
     lines = [
         "# Command reference",
@@ -62,6 +87,9 @@ def command_reference() -> str:
         env = param.envvar if isinstance(param.envvar, str) else ", ".join(param.envvar or ())
         default, text = _default(param)
         text = text.replace("|", "\\|").replace("\n", " ")
+        accepts = _accepts(param, generated.get(param.name or ""))
+        if accepts:
+            text = text.rstrip().removesuffix(".") + f". Accepts: {accepts}."
         lines.append(f"| {flags} | `{env}` | {default} | {text} |")
     lines += ["", "The handler may also be given as `LOWSERVE_HANDLER`.", ""]
     return "\n".join(lines)
@@ -95,6 +123,33 @@ def _entry(name: str, obj: Any, heading: str = "##") -> list[str]:
     return lines
 
 
+def _options_table() -> list[str]:
+    """Every ServerOptions field, from its option spec: default, bounds, flag, meaning."""
+    import logging
+
+    from lowserve.options import ServerOptions
+    from lowserve.optionspec import specs
+
+    defaults = ServerOptions()
+    lines = [
+        "Its fields (keyword arguments of `Server` too):",
+        "",
+        "| option | default | accepts | flag | meaning |",
+        "|---|---|---|---|---|",
+    ]
+    for spec in specs(ServerOptions):
+        value = getattr(defaults, spec.name)
+        if isinstance(value, logging.Logger):
+            default = f"logger `{value.name}`"
+        else:
+            default = "`" + re.sub(r"Python/\d+\.\d+", "Python/3.x", repr(value)) + "`"
+        accepts = f"`{spec.range_text()}`" if spec.bounded else ""
+        flag = f"`{spec.flags}`" if spec.cli else ""
+        text = spec.help.replace("|", "\\|")
+        lines.append(f"| `{spec.name}` | {default} | {accepts} | {flag} | {text} |")
+    return [*lines, ""]
+
+
 def api_reference() -> str:
     from lowserve import testing, web
 
@@ -116,6 +171,8 @@ def api_reference() -> str:
             exceptions.append(f"`{name}` ({getattr(obj, 'status_code', '')})")
             continue
         lines += _entry(name, obj)
+        if name == "ServerOptions":
+            lines += _options_table()
     lines.append("## The `HTTPException` family")
     lines.append("")
     lines.append("Responses that can be raised, with aiohttp's names, codes and default bodies: ")

@@ -10,6 +10,7 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trustme
@@ -645,3 +646,90 @@ def test_another_servers_flag_over_the_real_command(app: Path) -> None:
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "--no-such-flag" in result.stderr
     assert "calls it" not in result.stderr and "(see lowserve --help)" in result.stderr
+
+
+def _generated() -> list[Any]:
+    from lowserve.cli.config import Config
+    from lowserve.options import ServerOptions
+    from lowserve.optionspec import specs
+
+    return [s for cls in (Config, ServerOptions) for s in specs(cls) if s.cli]
+
+
+def test_the_generated_flags_are_the_specs() -> None:
+    """Each spec marked for the command is a flag: its spelling, variables, default, help."""
+    import click
+
+    from lowserve.cli.command import main
+
+    params = {p.name: p for p in main.params if isinstance(p, click.Option)}
+    for spec in _generated():
+        param = params[spec.name]
+        assert [*param.opts, *param.secondary_opts] == spec.flags.split("/")
+        envvar = [param.envvar] if isinstance(param.envvar, str) else list(param.envvar or ())
+        assert tuple(envvar) == spec.variables and param.help == spec.help
+        default = spec.separator.join(spec.default) if spec.separator else spec.default
+        assert param.default == default, spec.name
+
+
+@pytest.mark.parametrize(
+    "spec", [s for s in _generated() if s.minimum is not None], ids=lambda s: s.name
+)
+def test_a_bound_is_one_check_for_the_flag_and_the_dataclass(
+    spec: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """In-process: below its minimum, the flag is one line naming it (exit 2, click's
+    words) and the dataclass a ValueError naming the field, both from spec.problem."""
+    from lowserve.cli.command import main
+    from lowserve.cli.config import Config
+    from lowserve.options import ServerOptions
+    from lowserve.optionspec import specs
+
+    below = spec.minimum - 1
+    with pytest.raises(SystemExit) as exit_:
+        main.main(["myapp:handler", spec.flags, str(below)], prog_name="lowserve")
+    assert exit_.value.code == 2
+    shown = float(below) if spec.kind is float else below
+    variables = ", ".join(f"'{v}'" for v in spec.variables)
+    assert capsys.readouterr().err == (
+        f"Error: Invalid value for '{spec.flags}' (env var: {variables}): "
+        f"{shown} is not in the range {spec.range_text()}. (see lowserve --help)\n"
+    )
+    kwargs: dict[str, Any] = {spec.name: below}
+    with pytest.raises(ValueError, match=rf"^{spec.name}: {below} is not in the range "):
+        if spec in specs(ServerOptions):
+            ServerOptions(**kwargs)
+        else:
+            Config("myapp:handler", **kwargs)
+
+
+def test_an_exception_to_a_bound_reaches_the_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    """A spec accepting -1 outside its range (as "no limit"): the generated flag accepts
+    it too, says so in --help, and refuses -2 with the same words."""
+    import dataclasses
+
+    import click
+
+    from lowserve.cli.command import _flags
+    from lowserve.optionspec import check, option
+
+    @dataclasses.dataclass
+    class Limits:
+        fields: int = option(1000, "Most fields (-1: no limit).", minimum=0, also=(-1,))
+
+        def __post_init__(self) -> None:
+            check(self)
+
+    @click.command()
+    @_flags(Limits)
+    def cmd(fields: int) -> None:
+        click.echo(Limits(fields).fields)
+
+    assert cmd.main(["--fields", "-1"], standalone_mode=False) is None
+    assert capsys.readouterr().out == "-1\n"
+    with pytest.raises(click.BadParameter, match=r"-2 is not in the range x>=0 or -1\."):
+        cmd.main(["--fields", "-2"], standalone_mode=False)
+    with pytest.raises(ValueError, match=r"^fields: -2 is not in the range x>=0 or -1$"):
+        Limits(-2)
+    help_text = cmd.get_help(click.Context(cmd))
+    assert "Most fields (-1: no limit).  [x>=0 or -1]" in help_text

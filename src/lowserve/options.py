@@ -1,6 +1,7 @@
 """One options object: the command builds it, :class:`~lowserve.Server` consumes it.
 
-Every server option is defined here once, with its default and its documentation.
+Every server option is defined here once, with :func:`~lowserve.optionspec.option`: its
+default, its documentation, its bounds and whether it is a ``lowserve`` flag.
 ``Server(handler, **options)`` passes its keyword arguments straight to
 :class:`ServerOptions`, so an unknown option is a ``TypeError`` naming it.
 """
@@ -9,10 +10,11 @@ from __future__ import annotations
 
 import logging
 import platform
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass
 from typing import Any
 
 from ._version import __version__ as _version
+from .optionspec import check, option
 from .wire.proxy import TrustedPeers
 
 __all__ = [
@@ -32,93 +34,92 @@ _PY = ".".join(platform.python_version_tuple()[:2])
 DEFAULT_SERVER_HEADER = f"Python/{_PY} lowserve/{_version}"
 
 
-def _opt(default: Any, help: str, *, cli: bool = True, minimum: float | None = None) -> Any:
-    """A field with its documentation; ``cli=True`` makes it a ``lowserve`` flag too.
-
-    *minimum* bounds a number: the flag refuses less (exit 2), and so does
-    ``ServerOptions`` itself (ValueError).
-    """
-    return field(default=default, metadata={"help": help, "cli": cli, "minimum": minimum})
-
-
 @dataclass(slots=True)
 class ServerOptions:
     """How a :class:`~lowserve.Server` treats its connections (aiohttp's names where it has one).
 
     Each field's help text is the documentation of the matching ``lowserve`` flag
-    (``keepalive_timeout`` is ``--keepalive-timeout``), so the two cannot drift apart.
+    (``keepalive_timeout`` is ``--keepalive-timeout``), and its bounds are checked by the
+    same function for both, so the two cannot drift apart.
     """
 
-    keepalive_timeout: float = _opt(
+    keepalive_timeout: float = option(
         75.0, "Seconds an idle keep-alive connection stays open (0: close after each).", minimum=0
     )
-    tcp_keepalive: bool = _opt(True, "TCP keep-alive probes on accepted sockets.", cli=False)
-    access_log: logging.Logger | None = field(
-        default_factory=lambda: logging.getLogger("lowserve.access"),
-        metadata={"help": "Logger for the access log, or None for none.", "cli": False},
+    tcp_keepalive: bool = option(True, "TCP keep-alive probes on accepted sockets.", cli=False)
+    access_log: logging.Logger | None = option(
+        lambda: logging.getLogger("lowserve.access"),
+        "Logger for the access log, or None for none.",
+        cli=False,
+        factory=True,
+        kind=logging.Logger,
     )
-    access_log_class: Any = _opt(None, "Class that writes access-log records.", cli=False)
-    logger: logging.Logger | None = _opt(
+    access_log_class: Any = option(
+        None, "Class that writes access-log records.", cli=False, kind=type
+    )
+    logger: logging.Logger | None = option(
         None,
         "Logger for handler errors and refusals (None: the lowserve.server logger), as aiohttp's.",
         cli=False,
+        kind=logging.Logger,
     )
-    timeout_ceil_threshold: float = _opt(
+    timeout_ceil_threshold: float = option(
         5.0,
         "Accepted for aiohttp compatibility and unused: lowserve's deadlines are swept, not "
         "rounded up.",
         cli=False,
+        minimum=0,
     )
-    access_log_format: str = _opt(
+    access_log_format: str = option(
         '%a %t "%r" %s %b "%{Referer}i" "%{User-Agent}i"',
         "Access-log format, in aiohttp's codes (%a %t %r %s %b %T %Tf %D %{H}i %{H}o).",
     )
-    max_line_size: int = _opt(8190, "Longest request line in bytes (414 past it).", minimum=16)
-    max_field_size: int = _opt(
+    max_line_size: int = option(8190, "Longest request line in bytes (414 past it).", minimum=16)
+    max_field_size: int = option(
         8190, "Longest header name or value in bytes (431 past it).", minimum=16
     )
-    max_headers: int = _opt(128, "Most header lines in a request (431 past it).", minimum=1)
-    read_bufsize: int = _opt(
+    max_headers: int = option(128, "Most header lines in a request (431 past it).", minimum=1)
+    read_bufsize: int = option(
         2**16, "Unread body bytes buffered before reading pauses.", cli=False, minimum=1
     )
-    lingering_time: float = _opt(
+    lingering_time: float = option(
         10.0,
         "Seconds spent discarding an unread request body before closing.",
         cli=False,
         minimum=0,
     )
-    auto_decompress: bool = _opt(True, "Decode gzip/deflate (and br) request bodies.", cli=False)
-    debug: bool = _opt(False, "Put tracebacks in 500 responses.", cli=False)
-    client_max_size: int = _opt(
+    auto_decompress: bool = option(True, "Decode gzip/deflate (and br) request bodies.", cli=False)
+    debug: bool = option(False, "Put tracebacks in 500 responses.", cli=False)
+    client_max_size: int = option(
         1024**2,
         "Largest body read()/text()/json()/post() accept, and largest a compressed body may "
         "decode to, in bytes (413 past it; 0: no limit).",
         minimum=0,
     )
-    client_max_fields: int = _opt(
+    client_max_fields: int = option(
         1000,
         "Most fields post() accepts in an urlencoded or multipart body (413 past it; 0: no "
         "limit), as aiohttp's client_max_fields.",
         minimum=0,
     )
-    header_read_timeout: float = _opt(
+    header_read_timeout: float = option(
         10.0,
         "Seconds to receive a whole request head once it has begun (408 past it).",
         minimum=0,
     )
-    body_read_timeout: float = _opt(
+    body_read_timeout: float = option(
         60.0,
         "Longest gap in seconds between the bytes of a request body while lowserve is "
         "reading it (the handler's read then raises RequestPayloadError: 408; 0: none).",
         minimum=0,
     )
-    send_timeout: float = _opt(
+    send_timeout: float = option(
         60.0,
         "Seconds a response may sit above the write buffer's high-water mark without the "
         "client reading any of it before the connection is closed (0: none).",
         minimum=0,
     )
-    min_body_rate: int = _opt(
+    min_body_rate: int = option(
         500,
         "Least average rate of a request body in bytes a second, while lowserve reads it "
         "and once min_rate_grace has passed: a body may take grace + bytes / rate seconds, "
@@ -127,7 +128,7 @@ class ServerOptions:
         "stops a trickle that never leaves a gap of body_read_timeout.",
         minimum=0,
     )
-    min_send_rate: int = _opt(
+    min_send_rate: int = option(
         500,
         "Least average rate in bytes a second at which a client takes a response held "
         "above the write buffer's high-water mark, once min_rate_grace has passed (then "
@@ -135,63 +136,56 @@ class ServerOptions:
         "that reads a byte now and then to dodge send_timeout.",
         minimum=0,
     )
-    min_rate_grace: float = _opt(
+    min_rate_grace: float = option(
         20.0,
         "Seconds a body or a held-back response may move at any rate before min_body_rate "
         "and min_send_rate apply (mod_reqtimeout's body=20): a slow start, or a phone's "
         "radio waking up, is not cut short.",
         minimum=0,
     )
-    drain_grace: float = _opt(
+    drain_grace: float = option(
         1.5,
         "Seconds an idle keep-alive connection stays open once a graceful stop begins, so "
         "that a request already on its way is answered (with Connection: close).",
         minimum=0,
     )
-    server_header: str | None = _opt(
+    server_header: str | None = option(
         DEFAULT_SERVER_HEADER, "The Server header value, or None to send none.", cli=False
     )
-    expect_continue: bool = _opt(
+    expect_continue: bool = option(
         True, "Send 100 Continue when a handler first reads a held-back body.", cli=False
     )
-    max_pipeline: int = _opt(
+    max_pipeline: int = option(
         32, "Pipelined requests queued before reading pauses.", cli=False, minimum=1
     )
-    handler_cancellation: bool = _opt(
+    handler_cancellation: bool = option(
         False, "Cancel the handler when its client disconnects.", cli=False
     )
-    limit_concurrency: int = _opt(
+    limit_concurrency: int = option(
         0,
         "Most open connections; past it new ones get 503 and close (0: no limit).",
         minimum=0,
     )
-    proxy_headers: bool = _opt(
+    proxy_headers: bool = option(
         False,
         "Trust Forwarded / X-Forwarded-For, -Proto, -Host from --forwarded-allow-ips peers: "
         "request.remote, scheme and host then reflect them.",
     )
-    proxy_protocol: bool = _opt(
+    proxy_protocol: bool = option(
         False,
         "Read a PROXY protocol header (v1 or v2, HAProxy's send-proxy) before HTTP on "
         "every connection: request.remote is then the client it names. Accepted only "
         "from --forwarded-allow-ips peers; a connection without one is closed.",
     )
-    forwarded_allow_ips: tuple[str, ...] = _opt(
+    forwarded_allow_ips: tuple[str, ...] = option(
         ("127.0.0.1", "::1", "unix"),
-        "Peers whose proxy headers are trusted: addresses, networks, unix (peers on a "
-        "UNIX socket: a proxy on this host), or * for any.",
-        cli=False,
+        "Peers (addresses, networks, unix for a proxy on a UNIX socket, or *), separated "
+        "by commas, whose proxy headers are trusted with --proxy-headers.",
+        separator=",",
     )
 
     def __post_init__(self) -> None:
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if f.type in ("int", "float") and (not isinstance(value, int | float) or value < 0):
-                raise ValueError(f"{f.name} must be a non-negative number, got {value!r}")
-        if self.max_line_size < 16 or self.max_field_size < 16:
-            raise ValueError("max_line_size and max_field_size must be at least 16")
-        if self.max_pipeline < 1:
-            raise ValueError("max_pipeline must be at least 1")
+        check(self)  # the bounds, as the command checks its flags: ValueError naming the field
         if self.server_header is not None and any(c in self.server_header for c in "\r\n\0"):
             raise ValueError("server_header must not contain CR, LF or NUL")
         if isinstance(self.forwarded_allow_ips, str):

@@ -1,10 +1,12 @@
 """The ``lowserve`` command: serve ``module:handler`` from a shell or a systemd unit.
 
 Every flag can also be set as ``LOWSERVE_<FLAG>`` in the environment (``--max-requests``
-is ``LOWSERVE_MAX_REQUESTS``). Most flags are generated: the per-connection ones from
-:class:`~lowserve.options.ServerOptions`, the per-process ones from
-:class:`~lowserve.config.Config`, where each is defined and documented once. Only the
-flags that compose one setting out of several (addresses, TLS files) are spelled here.
+is ``LOWSERVE_MAX_REQUESTS``). Most flags are generated from the option specs
+(:mod:`lowserve.optionspec`): the per-connection ones of
+:class:`~lowserve.options.ServerOptions`, the per-process ones of
+:class:`~lowserve.cli.config.Config`, where each is defined, documented and bounded once.
+Only the flags that compose one setting out of several (addresses, TLS files) are
+spelled here.
 
 Exit codes: 0 after a signal-driven graceful stop, 1 on a runtime failure, 2 on a usage
 or handler error, 3 when serving could not start (address in use, permission denied,
@@ -13,7 +15,6 @@ unreadable TLS files).
 
 from __future__ import annotations
 
-import dataclasses
 import inspect
 import logging
 import os
@@ -21,12 +22,14 @@ import platform
 import re
 import ssl
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from .._version import __version__
 from ..options import DEFAULT_HOST, DEFAULT_PORT, ServerOptions
+from ..optionspec import OptionSpec, specs
 from ..serve import new_event_loop
 from .config import Config, Exit, TLSOptions
 from .listeners import BindError, open_listeners, parse_bind
@@ -52,31 +55,51 @@ def _version_text() -> str:
     return f"lowserve {__version__} ({py}, {loop}, {platform.system()})"
 
 
-def _server_option_flags(fn: Any) -> Any:
-    """One click option per ServerOptions field marked for the command line."""
-    for f in reversed(dataclasses.fields(ServerOptions)):
-        if not f.metadata.get("cli"):
-            continue
-        flag = "--" + f.name.replace("_", "-")
-        default = f.default
-        if isinstance(default, bool):
-            fn = click.option(flag, f.name, is_flag=True, default=default, help=f.metadata["help"])(
-                fn
-            )
-        else:
-            minimum = f.metadata.get("minimum")
-            kind: Any = type(default)
-            if minimum is not None:
-                kind = click.FloatRange(minimum) if kind is float else click.IntRange(int(minimum))
-            fn = click.option(
-                flag,
-                f.name,
-                type=kind,
-                default=default,
-                show_default=True,
-                help=f.metadata["help"],
-            )(fn)
-    return fn
+class _Checked:
+    """A number flag refused by its option's own check (:meth:`OptionSpec.problem`, as
+    ``ServerOptions(...)`` refuses it); click shows the spec's range in ``--help``."""
+
+    spec: OptionSpec
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        assert isinstance(self, click.ParamType)
+        return _checked(self, self.spec, value, param, ctx)
+
+    def _describe_range(self) -> str:
+        return self.spec.range_text()
+
+
+class _Int(_Checked, click.IntRange):
+    def __init__(self, spec: OptionSpec) -> None:
+        low, high = spec.minimum, spec.maximum
+        super().__init__(None if low is None else int(low), None if high is None else int(high))
+        self.spec = spec
+
+
+class _Float(_Checked, click.FloatRange):
+    def __init__(self, spec: OptionSpec) -> None:
+        super().__init__(spec.minimum, spec.maximum)
+        self.spec = spec
+
+
+def _checked(
+    kind: click.ParamType[Any],
+    spec: OptionSpec,
+    value: Any,
+    param: click.Parameter | None,
+    ctx: click.Context | None,
+) -> Any:
+    """*value* read as *spec*'s number, or click's one-line error (``0 is not in the
+    range x>=16.``)."""
+    if not isinstance(value, spec.kind):
+        try:
+            value = spec.kind(value)
+        except (TypeError, ValueError):
+            kind.fail(f"{value!r} is not a valid {kind.name}.", param, ctx)
+    problem = spec.problem(value)
+    if problem is not None:
+        kind.fail(f"{value} {problem}.", param, ctx)
+    return value
 
 
 def _octal(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
@@ -92,37 +115,41 @@ def _octal(ctx: click.Context, param: click.Parameter, value: str | None) -> int
     return mode
 
 
-def _click_kwargs(default: Any, option: dict[str, Any]) -> dict[str, Any]:
-    """click's arguments for a Config field's plain description (see ``config._flag``)."""
-    minimum = option.pop("minimum", None)
-    if minimum is not None:
-        option["type"] = (
-            click.FloatRange(minimum) if isinstance(default, float) else click.IntRange(minimum)
+def _click_option(spec: OptionSpec) -> Callable[[Any], Any]:
+    """The click option made from one option's spec (click's types, and the variables
+    ``LOWSERVE_<FLAG>`` and any other the spec names)."""
+    kw: dict[str, Any] = {"help": spec.help, "envvar": list(spec.variables)}
+    if spec.kind is bool and "/" not in spec.flags:
+        kw["is_flag"] = True
+    if spec.bounded:
+        kw["type"] = _Float(spec) if spec.kind is float else _Int(spec)
+    elif spec.choices:
+        kw["type"] = click.Choice(spec.choices, case_sensitive=False)
+    elif spec.path:
+        kw["type"] = click.Path(
+            exists=True, file_okay=spec.path == "file", dir_okay=spec.path == "dir"
         )
-    choices = option.pop("choices", None)
-    if choices is not None:
-        option["type"] = click.Choice(choices, case_sensitive=False)
-    if option.pop("existing_file", False):
-        option["type"] = click.Path(exists=True, dir_okay=False)
-    if option.pop("existing_dir", False):
-        option["type"] = click.Path(exists=True, file_okay=False)
-    if option.pop("octal", False):
-        option["callback"] = _octal
-    return option
+    if spec.octal:
+        kw["callback"] = _octal
+    if spec.multiple:
+        kw["multiple"] = True
+    if spec.metavar:
+        kw["metavar"] = spec.metavar
+    default = spec.default
+    if spec.separator is not None:
+        default = spec.separator.join(default)
+    return click.option(spec.flags, spec.name, default=default, **kw)
 
 
-def _config_flags(fn: Any) -> Any:
-    """One click option per Config field made with ``_flag``."""
-    for f in reversed(dataclasses.fields(Config)):
-        option = f.metadata.get("option")
-        if option is None:
-            continue
-        option = _click_kwargs(f.default, dict(option))
-        flag = option.pop("flag", "--" + f.name.replace("_", "-"))
-        if isinstance(f.default, bool) and "/" not in flag:
-            option["is_flag"] = True
-        fn = click.option(flag, f.name, default=f.default, help=f.metadata["help"], **option)(fn)
-    return fn
+def _flags(*classes: type) -> Callable[[Any], Any]:
+    """One click option per flag of the dataclasses *classes*, in their field order."""
+
+    def decorate(fn: Any) -> Any:
+        for spec in reversed([s for cls in classes for s in specs(cls) if s.cli]):
+            fn = _click_option(spec)(fn)
+        return fn
+
+    return decorate
 
 
 _CERT_REQS = {"none": ssl.CERT_NONE, "optional": ssl.CERT_OPTIONAL, "required": ssl.CERT_REQUIRED}
@@ -130,9 +157,9 @@ _CERT_REQS = {"none": ssl.CERT_NONE, "optional": ssl.CERT_OPTIONAL, "required": 
 
 def _as_flags(message: str) -> str:
     """*message* from ServerOptions, with its field names spelled as flags."""
-    for f in dataclasses.fields(ServerOptions):
-        if "_" in f.name:  # (one-word names are also plain words)
-            message = re.sub(rf"\b{f.name}\b", "--" + f.name.replace("_", "-"), message)
+    for spec in specs(ServerOptions):
+        if "_" in spec.name:  # (one-word names are also plain words)
+            message = re.sub(rf"\b{spec.name}\b", spec.flags, message)
     return message
 
 
@@ -243,14 +270,7 @@ class _Command(click.Command):
     help="Whether clients must present a certificate.",
 )
 @click.option("--ssl-ciphers", help="OpenSSL cipher list.")
-@_config_flags
-@_server_option_flags
-@click.option(
-    "--forwarded-allow-ips",
-    default=",".join(ServerOptions().forwarded_allow_ips),
-    help="Peers (addresses, networks, unix for a proxy on a UNIX socket, or *), separated "
-    "by commas, whose proxy headers are trusted with --proxy-headers.",
-)
+@_flags(Config, ServerOptions)
 @click.version_option(version=__version__, message=_version_text(), prog_name="lowserve")
 def main(
     handler: str | None,
@@ -272,16 +292,14 @@ def main(
     """
     if not handler:
         raise click.UsageError("missing HANDLER (module:attribute)")
-    server_kw = {
-        f.name: kw.pop(f.name) for f in dataclasses.fields(ServerOptions) if f.metadata.get("cli")
-    }
+    server_kw = {spec.name: kw.pop(spec.name) for spec in specs(ServerOptions) if spec.cli}
     try:
-        server = ServerOptions(**server_kw, forwarded_allow_ips=kw.pop("forwarded_allow_ips"))
+        server = ServerOptions(**server_kw)
     except ValueError as exc:
         raise click.UsageError(_as_flags(str(exc))) from None
     all_binds = _binds(host, port, unix_path, fd, binds)
     tls = _tls(kw)
-    flags = {f.name: kw[f.name] for f in dataclasses.fields(Config) if "option" in f.metadata}
+    flags = {spec.name: kw[spec.name] for spec in specs(Config) if spec.cli}
     flags["log_level"] = flags["log_level"].lower()
     if flags["reload"] and flags["workers"] > 1:
         raise click.UsageError(

@@ -4,9 +4,10 @@
 :class:`~lowserve.options.ServerOptions` every connection uses. Workers receive it as
 JSON, so everything in it is plain data.
 
-A field made with :func:`_flag` is also a ``lowserve`` flag (``shutdown_timeout`` is
-``--shutdown-timeout``): its default, help and type are written here once and the
-command generates the option. The listening addresses and TLS files are composed
+A field made with :func:`~lowserve.optionspec.option` is also a ``lowserve`` flag
+(``shutdown_timeout`` is ``--shutdown-timeout``): its default, help, type and bounds are
+written here once, the command generates the flag, and ``Config(...)`` checks the bounds
+as ``ServerOptions(...)`` does. The listening addresses and TLS files are composed
 from several flags each (``--host``/``--port``/``--unix``/``--fd``/``--bind``,
 ``--ssl-*``), so the command spells those.
 """
@@ -21,6 +22,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from ..options import ServerOptions
+from ..optionspec import check, option
 from .logconfig import LEVELS
 
 __all__ = ["Config", "Exit", "TLSError", "TLSOptions"]
@@ -36,16 +38,6 @@ class Exit(enum.IntEnum):
 
 
 _NOT_SENT = ("access_log", "access_log_class", "logger")
-
-
-def _flag(default: Any, help: str, **option: Any) -> Any:
-    """A field that is also a flag, described without click (workers never import it).
-
-    *option* may hold ``minimum`` (a number range from there up), ``choices``,
-    ``existing_file``, ``existing_dir``, ``octal`` (a file mode written in octal), ``envvar``,
-    ``metavar`` and ``flag`` (another spelling); the command turns them into click's.
-    """
-    return field(default=default, metadata={"help": help, "option": option})
 
 
 @dataclass
@@ -135,28 +127,29 @@ class Config:
     """Everything ``lowserve`` was asked to do."""
 
     handler: str
-    factory: bool = _flag(
+    factory: bool = option(
         False, "HANDLER names a zero-argument function (sync or async) that returns the handler."
     )
-    app_dir: str | None = _flag(".", "Put this directory first on sys.path.", existing_dir=True)
+    app_dir: str | None = option(".", "Put this directory first on sys.path.", path="dir")
     binds: list[str] = field(default_factory=list)
-    unix_mode: int | None = _flag(
+    unix_mode: int | None = option(
         None,
         "Permissions of the --unix socket file, in octal (660).",
         octal=True,
         metavar="MODE",
+        kind=int,
     )
-    reuse_port: bool = _flag(False, "Set SO_REUSEPORT on TCP sockets.")
-    backlog: int = _flag(2048, "Listen backlog.", minimum=1)
+    reuse_port: bool = option(False, "Set SO_REUSEPORT on TCP sockets.")
+    backlog: int = option(2048, "Listen backlog.", minimum=1)
     tls: TLSOptions | None = None
-    workers: int = _flag(
+    workers: int = option(
         1,
         "Worker processes sharing the sockets (also read from $WEB_CONCURRENCY).",
         minimum=1,
-        envvar=["LOWSERVE_WORKERS", "WEB_CONCURRENCY"],
+        envvars=("WEB_CONCURRENCY",),
     )
-    reload: bool = _flag(False, "Restart when code changes (development only).")
-    reload_dirs: list[str] = _flag(
+    reload: bool = option(False, "Restart when code changes (development only).")
+    reload_dirs: list[str] = option(
         (),
         "With --reload, watch this directory (repeatable) instead of the app's own "
         "package and --app-dir.",
@@ -164,45 +157,49 @@ class Config:
         multiple=True,
         metavar="DIR",
     )
-    reload_includes: list[str] = _flag(
+    reload_includes: list[str] = option(
         ("*.py",),
         "With --reload, restart on changes to files matching this pattern (repeatable).",
         flag="--reload-include",
         multiple=True,
         metavar="GLOB",
     )
-    reload_excludes: list[str] = _flag(
+    reload_excludes: list[str] = option(
         (".*", "*.py[cod]", "*.sw.*", "~*"),
         "With --reload, ignore files matching this pattern (repeatable).",
         flag="--reload-exclude",
         multiple=True,
         metavar="GLOB",
     )
-    shutdown_timeout: float = _flag(
+    shutdown_timeout: float = option(
         60.0,
         "Seconds in-flight requests get to finish on a graceful stop.",
         minimum=0,
     )
-    max_requests: int = _flag(
+    max_requests: int = option(
         0,
         "A worker restarts itself gracefully after this many requests (0: never).",
         minimum=0,
     )
-    max_requests_jitter: int = _flag(
+    max_requests_jitter: int = option(
         0, "Add up to this many to --max-requests, per worker.", minimum=0
     )
-    log_level: str = _flag("info", "How much to log.", choices=LEVELS)
-    access_log: bool = _flag(
+    log_level: str = option("info", "How much to log.", choices=LEVELS)
+    access_log: bool = option(
         True, "Log one line per response.", flag="--access-log/--no-access-log"
     )
-    log_config: str | None = _flag(
+    log_config: str | None = option(
         None,
         "A logging configuration file (replaces --log-level): .json, or .yaml/.yml with "
         "PyYAML, as a dictConfig; .ini, .conf or any other name as a fileConfig.",
-        existing_file=True,
+        path="file",
+        kind=str,
     )
-    no_server_header: bool = _flag(False, "Send no Server header.")
+    no_server_header: bool = option(False, "Send no Server header.")
     server: ServerOptions = field(default_factory=ServerOptions)
+
+    def __post_init__(self) -> None:
+        check(self)
 
     def server_options(self) -> ServerOptions:
         """The options for this process's Server, with its loggers attached."""
