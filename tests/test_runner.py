@@ -427,3 +427,27 @@ def test_run_resets_no_queued_connection_at_sigterm(tmp_path: Path, listener: st
     print(f"web.run, 3 SIGTERMs, {listener}: {totals.ok} ok, {len(totals.failed)} failed")
     assert totals.failed == [] and totals.ok >= 900
     assert not (tmp_path / "app.sock").exists()
+
+
+async def test_sites_listen_with_a_backlog_for_a_thousand_connections_at_once() -> None:
+    """aiohttp's sites listen with a backlog of 128: 1,024 connections opened at once
+    overflow it, and each dropped handshake waits a second for TCP's retry. lowserve's
+    sites take DEFAULT_BACKLOG (2048, capped by net.core.somaxconn)."""
+    import shutil
+
+    from lowserve.options import DEFAULT_BACKLOG
+
+    if shutil.which("ss") is None:
+        pytest.skip("needs ss (iproute2) to read a listener's backlog")
+    somaxconn = int(Path("/proc/sys/net/core/somaxconn").read_text())
+    runner = web.ServerRunner(web.Server(hello, access_log=None))
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        out = subprocess.run(
+            ["ss", "-ltnH", f"sport = :{site.port}"], capture_output=True, text=True, timeout=10
+        ).stdout.split()
+        assert int(out[2]) == min(DEFAULT_BACKLOG, somaxconn) >= 1024, out  # Send-Q: the backlog
+    finally:
+        await runner.cleanup()

@@ -20,7 +20,7 @@ from typing import Any
 
 from . import listening
 from .conn.server import Server
-from .options import DEFAULT_PORT, DEFAULT_TLS_PORT
+from .options import DEFAULT_BACKLOG, DEFAULT_PORT, DEFAULT_TLS_PORT
 
 __all__ = ["BaseSite", "GracefulExit", "ServerRunner", "SockSite", "TCPSite", "UnixSite"]
 
@@ -131,7 +131,11 @@ class BaseSite:
     """A listening socket of a runner."""
 
     def __init__(
-        self, runner: ServerRunner, *, ssl_context: ssl.SSLContext | None = None, backlog: int = 128
+        self,
+        runner: ServerRunner,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+        backlog: int = DEFAULT_BACKLOG,
     ) -> None:
         runner._check_ready()
         self._runner = runner
@@ -173,7 +177,7 @@ class TCPSite(BaseSite):
         port: int | None = None,
         *,
         ssl_context: ssl.SSLContext | None = None,
-        backlog: int = 128,
+        backlog: int = DEFAULT_BACKLOG,
         reuse_address: bool | None = None,
         reuse_port: bool | None = None,
     ) -> None:
@@ -224,7 +228,7 @@ class UnixSite(BaseSite):
         path: str | os.PathLike[str],
         *,
         ssl_context: ssl.SSLContext | None = None,
-        backlog: int = 128,
+        backlog: int = DEFAULT_BACKLOG,
         mode: int | None = None,
     ) -> None:
         super().__init__(runner, ssl_context=ssl_context, backlog=backlog)
@@ -276,7 +280,7 @@ class SockSite(BaseSite):
         sock: socket.socket,
         *,
         ssl_context: ssl.SSLContext | None = None,
-        backlog: int = 128,
+        backlog: int = DEFAULT_BACKLOG,
     ) -> None:
         super().__init__(runner, ssl_context=ssl_context, backlog=backlog)
         self._sock = sock

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .conn.server import Handler, Server
-from .options import DEFAULT_HOST, DEFAULT_PORT
+from .options import DEFAULT_BACKLOG, DEFAULT_HOST, DEFAULT_PORT
 from .runner import BaseSite, ServerRunner, SockSite, TCPSite, UnixSite
 
 __all__ = ["new_event_loop", "run", "serve"]
@@ -35,7 +35,7 @@ async def serve(
     path: str | None = None,
     sock: socket.socket | None = None,
     ssl_context: ssl.SSLContext | None = None,
-    backlog: int = 128,
+    backlog: int = DEFAULT_BACKLOG,
     reuse_port: bool | None = None,
     shutdown_timeout: float = 60.0,
     print: Callable[..., None] | None = print,

@@ -21,7 +21,7 @@ import ssl
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from ..options import ServerOptions
+from ..options import DEFAULT_BACKLOG, ServerOptions
 from ..optionspec import check, option
 from .logconfig import LEVELS
 
@@ -140,7 +140,9 @@ class Config:
         kind=int,
     )
     reuse_port: bool = option(False, "Set SO_REUSEPORT on TCP sockets.")
-    backlog: int = option(2048, "Listen backlog.", minimum=1)
+    backlog: int = option(
+        DEFAULT_BACKLOG, "Listen backlog (the kernel caps it at net.core.somaxconn).", minimum=1
+    )
     tls: TLSOptions | None = None
     workers: int = option(
         1,
