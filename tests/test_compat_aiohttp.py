@@ -121,6 +121,16 @@ CASES: dict[str, bytes] = {
         b'--XyZ\r\nContent-Disposition: form-data; name="up"; filename="a.txt"\r\n'
         b"Content-Type: text/plain\r\n\r\nfile body\r\n--XyZ--\r\n"
     ),
+    # %XX escapes are bytes in the body's charset (here latin-1); a bad one is U+FFFD
+    "form-latin1": (
+        b"POST /form HTTP/1.1\r\nHost: x\r\n"
+        b"Content-Type: application/x-www-form-urlencoded; charset=latin-1\r\n"
+        b"Content-Length: 27\r\n\r\na=%E9t%E9&b=caf%C3%A9&c=\xe9+x"
+    ),
+    "form-bad-escape": (
+        b"POST /form HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+        b"Content-Length: 9\r\n\r\na=%E9&b=%"
+    ),
     "stream-read": b"POST /stream-read HTTP/1.1\r\nHost: x\r\nContent-Length: 8\r\n\r\nabcdefgh",
     "introspect": (
         b"GET /introspect/a%20b/c?x=1&y=2&x=3 HTTP/1.1\r\nHost: example.com:8080\r\n"

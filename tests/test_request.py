@@ -265,6 +265,97 @@ async def test_client_max_size() -> None:
         assert chunked.startswith(b"HTTP/1.1 413 ")
 
 
+def _multipart(*parts: tuple[str, str | None, bytes], boundary: str = "BnD") -> bytes:
+    out = b""
+    for name, filename, data in parts:
+        fn = f'; filename="{filename}"' if filename else ""
+        out += f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"{fn}\r\n\r\n'.encode()
+        out += data + b"\r\n"
+    return out + f"--{boundary}--\r\n".encode()
+
+
+async def test_client_max_fields_minus_one_is_no_limit() -> None:
+    # aiohttp reads any client_max_fields <= 0 as no limit; -1 refused every field here
+    urlencoded = "&".join(f"f{i}={i}" for i in range(1500)).encode()
+    form = make_mocked_request(
+        "POST",
+        "/",
+        {"Content-Type": "application/x-www-form-urlencoded"},
+        payload=urlencoded,
+        client_max_fields=-1,
+    )
+    assert len(await form.post()) == 1500
+    body = _multipart(("a", None, b"1"), ("b", None, b"2"), ("c", "c.txt", b"3"))
+    ctype = {"Content-Type": "multipart/form-data; boundary=BnD"}
+    multi = make_mocked_request("POST", "/", ctype, payload=body, client_max_fields=-1)
+    assert list(await multi.post()) == ["a", "b", "c"]
+    parts = make_mocked_request("POST", "/", ctype, payload=body, client_max_fields=-1)
+    assert [part.name async for part in await parts.multipart()] == ["a", "b", "c"]
+    limited = make_mocked_request("POST", "/", ctype, payload=body, client_max_fields=2)
+    with pytest.raises(web.HTTPRequestEntityTooLarge):
+        await limited.post()
+
+    async def count(request: web.BaseRequest) -> web.Response:
+        return web.Response(text=str(len(await request.post())))
+
+    async with serve(count, client_max_fields=-1) as s:  # the server's option too
+        raw = await exchange(
+            s.port,
+            b"POST / HTTP/1.1\r\nHost: a\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+            b"Content-Length: %d\r\nConnection: close\r\n\r\n%b" % (len(urlencoded), urlencoded),
+        )
+    assert raw.startswith(b"HTTP/1.1 200 ") and raw.endswith(b"\r\n\r\n1500")
+
+
+async def test_uploaded_files_spool_to_disk_past_a_mebibyte() -> None:
+    # aiohttp's post() keeps a file part in memory up to 1 MiB, then on disk: memory
+    # stays bounded by the bytes buffered, not the size of the upload.
+    import tempfile
+    import tracemalloc
+
+    size, piece = 8 * 2**20, bytes(range(256)) * 256  # 64 KiB
+    seen: dict[str, Any] = {}
+
+    async def handler(request: web.BaseRequest) -> web.Response:
+        form = await request.post()
+        for name in ("small", "big"):
+            up = form[name]
+            assert isinstance(up, web.FileField)
+            f = up.file
+            n, same = 0, True
+            while chunk := f.read(65536):
+                same = same and chunk == piece[: len(chunk)]
+                n += len(chunk)
+            seen[name] = (isinstance(f, tempfile.SpooledTemporaryFile), f._rolled, n, same)
+        return web.Response(text="ok")
+
+    head = _multipart(("small", "s.bin", piece)).rpartition(b"--BnD--")[0]
+    head += b'--BnD\r\nContent-Disposition: form-data; name="big"; filename="b.bin"\r\n\r\n'
+    tail = b"\r\n--BnD--\r\n"
+    length = len(head) + size + len(tail)
+    async with serve(handler, client_max_size=64 * 2**20) as s:
+        reader, writer = await asyncio.open_connection("127.0.0.1", s.port)
+        tracemalloc.start()
+        try:
+            writer.write(
+                b"POST / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n"
+                b"Content-Type: multipart/form-data; boundary=BnD\r\n"
+                b"Content-Length: %d\r\n\r\n%b" % (length, head)
+            )
+            for _ in range(size // len(piece)):
+                writer.write(piece)
+                await writer.drain()
+            writer.write(tail)
+            answer = await asyncio.wait_for(reader.read(), 30)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+            writer.close()
+    assert answer.startswith(b"HTTP/1.1 200 "), answer
+    assert seen == {"small": (True, False, 65536, True), "big": (True, True, size, True)}
+    assert peak < 4 * 2**20, peak  # the 8 MiB upload was never in memory whole
+
+
 async def test_multipart_with_aiohttp_client() -> None:
     async def handler(request: web.BaseRequest) -> web.Response:
         form = await request.post()

@@ -56,12 +56,16 @@ async def test_readexactly_incomplete() -> None:
 
 
 async def test_flow_control_signals() -> None:
-    s, proto = make(16)
-    s.feed_data(b"x" * 10)
+    s, proto = make(16)  # aiohttp's marks: pause past 2 x 16 unread bytes, resume below 16
+    assert s.get_read_buffer_limits() == (16, 32)
+    s.feed_data(b"x" * 20)
+    s.feed_data(b"x" * 12)
     assert proto.pauses == []
-    s.feed_data(b"x" * 10)
+    s.feed_data(b"x")
     assert proto.pauses == [True]
     await s.read(17)
+    assert proto.pauses == [True]  # 16 left: not below the low mark yet
+    await s.read(1)
     assert proto.pauses == [True, False]
 
 

@@ -88,7 +88,11 @@ class ServerOptions:
     )
     max_headers: int = option(128, "Most header lines in a request (431 past it).", minimum=1)
     read_bufsize: int = option(
-        2**16, "Unread body bytes buffered before reading pauses.", cli=False, minimum=1
+        2**16,
+        "Request body buffer, as aiohttp's: reading pauses past twice this many unread "
+        "bytes and resumes below it.",
+        cli=False,
+        minimum=1,
     )
     lingering_time: float = option(
         10.0,
@@ -106,9 +110,10 @@ class ServerOptions:
     )
     client_max_fields: int = option(
         1000,
-        "Most fields post() accepts in an urlencoded or multipart body (413 past it; 0: no "
-        "limit), as aiohttp's client_max_fields.",
+        "Most fields post() accepts in an urlencoded or multipart body (413 past it; 0 or "
+        "-1: no limit), as aiohttp's client_max_fields.",
         minimum=0,
+        also=(-1,),
     )
     header_read_timeout: float = option(
         10.0,

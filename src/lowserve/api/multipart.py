@@ -115,7 +115,7 @@ class MultipartReader:
         if kind == "eof":
             return None
         self._parts += 1
-        if self._max_parts and self._parts > self._max_parts:
+        if 0 < self._max_parts < self._parts:
             raise HTTPRequestEntityTooLarge(
                 self._max_parts, text=f"Maximum number of form fields {self._max_parts} exceeded."
             )

@@ -3,9 +3,9 @@
 The connection feeds decoded body bytes in (:meth:`BodyStream.feed_data`) and the
 handler reads them out. Two invariants hold:
 
-* The buffer is bounded: past ``high_water`` unread bytes the connection stops
-  reading from the socket, and resumes once the handler has read it below a
-  quarter of that.
+* The buffer is bounded, by aiohttp's marks: past twice ``read_bufsize`` unread
+  bytes the connection stops reading from the socket, and resumes once the
+  handler has read it below ``read_bufsize``.
 * ``100 Continue`` is sent at most once, when a handler first waits for body bytes
   that a client is holding back (``Expect: 100-continue``).
 * Memory follows the bytes buffered, not how they were cut: small pieces (a
@@ -41,6 +41,7 @@ class BodyStream:
         "_exception",
         "_high_water",
         "_joining",
+        "_low_water",
         "_offset",
         "_on_first_wait",
         "_paused",
@@ -54,14 +55,17 @@ class BodyStream:
     def __init__(
         self,
         protocol: BodyOwner,
-        high_water: int,
+        limit: int,
         on_first_wait: Callable[[], None] | None = None,
         declared: int | None = None,
     ) -> None:
         self._protocol = protocol
         #: The Content-Length the client declared (None for chunked bodies).
         self.declared = declared
-        self._high_water = high_water if high_water > 0 else 1
+        # aiohttp's StreamReader(limit) marks: reading pauses past twice the limit
+        # (read_bufsize) unread, and resumes below it.
+        self._low_water = limit if limit > 0 else 1
+        self._high_water = 2 * self._low_water
         self._buffer: deque[bytes | bytearray] = deque()
         #: The bytearray small pieces are joined into (always the buffer's last piece).
         self._joining: bytearray | None = None
@@ -145,7 +149,7 @@ class BodyStream:
         self._size -= n
         if self._chunk_ends is not None:
             self._forget_chunk_ends()
-        if self._paused and self._size < self._high_water // 4:
+        if self._paused and self._size < self._low_water:
             self._paused = False
             self._protocol.pause_for_body(False)
 
@@ -171,8 +175,9 @@ class BodyStream:
         return self._eof
 
     def get_read_buffer_limits(self) -> tuple[int, int]:
-        """(low, high) water marks: reading pauses above high and resumes below low."""
-        return self._high_water // 4, self._high_water
+        """(low, high) water marks, aiohttp's: reading pauses above high (twice
+        ``read_bufsize``) and resumes below low (``read_bufsize``)."""
+        return self._low_water, self._high_water
 
     @property
     def reading_paused(self) -> bool:
@@ -304,7 +309,7 @@ class BodyStream:
             self._take(end - off)
             if idx >= 0:
                 return bytes(seen)
-            if len(seen) > self._high_water * 4:
+            if len(seen) > self._low_water * 4:
                 raise ValueError("Line is too long")
 
     async def readline(self) -> bytes:
