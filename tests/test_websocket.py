@@ -15,6 +15,7 @@ import pytest
 import websockets
 
 from lowserve import web
+from lowserve.web import ClientDisconnectedError
 
 from conftest import exchange, serve
 
@@ -285,8 +286,13 @@ async def test_heartbeat_without_pong_closes_abnormally() -> None:
         await ws.prepare(request)
         msg = await ws.receive()
         result["type"], result["code"] = msg.type, ws.close_code
+        result["error"] = repr(msg.data)
+        result["exception"] = ws.exception() is msg.data
+        result["next"] = (await ws.receive()).type
+        done.set()
         return ws
 
+    done = asyncio.Event()
     async with serve(handler) as s:
         reader, writer = await asyncio.open_connection("127.0.0.1", s.port)
         writer.write((HANDSHAKE + "\r\n").encode())
@@ -295,11 +301,15 @@ async def test_heartbeat_without_pong_closes_abnormally() -> None:
         assert ping == b"\x89\x00"  # the server pings; we never answer
         await asyncio.wait_for(reader.read(), 5)
         writer.close()
-        for _ in range(100):
-            if result:
-                break
-            await asyncio.sleep(0.02)
-    assert result == {"type": web.WSMsgType.CLOSED, "code": 1006}
+        await asyncio.wait_for(done.wait(), 5)
+    # As aiohttp: the receive() waiting gets an ERROR, then CLOSED.
+    assert result == {
+        "type": web.WSMsgType.ERROR,
+        "code": 1006,
+        "error": "TimeoutError('No PONG received after 0.1 seconds')",
+        "exception": True,
+        "next": web.WSMsgType.CLOSED,
+    }
 
 
 async def test_receive_timeout_and_concurrent_receive() -> None:
@@ -465,3 +475,192 @@ async def test_autoclose_off_leaves_the_close_reply_to_the_handler() -> None:
     assert seen["msg"] == (web.WSMsgType.CLOSE, 1000, "bye")
     assert seen["next"] is web.WSMsgType.CLOSING and seen["closed_by_call"] is True
     assert out == bytes([0x81, 5]) + b"after" + bytes([0x88, 6]) + struct.pack("!H", 4000) + b"mine"
+
+
+# -- closing and disconnects, byte for byte (tests/test_ws_response.py compares the
+#    handler's view with aiohttp's) ----------------------------------------------------
+
+
+async def _wait_for(cond: Any, what: str) -> None:
+    loop = asyncio.get_running_loop()
+    end = loop.time() + 5
+    while not cond():
+        assert loop.time() < end, f"timed out waiting for {what}"
+        await asyncio.sleep(0.01)
+
+
+async def test_prepare_after_the_client_half_closed_sends_no_101(caplog_debug: Any) -> None:
+    """As aiohttp: prepare() raises ConnectionResetError once the client has shut its
+    side, before any 101 goes out; the handler that lets it propagate is one DEBUG line
+    (a half-closed client can still read the 400)."""
+    seen: list[BaseException] = []
+
+    async def handler(request: web.BaseRequest) -> web.StreamResponse:
+        await _wait_for(lambda: request.protocol.client_eof, "the client's FIN")
+        ws = web.WebSocketResponse()
+        try:
+            await ws.prepare(request)
+        except ConnectionResetError as exc:
+            seen.append(exc)
+            raise
+        return ws
+
+    async with serve(handler) as s:
+        reader, writer = await asyncio.open_connection("127.0.0.1", s.port)
+        writer.write((HANDSHAKE + "\r\n").encode())
+        writer.write_eof()
+        out = await asyncio.wait_for(reader.read(), 5)
+        writer.close()
+    assert [(type(e), str(e)) for e in seen] == [(ClientDisconnectedError, "Connection lost")]
+    assert out.startswith(b"HTTP/1.1 400 ") and b"101" not in out.partition(b"\r\n")[0]
+    assert not [r for r in caplog_debug.records if r.levelno >= logging.WARNING]
+
+
+async def test_a_close_the_client_never_answers_times_out_with_1006() -> None:
+    """The close frame goes out; no answer within ``timeout``: the server ends the TCP
+    connection, close() is True, close_code 1006 and exception() a bare TimeoutError,
+    as aiohttp sets them."""
+    seen: dict[str, Any] = {}
+
+    async def handler(request: web.BaseRequest) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(timeout=0.2)
+        await ws.prepare(request)
+        seen["close"] = await ws.close(code=4001, message=b"bye")
+        seen["state"] = (ws.closed, ws.close_code, ws.exception())
+        seen["again"] = await ws.close()
+        return ws
+
+    async with serve(handler) as s:
+        reader, writer = await asyncio.open_connection("127.0.0.1", s.port)
+        writer.write((HANDSHAKE + "\r\n").encode())
+        await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        out = await asyncio.wait_for(reader.read(), 5)  # ends when the server gives up
+        writer.close()
+    assert out == b"\x88\x05\x0f\xa1bye"
+    assert seen["close"] is True and seen["again"] is False
+    closed, code, exc = seen["state"]
+    assert (closed, code, type(exc), exc.args) == (True, 1006, TimeoutError, ())
+
+
+async def test_a_client_gone_without_a_close_frame(caplog_debug: Any) -> None:
+    """A client that half-closes after a message: the handler gets the message, then
+    CLOSED; close_code is 1006, exception() a ConnectionResetError (aiohttp's, whose
+    reply meets a closed transport), sending raises it, close() says False, and the
+    fifth receive() after raises RuntimeError. No close frame is sent."""
+    seen: list[Any] = []
+    done = asyncio.Event()
+
+    async def outcome(coro: Any) -> Any:
+        try:
+            return await coro
+        except Exception as exc:
+            return (type(exc), str(exc))
+
+    async def handler(request: web.BaseRequest) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        try:
+            await ws.prepare(request)
+            seen.append((await ws.receive())[:2])
+            seen.append((await ws.receive())[:2])
+            exc = ws.exception()
+            seen.append((ws.closed, ws.close_code, type(exc), str(exc)))
+            seen.append(await outcome(ws.send_str("x")))
+            seen.append(await ws.close())
+            seen.append([(await ws.receive()).type for _ in range(4)])
+            seen.append(await outcome(ws.receive()))
+        finally:
+            done.set()
+        return ws
+
+    async with serve(handler) as s:
+        reader, writer = await asyncio.open_connection("127.0.0.1", s.port)
+        writer.write((HANDSHAKE + "\r\n").encode() + frame(1, b"last words"))
+        writer.write_eof()
+        await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        out = await asyncio.wait_for(reader.read(), 5)
+        writer.close()
+        await asyncio.wait_for(done.wait(), 5)
+    assert out == b""
+    assert seen == [
+        (web.WSMsgType.TEXT, "last words"),
+        (web.WSMsgType.CLOSED, None),
+        (True, 1006, ClientDisconnectedError, "Cannot write to closing transport"),
+        (ClientDisconnectedError, "Cannot write to closing transport"),
+        False,
+        [web.WSMsgType.CLOSED] * 4,
+        (RuntimeError, "WebSocket connection is closed."),
+    ]
+    assert not [r for r in caplog_debug.records if r.levelno >= logging.WARNING]
+
+
+async def test_a_client_gone_while_close_waits_for_its_answer() -> None:
+    """The client takes the close frame and leaves without answering: close() returns
+    at once with 1006 and a ClientDisconnectedError (aiohttp: its internal EofStream)."""
+    seen: dict[str, Any] = {}
+
+    async def handler(request: web.BaseRequest) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(timeout=5)
+        await ws.prepare(request)
+        started = asyncio.get_running_loop().time()
+        seen["close"] = await ws.close()
+        seen["fast"] = asyncio.get_running_loop().time() - started < 4
+        seen["state"] = (ws.close_code, repr(ws.exception()))
+        return ws
+
+    async with serve(handler) as s:
+        reader, writer = await asyncio.open_connection("127.0.0.1", s.port)
+        writer.write((HANDSHAKE + "\r\n").encode())
+        await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        assert await asyncio.wait_for(reader.readexactly(4), 5) == b"\x88\x02\x03\xe8"
+        writer.close()
+        await _wait_for(lambda: "state" in seen, "the handler")
+    assert seen == {
+        "close": True,
+        "fast": True,
+        "state": (1006, "ClientDisconnectedError('Connection lost')"),
+    }
+
+
+async def test_a_close_frame_without_a_code_reads_as_1005() -> None:
+    """An empty close frame: CLOSE with 1005, RFC 6455's code for "no status" (aiohttp:
+    0), answered with 1000; close_code 1005 too."""
+    seen: list[Any] = []
+
+    async def handler(request: web.BaseRequest) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        seen.append(tuple(await ws.receive()))
+        seen.append((ws.closed, ws.close_code))
+        return ws
+
+    async with serve(handler) as s:
+        _, out = await raw_ws(s.port, frame(8, b""))
+    assert out == b"\x88\x02\x03\xe8"
+    assert seen == [(web.WSMsgType.CLOSE, 1005, ""), (True, 1005)]
+
+
+async def test_closed_and_close_code_change_when_the_client_vanishes() -> None:
+    """Unlike aiohttp (which waits for the next receive()), ``closed`` and 1006 show as
+    soon as the connection is lost, so a loop that sends while ``not ws.closed`` ends;
+    exception() is set when the handler reads CLOSED, as in aiohttp."""
+    seen: list[Any] = []
+    gone = asyncio.Event()
+
+    async def handler(request: web.BaseRequest) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        await asyncio.wait_for(gone.wait(), 5)
+        await _wait_for(lambda: ws.closed, "ws.closed")
+        seen.append((ws.closed, ws.close_code, ws.exception()))
+        seen.append((await ws.receive()).type)
+        seen.append(type(ws.exception()))
+        return ws
+
+    async with serve(handler) as s:
+        reader, writer = await asyncio.open_connection("127.0.0.1", s.port)
+        writer.write((HANDSHAKE + "\r\n").encode())
+        await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        writer.close()
+        gone.set()
+        await _wait_for(lambda: len(seen) == 3, "the handler")
+    assert seen == [(True, 1006, None), web.WSMsgType.CLOSED, ClientDisconnectedError]

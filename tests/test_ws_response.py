@@ -5,11 +5,16 @@ Each case is what aiohttp's WebSocketResponse does for the same call."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import socket
+import struct
+from collections.abc import AsyncIterator
 from typing import Any, Literal
 
 import aiohttp
 import pytest
+from aiohttp import web as aioweb
 
 from lowserve import web
 
@@ -248,3 +253,315 @@ async def test_receive_str_and_json_decode_text_by_default() -> None:
         _, out = await raw_ws(s.port, frame(1, "é".encode()) + frame(1, b"[1]") + frame(8, b""))
     assert out == b"\x88\x02\x03\xe8"
     assert got == ["é", (str, [1])]
+
+
+# -- closing and disconnects: the same handler under aiohttp's server and lowserve's ----
+
+
+def _exc(exc: BaseException | None) -> str | None:
+    """An exception as a handler tests it: aiohttp's ``ClientConnectionResetError`` and
+    lowserve's ``ClientDisconnectedError`` both by their base, ``ConnectionResetError``."""
+    if exc is None:
+        return None
+    kind = "ConnectionResetError" if isinstance(exc, ConnectionResetError) else type(exc).__name__
+    return f"{kind}{exc.args!r}"
+
+
+class _Probe:
+    """What a handler saw, recorded alike under either server."""
+
+    def __init__(self, web_ns: Any) -> None:
+        self.web = web_ns
+        self.seen: list[Any] = []
+        self.done = asyncio.Event()
+
+    def gone(self, request: Any) -> bool:
+        """The server has seen the client leave: aiohttp drops the transport at EOF,
+        lowserve keeps it for a half-closed client and says so in ``client_eof``."""
+        if self.web is web:
+            return bool(request.protocol.client_eof)
+        return request.transport is None
+
+    async def call(self, label: str, coro: Any) -> Any:
+        try:
+            result = await coro
+        except Exception as exc:
+            self.seen.append((label, "raised", _exc(exc)))
+            return None
+        if hasattr(result, "extra"):  # a message
+            data = result.data
+            data = _exc(data) if isinstance(data, BaseException) else data
+            data = bytes(data) if isinstance(data, bytearray) else data
+            self.seen.append((label, result.type.name, data, result.extra))
+        else:
+            self.seen.append((label, result if isinstance(result, bool | None) else "ok"))
+        return result
+
+    def state(self, label: str, ws: Any) -> None:
+        code = ws.close_code
+        self.seen.append(
+            (label, ws.closed, None if code is None else int(code), _exc(ws.exception()))
+        )
+
+
+async def _prepare_after_client_left(w: Any, request: Any, p: _Probe) -> Any:
+    loop = asyncio.get_running_loop()
+    end = loop.time() + 5
+    while not p.gone(request):  # wait for the server to see the client's FIN
+        assert loop.time() < end, "the server never saw the client leave"
+        await asyncio.sleep(0.01)
+    ws = w.WebSocketResponse()
+    await p.call("prepare", ws.prepare(request))
+    p.state("after", ws)
+    return w.Response(text="not a WebSocket")
+
+
+async def _close_unanswered(w: Any, request: Any, p: _Probe) -> Any:
+    ws = w.WebSocketResponse(timeout=0.2)
+    await ws.prepare(request)
+    await p.call("close", ws.close())
+    p.state("after close", ws)
+    await p.call("receive", ws.receive())
+    await p.call("close again", ws.close())
+    await p.call("send_str", ws.send_str("x"))
+    p.state("end", ws)
+    return ws
+
+
+async def _receive_until_gone(w: Any, request: Any, p: _Probe) -> Any:
+    ws = w.WebSocketResponse()
+    await ws.prepare(request)
+    while (await p.call("receive", ws.receive())).type is w.WSMsgType.TEXT:
+        pass
+    p.state("after", ws)
+    await p.call("send_str", ws.send_str("x"))
+    await p.call("close", ws.close())
+    p.state("end", ws)
+    for _ in range(5):  # as aiohttp: four more CLOSED, then RuntimeError
+        await p.call("receive again", ws.receive())
+    return ws
+
+
+async def _iterate(w: Any, request: Any, p: _Probe) -> Any:
+    ws = w.WebSocketResponse()
+    await ws.prepare(request)
+    async for msg in ws:
+        p.seen.append(("iterated", msg.type.name, msg.data, msg.extra))
+    p.state("after the loop", ws)
+    await p.call("send_str", ws.send_str("x"))
+    await p.call("close", ws.close())
+    return ws
+
+
+async def _server_closes(w: Any, request: Any, p: _Probe) -> Any:
+    ws = w.WebSocketResponse()
+    await ws.prepare(request)
+    await p.call("close", ws.close(code=4001))
+    p.state("after close", ws)
+    await p.call("close again", ws.close())
+    await p.call("send_str", ws.send_str("x"))
+    await p.call("send_bytes", ws.send_bytes(b"x"))
+    await p.call("ping", ws.ping())
+    await p.call("receive", ws.receive())
+    return ws
+
+
+async def _client_closes(w: Any, request: Any, p: _Probe) -> Any:
+    ws = w.WebSocketResponse()
+    await ws.prepare(request)
+    await p.call("receive", ws.receive())
+    p.state("close frame not read yet", ws)
+    await p.call("send_str", ws.send_str("x"))
+    await p.call("close", ws.close())
+    await p.call("receive", ws.receive())
+    p.state("end", ws)
+    return ws
+
+
+async def _client_closes_autoclose_off(w: Any, request: Any, p: _Probe) -> Any:
+    ws = w.WebSocketResponse(autoclose=False)
+    await ws.prepare(request)
+    await p.call("receive", ws.receive())
+    await p.call("receive", ws.receive())
+    p.state("close frame read", ws)
+    await p.call("receive", ws.receive())
+    await p.call("send_str", ws.send_str("x"))
+    await p.call("close", ws.close())
+    p.state("end", ws)
+    await p.call("close again", ws.close())
+    return ws
+
+
+async def _close_from_another_task(w: Any, request: Any, p: _Probe) -> Any:
+    ws = w.WebSocketResponse()
+    await ws.prepare(request)
+    waiting = asyncio.ensure_future(ws.receive())
+    for _ in range(3):
+        await asyncio.sleep(0)  # let it start waiting
+    await p.call("close", ws.close(code=4002))
+    await p.call("the waiting receive", waiting)
+    p.state("after close", ws)
+    await p.call("receive", ws.receive())
+    return ws
+
+
+async def _heartbeat_unanswered(w: Any, request: Any, p: _Probe) -> Any:
+    ws = w.WebSocketResponse(heartbeat=0.2)
+    await ws.prepare(request)
+    await p.call("receive", ws.receive())
+    p.state("after", ws)
+    await p.call("receive", ws.receive())
+    await p.call("send_str", ws.send_str("x"))
+    return ws
+
+
+async def _control_messages(w: Any, request: Any, p: _Probe) -> Any:
+    ws = w.WebSocketResponse(autoping=False)
+    await ws.prepare(request)
+    for _ in range(5):
+        await p.call("receive", ws.receive())
+    p.state("end", ws)
+    return ws
+
+
+def _rst(writer: asyncio.StreamWriter) -> None:
+    sock = writer.get_extra_info("socket")
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    writer.transport.abort()
+
+
+async def _leave_at_once(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    writer.close()
+
+
+async def _read_to_end(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    await asyncio.wait_for(reader.read(), 5)
+
+
+def _after_101(*, send: bytes = b"", then: str = "read", first: int = 0) -> Any:
+    """A client: take the 101, read *first* bytes (the server's close frame), send
+    *send*, then ``read`` to EOF, ``fin`` (close the socket) or ``rst`` (reset it)."""
+
+    async def client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        if first:
+            await asyncio.wait_for(reader.readexactly(first), 5)
+        writer.write(send)
+        await writer.drain()
+        if then == "fin":
+            writer.close()
+        elif then == "rst":
+            _rst(writer)
+        else:
+            await asyncio.wait_for(reader.read(), 5)
+
+    return client
+
+
+_CLOSE_4000 = frame(8, b"\x0f\xa0bye")
+SCENARIOS: dict[str, tuple[Any, Any]] = {
+    "prepare-after-client-left": (_prepare_after_client_left, _leave_at_once),
+    "close-unanswered": (_close_unanswered, _read_to_end),
+    "vanish-fin": (_receive_until_gone, _after_101(then="fin")),
+    "vanish-rst": (_receive_until_gone, _after_101(then="rst")),
+    "data-then-vanish": (_receive_until_gone, _after_101(send=frame(1, b"hi"), then="fin")),
+    "iterate-until-vanish": (_iterate, _after_101(send=frame(1, b"hi"), then="fin")),
+    "iterate-until-close": (_iterate, _after_101(send=frame(1, b"hi") + _CLOSE_4000)),
+    "server-closes": (
+        _server_closes,
+        _after_101(first=4, send=frame(1, b"x") + frame(8, b"\x0f\xa5")),
+    ),
+    "client-closes": (_client_closes, _after_101(send=frame(1, b"hi") + _CLOSE_4000)),
+    "client-closes-autoclose-off": (
+        _client_closes_autoclose_off,
+        _after_101(send=frame(1, b"hi") + _CLOSE_4000),
+    ),
+    "close-from-another-task": (
+        _close_from_another_task,
+        _after_101(first=4, send=frame(1, b"late") + frame(8, b"\x03\xe8")),
+    ),
+    "heartbeat-unanswered": (_heartbeat_unanswered, _read_to_end),
+    "control-messages": (
+        _control_messages,
+        _after_101(
+            send=frame(1, b"t")
+            + frame(2, b"b")
+            + frame(9, b"pi")
+            + frame(10, b"po")
+            + frame(8, b"\x03\xe8")
+        ),
+    ),
+}
+
+# One fact per scenario, spelled out, so that a change in aiohttp is seen too.
+KEY_FACTS: dict[str, Any] = {
+    "prepare-after-client-left": ("prepare", "raised", "ConnectionResetError('Connection lost',)"),
+    "close-unanswered": ("after close", True, 1006, "TimeoutError()"),
+    "vanish-fin": (
+        "after",
+        True,
+        1006,
+        "ConnectionResetError('Cannot write to closing transport',)",
+    ),
+    "vanish-rst": ("receive again", "raised", "RuntimeError('WebSocket connection is closed.',)"),
+    "data-then-vanish": ("receive", "TEXT", "hi", ""),
+    "iterate-until-vanish": ("iterated", "TEXT", "hi", ""),
+    "iterate-until-close": ("after the loop", True, 4000, None),
+    "server-closes": ("after close", True, 4005, None),
+    "client-closes": ("close frame not read yet", False, None, None),
+    "client-closes-autoclose-off": ("receive", "CLOSING", None, None),
+    "close-from-another-task": ("the waiting receive", "CLOSING", None, None),
+    "heartbeat-unanswered": (
+        "receive",
+        "ERROR",
+        "TimeoutError('No PONG received after 0.1 seconds',)",
+        None,
+    ),
+    "control-messages": ("receive", "PONG", b"po", ""),
+}
+
+
+@contextlib.asynccontextmanager
+async def _served(web_ns: Any, handler: Any) -> AsyncIterator[int]:
+    server = web_ns.Server(handler, access_log=None)
+    runner = web_ns.ServerRunner(server, shutdown_timeout=1)
+    await runner.setup()
+    site = web_ns.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        yield site._server.sockets[0].getsockname()[1]
+    finally:
+        await runner.cleanup()
+
+
+async def _observe(web_ns: Any, name: str) -> list[Any]:
+    """Run scenario *name* under *web_ns*'s server; what its handler saw."""
+    script, client = SCENARIOS[name]
+    probe = _Probe(web_ns)
+
+    async def handler(request: Any) -> Any:
+        try:
+            return await script(web_ns, request, probe)
+        finally:
+            probe.done.set()
+
+    async with _served(web_ns, handler) as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            writer.write((HANDSHAKE + "\r\n").encode())
+            await client(reader, writer)
+            await asyncio.wait_for(probe.done.wait(), 5)
+        finally:
+            writer.close()
+    return probe.seen
+
+
+@pytest.mark.parametrize("name", list(SCENARIOS))
+async def test_close_and_disconnect_as_aiohttp(name: str) -> None:
+    """What a handler sees when it, or the client, closes or goes away: aiohttp's
+    WebSocketResponse and lowserve's, the same handler code over real sockets."""
+    theirs = await _observe(aioweb, name)
+    ours = await _observe(web, name)
+    assert KEY_FACTS[name] in theirs
+    assert ours == theirs

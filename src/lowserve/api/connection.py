@@ -53,6 +53,7 @@ class Connection(BodyOwner, Protocol):
 
     transport: asyncio.Transport | None
     peer: str | None
+    client_eof: bool  # the client has shut its sending side (its EOF was read)
     is_tls: bool
     server_header: str | None
 

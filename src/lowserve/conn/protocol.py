@@ -126,6 +126,7 @@ class HttpProtocol(Parsing):
         "_tail",
         "_timeouts",
         "_upgrade",
+        "client_eof",
         "is_tls",
         "server_header",
     )
@@ -135,6 +136,7 @@ class HttpProtocol(Parsing):
         self._init_parsing()
         opts = server.options
         self.is_tls = False
+        self.client_eof = False
         self.server_header = opts.server_header
         #: When the current state's deadline passes (0: none), and each state's timeout.
         self._deadline = 0.0
@@ -315,6 +317,7 @@ class HttpProtocol(Parsing):
         self.transport = None
 
     def eof_received(self) -> bool | None:
+        self.client_eof = True
         if self._upgrade is not None:
             self._upgrade.eof_received()
             return True

@@ -59,6 +59,7 @@ class _MockedConnection:
         self._loop = loop
         self.transport: asyncio.Transport | None = None
         self.peer: str | None = None  # as aiohttp's mock: no peer name
+        self.client_eof = False
         self.is_tls = tls
         self.server_header: str | None = None
         self.client_max_fields = 1000

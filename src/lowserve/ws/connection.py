@@ -12,6 +12,11 @@ Invariants:
   ping is answered, no message delivered. A fault's close frame goes out once the
   handler has read the messages before it (as in aiohttp, its answers to them go
   first), or after the response's close timeout.
+* Closing, as a handler sees it, follows aiohttp. ``finished`` (aiohttp's ``_closed``)
+  is set by the handler's ``close()``, by the first CLOSED it reads, or by a missed
+  pong; from then on nothing more is queued and ``receive()`` answers CLOSED. A client
+  that vanishes without a close frame leaves code 1006 and a ``ConnectionResetError``
+  in ``exception``; a close frame the client never answers, 1006 and ``TimeoutError()``.
 * Text is checked as UTF-8 as it arrives, fragment by fragment and, on uncompressed
   connections, within a frame still arriving (``_Tracker``): a bad byte fails the
   connection (1007) at once, not when its message is complete.
@@ -124,6 +129,7 @@ class WSConnection:
 
     __slots__ = (
         "_autoping",
+        "_close_read",
         "_close_timeout",
         "_closed_event",
         "_decode_text",
@@ -134,6 +140,7 @@ class WSConnection:
         "_frag_type",
         "_fragments",
         "_heartbeat_handle",
+        "_lost",
         "_max_size",
         "_partial",
         "_paused",
@@ -145,6 +152,7 @@ class WSConnection:
         "close_code",
         "closed",
         "exception",
+        "finished",
         "proto",
         "resp",
         "ws",
@@ -186,6 +194,9 @@ class WSConnection:
         self.closed = False
         self.close_code: int | None = None
         self.exception: BaseException | None = None
+        self.finished = False  # the handler closed, or was told it is over (aiohttp's _closed)
+        self._lost = False  # the client went away without completing the close handshake
+        self._close_read = False  # the handler has read the client's CLOSE
 
     # -- from the transport ---------------------------------------------------
     def data_received(self, data: bytes) -> None:
@@ -245,10 +256,10 @@ class WSConnection:
                     self._fast_failed(CloseCode.INVALID_DATA, "invalid UTF-8", exc)
                     break
                 self._push(
-                    _tuple_new(WSMessage, (_TEXT, text if self._decode_text else payload, None))
+                    _tuple_new(WSMessage, (_TEXT, text if self._decode_text else payload, ""))
                 )
             else:
-                self._push(_tuple_new(WSMessage, (_BINARY, payload, None)))
+                self._push(_tuple_new(WSMessage, (_BINARY, payload, "")))
         return None
 
     def _fast_failed(self, code: CloseCode, reason: str, exc: Exception) -> None:
@@ -305,18 +316,17 @@ class WSConnection:
             return self._frag_type is None or self._add_fragment(frame.data, frame.fin)
         if op is Opcode.PING:
             if not self._autoping:
-                self._push(WSMessage(WSMsgType.PING, frame.data, None))
+                self._push(WSMessage(WSMsgType.PING, frame.data, ""))
         elif op is Opcode.PONG:
             if self._pong_handle is not None:
                 self._pong_handle.cancel()
                 self._pong_handle = None
             if not self._autoping:
-                self._push(WSMessage(WSMsgType.PONG, frame.data, None))
+                self._push(WSMessage(WSMsgType.PONG, frame.data, ""))
         elif op is Opcode.CLOSE:
             self._drop_message()
             rcvd = self.ws.close_rcvd or self.ws.held_close
             code = int(rcvd.code) if rcvd is not None else 1005
-            self.close_code = code
             self._push(WSMessage(WSMsgType.CLOSE, code, rcvd.reason if rcvd else ""))
         return True
 
@@ -343,11 +353,11 @@ class WSConnection:
         if op is Opcode.TEXT:
             msg = "".join(self._texts) if self._decode_text else b"".join(self._fragments)
             self._drop_message()
-            self._push(WSMessage(_TEXT, msg, None))
+            self._push(WSMessage(_TEXT, msg, ""))
         else:
             body = b"".join(self._fragments)
             self._drop_message()
-            self._push(WSMessage(_BINARY, body, None))
+            self._push(WSMessage(_BINARY, body, ""))
         return True
 
     def _invalid_text(self, exc: UnicodeDecodeError) -> None:
@@ -364,6 +374,8 @@ class WSConnection:
         self._texts = []
 
     def _push(self, msg: WSMessage) -> None:
+        if self.finished:
+            return  # the handler has closed: what arrives now is dropped, as in aiohttp
         self._queue.append(msg)
         waiter = self._waiter
         if waiter is not None:
@@ -431,14 +443,14 @@ class WSConnection:
         self._stop_timers()
 
     def eof_received(self) -> None:
+        self._lost = self._lost or not self.closed
         self.ws.receive_eof()
         self._flush()
 
     def connection_lost(self, exc: BaseException | None) -> None:
-        if not self.closed:
-            self.closed = True
-            if self.close_code is None:
-                self.close_code = WSCloseCode.ABNORMAL_CLOSURE
+        if not self.closed:  # gone before the close handshake was done
+            self._lost = self.closed = True
+            self.close_code = WSCloseCode.ABNORMAL_CLOSURE
         self._closed_event.set()
         self._stop_timers()
         self._push(WS_CLOSED_MESSAGE)
@@ -459,10 +471,16 @@ class WSConnection:
             self._push(WS_CLOSING_MESSAGE)
 
     # -- from the handler -----------------------------------------------------
+    def _writable(self) -> asyncio.Transport:
+        """The transport, if a frame may still be sent; else ``ClientDisconnectedError``."""
+        transport = self.proto.transport
+        if self.ws.state is not State.OPEN or transport is None or transport.is_closing():
+            raise ClientDisconnectedError("Cannot write to closing transport")
+        return transport
+
     async def send(self, opcode: Opcode, data: bytes) -> None:
         ws = self.ws
-        if ws.state is not State.OPEN:
-            raise ClientDisconnectedError("Cannot write to closing transport")
+        self._writable()
         if opcode is Opcode.TEXT or opcode is Opcode.BINARY:
             if self.write_data(0x80 | opcode.value, data):
                 await self.proto.drain()
@@ -483,12 +501,12 @@ class WSConnection:
         """The next message received, waiting up to *timeout* seconds (None: no limit)."""
         if self._waiter is not None:
             raise RuntimeError("Concurrent call to receive() is not allowed")
+        if self._close_read and self.ws.held_close is not None:
+            return WS_CLOSING_MESSAGE  # the client closed; the handler has yet to reply
         queue = self._queue
         if not queue:
             if self.closed and self.proto.transport is None:
-                return WS_CLOSED_MESSAGE
-            if self.ws.held_close is not None:
-                return WS_CLOSING_MESSAGE  # the client closed; the handler has yet to reply
+                return self._closed_seen()
             waiter = self._waiter = self.proto.loop.create_future()
             try:
                 if timeout is not None:
@@ -497,12 +515,33 @@ class WSConnection:
                     await waiter
             finally:
                 self._waiter = None
+            if not queue:  # close() from another task emptied it
+                return WS_CLOSING_MESSAGE if not self.closed else self._closed_seen()
         msg = queue.popleft()
         if self._paused:
             self.maybe_resume()
-        if msg.type is WSMsgType.ERROR and self.ws.failure is not None:
+        mtype = msg.type
+        if mtype is _TEXT or mtype is _BINARY:
+            return msg
+        if mtype is WSMsgType.ERROR and self.ws.failure is not None:
             self.fail_now()  # the handler has read up to the fault
+        elif mtype is WSMsgType.CLOSE:
+            self.close_code = msg.data  # as in aiohttp: once the handler reads it
+            self._close_read = True
+        elif mtype is WSMsgType.CLOSED:
+            return self._closed_seen()
         return msg
+
+    def _closed_seen(self) -> WSMessage:
+        """The handler is told the connection is over. As in aiohttp, where reading
+        then tries to send a close frame and fails, a client that vanished without
+        closing leaves ``exception()`` a ``ConnectionResetError`` and code 1006."""
+        if not self.finished:
+            self.finished = True
+            if self._lost:
+                self.close_code = WSCloseCode.ABNORMAL_CLOSURE
+                self.exception = ClientDisconnectedError("Cannot write to closing transport")
+        return WS_CLOSED_MESSAGE
 
     def maybe_resume(self) -> None:
         if self._paused and len(self._queue) < _MAX_QUEUED // 2 and self.proto.transport:
@@ -512,7 +551,8 @@ class WSConnection:
     def write_data(self, first: int, data: bytes) -> bool:
         """Write one TEXT (0x81) or BINARY (0x82) frame; True if the caller should drain."""
         ws = self.ws
-        if ws.state is not State.OPEN:
+        transport = self.proto.transport  # as _writable(), inline on the hot path
+        if ws.state is not State.OPEN or transport is None or transport.is_closing():
             raise ClientDisconnectedError("Cannot write to closing transport")
         if ws.extensions:
             if first == 0x81:
@@ -528,9 +568,6 @@ class WSConnection:
             frame = bytes((first, 126)) + n.to_bytes(2, "big") + data
         else:
             frame = bytes((first, 127)) + n.to_bytes(8, "big") + data
-        transport = self.proto.transport
-        if transport is None or transport.is_closing():
-            raise ClientDisconnectedError("Cannot write to closing transport")
         pending = ws.data_to_send()  # anything the protocol queued goes first
         transport.write(b"".join(pending) + frame if pending else frame)
         return self.proto.write_paused
@@ -544,7 +581,8 @@ class WSConnection:
             self._flush()
             return False
         # The client closed first: this reply completes the handshake, and the server
-        # ends the connection. close_code stays the client's, as in aiohttp.
+        # ends the connection. close_code is the client's, as in aiohttp.
+        self.close_code = int(ws.held_close.code)
         ws.close_rcvd, ws.held_close = ws.held_close, None
         ws.close_rcvd_then_sent = True
         ws.send_eof()
@@ -553,27 +591,71 @@ class WSConnection:
         return True
 
     async def close(self, code: int, message: bytes, timeout: float) -> bool:
+        """The handler's close, as aiohttp's: True if this call ended the WebSocket.
+
+        What arrives from now on is dropped, and a ``receive()`` waiting in another
+        task gets CLOSING; the client's close frame is awaited up to *timeout* seconds.
+        """
+        if self.finished:
+            if self.proto.transport is not None and self.closed:
+                self.proto.transport.close()
+            return False
+        self.finished = True
+        self._queue.clear()
+        self.maybe_resume()  # the client's answer must be read even if it was paused
+        self._stop_timers()
         ws = self.ws
         if ws.failure is not None and not self.closed:
             self.fail_now()  # the failure's close code, not the handler's
             return True
-        if ws.state is State.OPEN:
-            reason = (
-                message.decode("utf-8", "replace") if isinstance(message, bytes) else str(message)
-            )
-            if self.send_close(code, reason):
-                return True
-            try:
-                await asyncio.wait_for(self._closed_event.wait(), timeout)
-            except asyncio.TimeoutError:
-                self.close_code = WSCloseCode.ABNORMAL_CLOSURE
-            if self.proto.transport is not None:
-                self.proto.transport.close()
-            self.closed = True
+        if self._lost:  # as aiohttp, whose close frame meets a closed transport
+            self.close_code = WSCloseCode.ABNORMAL_CLOSURE
+            self.exception = ClientDisconnectedError("Cannot write to closing transport")
+            self.abort_later()
             return True
-        if self.proto.transport is not None and self.closed:
-            self.proto.transport.close()
-        return False
+        if ws.state is not State.OPEN:  # the server's own close (shutdown) is under way
+            if self.closed:
+                self.abort_later()
+            return False
+        reason = message.decode("utf-8", "replace") if isinstance(message, bytes) else str(message)
+        if self.send_close(code, reason):
+            return True  # it answered the client's close
+        self._wake(WS_CLOSING_MESSAGE)
+        await self._close_reply(timeout)
+        return True
+
+    async def _close_reply(self, timeout: float) -> None:
+        """Wait for the client's answer to our close frame, then end the connection.
+
+        No answer in time: code 1006 and ``TimeoutError()``; the client gone without
+        one: 1006 and ``ClientDisconnectedError`` (unless a fault in what it sent is
+        the exception already)."""
+        try:
+            await asyncio.wait_for(self._closed_event.wait(), timeout)
+        except asyncio.TimeoutError:
+            self.close_code = WSCloseCode.ABNORMAL_CLOSURE
+            self.exception = asyncio.TimeoutError()
+        except asyncio.CancelledError:
+            self.close_code = WSCloseCode.ABNORMAL_CLOSURE
+            self.abort_later()
+            raise
+        else:
+            rcvd = self.ws.close_rcvd
+            if rcvd is not None and not self._lost:
+                self.close_code = int(rcvd.code)
+            else:
+                self.close_code = WSCloseCode.ABNORMAL_CLOSURE
+                if self.exception is None:
+                    self.exception = ClientDisconnectedError("Connection lost")
+        self.closed = True
+        self.abort_later()
+
+    def _wake(self, msg: WSMessage) -> None:
+        """Hand *msg* to a ``receive()`` waiting in another task, if there is one."""
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            self._queue.append(msg)
+            waiter.set_result(None)
 
     def abort_later(self) -> None:
         transport = self.proto.transport
@@ -593,17 +675,23 @@ class WSConnection:
         self._flush()
         loop = self.proto.loop
         if self._pong_handle is None:
-            self._pong_handle = loop.call_later(interval / 2, self._pong_not_received)
+            self._pong_handle = loop.call_later(interval / 2, self._pong_not_received, interval)
         self._heartbeat_handle = loop.call_later(interval, self._send_heartbeat, interval)
 
-    def _pong_not_received(self) -> None:
+    def _pong_not_received(self, interval: float) -> None:
+        """No pong within half the interval: the connection is over (1006), and a
+        ``receive()`` waiting gets an ERROR with the ``TimeoutError``, as in aiohttp."""
         self._pong_handle = None
+        if self.finished:
+            return
+        exc = asyncio.TimeoutError(f"No PONG received after {interval / 2.0} seconds")
         self.close_code = WSCloseCode.ABNORMAL_CLOSURE
-        self.exception = asyncio.TimeoutError("no PONG received in time")
-        self.closed = True
+        self.exception = exc
+        self.closed = self.finished = True
+        self._queue.clear()
         self._closed_event.set()
         self._stop_timers()
-        self._push(WS_CLOSED_MESSAGE)
+        self._wake(WSMessage(WSMsgType.ERROR, exc, None))
         if self.proto.transport is not None:
             self.proto.transport.abort()
 

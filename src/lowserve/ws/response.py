@@ -34,6 +34,7 @@ from ..api.exceptions import ClientDisconnectedError, HTTPBadRequest, HTTPMethod
 from ..api.response import StreamResponse
 from .connection import WSConnection, WSProtocol
 from .types import (
+    WS_CLOSED_MESSAGE,
     WebSocketReady,
     WSCloseCode,
     WSMessage,
@@ -54,6 +55,7 @@ __all__ = ["WSCloseCode", "WSMessage", "WSMsgType", "WebSocketReady", "WebSocket
 
 _WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 _TEXT, _BINARY = WSMsgType.TEXT, WSMsgType.BINARY
+_CLOSED_READS_LIMIT = 5  # aiohttp's THRESHOLD_CONNLOST_ACCESS
 
 
 class WebSocketResponse(StreamResponse, Generic[_DecodeText]):
@@ -91,6 +93,7 @@ class WebSocketResponse(StreamResponse, Generic[_DecodeText]):
         self._ws_protocol: str | None = None
         self._compress: int | bool = False
         self._conn: WSConnection | None = None
+        self._closed_reads = 0  # receive() calls after the handler learnt it was closed
 
     # -- handshake --------------------------------------------------------------
     def _handshake(self, request: BaseRequest) -> tuple[CIMultiDict[str], str | None, Any]:
@@ -164,8 +167,8 @@ class WebSocketResponse(StreamResponse, Generic[_DecodeText]):
         self.headers.update(headers)
         self.force_close()
         proto = request._protocol
-        if proto.transport is None:
-            raise ClientDisconnectedError("Connection lost")
+        if proto.transport is None or proto.transport.is_closing() or proto.client_eof:
+            raise ClientDisconnectedError("Connection lost")  # as aiohttp, before the 101
         head, _, _ = self._make_head(request, 0)
         ws = WSProtocol(Side.SERVER, max_size=self._max_msg_size or None)
         ws.answer_pings = self._autoping
@@ -199,7 +202,9 @@ class WebSocketResponse(StreamResponse, Generic[_DecodeText]):
     # -- state --------------------------------------------------------------------
     @property
     def closed(self) -> bool:
-        return self._conn is not None and self._conn.closed
+        """True once closing began (the handler's ``close()``) or the connection ended."""
+        conn = self._conn
+        return conn is not None and (conn.closed or conn.finished)
 
     @property
     def close_code(self) -> int | None:
@@ -267,10 +272,19 @@ class WebSocketResponse(StreamResponse, Generic[_DecodeText]):
 
     # -- receiving ----------------------------------------------------------------
     async def receive(self, timeout: float | None = None) -> WSMessage:
-        """The next message; CLOSED once the connection is over."""
+        """The next message; CLOSED once the connection is over.
+
+        As in aiohttp, the fifth call after that raises ``RuntimeError``, so that a loop
+        that ignores CLOSED does not spin forever.
+        """
         conn = self._conn
         if conn is None:
             raise RuntimeError("Call .prepare() first")
+        if conn.finished:
+            self._closed_reads += 1
+            if self._closed_reads >= _CLOSED_READS_LIMIT:
+                raise RuntimeError("WebSocket connection is closed.")
+            return WS_CLOSED_MESSAGE
         msg = await conn.next_message(self._receive_timeout if timeout is None else timeout)
         if msg.type is WSMsgType.CLOSE and self._autoclose:
             await conn.close(WSCloseCode.OK, b"", self._timeout)  # aiohttp replies 1000
