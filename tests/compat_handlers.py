@@ -11,6 +11,39 @@ from pathlib import Path
 from typing import Any
 
 
+def _body(kind: str) -> Any:
+    """A body of each kind aiohttp's Response takes, for /body-<kind>."""
+    import warnings
+
+    import aiohttp
+
+    async def pieces(fail: bool = False) -> Any:
+        yield b"one;"
+        if fail:
+            raise RuntimeError("the body's source failed")
+        yield b"two"
+
+    if kind == "streamer":
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # aiohttp deprecates it
+
+            @aiohttp.streamer
+            async def sender(writer: Any, n: int) -> None:
+                for i in range(n):
+                    await writer.write(b"x%d;" % i)
+
+        return sender(3)
+    if kind in ("file", "textfile"):
+        return open(Path(__file__).with_name("hostile_corpus.py"), "rb" if kind == "file" else "r")
+    if kind == "multipart":
+        with aiohttp.MultipartWriter("form-data", boundary="BnD") as mp:
+            mp.append("text part")
+            mp.append_json({"a": 1})
+            mp.append(pieces())
+        return mp
+    return pieces(fail=kind == "agen-fails")
+
+
 def make_handler(web: Any) -> Any:
     async def handler(request: Any) -> Any:
         path = request.path
@@ -36,6 +69,8 @@ def make_handler(web: Any) -> Any:
                 ),
             }[path]()
             return web.Response(body=made)
+        if path.startswith("/body-"):  # bodies beyond bytes and text
+            return web.Response(body=_body(path[6:]))
         if path == "/text":
             return web.Response(text="hello")
         if path == "/bytes":

@@ -62,6 +62,11 @@ CASES: dict[str, bytes] = {
         f"payload-{kind}": b"GET /payload-%b HTTP/1.1\r\nHost: x\r\n\r\n" % kind.encode()
         for kind in ("bytes", "string", "json", "aiter", "file", "headers")
     },
+    **{
+        f"body-{kind}": b"GET /body-%b HTTP/1.1\r\nHost: x\r\n\r\n" % kind.encode()
+        for kind in ("streamer", "agen", "agen-fails", "file", "multipart")
+    },
+    "body-file-head": b"HEAD /body-file HTTP/1.1\r\nHost: x\r\n\r\n",
     "payload-head": b"HEAD /payload-bytes HTTP/1.1\r\nHost: x\r\n\r\n",
     "text": b"GET /text HTTP/1.1\r\nHost: x\r\n\r\n",
     "bytes": b"GET /bytes HTTP/1.1\r\nHost: x\r\n\r\n",

@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import datetime
 import gzip
+import warnings
 import zlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
 
+import aiohttp
 import pytest
+from aiohttp import web as aioweb
+from aiohttp.test_utils import make_mocked_request as aiohttp_make_mocked_request
 
 from lowserve import web
+from lowserve.testing import make_mocked_request
 
 from conftest import exchange, parse_responses, serve
 
@@ -325,3 +333,95 @@ async def test_text_responses_touched_after_construction() -> None:
     assert r.content_type == "application/json" and r.charset == "utf-8"
     with pytest.raises(ValueError):
         web.json_response([1], content_type="application/json; charset=utf-8")
+
+
+_CORPUS = Path(__file__).with_name("hostile_corpus.py")
+
+
+def _streamed_body(kind: str) -> Any:
+    """A fresh body of *kind* that is sent as a stream."""
+    if kind == "file":
+        return _CORPUS.open("rb")
+    if kind == "textfile":
+        return _CORPUS.open()
+    if kind == "streamer":
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+
+            @aiohttp.streamer
+            async def sender(writer: Any) -> None:
+                await writer.write(b"s")
+
+        return sender()
+
+    async def pieces() -> Any:
+        yield b"a"
+
+    return pieces()
+
+
+@pytest.mark.parametrize("kind", ["file", "textfile", "agen", "streamer"])
+def test_streamed_body_seen_before_sending_as_aiohttps(kind: str) -> None:
+    # the type and name of a file (Content-Disposition), a file's text (read, and left
+    # to be sent whole), no content_length before the head is made; TypeError for the
+    # text of a body that can be read once
+    def look(namespace: Any) -> tuple[Any, ...]:
+        body = _streamed_body(kind)
+        resp = namespace.Response(body=body)
+        try:
+            text: Any = resp.text[:60]
+            text_again = resp.text[:60]
+        except TypeError:
+            text = text_again = TypeError
+        if hasattr(body, "close"):
+            body.close()
+        return text, text_again, resp.content_length, dict(resp.headers)
+
+    assert look(web) == look(aioweb)
+
+
+async def test_file_body_is_sent_whole_after_its_text_was_read() -> None:
+    req = make_mocked_request("GET", "/")
+    resp = web.Response(body=_CORPUS.open("rb"))
+    assert resp.text is not None and resp.text.startswith('"""The hostile-request corpus')
+    await resp.prepare(req)
+    await resp.write_eof()
+    sent = b"".join(req.protocol.written)  # type: ignore[attr-defined]
+    assert sent.endswith(b"\r\n\r\n" + _CORPUS.read_bytes())
+    assert b'Content-Disposition: attachment; filename="hostile_corpus.py"\r\n' in sent
+
+
+async def test_streamed_body_is_sent_by_write_eof_as_in_aiohttp() -> None:
+    # prepare() sends the head; the body and its errors come with write_eof()
+    async def failing() -> AsyncIterator[bytes]:
+        yield b"a"
+        raise ValueError("the source failed")
+
+    req = make_mocked_request("GET", "/")
+    resp = web.Response(body=failing())
+    assert await resp.prepare(req) is not None
+    assert resp.prepared and req.protocol.written == []  # type: ignore[attr-defined]
+    with pytest.raises(ValueError, match="the source failed"):
+        await resp.write_eof()
+
+
+async def test_prepared_response_headers_are_those_sent() -> None:
+    ours = make_mocked_request("GET", "/", {"Host": "x"})
+    resp = web.Response(text="hi", headers={"X-A": "1"})
+    await resp.prepare(ours)
+    head = b"".join(ours.protocol.written).partition(b"\r\n\r\n")[0]  # type: ignore[attr-defined]
+    assert head.decode().split("\r\n")[1:] == [f"{k}: {v}" for k, v in resp.headers.items()]
+    theirs = aiohttp_make_mocked_request("GET", "/", headers={"Host": "x"})
+    aio_resp = aioweb.Response(text="hi", headers={"X-A": "1"})
+    await aio_resp.prepare(theirs)
+    # the same fields, in that order (the mocked request's Server: test_testing)
+    assert list(resp.headers) == [k for k in aio_resp.headers if k != "Server"]
+
+
+async def test_output_length_counts_the_head() -> None:
+    req = make_mocked_request("GET", "/")
+    resp = web.StreamResponse()
+    await resp.prepare(req)
+    await resp.write(b"abc")
+    with pytest.warns(DeprecationWarning, match="output_length is deprecated"):
+        assert resp.output_length == sum(map(len, req.protocol.written))  # type: ignore[attr-defined]

@@ -104,7 +104,7 @@ class HTTPException(Response, Exception):
             content_type=content_type,
         )
         Exception.__init__(self, self.reason)
-        if self.body is None and not self.empty_body:
+        if self.body is None and self._stream is None and not self.empty_body:
             self.text = f"{self.status}: {self.reason}"
 
     def __str__(self) -> str:

@@ -11,12 +11,15 @@ with ``BaseException``'s.
 
 from __future__ import annotations
 
+import inspect
 import io
 import json
+import mimetypes
 import os
 import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
+from urllib.parse import quote
 
 from multidict import CIMultiDict
 
@@ -79,6 +82,7 @@ class StreamResponse(HeaderFields, StateMapping):
     _compression_strategy: int | None = None
     _req: BaseRequest | None = None
     _writer: PayloadWriter | None = None
+    _head_length = 0  # bytes of the head once sent (output_length)
     _stream: Any  # a file or async iterable body (Response only); see _send_stream
     _body: bytes | bytearray | None
     _body_length: int
@@ -168,7 +172,10 @@ class StreamResponse(HeaderFields, StateMapping):
     def output_length(self) -> int:
         """Bytes written so far, head included (deprecated in aiohttp, as here)."""
         warnings.warn("output_length is deprecated", DeprecationWarning, stacklevel=2)
-        return self._writer.output_size if self._writer is not None else self._body_length
+        writer = self._writer
+        if writer is not None:
+            return writer.head_size + writer.output_size
+        return self._head_length + self._body_length
 
     def enable_chunked_encoding(self, chunk_size: int | None = None) -> None:
         """Send the body with chunked transfer coding."""
@@ -309,6 +316,7 @@ class StreamResponse(HeaderFields, StateMapping):
         assert self._writer is not None
         self._eof_sent = True
         self._body_length = self._writer.output_size
+        self._head_length = self._writer.head_size
         self._writer = None
         self._req = None
 
@@ -428,10 +436,14 @@ class Response(StreamResponse):
         elif isinstance(body, io.StringIO):
             self.headers.setdefault("Content-Type", "text/plain; charset=utf-8")
             self._body = body.read().encode(self.charset or "utf-8")
-        elif isinstance(body, io.IOBase) or hasattr(body, "__aiter__"):
-            # A file or an async iterable: streamed when sent (see _send_stream).
-            if isinstance(body, io.TextIOBase):
-                self.headers.setdefault("Content-Type", "text/plain; charset=utf-8")
+        elif isinstance(body, io.IOBase):
+            # A file: streamed when sent (see _send_stream), typed and named as aiohttp does.
+            _file_headers(self.headers, body)
+            self._body = None
+            self._stream = body
+        elif hasattr(body, "__aiter__") or _is_writer_function(body):
+            # An async iterable, or an @aiohttp.streamer-style ``await body(writer)``.
+            self.headers.setdefault("Content-Type", DEFAULT_TYPE)
             self._body = None
             self._stream = body
         elif _is_payload(body):
@@ -449,9 +461,13 @@ class Response(StreamResponse):
 
     @property
     def text(self) -> str | None:
-        if self._body is None:
-            return None
-        return self._body.decode(self.charset or "utf-8")
+        """The body as text; a file body is read for it (blocking, as in aiohttp) and
+        left where it was; a streamed body that cannot be read twice: ``TypeError``."""
+        if self._body is not None:
+            return self._body.decode(self.charset or "utf-8")
+        if self._stream is not None:
+            return _stream_text(self._stream, self.charset or "utf-8")
+        return None
 
     @text.setter
     def text(self, text: str) -> None:
@@ -472,6 +488,8 @@ class Response(StreamResponse):
             return int(self.headers["Content-Length"])
         if self._compressed is not None:
             return len(self._compressed)
+        if self._stream is not None:
+            return None  # known once prepared (Content-Length), if at all
         return len(self._body) if self._body is not None else 0
 
     @content_length.setter
@@ -616,46 +634,65 @@ class Response(StreamResponse):
         return head + body
 
     async def prepare(self, request: BaseRequest) -> PayloadWriter | None:
-        """Send the whole response: head and body leave together."""
+        """Send the head (and a body in memory with it); afterwards ``headers`` are the
+        headers sent. A streamed body is sent by :meth:`write_eof`, as in aiohttp."""
         if self._eof_sent:
             return None
+        if self._writer is not None:
+            return self._writer
         if self._stream is not None:
-            await self._send_stream(request)
-            return None
+            return self._start_stream(request)
         proto = request._protocol
         proto.response_started(self)
-        proto.write_bytes(self._render(request))
+        data = self._render_full(request)
+        self._head_length = len(data) - self._body_length
+        proto.write_bytes(data)
         await proto.drain()
         return None
 
     async def write_eof(self, data: bytes = b"") -> None:
-        if not self._eof_sent:
+        """End the response: for a streamed body, send it (its errors are raised here)."""
+        if self._eof_sent:
+            return
+        writer = self._writer
+        if writer is None or self._stream is None:
             raise AssertionError("Response has not been started")
+        await self._send_stream(writer)
+        await writer.write_eof()
+        self._finished()
 
-    async def _send_stream(self, request: BaseRequest) -> None:
-        """Send a file, async-iterable or aiohttp ``Payload`` body through the streaming
-        writer (a payload writes itself, and is closed once written).
-
-        A binary file's length is known (``Content-Length``): it is sent with
-        ``loop.sendfile`` where it can be, else read 64 KiB at a time in the loop's
-        executor, then closed; a text file or an async iterable is chunked. Memory
-        holds one piece at a time: the writer waits while the client is slow.
-        """
+    def _start_stream(self, request: BaseRequest) -> PayloadWriter:
+        """Prepare a file, async-iterable, writer-function or aiohttp ``Payload`` body:
+        a length known (a binary file's, a payload's size) is ``Content-Length``, else
+        the body is chunked."""
         source = self._stream
-        loop = request.protocol.loop
-        text = isinstance(source, io.TextIOBase)
-        payload = _is_payload(source)
-        if payload:
+        if _is_payload(source):
             length = source.size
+        elif isinstance(source, io.IOBase) and not isinstance(source, io.TextIOBase):
+            length = _file_length(source)
         else:
-            length = None if text or hasattr(source, "__aiter__") else _file_length(source)
+            length = None
         headers = self.headers
         if length is not None and not self._chunked and "Content-Length" not in headers:
             headers["Content-Length"] = str(length)
-        writer = StreamResponse._start(self, request)
+        return StreamResponse._start(self, request)
+
+    async def _send_stream(self, writer: PayloadWriter) -> None:
+        """Write the streamed body (a payload writes itself), then close it.
+
+        A binary file goes by ``loop.sendfile`` where it can, else 64 KiB at a time
+        read in the loop's executor. Memory holds one piece at a time: the writer
+        waits while the client is slow. Nothing is read for a body that may not be
+        sent (HEAD, 204, 304).
+        """
+        source = self._stream
+        assert self._req is not None
+        loop = self._req.protocol.loop
         charset = self.charset or "utf-8"
         try:
-            if payload:
+            if writer.length == 0:
+                pass
+            elif _is_payload(source):
                 try:
                     await source.write(writer)
                 finally:
@@ -664,22 +701,18 @@ class Response(StreamResponse):
                         await close()
             elif hasattr(source, "__aiter__"):
                 async for piece in source:
-                    data = piece.encode(charset) if isinstance(piece, str) else piece
-                    await writer.write(data)
-            elif length is not None:  # a binary file from its position: sendfile if it can
+                    await writer.write(piece.encode(charset) if isinstance(piece, str) else piece)
+            elif not isinstance(source, io.IOBase):
+                await source(writer)  # an @aiohttp.streamer body
+            elif "Content-Length" in self.headers and not isinstance(source, io.TextIOBase):
                 position = await loop.run_in_executor(None, source.tell)
-                await writer.write_file(source, position, length, _PIECE)
+                await writer.write_file(source, position, writer.length or 0, _PIECE)
             else:
-                while True:
-                    piece = await loop.run_in_executor(None, source.read, _PIECE)
-                    if not piece:
-                        break
-                    await writer.write(piece.encode(charset) if text else piece)
+                while piece := await loop.run_in_executor(None, source.read, _PIECE):
+                    await writer.write(piece.encode(charset) if isinstance(piece, str) else piece)
         finally:
             if isinstance(source, io.IOBase):
                 source.close()  # as aiohttp: a file body is closed once sent
-        await writer.write_eof()
-        self._finished()
 
 
 class StreamedBody(Exception):
@@ -699,6 +732,48 @@ def _is_payload(body: Any) -> bool:
         and hasattr(body, "headers")
         and not isinstance(body, io.IOBase)
     )
+
+
+def _is_writer_function(body: Any) -> bool:
+    """Whether *body* is awaited with the writer (``@aiohttp.streamer``'s shape)."""
+    return inspect.iscoroutinefunction(body) or inspect.iscoroutinefunction(
+        getattr(body, "__call__", None)  # noqa: B004 (the method's kind is the question)
+    )
+
+
+def _file_headers(headers: CIMultiDict[str], f: io.IOBase) -> None:
+    """A file body's ``Content-Type`` and ``Content-Disposition``, unless set, as aiohttp
+    gives them: the type from the file's name (text: ``text/plain; charset=utf-8``),
+    ``attachment; filename="..."`` when it has a name."""
+    name = getattr(f, "name", None)
+    filename = None
+    if isinstance(name, str) and name and name[0] != "<" and name[-1] != ">":
+        filename = os.path.basename(name)
+    if isinstance(f, io.TextIOBase):
+        ctype = "text/plain; charset=utf-8"
+    else:
+        ctype = (filename and mimetypes.guess_type(filename)[0]) or DEFAULT_TYPE
+    headers.setdefault("Content-Type", ctype)
+    if filename:
+        headers.setdefault("Content-Disposition", f'attachment; filename="{quote(filename, "")}"')
+
+
+def _stream_text(source: Any, charset: str) -> str:
+    """A streamed body's text, for ``Response.text``."""
+    if isinstance(source, io.IOBase):
+        try:
+            position: int | None = source.tell()
+        except (OSError, ValueError):
+            position = None
+        data = source.read()
+        if position is not None:
+            source.seek(position)  # it is sent from there
+        return data if isinstance(data, str) else bytes(data).decode(charset)
+    decode = getattr(source, "decode", None)
+    if callable(decode):  # an aiohttp Payload
+        text: str = decode(charset)
+        return text
+    raise TypeError("a streamed body has no text before it is sent")
 
 
 def _file_length(f: Any) -> int | None:

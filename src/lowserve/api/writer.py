@@ -30,6 +30,7 @@ class PayloadWriter:
         "_remaining",
         "buffer_size",
         "chunked",
+        "head_size",
         "length",
         "output_size",
     )
@@ -42,7 +43,9 @@ class PayloadWriter:
         self._remaining = length
         self._compressor: Compressor | None = None
         self._eof = False
+        #: Body bytes written, as framed (``body_length``); the head's are ``head_size``.
         self.output_size = 0
+        self.head_size = 0
         self.buffer_size = 0
 
     def enable_compression(self, encoding: str = "deflate", strategy: int | None = None) -> None:
@@ -55,6 +58,7 @@ class PayloadWriter:
         """Send the head now (streaming responses show their headers at once)."""
         if self._head is not None:
             head, self._head = self._head, None
+            self.head_size = len(head)
             self._conn.write_bytes(head)
 
     def _frame(self, data: bytes) -> bytes:
@@ -68,11 +72,12 @@ class PayloadWriter:
 
     def _emit(self, chunk: bytes) -> None:
         """Write framed bytes, preceded by the head if it has not gone yet."""
+        self.output_size += len(chunk)
         if self._head is not None:
+            self.head_size = len(self._head)
             chunk = self._head + chunk
             self._head = None
         if chunk:
-            self.output_size += len(chunk)
             self._conn.write_bytes(chunk)
 
     async def write(self, data: bytes | bytearray | memoryview) -> None:
