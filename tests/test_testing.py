@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web as aioweb
 
 from lowserve import web
 from lowserve.testing import RawTestServer, TestClient, TestServer, make_mocked_request
@@ -124,9 +125,25 @@ def test_a_users_tests_run_with_the_plugin(mode: str) -> None:
     assert "3 passed" in result.stdout and "warning" not in result.stdout
 
 
+def _transport(sockname: Any, peername: Any = None) -> Any:
+    """A transport mock as aiohttp's own tests make them (get_extra_info takes one key)."""
+    from unittest import mock
+
+    transport = mock.Mock()
+    info = {"sockname": sockname, "peername": peername}
+    transport.get_extra_info.side_effect = lambda key: info.get(key)
+    return transport
+
+
 @pytest.mark.parametrize(
     ("args", "kwargs"),
     [
+        (("GET", "/", {}), {"transport": _transport(("::1", 80, 0, 0), ("::2", 5, 0, 0))}),
+        (("GET", "/"), {"transport": _transport("/tmp/s.sock", "")}),
+        (("GET", "/"), {"transport": _transport(None)}),
+        (("GET", "/", {"Host": "h"}), {"transport": _transport(("10.0.0.1", 81), ("1.2.3.4", 9))}),
+        (("GET", "http://example.com:81/abs?q", {"Host": "other"}), {}),
+        (("GET", "https://example.com/abs"), {}),
         (("GET", "/a?b=1&b=2"), {}),
         (("POST", "/p", {"Host": "example.org:81", "Cookie": "a=1; b=2"}), {}),
         (("GET", "/"), {"closing": True}),
@@ -156,6 +173,20 @@ def test_make_mocked_request_reads_as_aiohttps(
         assert str(getattr(ours, attr)) == str(getattr(theirs, attr)), attr
     assert dict(ours.headers) == dict(theirs.headers)
     assert dict(ours.query) == dict(theirs.query) and dict(ours.cookies) == dict(theirs.cookies)
+    if "transport" in kwargs:  # honoured: the request's transport is the one given
+        assert ours.transport is kwargs["transport"] is theirs.transport
+
+
+async def test_responses_prepared_on_a_mocked_request_have_a_server_header() -> None:
+    import aiohttp.test_utils
+
+    ours = make_mocked_request("GET", "/")
+    theirs = aiohttp.test_utils.make_mocked_request("GET", "/")
+    for namespace, req in ((web, ours), (aioweb, theirs)):
+        resp = namespace.Response(text="x")
+        await resp.prepare(req)
+        assert resp.headers["Server"].startswith("Python/")
+    assert b"\r\nServer: Python/" in b"".join(ours.protocol.written)  # type: ignore[attr-defined]
 
 
 _USERS_TESTS = """

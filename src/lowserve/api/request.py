@@ -255,11 +255,7 @@ class BaseRequest(StateMapping):
             return absolute.host or ""
         host = self.headers.get("Host")
         if host is None:
-            sockname = self.get_extra_info("sockname")
-            if isinstance(sockname, tuple):
-                host = f"[{sockname[0]}]" if len(sockname) == 4 else str(sockname[0])
-            else:
-                host = str(sockname) if sockname else ""
+            host = host_of_sockname(self.get_extra_info("sockname"))
         self._host = host
         return host
 
@@ -460,6 +456,13 @@ class BaseRequest(StateMapping):
 
     def __repr__(self) -> str:
         return f"<{self.__class__.__name__} {self._method} {self._target} >"
+
+
+def host_of_sockname(sockname: Any) -> str:
+    """``request.host`` without a Host header: the local address the request came to."""
+    if isinstance(sockname, tuple):
+        return f"[{sockname[0]}]" if len(sockname) == 4 else str(sockname[0])
+    return str(sockname) if sockname else ""
 
 
 def _absolute_target(target: str) -> URL | None:

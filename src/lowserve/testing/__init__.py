@@ -19,9 +19,10 @@ import asyncio
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..api.request import BaseRequest
+from ..api.request import BaseRequest, host_of_sockname
 from ..api.response import StreamResponse
 from ..api.streams import EMPTY_STREAM, BodyStream
+from ..options import DEFAULT_SERVER_HEADER
 from ..wire.head import HttpVersion, HttpVersion11
 from .client import RawTestServer, TestClient, TestServer
 from .helpers import (
@@ -61,7 +62,7 @@ class _MockedConnection:
         self.peer: str | None = None  # as aiohttp's mock: no peer name
         self.client_eof = False
         self.is_tls = tls
-        self.server_header: str | None = None
+        self.server_header: str | None = DEFAULT_SERVER_HEADER  # as a Server's default
         self.client_max_fields = 1000
         self.written: list[bytes] = []
         self._closing = closing
@@ -111,20 +112,32 @@ def make_mocked_request(
     client_max_size: int = 1024**2,
     client_max_fields: int = 1000,
     loop: asyncio.AbstractEventLoop | None = None,
+    transport: Any = None,
     **ignored: Any,
 ) -> BaseRequest:
     """A request for *method* and *path* (with its query), as a handler would get it.
 
     *payload* is the body: bytes, or a ``BodyStream`` you feed yourself. A response
-    the handler prepares writes into ``request.protocol.written``. aiohttp's keywords
-    that concern its application (``app``, ``match_info``, ``writer``…) are accepted
-    and ignored.
+    the handler prepares writes into ``request.protocol.written`` (with the default
+    ``Server`` header). *transport* (a mock, say) is ``request.transport``, and its
+    ``sockname`` and ``peername`` give ``host`` (without a Host header) and
+    ``remote``, as in aiohttp; without one the request came to 127.0.0.1:80 from no
+    known peer. aiohttp's keywords that concern its application (``app``,
+    ``match_info``, ``writer``…) are accepted and ignored.
     """
     conn = _MockedConnection(loop, tls=sslcontext is not None, closing=closing)
     conn.client_max_fields = client_max_fields
+    sockname: Any = ("127.0.0.1", 80)  # aiohttp's mocked transport's
+    if transport is not None:
+        conn.transport = transport
+        sockname = transport.get_extra_info("sockname")
+        peer = transport.get_extra_info("peername")
+        if peer is not None:
+            conn.peer = str(peer[0]) if isinstance(peer, list | tuple) else str(peer)
     items = list(headers.items() if isinstance(headers, Mapping) else headers or ())
-    # Without a Host header, the host is the local address, 127.0.0.1 in aiohttp's mock.
-    host = None if any(k.lower() == "host" for k, _ in items) else "127.0.0.1"
+    # The host from Host, else an absolute-form target's, else the local address.
+    has_host = any(k.lower() == "host" for k, _ in items) or (path[:1] != "/" and "://" in path)
+    host = None if has_host else host_of_sockname(sockname)
     content: BodyStream
     if payload is None:
         content = EMPTY_STREAM
@@ -148,4 +161,5 @@ def make_mocked_request(
         content,
         client_max_size=client_max_size,
         host=host,
+        client_max_fields=client_max_fields,
     )
