@@ -162,3 +162,40 @@ async def test_garbage_from_a_trusted_proxy_is_neither_remote_nor_logged(
         "_hidden",
     ]
     assert not any("garbage" in line for line in logged)
+
+
+@pytest.mark.parametrize(
+    ("value", "hops"),
+    [
+        # a proxy appended its element to a value with an unclosed quote
+        ('for=_injected;by=", for=_real', [{"for": "_injected"}, {"for": "_real"}]),
+        ('for="1.2.3.4, for=5.6.7.8', [{}, {"for": "5.6.7.8"}]),
+        ('for=a"b, for=c', [{}, {"for": "c"}]),
+        # a closed quote still groups, escaped quotes included
+        ('for=a;by="x\\"", for=b', [{"for": "a", "by": 'x"'}, {"for": "b"}]),
+        ('by="p,q"junk, for=z', [{}, {"for": "z"}]),
+        ('"', [{}]),
+    ],
+)
+def test_an_unclosed_quote_does_not_swallow_the_elements_after_it(
+    value: str, hops: list[dict[str, str]]
+) -> None:
+    assert parse_forwarded([value]) == hops
+
+
+def test_the_last_hop_after_an_unclosed_quote_is_the_one_read() -> None:
+    assert _read(b'for=1.1.1.1;by=", for=2.2.2.2;proto=https') == ("2.2.2.2", "https", None)
+
+
+@pytest.mark.parametrize("unit", ['a=",', '\\"', '"\\"', 'x;by="', ";", 'a="\\",,'])
+def test_hostile_forwarded_values_parse_in_linear_time(unit: str) -> None:
+    """64 KiB of repeated broken quotes and separators parse well within a second:
+    each quote is searched for its end at most once (re-scanning to the end after
+    every broken quote would take minutes here)."""
+    import time
+
+    value = unit * (65536 // len(unit))
+    start = time.perf_counter()
+    hops = parse_forwarded([value])
+    assert time.perf_counter() - start < 1.0
+    assert len(hops) >= 1

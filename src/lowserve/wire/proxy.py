@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 
 __all__ = ["ProxyInfo", "TrustedPeers", "parse_forwarded", "read_proxy_headers"]
 
@@ -64,48 +64,110 @@ class TrustedPeers:
         return any(addr in net for net in self._networks)
 
 
-_PAIR = re.compile(
-    r'\s*([!#$%&\'*+.^_`|~0-9A-Za-z-]+)=("(?:[^"\\]|\\.)*"|[!#$%&\'*+.^_`|~0-9A-Za-z:\[\]-]+)\s*'
-)
-_ESCAPE = re.compile(r"\\(.)")
+_NAME = re.compile(r"([!#$%&'*+.^_`|~0-9A-Za-z-]+)=")
+_TOKEN_VALUE = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z:\[\]-]+")
+_QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_ESCAPE = re.compile(r"\\(.)", re.DOTALL)
 
 
-def _split_unquoted(text: str, sep: str) -> Iterator[str]:
-    """*text* split at each *sep* outside a quoted string (a ``\\`` escapes inside one)."""
-    start = 0
-    quoted = escape = False
-    for i, ch in enumerate(text):
-        if escape:
-            escape = False
-        elif ch == "\\" and quoted:
-            escape = True
-        elif ch == '"':
-            quoted = not quoted
-        elif ch == sep and not quoted:
-            yield text[start:i]
-            start = i + 1
-    yield text[start:]
+class _Field:
+    """One ``Forwarded`` field value, scanned once, left to right.
+
+    A quote that is never closed is a literal character, so the separators after it
+    still separate: ``for=a;by=", for=b`` is two elements, the second ``for=b`` (a
+    proxy that appends its element to a broken value must not lose it). Once one
+    quote is found unclosed, every later quote is too (the escapes after it read the
+    same from either start), so none is searched for again: linear in the length.
+    """
+
+    __slots__ = ("broken", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.broken = len(text)  # quotes at or after this index are never closed
+
+    def quoted_end(self, i: int) -> int | None:
+        """The end of the quoted string opening at *i*, or None if it never closes."""
+        if i >= self.broken:
+            return None
+        m = _QUOTED.match(self.text, i)
+        if m is None:
+            self.broken = i
+            return None
+        return m.end()
+
+    def pair(self, pos: int) -> tuple[str, str, int] | None:
+        """The ``name=value`` at *pos* (value unquoted) and where it ends, if it is
+        well formed and followed by a separator or the end."""
+        text = self.text
+        m = _NAME.match(text, pos)
+        if m is None:
+            return None
+        start = m.end()
+        if text.startswith('"', start):
+            end = self.quoted_end(start)
+            if end is None:
+                return None
+            value = _ESCAPE.sub(r"\1", text[start + 1 : end - 1])
+        else:
+            t = _TOKEN_VALUE.match(text, start)
+            if t is None:
+                return None
+            end, value = t.end(), t.group()
+        after = _skip_blanks(text, end)
+        if after < len(text) and text[after] not in ",;":
+            return None
+        return m.group(1).lower(), value, after
+
+    def skip(self, pos: int) -> int:
+        """Where the malformed pair at *pos* ends: the next ``,`` or ``;`` outside a
+        quoted string."""
+        text, i = self.text, pos
+        while i < len(text):
+            ch = text[i]
+            if ch in ",;":
+                return i
+            if ch == '"':
+                end = self.quoted_end(i)
+                i = i + 1 if end is None else end
+            else:
+                i += 1
+        return i
+
+
+def _skip_blanks(text: str, i: int) -> int:
+    while i < len(text) and text[i] in " \t":
+        i += 1
+    return i
 
 
 def parse_forwarded(fields: Iterable[str]) -> list[dict[str, str]]:
     """``Forwarded`` field values (RFC 7239 §4) as one dict per hop, oldest first.
 
     Commas and semicolons inside quoted strings do not split; quoted values are
-    unquoted; malformed pairs are skipped; a repeated parameter keeps its first value.
+    unquoted; malformed pairs are skipped (up to the next ``;`` or ``,``); a quote
+    never closed is a plain character; a repeated parameter keeps its first value.
     """
     hops: list[dict[str, str]] = []
-    for field in fields:
-        for element in _split_unquoted(field, ","):
-            pairs: dict[str, str] = {}
-            for pair in _split_unquoted(element, ";"):
-                m = _PAIR.fullmatch(pair)
-                if m is None:
-                    continue
-                value = m.group(2)
-                if value.startswith('"'):
-                    value = _ESCAPE.sub(r"\1", value[1:-1])
-                pairs.setdefault(m.group(1).lower(), value)
-            hops.append(pairs)
+    for text in fields:
+        field = _Field(text)
+        pairs: dict[str, str] = {}
+        pos = _skip_blanks(text, 0)
+        while pos < len(text):
+            ch = text[pos]
+            if ch == "," or ch == ";":
+                if ch == ",":
+                    hops.append(pairs)
+                    pairs = {}
+                pos = _skip_blanks(text, pos + 1)
+                continue
+            found = field.pair(pos)
+            if found is None:
+                pos = field.skip(pos)
+                continue
+            name, value, pos = found
+            pairs.setdefault(name, value)
+        hops.append(pairs)
     return hops
 
 
