@@ -70,3 +70,26 @@ def test_long_hostile_header_is_linear() -> None:
     # Backtracking stays bounded on the longest header a request may carry.
     for header in ('a="' + "x" * 8000, "a=" + "x" * 8000 + '"', "a" * 8000 + '"', " " * 8000 + "x"):
         assert parse_cookie_header(header) == _aiohttp_pairs(header)
+
+
+def test_illegal_names_are_one_debug_line(caplog: pytest.LogCaptureFixture) -> None:
+    """As aiohttp: pairs with illegal names are dropped and said once, at DEBUG; 3,000
+    of them are still one short line (ten quoted, the rest counted)."""
+    import logging
+
+    bad = "; ".join(f"bad\x01name{i}=1" for i in range(3000))
+    with caplog.at_level(logging.DEBUG, "lowserve.server"):
+        assert parse_cookie_header(bad + "; ok=2; c,d=3") == [("ok", "2")]
+    [record] = caplog.records
+    assert (record.name, record.levelno) == ("lowserve.server", logging.DEBUG)
+    message = record.getMessage()
+    assert message.startswith("Cannot load cookie. Illegal cookie names: ['bad\\x01name0',")
+    assert message.endswith(" and 2991 more") and len(message) < 400
+
+
+def test_legal_names_and_empty_pieces_log_nothing(caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    with caplog.at_level(logging.DEBUG, "lowserve.server"):
+        assert parse_cookie_header("a=1; ;; b; {c}=2") == [("a", "1"), ("b", ""), ("{c}", "2")]
+    assert caplog.records == []

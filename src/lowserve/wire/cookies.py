@@ -10,10 +10,15 @@ on the same strings in ``tests/test_wire_cookies.py``. A pair ends at ``;`` or a
 whitespace, except inside a quoted value (``a="x; y"``) or a date
 (``d=Wed, 09 Jun 2021 10:18:14 GMT``); a pair that does not fit that grammar is
 cut at the next ``;`` and its name and value taken around the first ``=``.
+
+A header with names that cannot be cookie names (a control character, a comma,
+anything outside ASCII) is one DEBUG line on ``lowserve.server``, as aiohttp logs
+it: a client's fault, so nothing more.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 
 __all__ = ["parse_cookie_header"]
@@ -38,6 +43,9 @@ _PAIR = re.compile(
 # What aiohttp accepts as a name once a pair is read: no comma, nothing outside ASCII.
 _GOOD_NAME = re.compile(r"[!#-+\--:<-\[\]-~]+\Z")
 _ESCAPE = re.compile(r"\\(?:([0-3][0-7][0-7])|(.))")
+_SHOWN = 10  # illegal names quoted in the DEBUG line; the rest are counted
+
+log = logging.getLogger("lowserve.server")
 
 
 def _unescape(m: re.Match[str]) -> str:
@@ -54,6 +62,7 @@ def _unquote(value: str) -> str:
 def parse_cookie_header(header: str) -> list[tuple[str, str]]:
     """The ``(name, value)`` pairs of one ``Cookie`` header value, in order."""
     pairs: list[tuple[str, str]] = []
+    illegal: list[str] = []
     i, n = 0, len(header)
     while i < n:
         m = _PAIR.match(header, i)
@@ -68,6 +77,13 @@ def parse_cookie_header(header: str) -> list[tuple[str, str]]:
             name = "" if eq == -1 else header[i:eq].strip()
             value = header[eq + 1 : end].strip()
             i = end + 1
+            if eq == -1:
+                continue  # no pair at all (aiohttp skips it without a word)
         if _GOOD_NAME.match(name):
             pairs.append((name, _unquote(value)))
+        else:
+            illegal.append(name)
+    if illegal and log.isEnabledFor(logging.DEBUG):
+        more = f" and {len(illegal) - _SHOWN} more" if len(illegal) > _SHOWN else ""
+        log.debug("Cannot load cookie. Illegal cookie names: %r%s", illegal[:_SHOWN], more)
     return pairs
