@@ -47,9 +47,11 @@ class ContentCoding(Enum):
 
 
 def negotiate(accept_encoding: str) -> ContentCoding | None:
-    """The coding to compress with for this ``Accept-Encoding`` (gzip, then deflate)."""
+    """The coding ``enable_compression()`` uses for this ``Accept-Encoding``: deflate if
+    named, else gzip, else none. aiohttp's choice, by the same substring test, so
+    ``gzip, deflate`` (aiohttp's client's default) gets the same bytes as from aiohttp."""
     accept = accept_encoding.lower()
-    for coding in (ContentCoding.gzip, ContentCoding.deflate):
+    for coding in (ContentCoding.deflate, ContentCoding.gzip):
         if coding.value in accept:
             return coding
     return None
