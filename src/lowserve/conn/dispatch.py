@@ -49,10 +49,9 @@ if TYPE_CHECKING:
     from collections import deque
 
     from ..api.request import BaseRequest
-    from ..api.streams import BodyStream
     from ..options import ServerOptions
-    from ..wire.codings import BodyDecoder
     from .flow import WriteFlow
+    from .reader import RequestReader
     from .server import Server
 
 __all__ = ["Dispatch"]
@@ -119,17 +118,17 @@ class _Resume:
 class Dispatch(asyncio.Protocol):
     """The request-running half of :class:`~lowserve.conn.protocol.HttpProtocol`.
 
-    The connection is one object in three layers, one concern each: this one runs
+    The connection is one object in two layers, and one it owns: this layer runs
     handlers and owns the connection's core (its server, loop, transport and
-    state); :class:`~lowserve.conn.parsing.Parsing` reads requests;
-    :class:`~lowserve.conn.protocol.HttpProtocol` does I/O, flow control and
-    closing. Each layer declares and initialises its own slots; what it uses of
-    the layers above is declared (annotated, with no body) below its slots.
+    state); :class:`~lowserve.conn.protocol.HttpProtocol` does I/O, the pipeline,
+    flow control and closing; its :class:`~lowserve.conn.reader.RequestReader`
+    reads requests, without I/O. Each layer declares and initialises its own
+    slots; what it uses of the layer above is declared (annotated, with no body)
+    below its slots.
     """
 
     __slots__ = (
         "_ctx",
-        "_fresh",
         "_handler",
         "_head_sent",
         "_opts",
@@ -154,8 +153,6 @@ class Dispatch(asyncio.Protocol):
         self.peer: str | None = None
         #: Where the connection is; only ``_set_state`` changes it.
         self.state = ConnState.IDLE
-        #: No request has arrived yet.
-        self._fresh = True
         #: The request being answered, and whether its head has been written.
         self._request: BaseRequest | None = None
         self._head_sent = False
@@ -167,13 +164,11 @@ class Dispatch(asyncio.Protocol):
         self._ctx: contextvars.Context | None = None
         self._stepping = False
 
-    # What this layer uses of the others (see Parsing and HttpProtocol).
+    # What this layer uses of HttpProtocol.
     _close_when_done: bool
-    _in_head: bool
     _paused: bool
+    _reader: RequestReader
     _queue: deque[BaseRequest | WireError]
-    _body: BodyStream | None
-    _decoder: BodyDecoder | None
     _unparsed: bytearray | None
     _set_state: Callable[[ConnState], None]
     close: Callable[[], None]
@@ -181,14 +176,12 @@ class Dispatch(asyncio.Protocol):
     _update_reading: Callable[..., None]
     _upgrading: BaseRequest | None
     _upgrade_answered: Callable[[BaseRequest], None]
-    _linger: Callable[[], None]
     _feed_unparsed: Callable[[], None]
     _reply_error: Callable[[WireError], None]
     _flow: WriteFlow
 
     def _start(self, request: BaseRequest) -> None:
         """Make *request* the one being answered, and get it going."""
-        self._fresh = False
         self._request = request
         self._head_sent = False
         self._set_state(_BUSY)
@@ -232,7 +225,7 @@ class Dispatch(asyncio.Protocol):
             except StopIteration:
                 continue
             except BaseException as exc:  # the handler raised CancelledError itself
-                log.debug("handler stopped early", exc_info=exc)
+                self._server.logger.debug("handler stopped early", exc_info=exc)
                 self.close()
                 break
             finally:
@@ -356,11 +349,14 @@ class Dispatch(asyncio.Protocol):
                 exc.force_close()  # not worth draining a body known to be too large
             return exc
         if isinstance(exc, asyncio.CancelledError):
+            self._server.logger.debug(
+                "handler cancelled during %s %s from %s", request.method, request.path, self.peer
+            )
             self._request = None
             self.close()
             raise exc
         if isinstance(exc, RequestPayloadError):
-            log.debug("bad request body from %s: %s %s", self.peer, exc.status, exc)
+            self._server.logger.debug("bad request body from %s: %s %s", self.peer, exc.status, exc)
             return self._error_response(request, exc.status)
         if isinstance(exc, ClientDisconnectedError) or (
             isinstance(exc, ConnectionError)
@@ -368,10 +364,12 @@ class Dispatch(asyncio.Protocol):
         ):
             # The client went away. Only one that merely half-closed, its request cut
             # short, can still read an answer: 400 (for any other the send fails quietly).
-            log.debug("client %s went away during %s %s", self.peer, request.method, request.path)
+            self._server.logger.debug(
+                "client %s went away during %s %s", self.peer, request.method, request.path
+            )
             return self._error_response(request, 400)
         if isinstance(exc, asyncio.TimeoutError):
-            log.debug("request handler timed out", exc_info=exc)
+            self._server.logger.debug("request handler timed out", exc_info=exc)
             return self._error_response(request, 504)
         if isinstance(exc, Exception):
             self._server.logger.error("Error handling request from %s", self.peer, exc_info=exc)
@@ -516,7 +514,7 @@ class Dispatch(asyncio.Protocol):
         if body is not EMPTY_STREAM and not body.is_eof():
             # Discard the rest of the unread body so the next request can be parsed.
             body.discard()
-            self._linger()
+            self._reader.drop_body()
             self._set_state(_LINGER)
             self._update_reading()
             return
@@ -542,7 +540,7 @@ class Dispatch(asyncio.Protocol):
             self.close()
             return
         else:
-            self._set_state(_HEAD if self._in_head else _IDLE)
+            self._set_state(_HEAD if self._reader.in_head else _IDLE)
         if self._unparsed is not None:
             self._feed_unparsed()
         if self._paused:

@@ -1,0 +1,237 @@
+"""The request reader in memory: bytes in, requests and refusals out, no socket."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+import pytest
+
+from lowserve import web
+from lowserve.conn.reader import RequestReader
+from lowserve.options import ServerOptions
+from lowserve.wire.errors import WireError
+
+
+class ListSink:
+    """A connection stand-in that lists what the reader delivers."""
+
+    transport = None
+    peer = "127.0.0.1"
+    client_eof = False
+    is_tls = False
+    server_header = None
+    client_max_fields = 1000
+    write_paused = False
+
+    def __init__(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.requests: list[tuple[web.BaseRequest, bool]] = []
+        self.refusals: list[WireError] = []
+        self.events: list[str] = []
+        self.continues = 0
+
+    # ReaderSink
+    def request_received(self, request: web.BaseRequest, after: bool) -> None:
+        self.requests.append((request, False))
+
+    def upgrade_received(self, request: web.BaseRequest) -> None:
+        self.requests.append((request, True))
+
+    def body_complete(self) -> None:
+        self.events.append("body")
+
+    def body_dropped(self) -> None:
+        self.events.append("dropped")
+
+    def refuse(self, err: WireError) -> None:
+        self.refusals.append(err)
+
+    def send_continue(self) -> None:
+        self.continues += 1
+
+    # BodyOwner
+    def pause_for_body(self, paused: bool) -> None:
+        self.events.append("pause" if paused else "resume")
+
+
+def _reader(**options: object) -> tuple[RequestReader, ListSink]:
+    sink = ListSink()
+    return RequestReader(sink, ServerOptions(**options), web.BaseRequest), sink  # type: ignore[arg-type]
+
+
+async def _summary(sink: ListSink) -> list[tuple[str, str, str, bytes]]:
+    """(method, path, version, body) of each request read."""
+    out = []
+    for request, _ in sink.requests:
+        body = await request.read() if request.can_read_body else b""
+        out.append((request.method, request.path, str(request.version), body))
+    return out
+
+
+GOOD = [
+    b"GET / HTTP/1.1\r\nHost: a\r\n\r\n",
+    b"POST /p HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello",
+    b"POST /c HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n",
+    b"GET /old HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+    b"DELETE /d?x=1 HTTP/1.1\r\nHost: a\r\nX-Long: " + b"v" * 3000 + b"\r\n\r\n",
+    b"POST /e HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\r\n\r\n\r\n",
+]
+
+
+async def test_one_request_becomes_a_request_with_its_fields() -> None:
+    reader, sink = _reader()
+    assert reader.feed(b"GET /a?b=1 HTTP/1.1\r\nHost: h\r\nX-A: 1 \r\nx-a: 2\r\n\r\n") is None
+    [(request, upgrade)] = sink.requests
+    assert (request.method, request.path_qs, request.host, upgrade) == ("GET", "/a?b=1", "h", False)
+    assert request.headers.getall("X-A") == ["1", "2"]  # trailing whitespace dropped
+    assert not reader.in_head and reader.body is None and sink.refusals == []
+
+
+async def test_a_pipelined_stream_cut_anywhere_reads_the_same() -> None:
+    """Every request of a pipelined stream, whatever the segments it arrives in: the
+    same requests and bodies as the stream read whole."""
+    stream = b"".join(GOOD * 3)
+    whole_reader, whole = _reader()
+    whole_reader.feed(stream)
+    expected = await _summary(whole)
+    assert len(expected) == 3 * len(GOOD)
+    for seed in range(300):
+        rnd = random.Random(seed)
+        reader, sink = _reader()
+        pos = 0
+        while pos < len(stream):
+            size = rnd.choice([1, 2, 3, 7, 64, rnd.randint(1, 500)])
+            reader.feed(stream[pos : pos + size])
+            pos += size
+        assert sink.refusals == [], seed
+        assert await _summary(sink) == expected, seed
+        assert sink.events.count("body") == 9, seed
+
+
+BAD = [
+    (b"GET / HTTP/1.1\r\n\r\n", 400),  # no Host
+    (b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400),
+    (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", 400),
+    (b"GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501),
+    (b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400),
+    (b"GET / HTTP/1.1\r\nHost: a\r\nExpect: teapot\r\n\r\n", 417),
+    (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\nContent-Encoding: zstd\r\n\r\nab", 415),
+    (b"BREW / HTTP/1.1\r\nHost: a\r\n\r\n", 501),
+    (b"GET / HTTP/1.2\r\nHost: a\r\n\r\n", 505),
+    (b"GET /a b HTTP/1.1\r\n\r\n", 400),
+    (b"GET /" + b"a" * 200 + b" HTTP/1.1\r\nHost: a\r\n\r\n", 414),
+    (b"GET / HTTP/1.1\r\nHost: a\r\nX: " + b"a" * 200 + b"\r\n\r\n", 431),
+    (
+        b"GET / HTTP/1.1\r\nHost: a\r\n" + b"".join(b"X%d: y\r\n" % i for i in range(6)) + b"\r\n",
+        431,
+    ),
+]
+
+
+@pytest.mark.parametrize(("raw", "status"), BAD)
+async def test_a_malformed_request_is_one_refusal_with_its_status(raw: bytes, status: int) -> None:
+    reader, sink = _reader(max_line_size=100, max_field_size=100, max_headers=5)
+    reader.feed(raw)
+    assert [err.status for err in sink.refusals] == [status]
+    assert sink.requests == [] and not reader.in_head
+
+
+@pytest.mark.parametrize(
+    ("line", "status"),
+    [(b"GET /" + b"a" * 300, 414), (b"GET / HTTP/1.1\r\nHost: a\r\nX: " + b"b" * 300, 431)],
+)
+async def test_a_line_sent_a_byte_at_a_time_is_bounded(line: bytes, status: int) -> None:
+    """llhttp buffers a line across segments without limit: the reader counts it."""
+    reader, sink = _reader(max_line_size=100, max_field_size=100)
+    for i in range(len(line)):
+        reader.feed(line[i : i + 1])
+        if sink.refusals:
+            break
+    assert [err.status for err in sink.refusals] == [status]
+    assert i < 2 * 100 + 64  # refused before the line grew much past its bound
+
+
+async def test_an_upgrade_head_stops_the_reader_and_returns_what_follows() -> None:
+    reader, sink = _reader()
+    tail = reader.feed(
+        b"GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n\x81\x00"
+    )
+    assert bytes(tail or b"") == b"\x81\x00"
+    [(request, upgrade)] = sink.requests
+    assert upgrade and request.path == "/ws"
+    assert reader.resume(b"") is None  # no body to read first
+    reader.fresh_parser()  # declined: what follows is HTTP again
+    reader.feed(b"GET /next HTTP/1.1\r\nHost: a\r\n\r\n")
+    assert [r.path for r, _ in sink.requests] == ["/ws", "/next"]
+
+
+async def test_an_upgrade_request_with_a_body_has_its_body_read() -> None:
+    """llhttp skips such a body: it is read from a restated head, and the request is
+    not handed over as an upgrade."""
+    reader, sink = _reader()
+    tail = reader.feed(
+        b"POST /u HTTP/1.1\r\nHost: a\r\nUpgrade: x\r\nConnection: Upgrade\r\n"
+        b"Content-Length: 3\r\n\r\nabcGET /after HTTP/1.1\r\nHost: a\r\n\r\n"
+    )
+    assert tail is not None
+    restated = reader.resume(tail)
+    assert restated is not None
+    assert reader.feed(restated) is None
+    assert [(r.path, up) for r, up in sink.requests] == [("/u", False), ("/after", False)]
+    assert await sink.requests[0][0].read() == b"abc"
+
+
+async def test_a_dropped_body_is_said_once_it_has_gone_by() -> None:
+    reader, sink = _reader()
+    reader.feed(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nabc")
+    assert reader.body is not None and reader.body_left == 7
+    reader.drop_body()
+    reader.feed(b"defg")
+    assert sink.events == []
+    reader.feed(b"hij")
+    assert sink.events == ["dropped"] and reader.body_left == 0
+
+
+async def test_expect_continue_is_the_sinks_to_send_when_the_body_is_read() -> None:
+    reader, sink = _reader()
+    reader.feed(b"POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n")
+    [(request, _)] = sink.requests
+    assert request.content.continue_pending and sink.continues == 0
+    reading = asyncio.ensure_future(request.read())
+    await asyncio.sleep(0)
+    assert sink.continues == 1
+    reader.feed(b"ok")
+    assert await reading == b"ok"
+
+
+async def test_a_body_that_does_not_decode_fails_its_stream_not_the_reader() -> None:
+    reader, sink = _reader()
+    reader.feed(
+        b"POST / HTTP/1.1\r\nHost: a\r\nContent-Encoding: gzip\r\nContent-Length: 4\r\n\r\nnope"
+    )
+    assert [err.status for err in sink.refusals] == [400]
+
+
+PIECES = [*GOOD, *(raw for raw, _ in BAD), b"\r\n", b"\x00\xff", b"GET / HTTP/1.1\r\n"]
+
+
+async def test_random_streams_give_requests_then_at_most_one_refusal() -> None:
+    """Random mixes of good and bad requests cut at random points: the reader never
+    raises, and once it refuses, the connection (this driver) feeds nothing more."""
+    for seed in range(2000):
+        rnd = random.Random(seed)
+        reader, sink = _reader(max_line_size=100, max_field_size=100, max_headers=5)
+        stream = b"".join(rnd.choice(PIECES) for _ in range(rnd.randint(1, 20)))
+        pos = 0
+        while pos < len(stream) and not sink.refusals:
+            size = rnd.randint(1, 120)
+            tail = reader.feed(stream[pos : pos + size])
+            pos += size
+            if tail is not None:
+                restated = reader.resume(tail)
+                if restated is None:
+                    break  # an upgrade: the connection takes over from here
+                reader.feed(restated)
+        assert len(sink.refusals) <= 1, seed
+        assert all(400 <= err.status < 600 for err in sink.refusals), seed
