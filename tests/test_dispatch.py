@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import logging
 import sys
 
 import pytest
@@ -58,3 +59,43 @@ async def test_sync_handlers_answer_without_waking_the_task() -> None:
         [conn] = s.server.connections
         assert conn._waiter is not None and conn._work is None  # parked, nothing pending
         writer.close()
+
+
+async def test_server_logger_gets_a_timeout_and_a_cancelled_handler() -> None:
+    # Server(logger=): the DEBUG records of a handler that timed out (504) and of one
+    # cancelled when its client left (handler_cancellation) go to the logger given.
+    seen = {"request handler timed out": asyncio.Event(), "handler cancelled": asyncio.Event()}
+
+    class Catch(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            for text, event in seen.items():
+                if record.getMessage().startswith(text) and record.levelno == logging.DEBUG:
+                    event.set()
+
+    mine = logging.getLogger("test_dispatch.mine")
+    mine.setLevel(logging.DEBUG)
+    catch = Catch()
+    mine.addHandler(catch)
+    started = asyncio.Event()
+
+    async def handler(request: web.BaseRequest) -> web.Response:
+        if request.path == "/timeout":
+            raise asyncio.TimeoutError
+        started.set()
+        await asyncio.Event().wait()
+        raise AssertionError("not cancelled")
+
+    try:
+        async with serve(handler, logger=mine, handler_cancellation=True) as s:
+            raw = await exchange(
+                s.port, b"GET /timeout HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+            )
+            assert raw.startswith(b"HTTP/1.1 504 ")
+            _, writer = await asyncio.open_connection("127.0.0.1", s.port)
+            writer.write(b"GET /wait HTTP/1.1\r\nHost: a\r\n\r\n")
+            await asyncio.wait_for(started.wait(), 5)
+            writer.close()
+            await asyncio.wait_for(seen["handler cancelled"].wait(), 5)
+        assert seen["request handler timed out"].is_set()
+    finally:
+        mine.removeHandler(catch)

@@ -100,3 +100,17 @@ async def test_debug_shows_traceback() -> None:
     async with serve(handler, debug=True) as s:
         out = await exchange(s.port, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
     assert b"ZeroDivisionError: zzz" in out
+
+
+def test_body_argument_is_deprecated_as_in_aiohttp() -> None:
+    from aiohttp import web as aioweb
+
+    for namespace in (web, aioweb):
+        with pytest.warns(DeprecationWarning, match="body argument is deprecated"):
+            exc = namespace.HTTPBadRequest(body=b"raw")
+        assert exc.body == b"raw"
+        with pytest.warns(DeprecationWarning, match="body argument is deprecated"):
+            namespace.HTTPFound("/x", body=b"moved")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert web.HTTPBadRequest(text="t").text == "t"  # text= is not deprecated

@@ -433,3 +433,19 @@ async def test_aiohttp_client_round_trip() -> None:
             async with session.put(f"http://127.0.0.1:{s.port}/x", json={"k": [1, 2]}) as resp:
                 assert resp.status == 200
                 assert await resp.json() == {"echo": {"k": [1, 2]}, "method": "PUT"}
+
+
+async def test_loop_is_there_and_deprecated_as_in_aiohttp() -> None:
+    from aiohttp.test_utils import make_mocked_request as aiohttp_make_mocked_request
+
+    for req in (make_mocked_request("GET", "/"), aiohttp_make_mocked_request("GET", "/")):
+        with pytest.warns(DeprecationWarning, match="request.loop property is deprecated"):
+            assert req.loop is asyncio.get_running_loop()
+
+    async def handler(request: web.BaseRequest) -> web.Response:
+        with pytest.warns(DeprecationWarning):
+            return web.Response(text=str(request.loop is asyncio.get_running_loop()))
+
+    async with serve(handler) as s:
+        raw = await exchange(s.port, b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+    assert raw.endswith(b"\r\n\r\nTrue")

@@ -5,6 +5,7 @@ Names, status codes and default bodies (``"404: Not Found"``) are aiohttp's.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable
 from typing import Any
 
@@ -92,6 +93,12 @@ class HTTPException(Response, Exception):
         text: str | None = None,
         content_type: str | None = None,
     ) -> None:
+        if body is not None:
+            warnings.warn(
+                "body argument is deprecated for http web exceptions",
+                DeprecationWarning,
+                stacklevel=2,
+            )
         if reason is not None and ("\r" in reason or "\n" in reason):
             raise ValueError("Reason cannot contain \\r or \\n")
         Response.__init__(

@@ -296,6 +296,12 @@ class BaseRequest(StateMapping):
     def task(self) -> asyncio.Task[Any] | None:
         return self._task
 
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The connection's event loop (deprecated in aiohttp, and so here)."""
+        warnings.warn("request.loop property is deprecated", DeprecationWarning, stacklevel=2)
+        return self._protocol.loop
+
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         """The transport's extra info (``peername``, ``sslcontext``…)."""
         transport = self._protocol.transport
