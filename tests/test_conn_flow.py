@@ -182,3 +182,40 @@ async def test_body_rate_counts_only_time_spent_reading() -> None:
     assert not watch.too_slow(1000, 0.5)
     watch.forget()
     assert not watch.too_slow(1, 0.0)
+
+
+async def test_lost_after_a_cancelled_writer_logs_no_unretrieved_exception() -> None:
+    """A stop cancels a handler waiting in drain(); the connection is then lost. The
+    shielded future it left has nobody to read its error: asyncio must not log
+    'Future exception was never retrieved' (an ERROR for no bug)."""
+    import gc
+
+    loop = asyncio.get_running_loop()
+    calls: list[dict[str, object]] = []
+    loop.set_exception_handler(lambda _loop, context: calls.append(context))
+    try:
+        flow = WriteFlow()
+        flow.pause(100_000, 0.0)
+        cancelled = asyncio.ensure_future(flow.wait(loop))
+        await asyncio.sleep(0)
+        cancelled.cancel()
+        await asyncio.sleep(0)
+        flow.lost(ConnectionResetError("gone"))
+        del cancelled, flow
+        gc.collect()
+        await asyncio.sleep(0)
+        assert calls == []
+    finally:
+        loop.set_exception_handler(None)
+
+
+async def test_lost_fails_the_writers_still_waiting() -> None:
+    loop = asyncio.get_running_loop()
+    flow = WriteFlow()
+    flow.pause(100_000, 0.0)
+    waiting = [asyncio.ensure_future(flow.wait(loop)) for _ in range(2)]
+    await asyncio.sleep(0)
+    flow.lost(ConnectionResetError("gone"))
+    for writer in waiting:
+        with pytest.raises(ConnectionResetError):
+            await writer

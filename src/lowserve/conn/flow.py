@@ -83,10 +83,16 @@ class WriteFlow:
         await asyncio.shield(waiter)
 
     def lost(self, exc: BaseException) -> None:
-        """The connection is gone: the waiting writers get *exc*."""
+        """The connection is gone: the waiting writers get *exc*.
+
+        A writer cancelled meanwhile (a stop that cancels its handler) leaves the
+        shielded future behind with nobody to read its error, which asyncio would
+        log as "Future exception was never retrieved": it is marked retrieved here.
+        """
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_exception(exc)
+            waiter.exception()  # retrieved: the writers still waiting get it all the same
 
     def sample(self, buffered: int, now: float) -> None:
         """A sweep's look at a paused transport, its buffer holding *buffered* bytes.
