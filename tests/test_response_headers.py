@@ -66,6 +66,16 @@ STEPS: dict[str, list[Step]] = {
         lambda r: setattr(
             r, "last_modified", datetime.datetime(2024, 5, 1, 12, 0, 0, 500, datetime.timezone.utc)
         ),
+        lambda r: setattr(r, "last_modified", datetime.datetime(1999, 12, 31, 23, 59, 59)),
+        lambda r: r.headers["Last-Modified"],  # a naive datetime is UTC
+        lambda r: setattr(
+            r,
+            "last_modified",
+            datetime.datetime(2024, 3, 1, 1, tzinfo=datetime.timezone(datetime.timedelta(hours=2))),
+        ),
+        lambda r: r.headers["Last-Modified"],  # Thu, 29 Feb: converted to GMT
+        lambda r: setattr(r, "last_modified", -86_400.5),  # before 1970
+        lambda r: r.last_modified,
         lambda r: setattr(r, "last_modified", "Mon, 01 Jan 2024 00:00:00 GMT"),
         lambda r: r.last_modified,
         lambda r: setattr(r, "last_modified", None),
@@ -81,6 +91,12 @@ STEPS: dict[str, list[Step]] = {
         lambda r: r.etag,
         lambda r: setattr(r, "etag", _etag(r)("*")),
         lambda r: r.headers.__setitem__("ETag", "unquoted"),
+        lambda r: r.etag,
+        lambda r: r.headers.__setitem__("ETag", '"a b"'),  # a space is not etagc
+        lambda r: r.etag,
+        lambda r: r.headers.__setitem__("ETag", '"a"b"'),
+        lambda r: r.etag,
+        lambda r: r.headers.__setitem__("ETag", 'W/"\x80\xff"'),
         lambda r: r.etag,
         lambda r: setattr(r, "etag", 'bad"quote'),
         lambda r: setattr(r, "etag", 5),

@@ -37,7 +37,7 @@ import stat
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
-from ..wire.headers import ETAG_ANY, ETag
+from ..wire.headers import ETAG_ANY, ETag, format_etag
 from ..wire.representation import MAX_RANGES, accepted_codings, byte_ranges
 from .response import LooseHeaders, StreamResponse
 
@@ -178,7 +178,7 @@ class FileResponse(StreamResponse):
         if spans is not None:
             self.set_status(206)
             headers["Content-Range"] = f"bytes {offset}-{stop - 1}/{size}"
-        writer = StreamResponse._start(self, request)
+        writer = self._start(request)
         if request.method != "HEAD":
             await writer.write_file(f, offset, stop - offset, self._chunk_size)
         await writer.write_eof()
@@ -203,7 +203,7 @@ class FileResponse(StreamResponse):
         headers["Content-Type"] = f"multipart/byteranges; boundary={boundary}"
         headers["Content-Length"] = str(length)
         headers["Accept-Ranges"] = "bytes"
-        writer = StreamResponse._start(self, request)
+        writer = self._start(request)
         if request.method != "HEAD":
             for head, (start, stop) in zip(heads, spans, strict=True):
                 await writer.write(head)
@@ -260,7 +260,7 @@ class FileResponse(StreamResponse):
             return True
         raw = raw.strip()
         if raw.startswith('"'):
-            return raw == f'"{etag}"'
+            return raw == format_etag(ETag(etag))  # a strong match only
         since = request.if_range
         return since is not None and int(mtime) <= since.timestamp()
 

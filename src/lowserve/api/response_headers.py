@@ -8,14 +8,23 @@ from __future__ import annotations
 
 import datetime
 import math
-import time
 from http.cookies import Morsel, SimpleCookie
 
 from multidict import CIMultiDict
 
-from ..wire.headers import ETAG_ANY, ETag, parse_content_type, parse_http_date, validate_etag_value
+from ..wire.headers import (
+    ETag,
+    format_etag,
+    format_http_date,
+    parse_content_type,
+    parse_etag,
+    parse_http_date,
+    validate_etag_value,
+)
 
 __all__ = ["HeaderFields"]
+
+_EPOCH = format_http_date(0)  # a deleted cookie's expiry
 
 
 class HeaderFields:
@@ -66,7 +75,7 @@ class HeaderFields:
         c: Morsel[str] = cookies[name]
         if expires is not None:
             c["expires"] = expires
-        elif c.get("expires") == "Thu, 01 Jan 1970 00:00:00 GMT":
+        elif c.get("expires") == _EPOCH:
             del c["expires"]
         if domain is not None:
             c["domain"] = domain
@@ -102,7 +111,7 @@ class HeaderFields:
             name,
             "",
             max_age=0,
-            expires="Thu, 01 Jan 1970 00:00:00 GMT",
+            expires=_EPOCH,
             domain=domain,
             path=path,
             secure=secure,
@@ -164,15 +173,11 @@ class HeaderFields:
         if value is None:
             self.headers.pop("Last-Modified", None)
         elif isinstance(value, int | float):
-            self.headers["Last-Modified"] = time.strftime(
-                "%a, %d %b %Y %H:%M:%S GMT", time.gmtime(math.ceil(value))
-            )
+            self.headers["Last-Modified"] = format_http_date(math.ceil(value))
         elif isinstance(value, datetime.datetime):
             if value.microsecond:
                 value = value.replace(microsecond=0) + datetime.timedelta(seconds=1)
-            self.headers["Last-Modified"] = time.strftime(
-                "%a, %d %b %Y %H:%M:%S GMT", value.utctimetuple()
-            )
+            self.headers["Last-Modified"] = format_http_date(value)
         elif isinstance(value, str):
             self.headers["Last-Modified"] = value
         else:
@@ -180,16 +185,7 @@ class HeaderFields:
 
     @property
     def etag(self) -> ETag | None:
-        raw = self.headers.get("Etag")
-        if not raw:
-            return None
-        if raw == ETAG_ANY:
-            return ETag(ETAG_ANY)
-        weak = raw.startswith("W/")
-        inner = raw[2:] if weak else raw
-        if len(inner) < 2 or inner[0] != '"' or inner[-1] != '"':
-            return None
-        return ETag(inner[1:-1], weak)
+        return parse_etag(self.headers.get("Etag"))
 
     @etag.setter
     def etag(self, value: ETag | str | None) -> None:
@@ -197,13 +193,10 @@ class HeaderFields:
             self.headers.pop("Etag", None)
         elif isinstance(value, ETag):
             validate_etag_value(value.value)
-            if value.value == ETAG_ANY:
-                self.headers["Etag"] = ETAG_ANY
-            else:
-                self.headers["Etag"] = ('W/"%s"' if value.is_weak else '"%s"') % value.value
+            self.headers["Etag"] = format_etag(value)
         elif isinstance(value, str):
             validate_etag_value(value)
-            self.headers["Etag"] = ETAG_ANY if value == ETAG_ANY else f'"{value}"'
+            self.headers["Etag"] = format_etag(ETag(value))
         else:
             raise ValueError(
                 f"Unsupported etag type: {type(value)}. etag must be str, ETag or None"

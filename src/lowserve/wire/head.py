@@ -10,11 +10,11 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterable
-from email.utils import formatdate
 from http import HTTPStatus
 from typing import Any, Final, NamedTuple
 
 from .framing import DEFAULT_TYPE, connection_header
+from .headers import TOKEN, format_http_date
 
 __all__ = [
     "GOOD_NAMES",
@@ -42,7 +42,6 @@ HttpVersion11: Final = HttpVersion(1, 1)
 
 REASONS: Final[dict[int, str]] = {s.value: s.phrase for s in HTTPStatus}
 
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
 _FORBIDDEN = re.compile(r"[\r\n\x00]")
 _STATUS_LINES: dict[tuple[int, int, str], str] = {}
 #: Header names already checked to be tokens (at most 512), for hot loops to skip
@@ -53,7 +52,7 @@ GOOD_NAMES: set[str] = set()
 def check_header_field(name: str, value: str) -> None:
     """Raise ValueError if *name* is not a token or *value* holds CR, LF or NUL."""
     if name not in GOOD_NAMES:
-        if not _TOKEN.match(name):
+        if not TOKEN.match(name):
             raise ValueError(f"invalid header name {name!r}")
         if len(GOOD_NAMES) < 512:
             GOOD_NAMES.add(name)
@@ -101,7 +100,7 @@ def http_date() -> str:
     if not _date_second <= now < _date_until:
         _date_second = float(int(now))
         _date_until = _date_second + 1.0
-        _date_value = formatdate(now, usegmt=True)
+        _date_value = format_http_date(now)
         _date_line = f"Date: {_date_value}\r\n"
         _date_line_bytes = _date_line.encode()
     return _date_value

@@ -19,6 +19,8 @@ import ipaddress
 import re
 from collections.abc import Iterable
 
+from .headers import TCHAR
+
 __all__ = ["ProxyInfo", "TrustedPeers", "parse_forwarded", "read_proxy_headers"]
 
 ProxyInfo = tuple[str | None, str | None, str | None]  # remote, scheme, host
@@ -64,8 +66,8 @@ class TrustedPeers:
         return any(addr in net for net in self._networks)
 
 
-_NAME = re.compile(r"([!#$%&'*+.^_`|~0-9A-Za-z-]+)=")
-_TOKEN_VALUE = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z:\[\]-]+")
+_NAME = re.compile(rf"([{TCHAR}]+)=")
+_TOKEN_VALUE = re.compile(rf"[{TCHAR}:\[\]]+")  # a token, or an address: [::1]:80
 _QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
 _ESCAPE = re.compile(r"\\(.)", re.DOTALL)
 

@@ -11,13 +11,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from .headers import TOKEN
+
 __all__ = ["MAX_RANGES", "accepted_codings", "byte_ranges"]
 
 #: Spans a ``Range`` may ask for once overlapping and adjacent ones are joined; past
 #: it the header is ignored and the whole representation sent (RFC 9110 §14.2 allows it).
 MAX_RANGES = 16
 
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
 _QVALUE = re.compile(r"(?:0(?:\.[0-9]{0,3})?|1(?:\.0{0,3})?)\Z")
 _ALIASES = {"x-gzip": "gzip"}  # §8.4.1.3: x-gzip is gzip
 _RANGE_SPEC = re.compile(r"([0-9]*)-([0-9]*)\Z")
@@ -33,7 +34,7 @@ def _weights(accept_encoding: str) -> dict[str, float]:
     weights: dict[str, float] = {}
     for element in accept_encoding.split(","):
         name, *params = (piece.strip() for piece in element.split(";"))
-        if not _TOKEN.match(name):
+        if not TOKEN.match(name):
             continue
         q: float | None = 1.0
         for param in params:
