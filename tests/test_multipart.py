@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import zlib
 
 import aiohttp
 import pytest
@@ -257,3 +258,70 @@ async def test_a_line_longer_than_the_bound_is_refused() -> None:
     assert isinstance(part, web.BodyPartReader)
     with pytest.raises(web.HTTPRequestEntityTooLarge):
         await part.readline()
+
+
+async def test_a_deflate_part_from_aiohttps_writer_is_read_as_aiohttp_reads_it() -> None:
+    """aiohttp's MultipartWriter sends a ``deflate`` part raw (no zlib wrapper); its reader
+    and lowserve's both inflate it (one decoder, wire.codings, for bodies and parts)."""
+    payload = b"deflated part " * 3000
+
+    async def handler(request: web.BaseRequest) -> web.Response:
+        part = await (await request.multipart()).next()
+        assert isinstance(part, web.BodyPartReader)
+        raw = await part.read()
+        decoded = part.decode(raw)
+        return web.json_response([base64.b64encode(raw).decode(), decoded == payload])
+
+    with aiohttp.MultipartWriter("mixed", boundary="b") as writer:
+        writer.append(payload, {"Content-Encoding": "deflate"})
+    async with (
+        serve(handler) as s,
+        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session,
+        session.post(f"http://127.0.0.1:{s.port}/", data=writer) as resp,
+    ):
+        assert resp.status == 200
+        packed, inflated = await resp.json()
+    raw = base64.b64decode(packed)
+    assert zlib.decompress(raw, -zlib.MAX_WBITS) == payload  # raw deflate indeed
+    assert inflated is True
+    body = _multipart(("Content-Disposition: attachment\r\nContent-Encoding: deflate", raw))
+    theirs = await (await _aiohttp_reader(body, MIXED)).next()
+    assert theirs is not None
+    assert theirs.decode(await theirs.read()) == payload  # type: ignore[union-attr]
+
+
+async def test_a_zlib_wrapped_deflate_part_is_read_too() -> None:
+    """RFC 9110's ``deflate`` is zlib-wrapped: lowserve reads it (told from raw by its
+    first byte, as aiohttp's request bodies are); aiohttp's part reader fails (a 500)."""
+    payload = b"zlib part " * 3000
+    body = _multipart(
+        ("Content-Disposition: attachment\r\nContent-Encoding: deflate", zlib.compress(payload))
+    )
+    part = await web.MultipartReader(CIMultiDict(MIXED), _Pieces(body, 4096)).next()
+    assert isinstance(part, web.BodyPartReader)
+    assert await part.read(decode=True) == payload
+    theirs = await (await _aiohttp_reader(body, MIXED)).next()
+    assert theirs is not None
+    with pytest.raises(zlib.error):
+        theirs.decode(await theirs.read())  # type: ignore[union-attr]
+
+
+async def test_part_data_gives_the_current_part_and_never_the_next() -> None:
+    """MultipartReader.part_data() (what BodyPartReader.readany() reads) ends with the
+    part: asking again, or reading the part after it, does not eat the next part."""
+    body = _multipart(
+        ('Content-Disposition: form-data; name="a"', b"x" * 10_000),
+        ('Content-Disposition: form-data; name="b"', b"y"),
+    )
+    reader = web.MultipartReader(CIMultiDict(HEADERS), _Pieces(body, 1000))
+    first = await reader.next()
+    assert isinstance(first, web.BodyPartReader)
+    data = b""
+    while piece := await reader.part_data():
+        data += piece
+    assert data == b"x" * 10_000
+    assert await reader.part_data() == b"" and await first.read() == b""
+    second = await reader.next()
+    assert isinstance(second, web.BodyPartReader) and second.name == "b"
+    assert await second.read() == b"y"
+    assert await reader.next() is None and await reader.part_data() == b""

@@ -18,7 +18,6 @@ import base64
 import binascii
 import json
 import quopri
-import zlib
 from collections import deque
 from collections.abc import AsyncIterator, Iterator
 from email.message import Message
@@ -29,12 +28,15 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser
 
+from ..wire.codings import BodyDecoder
+from ..wire.errors import WireError
 from ..wire.headers import parse_content_type
 from .exceptions import HTTPBadRequest, HTTPRequestEntityTooLarge
 
 __all__ = ["BodyPartReader", "MultipartReader"]
 
 _PIECE = 65536
+_CODINGS = ("gzip", "x-gzip", "deflate")  # as aiohttp's, and gzip's old name
 
 
 class _Source(Protocol):
@@ -68,6 +70,7 @@ class MultipartReader:
         self._value = bytearray()
         self._eof = False
         self._last: BodyPartReader | MultipartReader | None = None
+        self._in_part = False  # part_data() has more of the last part to give
         push = self._events.append
         callbacks: Any = {
             "on_part_begin": lambda: push(("begin", b"")),
@@ -104,11 +107,23 @@ class MultipartReader:
     def at_eof(self) -> bool:
         return self._eof and not self._events
 
+    async def part_data(self) -> bytes:
+        """The next bytes of the part :meth:`next` returned last, b"" once it has ended
+        (or the body has): what that part's :meth:`BodyPartReader.readany` reads."""
+        while self._in_part:
+            kind, data = await self._event()
+            if kind != "data":
+                self._in_part = False  # "end", or "eof" when the body ended early
+            elif data:
+                return data
+        return b""
+
     async def next(self) -> BodyPartReader | MultipartReader | None:
         """The next part (a nested reader for a ``multipart/*`` part), or None at the end."""
         if self._last is not None:
             await self._last.release()
             self._last = None
+        self._in_part = False
         kind, data = await self._event()
         while kind not in ("begin", "eof"):
             kind, data = await self._event()
@@ -131,6 +146,7 @@ class MultipartReader:
                 break
             else:
                 raise HTTPBadRequest(text="malformed multipart body: a part without headers")
+        self._in_part = True
         part = BodyPartReader(
             CIMultiDictProxy(headers), self, max_size=self._max_size, form_data=self._form_data
         )
@@ -188,11 +204,9 @@ class BodyPartReader:
             return data
         if self._done:
             return b""
-        kind, data = await self._reader._event()
-        if kind == "data":
-            return data
-        self._done = True  # "end" (or the body ended early: "eof")
-        return b""
+        data = await self._reader.part_data()
+        self._done = not data
+        return data
 
     async def read_chunk(self, size: int = chunk_size) -> bytes:
         """At most *size* bytes of this part; b"" at its end."""
@@ -232,7 +246,8 @@ class BodyPartReader:
 
     def decode(self, data: bytes) -> bytes:
         """Undo the part's transfer encoding (base64, quoted-printable) and content coding
-        (gzip, deflate; not in ``multipart/form-data``, as RFC 7578 says); decoded output
+        (gzip; deflate raw as aiohttp's, or zlib-wrapped; not in ``multipart/form-data``,
+        as RFC 7578 says) with :class:`~lowserve.wire.codings.BodyDecoder`: decoded output
         past ``client_max_size`` is refused (413), an unknown coding is 400."""
         return b"".join(self._decoded(data))
 
@@ -251,30 +266,25 @@ class BodyPartReader:
                 data = base64.b64decode(data)
             elif cte == "quoted-printable":
                 data = quopri.decodestring(data)
-            if coding in ("gzip", "x-gzip"):
-                inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-            elif coding == "deflate":
-                inflater = zlib.decompressobj(-zlib.MAX_WBITS)
-            elif coding in ("", "identity"):
-                yield data
-                return
-            else:
-                raise ValueError(f"unknown content coding {coding!r}")
-            total = 0
-            while True:  # a piece at a time: a small body may inflate a thousandfold
-                piece = inflater.decompress(data, _PIECE)
-                data = inflater.unconsumed_tail
-                if not piece and not data:
-                    break
-                total += len(piece)
-                if self._max_size and total > self._max_size:
-                    raise HTTPRequestEntityTooLarge(max_size=self._max_size, actual_size=total)
-                if piece:
-                    yield piece
-            if not inflater.eof:
-                raise ValueError("the compressed data ends early")
-        except (binascii.Error, ValueError, zlib.error) as exc:
+        except (binascii.Error, ValueError) as exc:
             raise HTTPBadRequest(text=f"cannot decode a multipart part: {exc}") from None
+        if coding in ("", "identity"):
+            yield data
+            return
+        if coding not in _CODINGS:
+            raise HTTPBadRequest(
+                text=f"cannot decode a multipart part: unknown content coding {coding!r}"
+            )
+        decoder = BodyDecoder(coding, self._max_size, "a multipart part")
+        try:
+            yield from decoder.pieces(data, _PIECE)
+            decoder.finish()
+        except WireError as err:
+            if err.status == 413:
+                raise HTTPRequestEntityTooLarge(
+                    max_size=self._max_size, actual_size=decoder.total
+                ) from None
+            raise HTTPBadRequest(text=err.detail) from None
 
     def get_charset(self, default: str = "utf-8") -> str:
         return parse_content_type(self.headers.get("Content-Type"))[1].get("charset", default)
