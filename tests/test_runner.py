@@ -36,7 +36,7 @@ async def test_tcp_site_port_zero_and_addresses() -> None:
     await site.start()
     try:
         assert site.port != 0
-        assert runner.addresses == [("127.0.0.1", site.port)]
+        assert runner.addresses == site.addresses == [("127.0.0.1", site.port)]
         assert site.name == f"http://127.0.0.1:{site.port}"
         assert runner.sites == {site}
         out = await exchange(site.port, b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
@@ -44,6 +44,7 @@ async def test_tcp_site_port_zero_and_addresses() -> None:
     finally:
         await runner.cleanup()
     assert runner.server is None
+    assert site.addresses == runner.addresses == []
 
 
 async def test_ipv6_loopback() -> None:
@@ -193,7 +194,7 @@ async def test_a_socket_accepted_as_the_stop_began_is_answered_before_the_stop_e
     still waits for that connection and answers its request."""
     loop = asyncio.get_running_loop()
     server = web.Server(answer_ok, access_log=None)
-    server._loop = loop
+    server.bind_loop(loop)
     ours, theirs = socket.socketpair()
     protocol = server()  # accepted: made, not yet connected
     stopping = asyncio.ensure_future(server.shutdown(5))
@@ -214,7 +215,7 @@ async def test_a_protocol_never_connected_holds_the_stop_for_drain_grace_only() 
     """A TLS handshake that fails never calls connection_made: the stop waits for it
     no longer than drain_grace."""
     server = web.Server(answer_ok, access_log=None, drain_grace=0.2)
-    server._loop = asyncio.get_running_loop()
+    server.bind_loop(asyncio.get_running_loop())
     server()
     started = time.monotonic()
     await asyncio.wait_for(server.shutdown(5), 5)

@@ -65,12 +65,7 @@ class ServerRunner:
     @property
     def addresses(self) -> list[Any]:
         """The bound address of every listening socket."""
-        out: list[Any] = []
-        for site in self._sites:
-            srv = site._server
-            if srv is not None:
-                out.extend(sock.getsockname() for sock in srv.sockets)
-        return out
+        return [address for site in self._sites for address in site.addresses]
 
     async def setup(self) -> None:
         """Prepare to serve (installs SIGINT/SIGTERM handlers when asked)."""
@@ -81,7 +76,7 @@ class ServerRunner:
                 loop.add_signal_handler(signal.SIGTERM, _raise_graceful_exit)
             except NotImplementedError:  # pragma: no cover - Windows
                 pass
-        self._server_obj._loop = loop
+        self._server_obj.bind_loop(loop)
         self._ready = True
 
     async def shutdown(self) -> None:
@@ -94,7 +89,7 @@ class ServerRunner:
         loop accepts the ones queued, for at most ``listening.QUEUE_WAIT`` seconds:
         a close would reset them (see :mod:`lowserve.listening`).
         """
-        gated = [sock for site in self._sites for sock in site._stop_arrivals()]
+        gated = [sock for site in self._sites for sock in site.stop_arrivals()]
         started = time.monotonic()
         while listening.queued(gated) and time.monotonic() - started < listening.QUEUE_WAIT:
             await asyncio.sleep(0.002)
@@ -112,19 +107,24 @@ class ServerRunner:
                 pass
         self._ready = False
 
-    def _reg_site(self, site: BaseSite) -> None:
+    def register_site(self, site: BaseSite) -> None:
+        """Called by a site's ``start()``: *site* listens for this runner."""
         if site in self._sites:
             raise RuntimeError(f"Site {site} is already registered in runner {self}")
         self._sites.append(site)
 
-    def _unreg_site(self, site: BaseSite) -> None:
+    def unregister_site(self, site: BaseSite) -> None:
+        """Called by a site's ``stop()``."""
         if site in self._sites:
             self._sites.remove(site)
 
-    def _check_ready(self) -> Server:
-        if not self._ready:
-            raise RuntimeError("Call runner.setup() before making a site")
-        return self._server_obj
+
+def _ready_server(runner: ServerRunner) -> Server:
+    """*runner*'s server, once it is set up (a site cannot be made or started before)."""
+    server = runner.server
+    if server is None:
+        raise RuntimeError("Call runner.setup() before making a site")
+    return server
 
 
 class BaseSite:
@@ -137,7 +137,7 @@ class BaseSite:
         ssl_context: ssl.SSLContext | None = None,
         backlog: int = DEFAULT_BACKLOG,
     ) -> None:
-        runner._check_ready()
+        _ready_server(runner)
         self._runner = runner
         self._ssl_context = ssl_context
         self._backlog = backlog
@@ -147,18 +147,28 @@ class BaseSite:
     def name(self) -> str:
         raise NotImplementedError
 
-    async def start(self) -> None:
-        self._runner._reg_site(self)
+    @property
+    def addresses(self) -> list[Any]:
+        """The bound address of each socket this site listens on (none until started)."""
+        if self._server is None:
+            return []
+        return [sock.getsockname() for sock in self._server.sockets]
 
-    def _stop_arrivals(self) -> list[Any]:
-        """Keep new connections out of the sockets this site made; return them."""
+    async def start(self) -> None:
+        self._runner.register_site(self)
+
+    def stop_arrivals(self) -> list[Any]:
+        """Keep new connections out of the sockets this site made; return them.
+
+        Called by ``ServerRunner.cleanup()`` before the sites stop.
+        """
         if self._server is None:
             return []
         return [sock for sock in self._server.sockets if listening.stop_arrivals(sock)]
 
     async def stop(self) -> None:
         """Stop listening; open connections are left to the runner's cleanup."""
-        self._runner._unreg_site(self)
+        self._runner.unregister_site(self)
         if self._server is not None:
             self._server.close()
             self._server = None
@@ -207,7 +217,7 @@ class TCPSite(BaseSite):
     async def start(self) -> None:
         await super().start()
         loop = asyncio.get_running_loop()
-        server = self._runner._check_ready()
+        server = _ready_server(self._runner)
         self._server = await loop.create_server(
             server,
             self._host,
@@ -244,14 +254,14 @@ class UnixSite(BaseSite):
     async def start(self) -> None:
         await super().start()
         loop = asyncio.get_running_loop()
-        server = self._runner._check_ready()
+        server = _ready_server(self._runner)
         self._server = await loop.create_unix_server(
             server, self._path, ssl=self._ssl_context, backlog=self._backlog
         )
         if self._mode is not None:
             os.chmod(self._path, self._mode)
 
-    def _stop_arrivals(self) -> list[Any]:
+    def stop_arrivals(self) -> list[Any]:
         if self._server is None:
             return []
         socks = list(self._server.sockets)
@@ -262,7 +272,7 @@ class UnixSite(BaseSite):
 
     async def stop(self) -> None:
         await super().stop()
-        if self._unlinked:  # by _stop_arrivals: the path may be another server's now
+        if self._unlinked:  # by stop_arrivals: the path may be another server's now
             return
         try:
             if stat.S_ISSOCK(os.stat(self._path).st_mode):
@@ -295,13 +305,13 @@ class SockSite(BaseSite):
     def name(self) -> str:
         return self._name
 
-    def _stop_arrivals(self) -> list[Any]:
+    def stop_arrivals(self) -> list[Any]:
         return []  # the socket, and its queue, belong to whoever passed it
 
     async def start(self) -> None:
         await super().start()
         loop = asyncio.get_running_loop()
-        server = self._runner._check_ready()
+        server = _ready_server(self._runner)
         if self._sock.family == getattr(socket, "AF_UNIX", None):
             self._server = await loop.create_unix_server(
                 server, sock=self._sock, ssl=self._ssl_context, backlog=self._backlog

@@ -101,6 +101,11 @@ class Server:
         """The open connections."""
         return list(self._connections)
 
+    def bind_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Serve on *loop* (``ServerRunner.setup`` binds the running one); unbound, a
+        server takes the loop running when it makes its first connection."""
+        self._loop = loop
+
     def __call__(self) -> HttpProtocol:
         loop = self._loop
         if loop is None:
