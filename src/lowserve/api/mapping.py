@@ -12,7 +12,7 @@ import functools
 import inspect
 import warnings
 from collections.abc import Iterator, MutableMapping
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar, get_args
 
 __all__ = ["NotAppKeyWarning", "RequestKey", "ResponseKey", "StateMapping"]
 
@@ -44,8 +44,19 @@ class _Key(Generic[_T]):
         return self._name < other._name if isinstance(other, _Key) else True
 
     def __repr__(self) -> str:
-        t = self._t
-        shown = "<<Unknown>>" if t is None else getattr(t, "__qualname__", repr(t))
+        """As aiohttp's: a class by its dotted name (a builtin's bare), any other type
+        (a generic alias such as ``Iterator[int]``) by its repr."""
+        t: Any = self._t
+        if t is None:  # RequestKey[T]("name"): T is the subscripted class's argument
+            t = next(iter(get_args(getattr(self, "__orig_class__", None))), None)
+        if t is None:
+            shown = "<<Unknown>>"
+        elif not isinstance(t, type):
+            shown = repr(t)
+        elif t.__module__ == "builtins":
+            shown = t.__qualname__
+        else:
+            shown = f"{t.__module__}.{t.__qualname__}"
         return f"<{type(self).__name__}({self._name}, type={shown})>"
 
 
