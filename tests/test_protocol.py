@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import socket
 
 import pytest
@@ -391,3 +393,47 @@ async def test_requests_held_for_a_peer_that_does_not_read_keep_their_order(last
     assert paths == list(range(1000))
     if last:
         assert received.rfind(b"HTTP/1.1 400 Bad Request") > received.rfind(b"X-Path: /999")
+
+
+async def test_refusals_are_logged_to_the_server_logger() -> None:
+    # Server(logger=): a bad request's DEBUG line, and a PROXY header refused, go to
+    # the logger given, and not to lowserve.server.
+    texts = ("bad request from", "PROXY protocol from")
+    seen = {text: asyncio.Event() for text in texts}
+    stray: list[str] = []
+
+    class Catch(logging.Handler):
+        def __init__(self, into: list[str] | None = None) -> None:
+            super().__init__(logging.DEBUG)
+            self.into = into
+
+        def emit(self, record: logging.LogRecord) -> None:
+            for text in texts:
+                if record.getMessage().startswith(text) and record.levelno == logging.DEBUG:
+                    if self.into is None:
+                        seen[text].set()
+                    else:
+                        self.into.append(text)
+
+    mine = logging.getLogger("test_protocol.mine")
+    default = logging.getLogger("lowserve.server")
+    catches = [(mine, Catch()), (default, Catch(stray))]
+    levels = [(logger, logger.level) for logger in (mine, default)]
+    for logger, catch in catches:
+        logger.setLevel(logging.DEBUG)
+        logger.addHandler(catch)
+    try:
+        async with serve(hello, logger=mine) as s:
+            raw = await exchange(s.port, b"GET / HTTP/1.1\r\n\r\n")  # no Host
+            assert raw.startswith(b"HTTP/1.1 400 ")
+        async with serve(hello, logger=mine, proxy_protocol=True) as s:
+            with contextlib.suppress(ConnectionError):
+                await exchange(s.port, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")  # no PROXY header
+            await asyncio.wait_for(seen["PROXY protocol from"].wait(), 5)
+        assert seen["bad request from"].is_set()
+        assert stray == []
+    finally:
+        for logger, catch in catches:
+            logger.removeHandler(catch)
+        for logger, level in levels:
+            logger.setLevel(level)

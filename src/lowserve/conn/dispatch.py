@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import logging
 import time
 import traceback
 import warnings
@@ -55,8 +54,6 @@ if TYPE_CHECKING:
     from .server import Server
 
 __all__ = ["Dispatch"]
-
-log = logging.getLogger("lowserve.server")
 
 _clock = time.perf_counter
 _current_task = tasks.current_task

@@ -42,7 +42,6 @@ Invariants:
 from __future__ import annotations
 
 import asyncio
-import logging
 import socket
 from collections import deque
 from typing import TYPE_CHECKING, cast
@@ -64,8 +63,6 @@ if TYPE_CHECKING:
     from .server import Server
 
 __all__ = ["ConnState", "HttpProtocol"]
-
-log = logging.getLogger("lowserve.server")
 
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _CLOSE_LINGER = 2.0  # seconds to discard input after refusing a request
@@ -265,7 +262,9 @@ class HttpProtocol(Dispatch):
             flow.sample(transport.get_write_buffer_size(), now)
             stalled = flow.stalled_for(now)
             if opts.send_timeout and stalled >= opts.send_timeout:
-                log.debug("client %s read nothing for %.0f s: closing", self.peer, stalled)
+                self._server.logger.debug(
+                    "client %s read nothing for %.0f s: closing", self.peer, stalled
+                )
                 transport.abort()
             elif opts.min_send_rate and flow.too_slow(opts.min_send_rate, opts.min_rate_grace, now):
                 self._server.note_refusal(
@@ -274,7 +273,9 @@ class HttpProtocol(Dispatch):
                     f"({opts.min_send_rate} B/s after {opts.min_rate_grace:g} s): connections "
                     "closed",
                 )
-                log.debug("client %s reads slower than min_send_rate: closing", self.peer)
+                self._server.logger.debug(
+                    "client %s reads slower than min_send_rate: closing", self.peer
+                )
                 transport.abort()
 
     # -- asyncio.Protocol -----------------------------------------------------
@@ -303,7 +304,7 @@ class HttpProtocol(Dispatch):
         self._set_state(_IDLE)
         if opts.proxy_protocol:
             if self.peer not in self._server.trusted_proxies:
-                log.debug("PROXY protocol from untrusted %s: closing", self.peer)
+                self._server.logger.debug("PROXY protocol from untrusted %s: closing", self.peer)
                 self._set_state(ConnState.CLOSING)
                 transport.abort()
                 return
@@ -549,7 +550,7 @@ class HttpProtocol(Dispatch):
         self._error = err
         reader = self._reader
         reader.abandon_head()
-        log.debug("bad request from %s: %s %s", self.peer, err.status, err.detail)
+        self._server.logger.debug("bad request from %s: %s %s", self.peer, err.status, err.detail)
         body = reader.take_body()
         if body is not None:
             # The fault is in a body that a handler reads (or will): its read raises,
@@ -700,7 +701,7 @@ class HttpProtocol(Dispatch):
             self.data_received(rest)
 
     def _proxy_header_refused(self, detail: str) -> None:
-        log.debug("PROXY protocol from %s: %s: closing", self.peer, detail)
+        self._server.logger.debug("PROXY protocol from %s: %s: closing", self.peer, detail)
         self._upgrade = None
         self._set_state(ConnState.CLOSING)
         if self.transport is not None:
