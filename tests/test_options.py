@@ -12,6 +12,8 @@ import pytest
 from lowserve.options import ServerOptions
 from lowserve.optionspec import OptionSpec, specs
 
+from conftest import echo, exchange, parse_responses, serve
+
 NUMBERS = [s for s in specs(ServerOptions) if s.kind in (int, float)]
 
 
@@ -66,3 +68,21 @@ def test_a_bad_value_is_a_value_error_naming_the_field(
 def test_forwarded_allow_ips_as_the_flag_gives_it() -> None:
     opts = ServerOptions(forwarded_allow_ips=" 10.0.0.0/8, unix ,")  # type: ignore[arg-type]
     assert opts.forwarded_allow_ips == ("10.0.0.0/8", "unix")
+
+
+def test_client_max_size_none_is_no_limit() -> None:
+    """aiohttp's ``client_max_size=None`` (its checks test the value's truth): no limit."""
+    assert ServerOptions(client_max_size=None).client_max_size == 0  # type: ignore[arg-type]
+    assert ServerOptions(client_max_size=0).client_max_size == 0
+    with pytest.raises(ValueError, match=r"^client_max_size: -1 is not in the range"):
+        ServerOptions(client_max_size=-1)
+
+
+async def test_client_max_size_none_reads_a_body_past_the_default() -> None:
+    body = b"x" * (2 * 1024**2 + 3)  # past the default 1 MiB
+    head = b"POST / HTTP/1.1\r\nHost: a\r\nConnection: close\r\nContent-Length: %d\r\n\r\n"
+    async with serve(echo, client_max_size=None) as s:
+        raw = await exchange(s.port, head % len(body) + body, timeout=10)
+    [(status, _, answer)] = parse_responses(raw)
+    assert status == 200
+    assert answer == body

@@ -105,7 +105,7 @@ class ServerOptions:
     client_max_size: int = option(
         1024**2,
         "Largest body read()/text()/json()/post() accept, and largest a compressed body may "
-        "decode to, in bytes (413 past it; 0: no limit).",
+        "decode to, in bytes (413 past it; 0: no limit, as is aiohttp's None).",
         minimum=0,
     )
     client_max_fields: int = option(
@@ -198,6 +198,8 @@ class ServerOptions:
     )
 
     def __post_init__(self) -> None:
+        if self.client_max_size is None:
+            self.client_max_size = 0  # aiohttp's None: no limit (its checks test truth)
         check(self)  # the bounds, as the command checks its flags: ValueError naming the field
         if self.server_header is not None and any(c in self.server_header for c in "\r\n\0"):
             raise ValueError("server_header must not contain CR, LF or NUL")
