@@ -342,3 +342,78 @@ def test_tracker_leaves_compressed_and_unmasked_text_to_websockets() -> None:
     rsv1 = frame(1, b"\xff", rsv=4)
     unmasked = b"\x81\x01\xff"
     assert _feed([rsv1, unmasked]) == [(True, -1), (True, -1)]
+
+
+class _Transport:
+    """Enough of a transport to run a connection in memory; records reading's pauses."""
+
+    def __init__(self) -> None:
+        self.out: list[bytes] = []
+        self.paused = False
+        self.pauses = 0
+
+    def write(self, data: bytes) -> None:
+        self.out.append(bytes(data))
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+    def is_closing(self) -> bool:
+        return False
+
+    def get_extra_info(self, name: str, default: object = None) -> object:
+        return ("127.0.0.1", 1) if name == "peername" else default
+
+    def pause_reading(self) -> None:
+        self.paused = True
+        self.pauses += 1
+
+    def resume_reading(self) -> None:
+        self.paused = False
+
+    def close(self) -> None:
+        pass
+
+    def abort(self) -> None:
+        pass
+
+
+async def test_a_full_queue_pauses_reading_through_the_connection() -> None:
+    # 64 messages unread: the WebSocket asks its connection to stop reading
+    # (pause_reading), whose _update_reading pauses the transport and knows it did;
+    # read down, the WebSocket asks again (resume_reading) and reading resumes.
+    prepared, go, read_all, done = (asyncio.Event() for _ in range(4))
+    got: list[str] = []
+
+    async def handler(request: web.BaseRequest) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        prepared.set()
+        await go.wait()
+        try:
+            async for msg in ws:
+                got.append(msg.data)
+                if len(got) == 100:
+                    read_all.set()
+        finally:
+            done.set()
+        return ws
+
+    server = web.Server(handler, access_log=None)
+    server.bind_loop(asyncio.get_running_loop())
+    conn = server()
+    transport = _Transport()
+    conn.connection_made(transport)  # type: ignore[arg-type]
+    conn.data_received((HANDSHAKE + "\r\n").encode())
+    await asyncio.wait_for(prepared.wait(), 5)
+    conn.data_received(b"".join(frame(1, b"%d" % i) for i in range(100)))
+    assert transport.paused and conn._paused and transport.pauses == 1
+    conn.pause_for_body(False)  # no other input resumes an upgraded connection
+    assert transport.paused
+    go.set()
+    await asyncio.wait_for(read_all.wait(), 5)
+    assert got == [str(i) for i in range(100)]
+    assert not transport.paused and not conn._paused
+    conn.data_received(close())
+    await asyncio.wait_for(done.wait(), 5)
+    conn.connection_lost(None)

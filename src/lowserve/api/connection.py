@@ -11,7 +11,9 @@ A connection promises:
   ``ConnectionResetError`` once the transport is closing;
 * ``drain`` returns at once unless ``write_paused``, and then waits for the
   transport's buffer to fall below its low-water mark (or raises on disconnect);
-* ``take_over`` is called at most once, after the ``101`` head was written.
+* ``take_over`` is called at most once, after the ``101`` head was written;
+* ``pause_reading`` / ``resume_reading`` (by what took the connection over) are
+  inputs to the connection's own decision to read, not transport calls.
 """
 
 from __future__ import annotations
@@ -82,3 +84,9 @@ class Connection(BodyOwner, Protocol):
 
     def take_over(self, receiver: UpgradeReceiver) -> bytes:
         """Hand the transport to *receiver*; returns bytes already read past the head."""
+
+    def pause_reading(self) -> None:
+        """What took the connection over holds its input (its queue is full)."""
+
+    def resume_reading(self) -> None:
+        """What took the connection over takes input again."""

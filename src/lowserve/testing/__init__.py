@@ -99,6 +99,12 @@ class _MockedConnection:
     def pause_for_body(self, paused: bool) -> None:
         return None
 
+    def pause_reading(self) -> None:
+        return None
+
+    def resume_reading(self) -> None:
+        return None
+
 
 def make_mocked_request(
     method: str,

@@ -384,7 +384,7 @@ class WSConnection:
                 waiter.set_result(None)
         if len(self._queue) >= _MAX_QUEUED and not self._paused and self.proto.transport:
             self._paused = True
-            self.proto.transport.pause_reading()
+            self.proto.pause_reading()  # the connection decides (its _update_reading)
 
     def _flush(self) -> None:
         out = self.ws.data_to_send()
@@ -546,7 +546,7 @@ class WSConnection:
     def maybe_resume(self) -> None:
         if self._paused and len(self._queue) < _MAX_QUEUED // 2 and self.proto.transport:
             self._paused = False
-            self.proto.transport.resume_reading()
+            self.proto.resume_reading()
 
     def write_data(self, first: int, data: bytes) -> bool:
         """Write one TEXT (0x81) or BINARY (0x82) frame; True if the caller should drain."""
