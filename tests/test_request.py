@@ -449,3 +449,53 @@ async def test_loop_is_there_and_deprecated_as_in_aiohttp() -> None:
     async with serve(handler) as s:
         raw = await exchange(s.port, b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
     assert raw.endswith(b"\r\n\r\nTrue")
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("bytes=0-499", slice(0, 500, 1)),
+        ("Bytes=0-499", slice(0, 500, 1)),
+        ("BYTES=-500", slice(-500, None, 1)),
+        ("bytes=500-", slice(500, None, 1)),
+        ("bytes=\u0660-\u0665", "range not in acceptable format"),  # Arabic-Indic digits
+        ("bytes=1\uff10-20", "range not in acceptable format"),  # a fullwidth zero
+        ("bytes=", "range not in acceptable format"),
+        ("bytes=-", "No start or end of range specified"),
+        ("bytes=9-3", "start cannot be after end"),
+        ("items=1-2", "range not in acceptable format"),
+    ],
+)
+def test_http_range_as_aiohttps(value: str, expected: Any) -> None:
+    """Only ASCII digits, and the unit in any case, as aiohttp reads ``Range``."""
+    from aiohttp.test_utils import make_mocked_request as aiohttp_make_mocked_request
+
+    def outcome(req: Any) -> Any:
+        try:
+            return req.http_range
+        except ValueError as exc:
+            return str(exc)
+
+    ours = outcome(make_mocked_request("GET", "/", headers={"Range": value}))
+    assert ours == expected
+    assert ours == outcome(aiohttp_make_mocked_request("GET", "/", headers={"Range": value}))
+
+
+async def test_http_range_unit_in_capitals_over_a_socket() -> None:
+    async def look(r: web.BaseRequest) -> Any:
+        return r.http_range
+
+    raw = b"GET / HTTP/1.1\r\nHost: h\r\nRange: Bytes=0-499\r\nConnection: close\r\n\r\n"
+    assert await observe(raw, look) == slice(0, 500, 1)
+
+
+@pytest.mark.parametrize(
+    "target", ["/path/to", "/path/\U0001f415\U0001f308", "/p%F0%9F%90%95/x?q=1#f", "/caf\xe9"]
+)
+def test_repr_shows_the_path_escaped_as_aiohttps(target: str) -> None:
+    from aiohttp.test_utils import make_mocked_request as aiohttp_make_mocked_request
+
+    ours = repr(make_mocked_request("GET", target))
+    theirs = repr(aiohttp_make_mocked_request("GET", target))
+    assert ours.isascii()
+    assert ours == theirs.replace("<Request ", "<BaseRequest ", 1)

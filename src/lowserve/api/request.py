@@ -37,7 +37,7 @@ __all__ = ["BaseRequest", "FileField"]  # FileField lives in forms
 
 _UNSET: Any = object()
 _NEEDS_URL = re.compile(r"[%?#]")
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$", re.ASCII | re.IGNORECASE)  # as aiohttp: Bytes=, 0-9
 
 
 class BaseRequest(StateMapping):
@@ -461,7 +461,9 @@ class BaseRequest(StateMapping):
             pass
 
     def __repr__(self) -> str:
-        return f"<{self.__class__.__name__} {self._method} {self._target} >"
+        """As aiohttp's: the decoded path, non-ASCII characters backslash-escaped."""
+        path = self.path.encode("ascii", "backslashreplace").decode("ascii")
+        return f"<{self.__class__.__name__} {self._method} {path} >"
 
 
 def host_of_sockname(sockname: Any) -> str:
