@@ -437,3 +437,20 @@ async def test_refusals_are_logged_to_the_server_logger() -> None:
             logger.removeHandler(catch)
         for logger, level in levels:
             logger.setLevel(level)
+
+
+async def test_proxy_headers_from_a_trusted_peer_set_remote_scheme_and_host() -> None:
+    async def handler(request: web.BaseRequest) -> web.Response:
+        return web.Response(text=f"{request.remote} {request.scheme} {request.host}")
+
+    forwarded = b"X-Forwarded-For: 203.0.113.7\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: example.com\r\n"
+    async with serve(handler, proxy_headers=True) as s:  # 127.0.0.1 is trusted by default
+        raw = await exchange(
+            s.port, b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n" + forwarded + b"\r\n"
+        )
+        assert parse_responses(raw)[0][2] == b"203.0.113.7 https example.com"
+    async with serve(handler, proxy_headers=True, forwarded_allow_ips="10.0.0.1") as s:
+        raw = await exchange(
+            s.port, b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n" + forwarded + b"\r\n"
+        )
+        assert parse_responses(raw)[0][2] == b"127.0.0.1 http a"

@@ -60,6 +60,10 @@ class Connection(BodyOwner, Protocol):
     server_header: str | None
 
     @property
+    def task(self) -> asyncio.Task[None] | None:
+        """The task that runs this connection's handlers (None when none runs them)."""
+
+    @property
     def client_max_fields(self) -> int:
         """The most form fields ``post()`` accepts (0: no limit)."""
 

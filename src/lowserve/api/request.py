@@ -63,7 +63,6 @@ class BaseRequest(StateMapping):
         "_scheme",
         "_state",
         "_target",
-        "_task",
         "_url",
         "_version",
         "content",
@@ -105,7 +104,6 @@ class BaseRequest(StateMapping):
         self._cookies: Mapping[str, str] | None = None
         self._body: bytes | None = None
         self._post: MultiDictProxy[Any] | None = None
-        self._task: asyncio.Task[Any] | None = None
 
     def clone(
         self,
@@ -130,7 +128,7 @@ class BaseRequest(StateMapping):
         target = self._target
         if rel_url is not _UNSET:
             target = str(URL(rel_url) if isinstance(rel_url, str) else rel_url)
-        new = self.__class__(
+        new: BaseRequest = self.__class__(
             self._protocol,
             self._method if method is _UNSET else method,
             target,
@@ -152,7 +150,6 @@ class BaseRequest(StateMapping):
         if rel_url is not _UNSET:
             url = URL(rel_url) if isinstance(rel_url, str) else rel_url
             new._rel_url = url.relative() if url.is_absolute() else url
-        new._task = self._task
         new._body = self._body
         return new
 
@@ -294,7 +291,13 @@ class BaseRequest(StateMapping):
 
     @property
     def task(self) -> asyncio.Task[Any] | None:
-        return self._task
+        """The task running this request's handler: its connection's (as in aiohttp,
+        one task answers a connection's requests in turn)."""
+        return self._protocol.task
+
+    def set_forwarded(self, remote: str | None, scheme: str | None, host: str | None) -> None:
+        """Internal: the connection sets what trusted proxy headers say (None: unsaid)."""
+        self._remote, self._scheme, self._host = remote, scheme, host
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:

@@ -189,7 +189,6 @@ class Dispatch(asyncio.Protocol):
                 task = self._task = self.loop.create_task(self._serve(), context=self._ctx)
             else:
                 task = self._task = self.loop.create_task(self._serve())
-        request._task = task
         self._work = request
         if self._stepping:
             return  # the running eager step picks it up when it ends
@@ -201,6 +200,11 @@ class Dispatch(asyncio.Protocol):
             waiter, self._waiter = self._waiter, None
             waiter.set_result(None)
         # else: inside the task itself, whose loop takes ``_work`` next
+
+    @property
+    def task(self) -> asyncio.Task[None] | None:
+        """The connection's task, which runs its handlers (``request.task``)."""
+        return self._task
 
     def _kick(self) -> None:
         """Run pending work now, as the (parked) connection task; wake it if it must wait."""

@@ -44,6 +44,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING, cast
 
 from ..api.connection import UpgradeReceiver
@@ -78,12 +79,18 @@ _DISCARD, _UPGRADED = ConnState.DISCARD, ConnState.UPGRADED
 
 
 class _ProxyHeaderReader:
-    """Reads the PROXY protocol header a connection starts with (``proxy_protocol``)."""
+    """Reads the PROXY protocol header a connection starts with (``proxy_protocol``):
+    calls *read* with the header and the bytes after it, or *refused* with why not."""
 
-    __slots__ = ("_buffer", "_conn")
+    __slots__ = ("_buffer", "_read", "_refused")
 
-    def __init__(self, conn: HttpProtocol) -> None:
-        self._conn = conn
+    def __init__(
+        self,
+        read: Callable[[proxyprotocol.ProxyHeader, bytes], None],
+        refused: Callable[[str], None],
+    ) -> None:
+        self._read = read
+        self._refused = refused
         self._buffer = b""
 
     def data_received(self, data: bytes) -> None:
@@ -91,16 +98,16 @@ class _ProxyHeaderReader:
         try:
             header = proxyprotocol.parse(buf)
         except ValueError as exc:
-            self._conn._proxy_header_refused(str(exc))
+            self._refused(str(exc))
             return
         if header is None:
             if len(buf) > proxyprotocol.MAX_HEADER:
-                self._conn._proxy_header_refused("header too long")
+                self._refused("header too long")
             return
-        self._conn._proxy_header_read(header, buf[header.length :])
+        self._read(header, buf[header.length :])
 
     def eof_received(self) -> None:
-        self._conn._proxy_header_refused("closed before its PROXY header")
+        self._refused("closed before its PROXY header")
 
     def connection_lost(self, exc: BaseException | None) -> None:
         return None
@@ -112,7 +119,7 @@ class _ProxyHeaderReader:
         return None
 
     def shutdown(self) -> None:
-        self._conn._proxy_header_refused("server stopping")
+        self._refused("server stopping")
 
 
 class HttpProtocol(Dispatch):
@@ -316,7 +323,7 @@ class HttpProtocol(Dispatch):
                 return
             # The header is read by a receiver in the upgrade slot: the data path that
             # every request takes checks that slot already, and pays nothing more.
-            self._upgrade = _ProxyHeaderReader(self)
+            self._upgrade = _ProxyHeaderReader(self._proxy_header_read, self._proxy_header_refused)
             self._set_state(_HEAD)  # the header-read timeout runs
         if self._server.shutting_down:
             self.begin_shutdown()  # accepted as the listener closed: answer once, then close
@@ -495,9 +502,7 @@ class HttpProtocol(Dispatch):
     def request_received(self, request: BaseRequest, after: bool) -> None:
         """Answer *request* now, or queue it behind the one in flight (or held)."""
         if self._trust_proxy:
-            request._remote, request._scheme, request._host = read_proxy_headers(
-                request.raw_headers
-            )
+            request.set_forwarded(*read_proxy_headers(request.raw_headers))
         state = self.state
         if state is _BUSY or state is _HELD:
             self._queue.append(request)

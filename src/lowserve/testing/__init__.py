@@ -66,6 +66,7 @@ class _MockedConnection:
         self.client_max_fields = 1000
         self.written: list[bytes] = []
         self._closing = closing
+        self.task: asyncio.Task[None] | None = None  # no handler task: request.task is None
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:

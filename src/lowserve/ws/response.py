@@ -166,7 +166,7 @@ class WebSocketResponse(StreamResponse, Generic[_DecodeText]):
         self.set_status(101)
         self.headers.update(headers)
         self.force_close()
-        proto = request._protocol
+        proto = request.protocol
         if proto.transport is None or proto.transport.is_closing() or proto.client_eof:
             raise ClientDisconnectedError("Connection lost")  # as aiohttp, before the 101
         head, _, _ = self._make_head(request, 0)
