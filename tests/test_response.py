@@ -9,6 +9,7 @@ import zlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import aiohttp
 import pytest
@@ -424,3 +425,104 @@ async def test_output_length_counts_the_head() -> None:
     await resp.write(b"abc")
     with pytest.warns(DeprecationWarning, match="output_length is deprecated"):
         assert resp.output_length == sum(map(len, req.protocol.written))  # type: ignore[attr-defined]
+
+
+async def _both(handler: Any, raw: bytes) -> list[tuple[int, dict[str, str], bytes]]:
+    """*raw*'s answers from aiohttp's low-level server and lowserve's, running *handler*."""
+    out = []
+    for namespace in (aioweb, web):
+        runner = namespace.ServerRunner(namespace.Server(handler, access_log=None))
+        await runner.setup()
+        site = namespace.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        try:
+            port = runner.addresses[0][1]
+            [(status, headers, body)] = parse_responses(await exchange(port, raw, timeout=10))
+        finally:
+            await runner.cleanup()
+        headers.pop("date"), headers.pop("server")
+        out.append((status, headers, body))
+    return out
+
+
+def _form(disposition: str, body: bytes, extra: str = "") -> bytes:
+    part = f"--B\r\nContent-Disposition: {disposition}\r\n{extra}\r\n".encode() + body
+    data = part + b"\r\n--B--\r\n"
+    return (
+        b"POST / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+        b"Content-Type: multipart/form-data; boundary=B\r\n"
+        b"Content-Length: %d\r\n\r\n%b" % (len(data), data)
+    )
+
+
+@pytest.mark.parametrize(
+    ("disposition", "extra", "body"),
+    [
+        ('form-data; name="file"; filename="file"', "", b"test"),
+        ('form-data; name="f"; filename="foo bar.txt"', "Content-Type: text/plain\r\n", b"x"),
+        ('form-data; name="a b\\"c"', "", b"named only"),
+        ('form-data; name="na\u00efve"', "", b"non-ASCII name"),
+        ("form-data", "", b"no name"),
+        ('form-data; name="b"', "Content-Transfer-Encoding: base64\r\n", b"aGVsbG8gd29ybGQ="),
+        ('form-data; name="big"; filename="big.bin"', "", bytes(range(256)) * 1024),
+    ],
+)
+async def test_multipart_part_body_as_aiohttps(disposition: str, extra: str, body: bytes) -> None:
+    """``Response(body=part)`` streams the part decoded, with aiohttp's headers."""
+
+    async def handler(request: Any) -> Any:
+        namespace = aioweb if type(request).__module__.startswith("aiohttp") else web
+        reader = await request.multipart()
+        return namespace.Response(body=await reader.next())
+
+    theirs, ours = await _both(handler, _form(disposition, body, extra))
+    assert ours == theirs
+    assert ours[0] == 200 and ours[1]["transfer-encoding"] == "chunked"
+
+
+async def test_bare_streamer_body_as_aiohttps() -> None:
+    """``Response(body=stream)`` with the ``@aiohttp.streamer`` object itself, not called."""
+    with pytest.warns(DeprecationWarning):
+
+        @aiohttp.streamer
+        async def stream(writer: Any) -> None:
+            for i in range(3):
+                await writer.write(b"piece %d;" % i)
+
+    async def handler(request: Any) -> Any:
+        namespace = aioweb if type(request).__module__.startswith("aiohttp") else web
+        return namespace.Response(body=stream, headers={"X-A": "1"})
+
+    theirs, ours = await _both(handler, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert ours == theirs
+    assert ours[2] == b"piece 0;piece 1;piece 2;"
+
+
+async def test_part_body_has_no_text_as_in_aiohttp() -> None:
+    from aiohttp.multipart import BodyPartReader as AiohttpPart
+    from multidict import CIMultiDict, CIMultiDictProxy
+
+    raw = _form('form-data; name="f"', b"abc").partition(b"\r\n\r\n")
+    req = make_mocked_request(
+        "POST", "/", {"Content-Type": "multipart/form-data; boundary=B"}, payload=raw[2]
+    )
+    ours = await (await req.multipart()).next()
+    theirs = AiohttpPart(b"B", CIMultiDictProxy(CIMultiDict()), mock.Mock())
+    for part in (ours, theirs):
+        resp = web.Response(body=part)
+        with pytest.raises(TypeError):
+            resp.text  # noqa: B018 (the property raises)
+        assert resp.content_length is None
+    with pytest.raises(TypeError):
+        aioweb.Response(body=theirs).text  # noqa: B018 (aiohttp's own, as the reference)
+
+
+@pytest.mark.parametrize("reason", ["a\r\nb", "x\ny", "c\rd"])
+def test_reason_message_as_aiohttps(reason: str) -> None:
+    with pytest.raises(ValueError) as theirs:
+        aioweb.Response(reason=reason)
+    with pytest.raises(ValueError) as ours:
+        web.Response(reason=reason)
+    assert str(ours.value) == str(theirs.value) == "Reason cannot contain \\r or \\n"
+    with pytest.raises(ValueError, match=r"^Reason cannot contain \\0$"):
+        web.Response(reason="nul\0")

@@ -16,6 +16,7 @@ import io
 import json
 import mimetypes
 import os
+import re
 import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -135,8 +136,10 @@ class StreamResponse(HeaderFields, StateMapping):
         self._status = int(status)
         if reason is None:
             reason = REASONS.get(self._status, "")
-        elif "\r" in reason or "\n" in reason or "\0" in reason:
-            raise ValueError("Reason cannot contain \\r, \\n or \\0")
+        elif "\r" in reason or "\n" in reason:
+            raise ValueError("Reason cannot contain \\r or \\n")  # aiohttp's words
+        elif "\0" in reason:
+            raise ValueError("Reason cannot contain \\0")
         self._reason = reason
 
     # -- state ----------------------------------------------------------------
@@ -441,6 +444,11 @@ class Response(StreamResponse):
             _file_headers(self.headers, body)
             self._body = None
             self._stream = body
+        elif _is_body_part(body):
+            # A multipart part (BodyPartReader), streamed decoded as aiohttp streams it.
+            _part_headers(self.headers, body)
+            self._body = None
+            self._stream = body
         elif hasattr(body, "__aiter__") or _is_writer_function(body):
             # An async iterable, or an @aiohttp.streamer-style ``await body(writer)``.
             self.headers.setdefault("Content-Type", DEFAULT_TYPE)
@@ -455,6 +463,9 @@ class Response(StreamResponse):
                 headers.setdefault(name, value)
             self._body = None
             self._stream = body
+        elif _is_streamer(body):
+            self.body = body()  # @aiohttp.streamer's object itself: called with no arguments
+            return
         else:
             raise ValueError(f"Unsupported body type {type(body)!r}")
         self._compressed = None
@@ -699,6 +710,10 @@ class Response(StreamResponse):
                     close = getattr(source, "close", None)
                     if close is not None:
                         await close()
+            elif _is_body_part(source):
+                while chunk := await source.read_chunk(_PIECE):
+                    async for piece in source.decode_iter(chunk):
+                        await writer.write(piece)
             elif hasattr(source, "__aiter__"):
                 async for piece in source:
                     await writer.write(piece.encode(charset) if isinstance(piece, str) else piece)
@@ -721,6 +736,7 @@ class StreamedBody(Exception):
 
 _SENTINEL: Any = object()
 _PIECE = 65536  # bytes read from a file body at a time
+_NOT_QTEXT = re.compile(r"[^!#-\[\]-~]")  # escaped in a quoted-string (RFC 5322)
 
 
 def _is_payload(body: Any) -> bool:
@@ -732,6 +748,22 @@ def _is_payload(body: Any) -> bool:
         and hasattr(body, "headers")
         and not isinstance(body, io.IOBase)
     )
+
+
+def _is_body_part(body: Any) -> bool:
+    """Whether *body* is shaped as a multipart ``BodyPartReader`` (lowserve's or aiohttp's)."""
+    return (
+        hasattr(body, "read_chunk")
+        and hasattr(body, "decode_iter")
+        and hasattr(body, "filename")
+        and hasattr(body, "name")
+    )
+
+
+def _is_streamer(body: Any) -> bool:
+    """Whether *body* is the object ``@aiohttp.streamer`` makes (not its call's result):
+    callable, its ``coro`` the decorated function."""
+    return callable(body) and inspect.iscoroutinefunction(getattr(body, "coro", None))
 
 
 def _is_writer_function(body: Any) -> bool:
@@ -758,8 +790,28 @@ def _file_headers(headers: CIMultiDict[str], f: io.IOBase) -> None:
         headers.setdefault("Content-Disposition", f'attachment; filename="{quote(filename, "")}"')
 
 
+def _part_headers(headers: CIMultiDict[str], part: Any) -> None:
+    """A part body's ``Content-Type`` and ``Content-Disposition`` (its name and filename),
+    unless set, as aiohttp gives them."""
+    headers.setdefault("Content-Type", DEFAULT_TYPE)
+    params = []
+    if part.name is not None:
+        name = str(part.name)
+        if all(" " <= c <= "~" or c == "\t" for c in name):  # RFC 5322 quoted-string
+            quoted = _NOT_QTEXT.sub(r"\\\g<0>", name)
+            params.append(f'name="{quoted}"')
+        else:
+            params.append(f"name*=utf-8''{quote(name, '')}")
+    if part.filename is not None:
+        params.append(f'filename="{quote(str(part.filename), "")}"')
+    if params:
+        headers.setdefault("Content-Disposition", "; ".join(["attachment", *params]))
+
+
 def _stream_text(source: Any, charset: str) -> str:
     """A streamed body's text, for ``Response.text``."""
+    if _is_body_part(source):
+        raise TypeError("a multipart part body has no text before it is sent")
     if isinstance(source, io.IOBase):
         try:
             position: int | None = source.tell()
