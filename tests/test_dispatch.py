@@ -6,10 +6,13 @@ import asyncio
 import contextvars
 import logging
 import sys
+from pathlib import Path
 
 import pytest
 
 from lowserve import web
+from lowserve.api.response import StreamedBody
+from lowserve.testing import make_mocked_request
 
 from conftest import exchange, parse_responses, serve
 
@@ -99,3 +102,29 @@ async def test_server_logger_gets_a_timeout_and_a_cancelled_handler() -> None:
         assert seen["request handler timed out"].is_set()
     finally:
         mine.removeHandler(catch)
+
+
+def test_a_response_keeps_the_connections_interface() -> None:
+    # api.connection.Answer / WholeAnswer: what dispatch reads of a response, by public names.
+    request = make_mocked_request("GET", "/")
+    resp = web.Response(text="hi")
+    assert resp.will_keep_alive is None and not resp.eof_sent and not resp.prepared
+    data = resp.render_bytes(request)
+    assert data.startswith(b"HTTP/1.1 200 OK\r\n") and data.endswith(b"\r\n\r\nhi")
+    assert resp.will_keep_alive is True and resp.eof_sent and resp.keep_alive is True
+    closing = web.Response(text="bye")
+    closing.force_close()
+    assert closing.will_keep_alive is False
+    assert b"\r\nConnection: close\r\n" in closing.render_bytes(request)
+    assert closing.will_keep_alive is False
+    # A streamed body cannot leave in one write: refused before anything changes.
+    with Path(__file__).open("rb") as f:
+        streamed = web.Response(body=f)
+        with pytest.raises(StreamedBody):
+            streamed.render_bytes(request)
+    assert not streamed.prepared and not streamed.eof_sent and streamed.will_keep_alive is None
+    stream = web.StreamResponse()
+    writer = stream.start_writer(request)
+    assert writer is not None and stream.prepared and not stream.eof_sent
+    assert stream.will_keep_alive is True
+    assert request.protocol.written[0].startswith(b"HTTP/1.1 200 OK\r\n")  # type: ignore[attr-defined]

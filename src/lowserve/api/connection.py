@@ -1,8 +1,10 @@
-"""What requests, responses, body streams, writers and WebSockets need from a connection.
+"""What requests, responses, body streams, writers and WebSockets need from a connection,
+and what the connection needs from a response.
 
 This is the one interface between :mod:`lowserve.api` (and :mod:`lowserve.ws`) and
 the connection in :mod:`lowserve.conn`, written as ``typing.Protocol`` classes so that
-neither side imports the other. It plays the part of aiohttp's ``base_protocol``: a
+neither side imports the other's classes, nor reads their private attributes
+(``ruff``'s SLF001 checks that). It plays the part of aiohttp's ``base_protocol``: a
 stream or a writer depends on these few members, never on the request handler.
 
 A connection promises:
@@ -14,6 +16,13 @@ A connection promises:
 * ``take_over`` is called at most once, after the ``101`` head was written;
 * ``pause_reading`` / ``resume_reading`` (by what took the connection over) are
   inputs to the connection's own decision to read, not transport calls.
+
+A response (:class:`Answer`, :class:`WholeAnswer`) promises:
+
+* ``render_bytes`` returns head and body whole, or raises ``StreamedBody`` (before
+  changing anything) when its body is a stream that only ``prepare()`` sends;
+* after ``render_bytes`` or ``start_writer``, ``will_keep_alive`` is a ``bool``: what
+  the head told the client.
 """
 
 from __future__ import annotations
@@ -24,8 +33,9 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from .request import BaseRequest
     from .response import StreamResponse
+    from .writer import PayloadWriter
 
-__all__ = ["BodyOwner", "Connection", "UpgradeReceiver"]
+__all__ = ["Answer", "BodyOwner", "Connection", "UpgradeReceiver", "WholeAnswer"]
 
 
 class BodyOwner(Protocol):
@@ -94,3 +104,32 @@ class Connection(BodyOwner, Protocol):
 
     def resume_reading(self) -> None:
         """What took the connection over takes input again."""
+
+
+class Answer(Protocol):
+    """What the connection uses of a response to send it (:class:`StreamResponse`).
+
+    Public names, not aiohttp's API: the connection reads no private attribute.
+    """
+
+    #: None until decided (the request's wish then applies), False after
+    #: ``force_close()``; once the head is made, whether the connection goes on.
+    will_keep_alive: bool | None
+
+    @property
+    def prepared(self) -> bool:
+        """The head has been made (and the body's writer, if any)."""
+
+    @property
+    def eof_sent(self) -> bool:
+        """The whole response has been sent."""
+
+    def start_writer(self, request: BaseRequest) -> PayloadWriter:
+        """Make the head and the body's writer, synchronously (``prepare()``'s work)."""
+
+
+class WholeAnswer(Answer, Protocol):
+    """A response whose body is in memory (:class:`Response`): one write."""
+
+    def render_bytes(self, request: BaseRequest) -> bytes:
+        """Head and body as one buffer; ``StreamedBody`` for a streamed body."""

@@ -2,7 +2,11 @@
 
 The head is computed in one synchronous step (:meth:`StreamResponse._make_head`)
 so that the connection can answer a plain ``Response`` without awaiting anything:
-head and body leave in one ``transport.write``.
+head and body leave in one ``transport.write``. What the connection uses of a
+response (:meth:`Response.render_bytes`, :meth:`StreamResponse.start_writer`,
+:attr:`~StreamResponse.will_keep_alive`, :attr:`~StreamResponse.eof_sent`) is
+written down in :class:`lowserve.api.connection.Answer`; those names are public so
+that the connection reads nothing private, and are not part of aiohttp's API.
 
 These classes have no ``__slots__``: every ``HTTPException`` is both a
 ``Response`` and an ``Exception``, and CPython cannot combine a slotted layout
@@ -51,6 +55,7 @@ from .response_headers import HeaderFields
 from .writer import PayloadWriter
 
 if TYPE_CHECKING:
+    from .connection import Answer, WholeAnswer
     from .request import BaseRequest
 
 __all__ = ["Response", "StreamResponse", "json_bytes_response", "json_response"]
@@ -76,7 +81,7 @@ class StreamResponse(HeaderFields, StateMapping):
     _seen_str_keys: ClassVar[set[str]] = set()
     # Fields rarely set have their defaults on the class. Those every answer reads are
     # set by each constructor instead: CPython 3.11 cannot specialise an attribute
-    # access (load or store) whose name the class also defines, and _render reads them all.
+    # access (load or store) whose name the class also defines, and render_bytes reads them all.
     _state: dict[str, Any] | None = None
     _compressed: bytes | None = None
     _compression_force: ContentCoding | None = None
@@ -89,7 +94,9 @@ class StreamResponse(HeaderFields, StateMapping):
     _body_length: int
     _compression: bool
     _eof_sent: bool
-    _keep_alive: bool | None
+    #: The connection's answer to keep-alive (see api.connection.Answer): None until
+    #: decided, False after force_close(), then what the head said.
+    will_keep_alive: bool | None
 
     def __init__(
         self,
@@ -104,7 +111,7 @@ class StreamResponse(HeaderFields, StateMapping):
         self._stream = None
         self._cookies = None
         self._chunked = self._compression = self._eof_sent = False
-        self._keep_alive = None
+        self.will_keep_alive = None
         self._body_length = 0
         self._init_state(status, reason)
 
@@ -149,11 +156,16 @@ class StreamResponse(HeaderFields, StateMapping):
 
     @property
     def keep_alive(self) -> bool | None:
-        return self._keep_alive
+        return self.will_keep_alive
+
+    @property
+    def eof_sent(self) -> bool:
+        """The whole response has been sent (or handed to the connection to send)."""
+        return self._eof_sent
 
     def force_close(self) -> None:
         """Close the connection after this response."""
-        self._keep_alive = False
+        self.will_keep_alive = False
 
     @property
     def body_length(self) -> int:
@@ -252,13 +264,13 @@ class StreamResponse(HeaderFields, StateMapping):
             connection = connection_header(framing.keep_alive, minor)
             if connection is not None:
                 headers["Connection"] = connection
-        self._keep_alive = framing.keep_alive
+        self.will_keep_alive = framing.keep_alive
         head = build_head(minor, status, self._reason, headers.items())
         return head, framing.chunked, framing.limit
 
     def _resolve_keep_alive(self, request: BaseRequest) -> bool:
         """The handler's choice, else the request's, unless the connection cannot go on."""
-        keep_alive = self._keep_alive
+        keep_alive = self.will_keep_alive
         if keep_alive is None:
             keep_alive = request.keep_alive
         return keep_alive and request.protocol.may_keep_alive(request)
@@ -269,23 +281,30 @@ class StreamResponse(HeaderFields, StateMapping):
             return None
         if self._writer is not None:
             return self._writer
-        return self._start(request)
+        return self.start_writer(request)
 
-    def _start(self, request: BaseRequest) -> PayloadWriter:
+    def start_writer(self, request: BaseRequest) -> PayloadWriter:
+        """Make the head and the body's writer; the head leaves now (or, for a
+        ``Response``, with its first body bytes). The connection's way to prepare a
+        response synchronously; a handler calls :meth:`prepare`."""
         self._req = request
         coding = self._pick_coding(request)
         if coding is not None and coding is not ContentCoding.identity:
             self.headers["Content-Encoding"] = coding.value
             self.headers.popall("Content-Length", None)
         head, chunked, length = self._make_head(request, None)
-        writer = PayloadWriter(request._protocol, head, chunked=chunked, length=length)
+        proto = request.protocol
+        writer = PayloadWriter(proto, head, chunked=chunked, length=length)
         if coding is not None and coding is not ContentCoding.identity:
             writer.enable_compression(coding.value, self._compression_strategy)
         self._writer = writer
-        request._protocol.response_started(self)
+        proto.response_started(self)
         if self._send_head_at_once:
             writer.send_head()
         return writer
+
+    #: The old name, still called by fileresponse.py (whose owner moves it to start_writer).
+    _start = start_writer
 
     async def write(self, data: bytes | bytearray | memoryview) -> None:
         """Write body bytes; waits while the client is slow to read."""
@@ -411,7 +430,7 @@ class Response(StreamResponse):
                 self._headers = None
                 self._cookies = None
                 self._chunked = self._compression = self._eof_sent = False
-                self._keep_alive = None
+                self.will_keep_alive = None
                 self._body_length = 0
                 return
         real, body = _typed(body, text, headers, content_type, charset)
@@ -507,8 +526,10 @@ class Response(StreamResponse):
     def content_length(self, value: int | None) -> None:
         raise RuntimeError("Content length is set automatically")
 
-    def _render(self, request: BaseRequest) -> bytes:
-        """Head and body as one buffer, for a response the handler returned unprepared.
+    def render_bytes(self, request: BaseRequest) -> bytes:
+        """Head and body as one buffer, for a response the handler returned unprepared
+        (the connection's one-write path); :class:`StreamedBody` when the body is a
+        stream, which only :meth:`prepare` sends.
 
         The common case (no cookies, compression or chunking; a status and method
         that carry a body; no Content-Length set by hand) is serialised in one
@@ -520,17 +541,19 @@ class Response(StreamResponse):
             or self._stream is not None  # _render_full refuses it: sent by prepare()
             or self._cookies
             or self._status in EMPTY_STATUS
-            or request._method in _BODYLESS_METHODS
+            # The request's fields are read directly here, on every fast answer: each
+            # of its properties costs ~600 instructions a read (callgrind, CPython 3.11).
+            or request._method in _BODYLESS_METHODS  # noqa: SLF001 (a property: +600 instructions)
         ):
             return self._render_full(request)
-        proto = request._protocol
-        keep_alive = self._keep_alive
+        proto = request._protocol  # noqa: SLF001 (a property: +600 instructions)
+        keep_alive = self.will_keep_alive
         if keep_alive is None:
-            keep_alive = request._keep_alive
+            keep_alive = request._keep_alive  # noqa: SLF001 (a property: +600 instructions)
         if keep_alive and not proto.may_keep_alive(request):
             keep_alive = False  # _resolve_keep_alive, inline: the call costs ~60 ns here
         body = self._body or b""
-        minor = request._version.minor
+        minor = request._version.minor  # noqa: SLF001 (a property: +600 instructions)
         headers = self._headers
         value: str | bool | None
         if headers is None:  # made by a fast path: no multidict yet
@@ -555,7 +578,7 @@ class Response(StreamResponse):
             if cached is None and (not n_headers or _FLAGS.get(name.title()) == _F_TYPE):
                 cached = cache_head(key)
             if cached is not None:
-                self._keep_alive = keep_alive
+                self.will_keep_alive = keep_alive
                 self._eof_sent = True
                 self._body_length = len(body)
                 return b"%b%d\r\n%b%b%b%b" % (
@@ -576,7 +599,7 @@ class Response(StreamResponse):
         keep_alive: bool,
         server: str | None,
     ) -> bytes:
-        """:meth:`_render` for a response with several headers, in one pass over them."""
+        """:meth:`render_bytes` for a response with several headers, in one pass over them."""
         parts = [status_line(minor, self._status, self._reason)]
         seen = 0
         good = GOOD_NAMES
@@ -604,13 +627,13 @@ class Response(StreamResponse):
             if connection is not None:
                 parts.append(f"Connection: {connection}\r\n")
         parts.append("\r\n")
-        self._keep_alive = keep_alive
+        self.will_keep_alive = keep_alive
         self._eof_sent = True
         self._body_length = len(body)
         return "".join(parts).encode() + body
 
     def _render_full(self, request: BaseRequest) -> bytes:
-        """:meth:`_render` for every case: compression, chunking, cookies, empty bodies."""
+        """:meth:`render_bytes` for every case: compression, chunking, cookies, empty bodies."""
         if self._stream is not None:
             # A file or async-iterable body cannot leave in one write: the caller
             # falls back to prepare(), which streams it.
@@ -653,7 +676,7 @@ class Response(StreamResponse):
             return self._writer
         if self._stream is not None:
             return self._start_stream(request)
-        proto = request._protocol
+        proto = request.protocol
         proto.response_started(self)
         data = self._render_full(request)
         self._head_length = len(data) - self._body_length
@@ -686,7 +709,7 @@ class Response(StreamResponse):
         headers = self.headers
         if length is not None and not self._chunked and "Content-Length" not in headers:
             headers["Content-Length"] = str(length)
-        return StreamResponse._start(self, request)
+        return StreamResponse.start_writer(self, request)
 
     async def _send_stream(self, writer: PayloadWriter) -> None:
         """Write the streamed body (a payload writes itself), then close it.
@@ -730,8 +753,13 @@ class Response(StreamResponse):
                 source.close()  # as aiohttp: a file body is closed once sent
 
 
+if TYPE_CHECKING:  # mypy checks that both keep the connection's interface
+    _STREAM_ANSWER: type[Answer] = StreamResponse
+    _WHOLE_ANSWER: type[WholeAnswer] = Response
+
+
 class StreamedBody(Exception):
-    """:meth:`Response._render` was asked for a body that only :meth:`prepare` can send."""
+    """:meth:`Response.render_bytes` was asked for a body that only :meth:`prepare` can send."""
 
 
 _SENTINEL: Any = object()

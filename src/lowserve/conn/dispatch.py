@@ -37,7 +37,7 @@ from ..api.exceptions import (
     HTTPInternalServerError,
     RequestPayloadError,
 )
-from ..api.response import Response, StreamResponse
+from ..api.response import Response, StreamedBody, StreamResponse
 from ..api.streams import EMPTY_STREAM
 from ..wire.errors import WireError
 from ..wire.head import REASONS
@@ -295,7 +295,7 @@ class Dispatch(asyncio.Protocol):
             transport = self.transport
             if transport is not None and not transport.is_closing():
                 try:
-                    data = resp._render(request)
+                    data = resp.render_bytes(request)
                 except Exception:  # e.g. a bad header: _answer renders again, reports it
                     data = None
                 if data is not None:
@@ -304,7 +304,7 @@ class Dispatch(asyncio.Protocol):
                     count = server.requests_count = server.requests_count + 1
                     if count == server.requests_limit:
                         server.requests_limit_reached()
-                    self._response_done(request, resp._keep_alive)
+                    self._response_done(request, resp.will_keep_alive)
                     return None
         return self._answer(request, resp, start)
 
@@ -383,14 +383,16 @@ class Dispatch(asyncio.Protocol):
         """Send *resp*; returns a coroutine when a prepared stream still needs its end."""
         try:
             if not resp.prepared:
-                if (type(resp) is not Response and not _plain(type(resp))) or (
-                    resp._stream is not None
-                ):
+                if type(resp) is not Response and not _plain(type(resp)):
                     # A subclass that overrides prepare(), write() or write_eof(): called as
                     # aiohttp calls them, prepared and then ended.
                     return self._prepare_and_end(request, resp, start)
-                self._send(request, resp)
-            if not resp._eof_sent:
+                try:
+                    if not self._send(request, resp):
+                        return self._end_stream(request, resp, start)
+                except StreamedBody:  # a file or async iterable: sent as aiohttp sends it
+                    return self._prepare_and_end(request, resp, start)
+            elif not resp.eof_sent:
                 return self._end_stream(request, resp, start)
         except BaseException as exc:
             failed = self._send_failed(request, exc)
@@ -457,23 +459,25 @@ class Dispatch(asyncio.Protocol):
             access = server.access_logger
             access.log(request, resp, _clock() - start)
         self._response_done(
-            request, resp._keep_alive if type(resp) is Response else bool(resp.keep_alive)
+            request, resp.will_keep_alive if type(resp) is Response else bool(resp.keep_alive)
         )
 
-    def _send(self, request: BaseRequest, resp: StreamResponse) -> None:
-        """Send an unprepared response; ``Response`` leaves in one write (the fast path)."""
+    def _send(self, request: BaseRequest, resp: StreamResponse) -> bool:
+        """Send an unprepared response: True when that is all (a ``Response`` leaves in
+        one write), False when its body is still to be written (a stream's writer)."""
         if self._head_sent:
             # A head is already out (the handler prepared another response, then
             # failed): nothing more can be said on this connection.
             raise ConnectionResetError("a response was already started")
         if type(resp) is Response or (isinstance(resp, Response) and _plain(type(resp))):
-            data = resp._render(request)
+            data = resp.render_bytes(request)
             self._head_sent = True
             if self.transport is None or self.transport.is_closing():
                 raise ClientDisconnectedError("Cannot write to closing transport")
             self.queue_bytes(data)
-        else:
-            resp._start(request)
+            return True
+        resp.start_writer(request)
+        return False
 
     def _error_response(
         self, request: BaseRequest, status: int, exc: BaseException | None = None
