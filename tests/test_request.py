@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
 from typing import Any
 
 import aiohttp
@@ -499,3 +501,109 @@ def test_repr_shows_the_path_escaped_as_aiohttps(target: str) -> None:
     theirs = repr(aiohttp_make_mocked_request("GET", target))
     assert ours.isascii()
     assert ours == theirs.replace("<Request ", "<BaseRequest ", 1)
+
+
+def _upload(parts: list[tuple[str, bytes]], *, close: bool = True) -> bytes:
+    """A multipart/form-data POST with one file part per (name, content)."""
+    body = b"".join(
+        b'--B\r\nContent-Disposition: form-data; name="%s"; filename="%s.bin"\r\n\r\n%b\r\n'
+        % (name.encode(), name.encode(), content)
+        for name, content in parts
+    )
+    body += b"--B--\r\n"
+    connection = b"Connection: close\r\n" if close else b""
+    return (
+        b"POST / HTTP/1.1\r\nHost: h\r\nContent-Type: multipart/form-data; boundary=B\r\n"
+        b"%bContent-Length: %d\r\n\r\n%b" % (connection, len(body), body)
+    )
+
+
+_ON_DISK = b"d" * (1024**2 + 1)  # past post()'s 1 MiB spool: a file on disk
+
+
+async def _files(request: web.BaseRequest, kept: list[web.FileField]) -> None:
+    form = await request.post()
+    files = [v for v in form.values() if isinstance(v, web.FileField)]
+    assert files and not any(f.file.closed for f in files)  # open while the handler runs
+    kept.extend(files)
+
+
+async def test_uploaded_files_are_closed_when_the_request_is_answered() -> None:
+    kept: list[web.FileField] = []
+
+    async def handler(request: web.BaseRequest) -> web.Response:
+        await _files(request, kept)
+        return web.Response(text="ok")
+
+    async with serve(handler, client_max_size=8 * 1024**2) as s:
+        raw = await exchange(s.port, _upload([("small", b"s" * 10), ("big", _ON_DISK)]))
+        assert parse_responses(raw)[0][0] == 200
+        assert [f.filename for f in kept] == ["small.bin", "big.bin"]
+        assert all(f.file.closed for f in kept)
+
+
+def _deleted_files() -> int:
+    """Descriptors this process holds on deleted files (post()'s temporary files)."""
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            count += os.readlink(f"/proc/self/fd/{fd}").endswith("(deleted)")
+    return count
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc/self/fd")
+async def test_uploaded_files_hold_no_descriptor_past_their_request() -> None:
+    held: list[int] = []
+    kept: list[web.FileField] = []
+
+    async def handler(request: web.BaseRequest) -> web.Response:
+        held.append(_deleted_files())  # what the requests before this one left open
+        await _files(request, kept)
+        return web.Response(text="ok")
+
+    baseline = _deleted_files()
+    requests = [_upload([("big", _ON_DISK)], close=False) for _ in range(3)]
+    async with serve(handler, client_max_size=8 * 1024**2) as s:
+        raw = await exchange(s.port, b"".join(requests) + _upload([("last", b"x")]), timeout=20)
+        assert [r[0] for r in parse_responses(raw)] == [200] * 4
+        assert held == [baseline] * 4
+        assert _deleted_files() == baseline
+    assert all(f.file.closed for f in kept)
+
+
+async def test_uploaded_files_are_closed_when_the_handler_is_cancelled() -> None:
+    kept: list[web.FileField] = []
+    posted, cancelled = asyncio.Event(), asyncio.Event()
+
+    async def handler(request: web.BaseRequest) -> web.Response:
+        await _files(request, kept)
+        posted.set()
+        try:
+            await asyncio.Event().wait()  # until the client goes and the handler is cancelled
+        finally:
+            cancelled.set()
+        return web.Response()  # never reached
+
+    async with serve(handler, handler_cancellation=True) as s:
+        _, writer = await asyncio.open_connection("127.0.0.1", s.port)
+        writer.write(_upload([("a", b"x" * 100)]))
+        await asyncio.wait_for(posted.wait(), 5)
+        writer.close()
+        await asyncio.wait_for(cancelled.wait(), 5)  # the connection's task closed them then
+        assert all(f.file.closed for f in kept)
+
+
+async def test_uploaded_files_are_closed_when_the_answer_cannot_be_sent() -> None:
+    kept: list[web.FileField] = []
+
+    class Gone(web.Response):
+        async def prepare(self, request: web.BaseRequest) -> None:
+            raise ConnectionResetError("the client went away")
+
+    async def handler(request: web.BaseRequest) -> web.Response:
+        await _files(request, kept)
+        return Gone()
+
+    async with serve(handler) as s:
+        assert await exchange(s.port, _upload([("a", b"x" * 100)])) == b""
+        assert kept and all(f.file.closed for f in kept)

@@ -9,6 +9,7 @@ property answers as aiohttp's does.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import json
 import re
@@ -447,6 +448,16 @@ class BaseRequest(StateMapping):
             else:
                 self._post = await parse_form(self)
         return self._post
+
+    def finish(self) -> None:
+        """Internal: the connection calls this once the request's handling has ended
+        (answered, failed or cancelled). The files :meth:`post` spooled are closed then,
+        as aiohttp closes them, rather than holding a descriptor until collected."""
+        if self._post is not None:
+            for value in self._post.values():
+                if isinstance(value, FileField):
+                    with contextlib.suppress(OSError):  # a temporary file: nothing to keep
+                        value.file.close()
 
     async def multipart(self) -> MultipartReader:
         """The body's parts, streamed (aiohttp's ``MultipartReader``); see

@@ -353,6 +353,7 @@ class Dispatch(asyncio.Protocol):
             self._server.logger.debug(
                 "handler cancelled during %s %s from %s", request.method, request.path, self.peer
             )
+            request.finish()
             self._request = None
             self.close()
             raise exc
@@ -446,6 +447,7 @@ class Dispatch(asyncio.Protocol):
                 pass
             else:
                 return resp
+        request.finish()
         self._request = None
         self.close()
         return None
@@ -508,6 +510,8 @@ class Dispatch(asyncio.Protocol):
 
     def _response_done(self, request: BaseRequest, keep_alive: bool | None) -> None:
         self._request = None
+        if request.content is not EMPTY_STREAM:
+            request.finish()  # closes the files post() spooled (they need a body)
         if request is self._upgrading:
             self._upgrade_answered(request)
         if self.state is _UPGRADED:
