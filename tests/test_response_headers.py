@@ -112,3 +112,27 @@ def test_header_properties_match_aiohttp(name: str) -> None:
     for i, step in enumerate(STEPS[name]):
         expected = _outcome(theirs, step)
         assert _outcome(ours, step) == expected, f"step {i}"
+
+
+@pytest.mark.parametrize(
+    "make", [lambda e: 123, lambda e: e(value=123, is_weak=True), lambda e: e(value=b"v")]
+)
+def test_etag_of_the_wrong_type_is_refused_as_aiohttp_refuses_it(make: Any) -> None:
+    ours, theirs = web.StreamResponse(), aioweb.StreamResponse()
+    with pytest.raises(ValueError) as ours_error:
+        ours.etag = make(lowserve.ETag)
+    with pytest.raises(ValueError) as theirs_error:
+        theirs.etag = make(aiohttp.ETag)
+    # the same words; the type named is each library's own ETag class where it is one
+    named = str(theirs_error.value).replace("aiohttp.helpers.ETag", "lowserve.wire.headers.ETag")
+    assert str(ours_error.value) == named
+    assert str(ours_error.value).startswith("Unsupported etag type: <class ")
+    assert "Etag" not in ours.headers
+
+
+@pytest.mark.parametrize("header", ['"\u2200 x \u2209 ascii"', 'W/"\u0100"', '"caf\xe9"'])
+def test_etag_getter_takes_latin1_only_as_aiohttp(header: str) -> None:
+    ours, theirs = web.StreamResponse(), aioweb.StreamResponse()
+    ours.headers["ETag"] = theirs.headers["ETag"] = header
+    assert repr(ours.etag).replace("ETag", "") == repr(theirs.etag).replace("ETag", "")
+    assert (ours.etag is None) == (max(header) > "\xff")

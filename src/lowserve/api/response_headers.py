@@ -191,7 +191,7 @@ class HeaderFields:
     def etag(self, value: ETag | str | None) -> None:
         if value is None:
             self.headers.pop("Etag", None)
-        elif isinstance(value, ETag):
+        elif isinstance(value, ETag) and isinstance(value.value, str):
             validate_etag_value(value.value)
             self.headers["Etag"] = format_etag(value)
         elif isinstance(value, str):
