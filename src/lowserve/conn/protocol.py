@@ -76,6 +76,7 @@ _HELD = ConnState.HELD
 # An enum member read through its class costs ~1,500 instructions on CPython 3.11
 # (callgrind): the states read per request are module globals.
 _DISCARD, _UPGRADED = ConnState.DISCARD, ConnState.UPGRADED
+_CLOSED, _CLOSING, _REFUSING = ConnState.CLOSED, ConnState.CLOSING, ConnState.REFUSING
 
 
 class _ProxyHeaderReader:
@@ -214,9 +215,9 @@ class HttpProtocol(Dispatch):
             timeout = self._timeouts[1]
         elif state is _LINGER:
             timeout = self._timeouts[2]
-        elif state is ConnState.DISCARD:
+        elif state is _DISCARD:
             timeout = _CLOSE_LINGER
-        elif state is ConnState.REFUSING:
+        elif state is _REFUSING:
             timeout = _REFUSE_WAIT
         else:
             self._deadline = 0.0
@@ -230,16 +231,16 @@ class HttpProtocol(Dispatch):
         if not self._deadline or now < self._deadline:
             return
         state = self.state
-        if state is ConnState.HEAD:
+        if state is _HEAD:
             self._server.note_refusal(
                 "head-timeout", "request heads not received within header_read_timeout: 408"
             )
             self._reply_error(WireError(408, "request head not received in time"))
-        elif state in (ConnState.IDLE, ConnState.LINGER):
+        elif state in (_IDLE, _LINGER):
             self.close()
-        elif state is ConnState.DISCARD and self.transport is not None:
+        elif state is _DISCARD and self.transport is not None:
             self.transport.abort()
-        elif state is ConnState.REFUSING:
+        elif state is _REFUSING:
             self._refuse_now()
 
     def _check_progress(self, now: float) -> None:
@@ -312,13 +313,13 @@ class HttpProtocol(Dispatch):
             # Over capacity. Its descriptor must be free again soon: answer 503 as
             # soon as the request is read, and close at once (nothing is left unread).
             self._error = WireError(503, "too many connections")
-            self._set_state(ConnState.REFUSING)
+            self._set_state(_REFUSING)
             return
         self._set_state(_IDLE)
         if opts.proxy_protocol:
             if self.peer not in self._server.trusted_proxies:
                 self._server.logger.debug("PROXY protocol from untrusted %s: closing", self.peer)
-                self._set_state(ConnState.CLOSING)
+                self._set_state(_CLOSING)
                 transport.abort()
                 return
             # The header is read by a receiver in the upgrade slot: the data path that
@@ -329,7 +330,7 @@ class HttpProtocol(Dispatch):
             self.begin_shutdown()  # accepted as the listener closed: answer once, then close
 
     def connection_lost(self, exc: BaseException | None) -> None:
-        self._set_state(ConnState.CLOSED)
+        self._set_state(_CLOSED)
         self._server.connection_lost(self)
         err = ClientDisconnectedError("Connection lost")
         body = self._reader.body
@@ -366,7 +367,7 @@ class HttpProtocol(Dispatch):
         if body is not None and not body.is_eof():
             body.set_exception(ClientDisconnectedError("Connection lost"))
         if (
-            self.state is _BUSY or self.state is ConnState.HELD
+            self.state is _BUSY or self.state is _HELD
         ) and not self._opts.handler_cancellation:
             # A half-closed client still gets its answers; then the connection closes.
             # (With handler_cancellation, EOF counts as a disconnect, as in aiohttp.)
@@ -387,7 +388,7 @@ class HttpProtocol(Dispatch):
         self._flow.resume(buffered, self._server.now)
         if self._upgrade is not None:
             self._upgrade.resume_writing()
-        elif self.state is ConnState.HELD:
+        elif self.state is _HELD:
             self._next()  # the peer reads again: the requests it sent are answered
 
     def data_received(self, data: bytes) -> None:
@@ -399,8 +400,8 @@ class HttpProtocol(Dispatch):
             if len(self._tail) > self._opts.read_bufsize:
                 self._update_reading(body_full=True)
             return
-        if self._error is not None or self.state is ConnState.CLOSED:
-            if self.state is ConnState.REFUSING:
+        if self._error is not None or self.state is _CLOSED:
+            if self.state is _REFUSING:
                 self._refuse_now()
             return
         if self._unparsed is not None:
@@ -531,7 +532,7 @@ class HttpProtocol(Dispatch):
         process's memory by a response per request. ``resume_writing`` starts it.
         """
         self._queue.append(request)
-        self._set_state(ConnState.HELD)
+        self._set_state(_HELD)
 
     def _start_deferred(self) -> None:
         """Start the request whose body was still arriving when its segment ended."""
@@ -570,7 +571,7 @@ class HttpProtocol(Dispatch):
             body.set_exception(RequestPayloadError(err.detail, err.status))
             self._update_reading()
             return
-        if self.state is _BUSY or self.state is ConnState.HELD:
+        if self.state is _BUSY or self.state is _HELD:
             self._queue.append(err)  # answered in turn, behind the requests before it
             self._update_reading()
         else:
@@ -579,7 +580,7 @@ class HttpProtocol(Dispatch):
     def _refuse_now(self) -> None:
         """REFUSING: write the 503 and close."""
         transport = self.transport
-        self._set_state(ConnState.CLOSING)
+        self._set_state(_CLOSING)
         if transport is not None and not transport.is_closing() and self._error is not None:
             transport.write(error_reply(self._error, self.server_header))
             transport.close()
@@ -727,7 +728,7 @@ class HttpProtocol(Dispatch):
     def _proxy_header_refused(self, detail: str) -> None:
         self._server.logger.debug("PROXY protocol from %s: %s: closing", self.peer, detail)
         self._upgrade = None
-        self._set_state(ConnState.CLOSING)
+        self._set_state(_CLOSING)
         if self.transport is not None:
             self.transport.abort()
 
@@ -736,7 +737,7 @@ class HttpProtocol(Dispatch):
         """*request*, an upgrade request, was answered. Unless the answer took the
         connection over, what the client sent after its head is HTTP again."""
         self._upgrading = None
-        if self.state is ConnState.UPGRADED:
+        if self.state is _UPGRADED:
             return
         if self._tail is not None:  # llhttp paused already: parse the rest afresh
             tail, self._tail = self._tail, None
@@ -750,7 +751,7 @@ class HttpProtocol(Dispatch):
         self._upgrade = receiver
         self._upgrading = None
         self._head_sent = True
-        self._set_state(ConnState.UPGRADED)
+        self._set_state(_UPGRADED)
         tail = bytes(self._tail or b"")
         self._tail = None
         self._update_reading(body_full=False)
@@ -774,12 +775,12 @@ class HttpProtocol(Dispatch):
         keepalive, head, linger = self._timeouts
         self._timeouts = (min(keepalive, grace) if keepalive else grace, head, linger)
         state = self.state
-        if state is ConnState.IDLE:
-            self._set_state(ConnState.IDLE)  # re-armed with the drain grace
-        elif state is ConnState.HEAD:
+        if state is _IDLE:
+            self._set_state(_IDLE)  # re-armed with the drain grace
+        elif state is _HEAD:
             end = self._server.now + grace
             self._deadline = min(self._deadline, end) if self._deadline else end
-        elif state is ConnState.UPGRADED and self._upgrade is not None:
+        elif state is _UPGRADED and self._upgrade is not None:
             self._upgrade.shutdown()
         # BUSY and LINGER: the response in progress says Connection: close if its head
         # has not left yet; otherwise the connection returns to IDLE, with the grace.
@@ -805,7 +806,7 @@ class HttpProtocol(Dispatch):
         read and dropped for a moment (DISCARD), so that its unread bytes do not turn
         our answer into a RST.
         """
-        if self.state is ConnState.CLOSED or self.state is ConnState.DISCARD:
+        if self.state is _CLOSED or self.state is _DISCARD:
             return
         transport = self.transport
         if (
@@ -822,10 +823,10 @@ class HttpProtocol(Dispatch):
                 return
             if self._error is None:
                 self._error = _DONE  # nothing more is parsed: input is dropped
-            self._set_state(ConnState.DISCARD)
+            self._set_state(_DISCARD)
             self._update_reading(body_full=False)
             return
-        self._set_state(ConnState.CLOSING)
+        self._set_state(_CLOSING)
         self.flush_out()
         transport = self.transport
         if transport is not None and not transport.is_closing():
