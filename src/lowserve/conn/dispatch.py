@@ -229,7 +229,8 @@ class Dispatch(asyncio.Protocol):
             except StopIteration:
                 continue
             except BaseException as exc:  # the handler raised CancelledError itself
-                self._server.logger.debug("handler stopped early", exc_info=exc)
+                if not isinstance(exc, asyncio.CancelledError):  # that one _failed logged
+                    self._server.logger.debug("handler stopped early", exc_info=exc)
                 self.close()
                 break
             finally:
@@ -353,9 +354,8 @@ class Dispatch(asyncio.Protocol):
                 exc.force_close()  # not worth draining a body known to be too large
             return exc
         if isinstance(exc, asyncio.CancelledError):
-            self._server.logger.debug(
-                "handler cancelled during %s %s from %s", request.method, request.path, self.peer
-            )
+            self._server.logger.debug("Ignored premature client disconnection")  # aiohttp's
+            request.finish()
             self._request = None
             self.close()
             raise exc
@@ -373,10 +373,12 @@ class Dispatch(asyncio.Protocol):
             )
             return self._error_response(request, 400)
         if isinstance(exc, asyncio.TimeoutError):
-            self._server.logger.debug("request handler timed out", exc_info=exc)
+            self._server.logger.debug("Request handler timed out.", exc_info=exc)  # aiohttp's
             return self._error_response(request, 504)
         if isinstance(exc, Exception):
-            self._server.logger.error("Error handling request from %s", self.peer, exc_info=exc)
+            self._server.logger.exception(  # aiohttp's call
+                "Error handling request from %s", request.remote, exc_info=exc
+            )
             return self._error_response(request, 500, exc)
         raise exc
 
@@ -439,8 +441,8 @@ class Dispatch(asyncio.Protocol):
         if not isinstance(exc, ConnectionError | asyncio.CancelledError):
             if not isinstance(exc, Exception):
                 raise exc
-            self._server.logger.error(  # e.g. a header with CR or LF
-                "Error handling request from %s", self.peer, exc_info=exc
+            self._server.logger.exception(  # e.g. a header with CR or LF
+                "Error handling request from %s", request.remote, exc_info=exc
             )
             resp = self._error_response(request, 500, exc)
             try:
@@ -449,6 +451,7 @@ class Dispatch(asyncio.Protocol):
                 pass
             else:
                 return resp
+        request.finish()
         self._request = None
         self.close()
         return None
@@ -511,6 +514,8 @@ class Dispatch(asyncio.Protocol):
 
     def _response_done(self, request: BaseRequest, keep_alive: bool | None) -> None:
         self._request = None
+        if request.content is not EMPTY_STREAM:
+            request.finish()  # closes the files post() spooled (they need a body)
         if request is self._upgrading:
             self._upgrade_answered(request)
         if self.state is _UPGRADED:
