@@ -28,6 +28,47 @@ class Served:
         return self.site.port
 
 
+class MemoryTransport:
+    """Enough of a transport to run a connection in memory: what was written, and
+    reading's pauses."""
+
+    def __init__(self) -> None:
+        self.out: list[bytes] = []
+        self.paused = False
+        self.pauses = 0
+
+    def write(self, data: bytes) -> None:
+        self.out.append(bytes(data))
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+    def is_closing(self) -> bool:
+        return False
+
+    def get_extra_info(self, name: str, default: object = None) -> object:
+        return ("127.0.0.1", 1) if name == "peername" else default
+
+    def pause_reading(self) -> None:
+        self.paused = True
+        self.pauses += 1
+
+    def resume_reading(self) -> None:
+        self.paused = False
+
+    def close(self) -> None:
+        pass
+
+    def can_write_eof(self) -> bool:
+        return True
+
+    def write_eof(self) -> None:
+        pass
+
+    def abort(self) -> None:
+        pass
+
+
 async def hello(request: web.BaseRequest) -> web.Response:
     """A handler answering ``OK``."""
     return web.Response(text="OK")

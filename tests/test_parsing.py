@@ -14,7 +14,7 @@ import pytest
 from lowserve import web
 from lowserve.conn.state import ConnState
 
-from conftest import echo, exchange, hello, parse_responses, serve
+from conftest import MemoryTransport, echo, exchange, hello, parse_responses, serve
 
 
 async def test_post_content_length_and_chunked() -> None:
@@ -167,44 +167,6 @@ async def test_gzip_request_body_decoded_and_bounded() -> None:
         assert out.startswith(b"HTTP/1.1 413 ")
 
 
-class _Transport:
-    """Enough of a transport to feed a connection in memory."""
-
-    def __init__(self) -> None:
-        self.out: list[bytes] = []
-        self.paused = False
-
-    def write(self, data: bytes) -> None:
-        self.out.append(data)
-
-    def get_write_buffer_size(self) -> int:
-        return 0
-
-    def is_closing(self) -> bool:
-        return False
-
-    def get_extra_info(self, name: str, default: object = None) -> object:
-        return ("127.0.0.1", 1) if name == "peername" else default
-
-    def pause_reading(self) -> None:
-        self.paused = True
-
-    def resume_reading(self) -> None:
-        self.paused = False
-
-    def close(self) -> None:
-        pass
-
-    def can_write_eof(self) -> bool:
-        return True
-
-    def write_eof(self) -> None:
-        pass
-
-    def abort(self) -> None:
-        pass
-
-
 async def _pipeline_in_memory(
     handler: Callable[[web.BaseRequest], Awaitable[web.StreamResponse]],
     stream: bytes,
@@ -217,7 +179,7 @@ async def _pipeline_in_memory(
     server = web.Server(handler, max_pipeline=4, access_log=None)
     server._loop = asyncio.get_running_loop()
     conn = server()
-    transport = _Transport()
+    transport = MemoryTransport()
     conn.connection_made(transport)  # type: ignore[arg-type]
     pos, sizes = 0, [5, 27, 54, 81, 300, 1000, 70000]
     longest = 0
@@ -323,7 +285,7 @@ async def test_random_streams_of_good_and_bad_requests_in_memory(
         server = web.Server(handler, max_pipeline=rnd.choice([1, 2, 4, 32]), access_log=None)
         server._loop = asyncio.get_running_loop()
         conn = server()
-        transport = _Transport()
+        transport = MemoryTransport()
         conn.connection_made(transport)  # type: ignore[arg-type]
         stream = b"".join(rnd.choice(_PIECES) for _ in range(rnd.randint(1, 30)))
         pos = 0
@@ -357,7 +319,7 @@ async def test_requests_held_while_the_peer_reads_nothing_keep_their_order(last:
     server = web.Server(handler, access_log=None)
     server._loop = asyncio.get_running_loop()
     conn = server()
-    transport = _Transport()
+    transport = MemoryTransport()
     conn.connection_made(transport)  # type: ignore[arg-type]
     conn.pause_writing()  # the peer reads nothing
     conn.data_received(

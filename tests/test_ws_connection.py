@@ -14,7 +14,7 @@ import pytest
 from lowserve import web
 from lowserve.ws.connection import _Tracker
 
-from conftest import serve
+from conftest import MemoryTransport, serve
 from test_websocket import HANDSHAKE
 
 KEY = b"\x37\xfa\x21\x3d"
@@ -344,40 +344,6 @@ def test_tracker_leaves_compressed_and_unmasked_text_to_websockets() -> None:
     assert _feed([rsv1, unmasked]) == [(True, -1), (True, -1)]
 
 
-class _Transport:
-    """Enough of a transport to run a connection in memory; records reading's pauses."""
-
-    def __init__(self) -> None:
-        self.out: list[bytes] = []
-        self.paused = False
-        self.pauses = 0
-
-    def write(self, data: bytes) -> None:
-        self.out.append(bytes(data))
-
-    def get_write_buffer_size(self) -> int:
-        return 0
-
-    def is_closing(self) -> bool:
-        return False
-
-    def get_extra_info(self, name: str, default: object = None) -> object:
-        return ("127.0.0.1", 1) if name == "peername" else default
-
-    def pause_reading(self) -> None:
-        self.paused = True
-        self.pauses += 1
-
-    def resume_reading(self) -> None:
-        self.paused = False
-
-    def close(self) -> None:
-        pass
-
-    def abort(self) -> None:
-        pass
-
-
 async def test_a_full_queue_pauses_reading_through_the_connection() -> None:
     # 64 messages unread: the WebSocket asks its connection to stop reading
     # (pause_reading), whose _update_reading pauses the transport and knows it did;
@@ -402,7 +368,7 @@ async def test_a_full_queue_pauses_reading_through_the_connection() -> None:
     server = web.Server(handler, access_log=None)
     server.bind_loop(asyncio.get_running_loop())
     conn = server()
-    transport = _Transport()
+    transport = MemoryTransport()
     conn.connection_made(transport)  # type: ignore[arg-type]
     conn.data_received((HANDSHAKE + "\r\n").encode())
     await asyncio.wait_for(prepared.wait(), 5)
