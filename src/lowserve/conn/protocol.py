@@ -366,9 +366,7 @@ class HttpProtocol(Dispatch):
         body = self._reader.body
         if body is not None and not body.is_eof():
             body.set_exception(ClientDisconnectedError("Connection lost"))
-        if (
-            self.state is _BUSY or self.state is _HELD
-        ) and not self._opts.handler_cancellation:
+        if (self.state is _BUSY or self.state is _HELD) and not self._opts.handler_cancellation:
             # A half-closed client still gets its answers; then the connection closes.
             # (With handler_cancellation, EOF counts as a disconnect, as in aiohttp.)
             self._close_when_done = True
