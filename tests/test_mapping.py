@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from typing import Annotated, Any
 
@@ -40,5 +41,7 @@ def test_key_repr_subscripted(kind: str) -> None:
     ours = getattr(web, kind)[Iterator[int]]("key")
     theirs = getattr(aiohttp.web, kind)[Iterator[int]]("key")
     assert repr(ours) == repr(theirs)
-    assert repr(ours).endswith(".key, type=collections.abc.Iterator[int])>")
+    # 3.10's generic aliases pass isinstance(..., type): both show the bare class there
+    args = "[int]" if sys.version_info >= (3, 11) else ""
+    assert repr(ours).endswith(f".key, type=collections.abc.Iterator{args})>")
     assert repr(getattr(web, kind)("bare")).endswith(".bare, type=<<Unknown>>)>")
