@@ -139,7 +139,7 @@ class RequestReader:
         self._resuming = False
 
     # -- what the connection calls ----------------------------------------------
-    def feed(self, data: bytes) -> bytes | None:
+    def feed(self, data: bytes | memoryview) -> bytes | memoryview | None:
         """Read *data*; returns the bytes after an upgrade head where llhttp stopped
         (then nothing more is read until :meth:`resume` or :meth:`fresh_parser`),
         else None.
@@ -173,11 +173,11 @@ class RequestReader:
             self._count_head_bytes(data)
         return None
 
-    def _feed_pieces(self, data: bytes) -> bytes | None:
+    def _feed_pieces(self, data: bytes | memoryview) -> bytes | None:
         view = memoryview(data)
         sink = self._sink
         for start in range(0, len(data), _PIECE):
-            tail = self.feed(view[start : start + _PIECE])  # type: ignore[arg-type]
+            tail = self.feed(view[start : start + _PIECE])
             if tail is not None:
                 return bytes(tail) + data[start + _PIECE :]
             if self._refusing or sink.transport is None:
