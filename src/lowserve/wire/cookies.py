@@ -6,7 +6,7 @@ them, ``{}``, ``[]``, ``()`` and ``/`` included. One pair that cannot be read is
 skipped; the pairs around it are kept.
 
 The results are aiohttp 3.14's (``request.cookies``), checked against its parser
-on the same strings in ``tests/test_wire_cookies.py``. A pair ends at ``;`` or at
+on the same strings in ``tests/wire/test_cookies.py``. A pair ends at ``;`` or at
 whitespace, except inside a quoted value (``a="x; y"``) or a date
 (``d=Wed, 09 Jun 2021 10:18:14 GMT``); a pair that does not fit that grammar is
 cut at the next ``;`` and its name and value taken around the first ``=``.

@@ -13,7 +13,7 @@ offsets. Whatever arrives, the connection:
 
 CI runs a bounded number of examples; run it longer with, e.g.::
 
-    LOWSERVE_FUZZ_EXAMPLES=20000 python -m pytest tests/test_fuzz.py -q
+    LOWSERVE_FUZZ_EXAMPLES=20000 python -m pytest tests/conn/test_fuzz.py -q
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from aiohttp import web as aioweb
 from lowserve import web
 from lowserve.testing import RawTestServer, TestClient, TestServer, make_mocked_request
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 async def _echo(request: web.BaseRequest) -> web.StreamResponse:
@@ -219,12 +219,13 @@ def _pip(venv: Path, *args: str) -> None:
         raise AssertionError(result.stdout + result.stderr)
 
 
+@pytest.mark.timeout(600)  # a fresh venv and two pip installs: minutes on a loaded machine
 def test_the_plugin_loads_without_pytest_asyncio_or_aiohttp(tmp_path: Path) -> None:
     """In a fresh venv with only lowserve, its runtime dependencies and pytest, the
     plugin the install registers lets pytest run, and its fixtures say what is missing."""
     import shutil
 
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     source = tmp_path / "lowserve-src"  # a copy: building leaves build/ behind
     shutil.copytree(
         root / "src", source / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info")

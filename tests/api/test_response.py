@@ -336,7 +336,7 @@ async def test_text_responses_touched_after_construction() -> None:
         web.json_response([1], content_type="application/json; charset=utf-8")
 
 
-_CORPUS = Path(__file__).with_name("hostile_corpus.py")
+_CORPUS = Path(__file__).resolve().parents[1] / "hostile_corpus.py"
 
 
 def _streamed_body(kind: str) -> Any:

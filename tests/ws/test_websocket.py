@@ -477,7 +477,7 @@ async def test_autoclose_off_leaves_the_close_reply_to_the_handler() -> None:
     assert out == bytes([0x81, 5]) + b"after" + bytes([0x88, 6]) + struct.pack("!H", 4000) + b"mine"
 
 
-# -- closing and disconnects, byte for byte (tests/test_ws_response.py compares the
+# -- closing and disconnects, byte for byte (tests/ws/test_ws_response.py compares the
 #    handler's view with aiohttp's) ----------------------------------------------------
 
 

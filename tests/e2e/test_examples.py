@@ -13,7 +13,7 @@ import pytest
 
 from conftest import exchange, parse_responses, serve
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 
 

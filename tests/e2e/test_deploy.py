@@ -33,7 +33,7 @@ import pytest
 
 from test_cli import APP, StderrLines, free_port, lowserve
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 LOWSERVE = shutil.which("lowserve", path=str(Path(sys.executable).parent)) or "lowserve"
 pytestmark = pytest.mark.timeout(90)

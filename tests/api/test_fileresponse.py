@@ -136,7 +136,7 @@ async def test_curl_range_and_resume(files: Path, tmp_path: Path) -> None:
 
 
 async def test_raw_head_of_a_range() -> None:
-    root = Path(__file__).resolve().parent
+    root = Path(__file__).resolve().parents[1]
     async with serve(_handler(root)) as s:
         raw = await exchange(
             s.port,

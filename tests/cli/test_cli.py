@@ -843,7 +843,7 @@ def test_every_flag_is_in_the_readme() -> None:
     *flag* in its options table."""
     from lowserve.cli.command import main
 
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     table = [line for line in readme.splitlines() if "(*flag*)" in line]
     missing = []
     for param in main.params:  # type: ignore[attr-defined]
