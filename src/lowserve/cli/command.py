@@ -32,7 +32,7 @@ from ..options import DEFAULT_HOST, DEFAULT_PORT, ServerOptions
 from ..optionspec import OptionSpec, specs
 from ..serve import new_event_loop
 from .config import Config, Exit, TLSOptions
-from .listeners import BindError, open_listeners, parse_bind
+from .listeners import BindError, open_admin, open_listeners, parse_bind
 from .loader import LoadError, describe, load_handler
 from .logconfig import LogConfigError, setup_logging
 
@@ -427,10 +427,28 @@ def run(config: Config, *, check: bool = False) -> int:
     except BindError as exc:
         click.echo(f"Error: {exc}", err=True)
         return Exit.START
+    admin = None
+    if config.metrics is not None:
+        try:
+            import prometheus_client  # noqa: F401
+        except ImportError:
+            click.echo(
+                "Error: --metrics needs prometheus_client (pip install 'lowserve[metrics]')",
+                err=True,
+            )
+            return Exit.USAGE
+        try:
+            admin = open_admin(config.metrics)
+        except BindError as exc:
+            for listener in listeners:
+                listener.sock.close()
+            click.echo(f"Error: --metrics: {exc}", err=True)
+            return Exit.START
     from .supervisor import Supervisor
 
     # Said once every worker serves: a handler that fails to load is one error line.
-    return Supervisor(config, listeners, about=f"{config.handler}, {_version_text()}").run()
+    about = f"{config.handler}, {_version_text()}"
+    return Supervisor(config, listeners, about=about, admin=admin).run()
 
 
 def _watched_dirs(config: Config) -> list[str]:

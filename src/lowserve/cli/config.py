@@ -198,6 +198,13 @@ class Config:
         kind=str,
     )
     no_server_header: bool = option(False, "Send no Server header.")
+    metrics: str | None = option(
+        None,
+        "Serve /metrics (Prometheus), /healthz and /readyz on this address, HOST:PORT or "
+        "unix:PATH, from the supervisor (needs prometheus_client: lowserve[metrics]).",
+        metavar="ADDRESS",
+        kind=str,
+    )
     server: ServerOptions = field(default_factory=ServerOptions)
 
     def __post_init__(self) -> None:

@@ -20,7 +20,15 @@ from .. import listening
 from ..options import DEFAULT_HOST, DEFAULT_PORT
 from . import systemd
 
-__all__ = ["BindError", "Listener", "open_listeners", "parse_bind", "queued", "stop_arrivals"]
+__all__ = [
+    "BindError",
+    "Listener",
+    "open_admin",
+    "open_listeners",
+    "parse_bind",
+    "queued",
+    "stop_arrivals",
+]
 
 
 class BindError(Exception):
@@ -182,6 +190,16 @@ def open_listeners(
     if tls:  # what clients type: https://
         out = [lst._replace(name=lst.name.replace("http://", "https://", 1)) for lst in out]
     return out
+
+
+def open_admin(text: str) -> Listener:
+    """The ``--metrics`` socket (``HOST:PORT`` or ``unix:PATH``); workers never inherit it."""
+    kind, where, port = parse_bind(text)
+    if kind == "fd":
+        raise BindError(f"bad --metrics address '{text}': give HOST:PORT or unix:PATH")
+    if kind == "tcp":
+        return _tcp(str(where), port, 64, False)
+    return _unix(str(where), 64, None)
 
 
 def stop_arrivals(listener: Listener) -> bool:

@@ -36,8 +36,10 @@ from dataclasses import dataclass, field
 
 from ..listening import QUEUE_WAIT
 from . import systemd
+from .admin import AdminServer, Health
 from .config import Config, Exit
 from .listeners import Listener, queued, stop_arrivals
+from .metrics import Fleet
 
 __all__ = ["Supervisor"]
 
@@ -51,10 +53,16 @@ _CRASH_LIMIT = 5
 class Worker:
     proc: subprocess.Popen[bytes]
     status: int  # read end of the worker's status pipe
+    #: Its number, the lowest free when it started (1, 2, ...): the ``worker`` label.
+    number: int = 1
+    #: The supervisor's end of the worker's metrics socket (``--metrics``).
+    metrics: socket.socket | None = None
     started: float = field(default_factory=time.monotonic)
     ready: bool = False
     #: Told to stop, or stopping by itself (recycling): its exit is no crash.
     retiring: bool = False
+    #: Why it was retired (an exit cause of lowserve.cli.metrics.EXIT_CAUSES).
+    cause: str = ""
     beat: float = field(default_factory=time.monotonic)
 
     @property
@@ -65,7 +73,13 @@ class Worker:
 class Supervisor:
     """Runs ``config.workers`` workers on *listeners* until a stop signal."""
 
-    def __init__(self, config: Config, listeners: list[Listener], about: str = "") -> None:
+    def __init__(
+        self,
+        config: Config,
+        listeners: list[Listener],
+        about: str = "",
+        admin: Listener | None = None,
+    ) -> None:
         self.config = config
         #: Said in the start-up line once every worker serves (the handler, the version).
         self.about = about
@@ -82,34 +96,78 @@ class Supervisor:
         self._replacement: Worker | None = None
         self._names = ""
         self._config_json = config.to_json()
+        #: --metrics: the counts, what the probes read, and the listener serving them.
+        self.health = Health()
+        self.fleet: Fleet | None = None
+        self.admin: AdminServer | None = None
+        self._own_multiproc_dir: str | None = None
+        if admin is not None:
+            self.fleet = Fleet(self._multiproc_dir())
+            self.admin = AdminServer(admin, self.fleet, self.health)
+
+    def _multiproc_dir(self) -> str:
+        """The directory for the user's prometheus_client multiprocess metrics: the
+        environment's ``PROMETHEUS_MULTIPROC_DIR``, or a new one (removed at exit);
+        emptied of earlier runs' files either way."""
+        import tempfile
+
+        path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+        if not path:
+            path = self._own_multiproc_dir = tempfile.mkdtemp(prefix="lowserve-metrics-")
+        os.makedirs(path, exist_ok=True)
+        for name in os.listdir(path):
+            if name.endswith(".db"):
+                with contextlib.suppress(OSError):
+                    os.unlink(os.path.join(path, name))
+        return path
 
     # -- workers --------------------------------------------------------------
     def spawn(self) -> Worker:
         read_end, write_end = os.pipe()
         fds = [listener.sock.fileno() for listener in self.listeners]
+        taken = {w.number for w in self.workers.values()}
+        number = next(n for n in range(1, len(taken) + 2) if n not in taken)
         env = dict(os.environ)
         env.update(
             LOWSERVE_WORKER_CONFIG=self._config_json,
             LOWSERVE_WORKER_FDS=",".join(map(str, fds)),
             LOWSERVE_WORKER_STATUS_FD=str(write_end),
+            LOWSERVE_WORKER_NUMBER=str(number),
         )
+        passed = [*fds, write_end]
+        ours = theirs = None
+        if self.fleet is not None:
+            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+            ours.setblocking(False)
+            env["LOWSERVE_WORKER_METRICS_FD"] = str(theirs.fileno())
+            assert self.fleet.multiproc_dir is not None
+            env["PROMETHEUS_MULTIPROC_DIR"] = self.fleet.multiproc_dir
+            passed.append(theirs.fileno())
         env["LOWSERVE_WORKER_PARENT"] = str(os.getpid())
         if self.watchdog:
             env["LOWSERVE_WORKER_HEARTBEAT"] = str(self.watchdog / 2)
         for key in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"):
             env.pop(key, None)  # only the supervisor talks to systemd
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "lowserve.cli.worker"], pass_fds=[*fds, write_end], env=env
-        )
-        os.close(write_end)
+        try:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "lowserve.cli.worker"], pass_fds=passed, env=env
+            )
+        finally:
+            os.close(write_end)
+            if theirs is not None:
+                theirs.close()
         os.set_blocking(read_end, False)
-        worker = Worker(proc, read_end)
+        worker = Worker(proc, read_end, number=number, metrics=ours)
         self.workers[proc.pid] = worker
+        if self.fleet is not None:
+            self.fleet.started(proc.pid, number)
         log.debug("started worker %d", proc.pid)
         return worker
 
-    def retire(self, worker: Worker, sig: int = signal.SIGTERM) -> None:
+    def retire(self, worker: Worker, cause: str, sig: int = signal.SIGTERM) -> None:
+        """Stop *worker* (gracefully, with SIGTERM); *cause* is counted at its exit."""
         worker.retiring = True
+        worker.cause = worker.cause or cause
         try:
             worker.proc.send_signal(sig)
         except ProcessLookupError:
@@ -128,6 +186,7 @@ class Supervisor:
         if b"Q" in data and not worker.retiring:
             # --max-requests: it drains now; the loop starts its replacement at once.
             worker.retiring = True
+            worker.cause = "recycle-requests"
             log.info("worker %d recycling: starting a replacement", worker.pid)
         if data:
             worker.beat = time.monotonic()
@@ -140,8 +199,43 @@ class Supervisor:
                 continue
             del self.workers[pid]
             os.close(worker.status)
+            if worker.metrics is not None:
+                self._read_metrics(worker)  # its last snapshot, sent after its drain
+                worker.metrics.close()
+                assert self.fleet is not None
+                self.fleet.exited(pid, worker.cause or "crash")
             gone.append((worker, code))
+        if gone:
+            self._update_health()
         return gone
+
+    def _read_metrics(self, worker: Worker) -> None:
+        """Every snapshot *worker* has sent and this process not yet read."""
+        assert worker.metrics is not None and self.fleet is not None
+        while True:
+            try:
+                datagram = worker.metrics.recv(1 << 16)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                return
+            if not datagram:
+                return
+            self.fleet.receive(worker.pid, datagram)
+
+    def _update_health(self) -> None:
+        """What the probes and the ``lowserve_workers`` gauge read."""
+        workers = list(self.workers.values())
+        self.health.serving = sum(1 for w in workers if w.ready)
+        self.health.started = self.ready_sent
+        if self.fleet is not None:
+            states = {
+                "starting": sum(1 for w in workers if not w.ready and not w.retiring),
+                "serving": sum(1 for w in workers if w.ready and not w.retiring),
+                "retiring": sum(1 for w in workers if w.retiring),
+            }
+            with self.fleet.lock:
+                self.fleet.states = states
 
     # -- the loop -------------------------------------------------------------
     def _on_signal(self, signum: int, frame: object) -> None:
@@ -162,6 +256,9 @@ class Supervisor:
             signal.SIGCHLD,
         ):
             signal.signal(sig, self._on_signal)
+        if self.admin is not None:
+            self.admin.start()
+            log.info("metrics and health on %s", self.admin.listener.name)
         # One worker first: it loads the handler, and if it cannot, its one error line
         # is the only one (the loop starts the rest once it serves).
         self.spawn()
@@ -172,6 +269,12 @@ class Supervisor:
             signal.set_wakeup_fd(-1)
             os.close(wake_r)
             os.close(wake_w)
+            if self.admin is not None:
+                self.admin.close()
+            if self._own_multiproc_dir is not None:
+                import shutil
+
+                shutil.rmtree(self._own_multiproc_dir, ignore_errors=True)
 
     def _loop(self, wake_r: int, names: str) -> int:
         """Until a stop: wait, then do each job in turn; returns the exit code."""
@@ -186,11 +289,13 @@ class Supervisor:
             self._advance_restart()
             self._keep_target()
             self._announce_ready()
+            self._update_health()
             self._ping_watchdog()
 
     def _wait(self, wake_r: int) -> None:
         """Sleep until a signal, a worker's status line, or a quarter second."""
         fds = [wake_r] + [w.status for w in self.workers.values()]
+        fds += [w.metrics.fileno() for w in self.workers.values() if w.metrics is not None]
         readable, _, _ = select.select(fds, [], [], 0.25)
         if wake_r in readable:
             try:
@@ -200,6 +305,8 @@ class Supervisor:
         for worker in list(self.workers.values()):
             if worker.status in readable:
                 self._read_status(worker)
+            if worker.metrics is not None and worker.metrics.fileno() in readable:
+                self._read_metrics(worker)
 
     def _on_signals(self) -> int | None:
         """Act on the signals received; the exit code once a stop is done."""
@@ -265,13 +372,13 @@ class Supervisor:
         if replacement is None:
             self._replacement = self.spawn()
         elif replacement.ready:
-            self.retire(self._restarting.pop(0))
+            self.retire(self._restarting.pop(0), "reload")
             self._replacement = None
             if not self._restarting:
                 log.info("restart complete")
                 systemd.notify("READY=1", self._status(self._names))
         elif time.monotonic() - replacement.started > _START_TIMEOUT:
-            self.retire(replacement, signal.SIGKILL)
+            self.retire(replacement, "start-timeout", signal.SIGKILL)
 
     def _keep_target(self) -> None:
         """Start or retire workers to keep ``target`` of them.
@@ -289,7 +396,7 @@ class Supervisor:
         for _ in range(self.target - len(live)):
             self.spawn()
         for worker in live[self.target :]:
-            self.retire(worker)
+            self.retire(worker, "scale")
 
     def _announce_ready(self) -> None:
         """Once every worker serves: the start-up line, and READY=1 for systemd."""
@@ -339,6 +446,7 @@ class Supervisor:
         inherited ones stay open, their queue kept for whoever passed them. A second
         SIGINT kills the workers, and the exit code is then 1.
         """
+        self.health.stopping = True  # /readyz: 503 from now on
         if cause is not None:
             log.info("stopping (%s)", cause)
         systemd.notify("STOPPING=1")
@@ -359,7 +467,7 @@ class Supervisor:
                 listener.sock.shutdown(socket.SHUT_RDWR)
             listener.sock.close()
         for worker in self.workers.values():
-            self.retire(worker)
+            self.retire(worker, "stop")
         deadline = time.monotonic() + self.config.shutdown_timeout + 5
         forced = False
         while self.workers:
@@ -371,7 +479,7 @@ class Supervisor:
             self.signals.clear()
             if forced or time.monotonic() > deadline:
                 for worker in self.workers.values():
-                    self.retire(worker, signal.SIGKILL)
+                    self.retire(worker, "stop", signal.SIGKILL)
         for listener in self.listeners:  # socket files were unlinked by stop_arrivals
             listener.sock.close()
         if cause is not None or forced:

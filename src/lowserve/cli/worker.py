@@ -15,7 +15,9 @@ serving cannot start, 1 for anything else.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
+import json
 import logging
 import os
 import random
@@ -24,6 +26,7 @@ import socket
 import ssl
 import sys
 
+from ..conn.metrics import RequestMetrics, snapshot
 from ..conn.server import Server
 from ..runner import ServerRunner, SockSite
 from ..serve import new_event_loop
@@ -73,6 +76,52 @@ def _arm_recycling(server: Server, config: Config, line: _StatusLine, stop: asyn
     server.on_requests_limit = recycle
 
 
+_REPORT_EVERY = 1.0  # seconds between two metrics snapshots
+
+
+class _Reporter:
+    """Sends this worker's counts to the supervisor (``--metrics``), off the hot path:
+    a timer, once a second, sends one datagram of totals (see lowserve.cli.metrics);
+    the timer's own lateness is a loop-lag sample when the sweeper is idle."""
+
+    def __init__(self, server: Server, sock: socket.socket) -> None:
+        self.server = server
+        self.recorder: RequestMetrics = server.record_metrics()
+        self.sock = sock
+        sock.setblocking(False)
+        self._handle: asyncio.TimerHandle | None = None
+        self._due = 0.0
+
+    def start(self) -> None:
+        self._schedule()
+
+    def _schedule(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._due = loop.time() + _REPORT_EVERY
+        self._handle = loop.call_at(self._due, self._tick)
+
+    def _tick(self) -> None:
+        self.server.note_loop_lag(asyncio.get_running_loop().time() - self._due)
+        self.send()
+        self._schedule()
+
+    def send(self) -> None:
+        """One snapshot; skipped when the supervisor has not read the last ones."""
+        data = json.dumps(snapshot(self.server, self.recorder)).encode()
+        with contextlib.suppress(BlockingIOError, InterruptedError, OSError):
+            self.sock.send(data)
+
+    def close(self) -> None:
+        """The last snapshot (after the drain), sent even if it has to wait a little."""
+        if self._handle is not None:
+            self._handle.cancel()
+        self.sock.settimeout(1.0)
+        data = json.dumps(snapshot(self.server, self.recorder)).encode()
+        with contextlib.suppress(OSError):
+            self.sock.send(data)
+        self.sock.close()
+
+
 async def _serve_until_stopped(
     stop: asyncio.Event, line: _StatusLine, heartbeat: float | None, parent: int | None
 ) -> None:
@@ -97,6 +146,7 @@ async def serve_config(
     status_fd: int | None = None,
     heartbeat: float | None = None,
     parent: int | None = None,
+    metrics_fd: int | None = None,
 ) -> int:
     """Serve until SIGTERM/SIGINT (or ``max_requests``); return the exit code."""
     loop = asyncio.get_running_loop()
@@ -107,6 +157,9 @@ async def serve_config(
         print(f"Error: {TLSOptions.load_error(exc)}", file=sys.stderr)
         return Exit.START
     server = Server(handler, options=config.server_options())
+    reporter = None
+    if metrics_fd is not None:
+        reporter = _Reporter(server, socket.socket(fileno=metrics_fd))
     runner = ServerRunner(server, shutdown_timeout=config.shutdown_timeout)
     await runner.setup()
     stop = asyncio.Event()
@@ -117,8 +170,12 @@ async def serve_config(
     line = _StatusLine(status_fd, stop)
     line.tell(b"R")
     _arm_recycling(server, config, line, stop)
+    if reporter is not None:
+        reporter.start()
     await _serve_until_stopped(stop, line, heartbeat, parent)
     await runner.cleanup()
+    if reporter is not None:
+        reporter.close()
     log.info(
         "stopped: %d request(s) answered while draining, %d handler(s) cancelled",
         server.drained_count,
@@ -150,6 +207,7 @@ def main() -> None:
     status = os.environ.pop("LOWSERVE_WORKER_STATUS_FD", "")
     beat = os.environ.pop("LOWSERVE_WORKER_HEARTBEAT", "")
     parent = os.environ.pop("LOWSERVE_WORKER_PARENT", "")
+    metrics = os.environ.pop("LOWSERVE_WORKER_METRICS_FD", "")
     if parent:
         die_with_parent(int(parent))
     setup_logging(config.log_level, config.log_config, process=f"worker {os.getpid()}")
@@ -163,6 +221,7 @@ def main() -> None:
                 status_fd=int(status) if status else None,
                 heartbeat=float(beat) if beat else None,
                 parent=int(parent) if parent else None,
+                metrics_fd=int(metrics) if metrics else None,
             )
         )
     except LoadError as exc:

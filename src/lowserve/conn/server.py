@@ -19,7 +19,9 @@ from ..api.request import BaseRequest
 from ..api.response import StreamResponse
 from ..options import ServerOptions
 from ..wire.proxy import TrustedPeers
+from .metrics import RequestMetrics
 from .protocol import HttpProtocol
+from .state import ConnState
 
 __all__ = ["Server"]
 
@@ -80,6 +82,14 @@ class Server:
         self.cancelled_count = 0
         self._count_at_stop = 0
         self._refusals: dict[str, int] = {}
+        #: Totals for --metrics (an addition each, metrics on or off): refusals by
+        #: kind, connections accepted and closed, and the largest event-loop lag the
+        #: sweeper saw since ``take_loop_lag`` last read it.
+        self.refusals_total: dict[str, int] = {}
+        self.connections_accepted = 0
+        self.connections_closed = 0
+        self.loop_lag = 0.0
+        self._sweep_due = 0.0
         self._refusal_logged: dict[str, float] = {}
         self._fd_limit = _descriptor_limit()
         #: A coarse clock (loop time), advanced by the sweeper; connections arm
@@ -125,6 +135,7 @@ class Server:
         """
         if self._unmade:
             self._unmade -= 1
+        self.connections_accepted += 1
         limit = self.options.limit_concurrency
         if limit and len(self._connections) >= limit:
             self.note_refusal(
@@ -148,6 +159,8 @@ class Server:
     def note_refusal(self, kind: str, message: str) -> None:
         """Count a refusal of *kind*; log it at WARNING at most once per ``_WARN_EVERY``
         seconds per kind, with how many happened since the last line."""
+        totals = self.refusals_total
+        totals[kind] = totals.get(kind, 0) + 1
         count = self._refusals.get(kind, 0) + 1
         self._refusals[kind] = count
         assert self._loop is not None
@@ -158,6 +171,7 @@ class Server:
             self.logger.warning("%s (%d since the last such line)", message, count)
 
     def connection_lost(self, conn: HttpProtocol) -> None:
+        self.connections_closed += 1
         self._connections.pop(conn, None)
         if not self._connections and self._all_closed is not None:
             self._all_closed.set()
@@ -176,17 +190,48 @@ class Server:
 
     def _schedule_sweep(self) -> None:
         assert self._loop is not None
+        self._sweep_due = self._loop.time() + self._sweep_interval
         self._sweeper = self._loop.call_later(self._sweep_interval, self._sweep)
 
     def _sweep(self) -> None:
         assert self._loop is not None
         now = self.now = self._loop.time()
+        # The sweep ran this late: the event-loop lag, measured for free.
+        lag = now - self._sweep_due
+        if lag > self.loop_lag:
+            self.loop_lag = lag
         for conn in list(self._connections):
             conn.check_timeout(now)
         if self._connections:
             self._schedule_sweep()
         else:
             self._sweeper = None
+
+    # -- metrics (read by a timer, never per request) ---------------------------
+    def record_metrics(self) -> RequestMetrics:
+        """Count every answered request (``--metrics``): a :class:`RequestMetrics`
+        takes the access logger's place and passes each call on to it."""
+        recorder = RequestMetrics(self.access_logger)
+        self.access_logger = recorder
+        return recorder
+
+    def in_flight(self) -> int:
+        """Requests being answered now."""
+        return sum(1 for conn in self._connections if conn.current_request is not None)
+
+    def upgraded_count(self) -> int:
+        """Connections handed to an upgraded protocol (WebSockets) now open."""
+        return sum(1 for conn in self._connections if conn.state is ConnState.UPGRADED)
+
+    def take_loop_lag(self) -> float:
+        """The largest event-loop lag seen since the last call, in seconds."""
+        lag, self.loop_lag = self.loop_lag, 0.0
+        return lag
+
+    def note_loop_lag(self, lag: float) -> None:
+        """Another timer's lateness (the worker's snapshot timer, when idle)."""
+        if lag > self.loop_lag:
+            self.loop_lag = lag
 
     # -- shutdown -------------------------------------------------------------
     async def pre_shutdown(self) -> None:

@@ -1,0 +1,265 @@
+"""--metrics: the supervisor's admin listener (/metrics, /healthz, /readyz), run as the
+real command, its scrapes read by prometheus_client's own parser."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import socket
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from lowserve.cli.metrics import Fleet
+from lowserve.conn.metrics import BUCKETS
+from lowserve.conn.server import Server
+from lowserve.web import Response
+
+from test_cli import StderrLines, free_port, get, lowserve, run_once, wait_serving
+
+pytestmark = pytest.mark.timeout(60)
+
+APP = textwrap.dedent(
+    """
+    import asyncio, os, sys
+    from lowserve import web
+    from prometheus_client import Counter
+
+    ORDERS = Counter("myapp_orders", "Orders taken", ["kind"])
+
+    async def handler(request):
+        if request.path == "/slow":
+            print("slow request started", file=sys.stderr, flush=True)
+            await asyncio.sleep(float(request.query.get("t", "1")))
+        if request.path == "/order":
+            ORDERS.labels("book").inc()
+        if request.path == "/boom":
+            raise RuntimeError("boom")
+        if request.path == "/missing":
+            raise web.HTTPNotFound()
+        return web.Response(text=str(os.getpid()))
+    """
+)
+
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def scrape_text(where: int | str, path: str = "/metrics") -> tuple[int, str, str]:
+    """GET *path* from the admin listener (a port, or a UNIX socket file): status,
+    Content-Type, body."""
+    if isinstance(where, int):
+        sock = socket.create_connection(("127.0.0.1", where), timeout=5)
+    else:
+        sock = socket.socket(socket.AF_UNIX)
+        sock.settimeout(5)
+        sock.connect(where)
+    with sock:
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    ctype = next(
+        (ln.split(":", 1)[1].strip() for ln in lines if ln.lower().startswith("content-type:")), ""
+    )
+    return int(lines[0].split()[1]), ctype, body.decode()
+
+
+def parse(text: str) -> Samples:
+    """Every sample of a scrape, by name and labels (the parser refuses bad text)."""
+    samples: Samples = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            samples[(sample.name, frozenset(sample.labels.items()))] = sample.value
+    return samples
+
+
+def scrape(where: int | str) -> Samples:
+    status, ctype, body = scrape_text(where)
+    assert status == 200 and ctype.startswith("text/plain; version=0.0.4")
+    return parse(body)
+
+
+def value(samples: Samples, name: str, **labels: str) -> float:
+    return samples.get((name, frozenset(labels.items())), 0.0)
+
+
+def total(samples: Samples, name: str, **labels: str) -> float:
+    """The sum over every series of *name* whose labels include *labels*."""
+    want = set(labels.items())
+    return sum(v for (n, lab), v in samples.items() if n == name and want <= lab)
+
+
+def wait_until(check, timeout: float = 10.0, what: str = "") -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what or check}"
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Path:
+    (tmp_path / "myapp.py").write_text(APP)
+    return tmp_path
+
+
+def test_metrics_count_what_was_answered_across_workers(app: Path) -> None:
+    port, admin = free_port(), free_port()
+    proc = lowserve(
+        "myapp:handler", "--port", str(port), "--workers", "2", "--metrics",
+        f"127.0.0.1:{admin}", "--no-access-log", cwd=app,
+    )  # fmt: skip
+    stderr = StderrLines(proc)
+    try:
+        wait_serving(port, proc)
+        stderr.wait_for("serving on", 20)
+        assert scrape_text(admin, "/healthz")[0] == 200
+        assert scrape_text(admin, "/readyz")[0] == 200
+        before = scrape(admin)
+        base = total(before, "lowserve_requests_total")
+        for _ in range(20):
+            assert get(port, "/order")[0] == 200
+        assert get(port, "/missing")[0] == 404
+        assert get(port, "/boom")[0] == 500
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            s.sendall(
+                b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello"
+            )
+            while s.recv(65536):
+                pass
+
+        def counted() -> bool:
+            return total(scrape(admin), "lowserve_requests_total") >= base + 23
+
+        wait_until(counted, what="23 requests counted")
+        after = scrape(admin)
+        assert total(after, "lowserve_requests_total") == base + 23
+        assert (
+            value(after, "lowserve_requests_total", method="GET", status="2xx")
+            == value(before, "lowserve_requests_total", method="GET", status="2xx") + 20
+        )
+        assert value(after, "lowserve_requests_total", method="GET", status="4xx") == 1
+        assert value(after, "lowserve_requests_total", method="GET", status="5xx") == 1
+        assert value(after, "lowserve_requests_total", method="POST", status="2xx") == 1
+        # the histogram counts every request, in cumulative buckets ending at +Inf
+        count = value(after, "lowserve_request_duration_seconds_count")
+        assert count == base + 23
+        assert value(after, "lowserve_request_duration_seconds_bucket", le="+Inf") == count
+        bounds = [
+            value(after, "lowserve_request_duration_seconds_bucket", le=str(b)) for b in BUCKETS
+        ]
+        assert bounds == sorted(bounds) and bounds[-1] <= count
+        assert value(after, "lowserve_request_body_bytes_total") >= 5
+        assert value(after, "lowserve_connections_accepted_total") >= base + 23
+        # per-worker gauges carry the worker's number; the user's counter is summed
+        assert {dict(lab)["worker"] for (n, lab) in after if n == "lowserve_worker_rss_bytes"} == {
+            "1",
+            "2",
+        }
+        assert all(v > 1e6 for (n, _), v in after.items() if n == "lowserve_worker_rss_bytes")
+        assert value(after, "myapp_orders_total", kind="book") == 20
+        assert value(after, "lowserve_workers", state="serving") == 2
+        assert value(after, "lowserve_worker_starts_total") == 2
+        # the admin listener answers nothing else
+        assert scrape_text(admin, "/")[0] == 404
+        with socket.create_connection(("127.0.0.1", admin), timeout=5) as s:
+            s.sendall(
+                b"POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            )
+            assert s.recv(100).startswith(b"HTTP/1.1 405 ")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+        stderr.join()
+
+
+def test_readyz_fails_from_the_drain_start_while_healthz_holds(app: Path, tmp_path: Path) -> None:
+    port, sock_path = free_port(), str(tmp_path / "admin.sock")
+    proc = lowserve(
+        "myapp:handler", "--port", str(port), "--metrics", f"unix:{sock_path}",
+        "--no-access-log", "--log-level", "info", cwd=app,
+    )  # fmt: skip
+    stderr = StderrLines(proc)
+    try:
+        wait_serving(port, proc)
+        stderr.wait_for("serving on", 20)
+        assert scrape_text(sock_path, "/readyz")[:1] == (200,)
+        answer: list[int] = []
+        slow = threading.Thread(target=lambda: answer.append(get(port, "/slow?t=1.5")[0]))
+        slow.start()
+        stderr.wait_for("slow request started", 10)
+        proc.send_signal(signal.SIGTERM)
+        stderr.wait_for("stopping (SIGTERM)", 10)
+        # the drain runs: not ready (endpoints go), but alive (no restart)
+        assert scrape_text(sock_path, "/readyz")[0] == 503
+        assert scrape_text(sock_path, "/healthz")[0] == 200
+        slow.join(10)
+        assert answer == [200]
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        stderr.join()
+    assert not Path(sock_path).exists()
+
+
+def test_metrics_address_in_use_is_one_line_and_exit_3(app: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        admin = taken.getsockname()[1]
+        result = run_once(
+            "myapp:handler", "--port", str(free_port()), "--metrics", f"127.0.0.1:{admin}", cwd=app
+        )
+    assert result.returncode == 3
+    assert result.stderr.strip().splitlines() == [
+        f"Error: --metrics: cannot listen on 127.0.0.1:{admin}: address already in use"
+    ]
+
+
+def test_fleet_counters_stay_monotonic_as_workers_come_and_go() -> None:
+    fleet = Fleet()
+    snap = {"requests": {"GET": [0, 5, 0, 1, 0]}, "buckets": [5, 1] + [0] * (len(BUCKETS) - 1),
+            "duration_sum": 0.5, "connections_open": 3, "refusals": {"limit": 2}}  # fmt: skip
+    fleet.started(10, 1)
+    fleet.receive(10, __import__("json").dumps(snap).encode())
+    fleet.receive(10, b"not json")  # ignored
+    before = parse(fleet.exposition().decode())
+    fleet.exited(10, "recycle-requests")
+    fleet.started(11, 1)
+    after = parse(fleet.exposition().decode())
+    for key in ("lowserve_requests_total", "lowserve_request_duration_seconds_count",
+                "lowserve_refusals_total"):  # fmt: skip
+        assert total(after, key) == total(before, key) > 0
+    assert value(after, "lowserve_worker_exits_total", cause="recycle-requests") == 1
+    # a gauge belongs to live workers only
+    assert total(before, "lowserve_connections_open") == 3
+    assert total(after, "lowserve_connections_open") == 0
+
+
+async def test_the_sweeper_measures_event_loop_lag() -> None:
+    async def handler(request):  # type: ignore[no-untyped-def]
+        return Response(text="ok")
+
+    server = Server(handler, keepalive_timeout=0.2)  # a sweep every 50 ms
+    loop = asyncio.get_running_loop()
+    srv = await loop.create_server(server, "127.0.0.1", 0)
+    port = srv.sockets[0].getsockname()[1]
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        await asyncio.wait_for(reader.readuntil(b"ok"), 5)
+        server.take_loop_lag()
+        time.sleep(0.3)  # the loop is blocked: the next sweep is ~0.25 s late
+        await asyncio.sleep(0.1)
+        assert server.take_loop_lag() >= 0.2
+        assert server.take_loop_lag() < 0.2  # read once: a new interval begins
+        writer.close()
+    finally:
+        srv.close()
+        await srv.wait_closed()

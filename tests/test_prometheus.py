@@ -1,0 +1,159 @@
+"""A real Prometheus server (Debian's ``prometheus``) scrapes lowserve's --metrics under
+load, across a SIGHUP rolling restart and --max-requests recycles; its HTTP API must
+count every request the client got an answer to, no more and no fewer."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from test_metrics import parse, scrape, scrape_text, total
+
+from test_cli import APP, StderrLines, free_port, lowserve, wait_serving
+from test_drain import Load
+
+pytestmark = [
+    pytest.mark.timeout(180),
+    pytest.mark.skipif(shutil.which("prometheus") is None, reason="needs Debian's prometheus"),
+]
+
+
+def _query(port: int, promql: str) -> list[dict[str, object]]:
+    url = f"http://127.0.0.1:{port}/api/v1/query?" + urllib.parse.urlencode({"query": promql})
+    with urllib.request.urlopen(url, timeout=5) as answer:
+        data = json.load(answer)
+    assert data["status"] == "success", data
+    result: list[dict[str, object]] = data["data"]["result"]
+    return result
+
+
+def _scalar(port: int, promql: str) -> float | None:
+    result = _query(port, promql)
+    if not result:
+        return None
+    value = result[0]["value"]
+    assert isinstance(value, list)
+    return float(value[1])
+
+
+def _start_prometheus(tmp_path: Path, target: int) -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
+    config = tmp_path / "prometheus.yml"
+    config.write_text(
+        "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
+        "scrape_configs:\n  - job_name: lowserve\n"
+        f"    static_configs:\n      - targets: ['127.0.0.1:{target}']\n"
+    )
+    proc = subprocess.Popen(
+        [
+            "prometheus",
+            f"--config.file={config}",
+            f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--log.level=warn",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/-/ready", timeout=2) as r:
+                if r.status == 200:
+                    return proc, port
+        except OSError:
+            pass
+        assert proc.poll() is None, "prometheus exited"
+        assert time.monotonic() < deadline, "prometheus did not become ready"
+        time.sleep(0.2)
+
+
+def _settled(admin: int) -> float:
+    """The request count once every worker has reported it: unchanged for longer
+    than a worker's report interval (1 s)."""
+    seen, since = total(scrape(admin), "lowserve_requests_total"), time.monotonic()
+    deadline = since + 20
+    while time.monotonic() - since < 1.5:
+        assert time.monotonic() < deadline, "the request count never settled"
+        time.sleep(0.1)
+        now = total(scrape(admin), "lowserve_requests_total")
+        if now != seen:
+            seen, since = now, time.monotonic()
+    return seen
+
+
+def test_prometheus_counts_every_request_across_a_restart_and_recycles(tmp_path: Path) -> None:
+    (tmp_path / "myapp.py").write_text(APP)
+    port, admin = free_port(), free_port()
+    proc = lowserve(
+        "myapp:handler", "--port", str(port), "--workers", "2", "--max-requests", "1000",
+        "--metrics", f"127.0.0.1:{admin}", "--no-access-log", "--log-level", "info",
+        cwd=tmp_path,
+    )  # fmt: skip
+    stderr = StderrLines(proc)
+    prom, prom_port = None, 0
+    try:
+        wait_serving(port, proc)
+        stderr.wait_for("serving on", 20)
+        prom, prom_port = _start_prometheus(tmp_path, admin)
+        base = _settled(admin)  # wait_serving's requests
+        scrapes: list[str] = []
+        with Load(port, clients=20) as load:
+            load.wait_for(300)
+            proc.send_signal(signal.SIGHUP)
+            stderr.wait_for("restart complete", 30)
+            while sum("recycling" in line for line in stderr.lines) < 2:
+                load.wait_for(200, timeout=30)
+                scrapes.append(scrape_text(admin)[2])
+        tally = load.tally
+        assert tally.failed == [] and tally.refused == 0
+        expected = base + tally.ok
+        # every scrape taken under load parses, and no counter ever went down
+        parsed = [parse(text) for text in scrapes]
+        counts = [total(p, "lowserve_requests_total") for p in parsed]
+        assert counts == sorted(counts)
+
+        def prometheus_sees(promql: str) -> float | None:
+            deadline = time.monotonic() + 20
+            seen = None
+            while time.monotonic() < deadline:
+                seen = _scalar(prom_port, promql)
+                if seen == expected:
+                    break
+                time.sleep(0.25)
+            return seen
+
+        assert prometheus_sees("sum(lowserve_requests_total)") == expected
+        assert prometheus_sees("sum(lowserve_request_duration_seconds_count)") == expected
+        assert _scalar(prom_port, 'up{job="lowserve"}') == 1
+        exits = {
+            str(series["metric"]["cause"]): float(series["value"][1])  # type: ignore[index]
+            for series in _query(prom_port, "lowserve_worker_exits_total")
+        }
+        starts = _scalar(prom_port, "lowserve_worker_starts_total")
+        # Every exit is a reload or a recycle (an old worker may reach --max-requests
+        # while its replacement starts); none crashed, two workers still serve.
+        reloads, recycles = exits["reload"], exits["recycle-requests"]
+        assert recycles >= 2 and reloads + recycles == starts - 2 and starts >= 4, exits
+        assert sum(exits.values()) == reloads + recycles
+        # Prometheus saw the counter only grow: no reset across the worker changes
+        assert _scalar(prom_port, "sum(resets(lowserve_requests_total[5m]))") == 0
+        print(
+            f"prometheus: {expected:.0f} requests counted, {tally.ok} answered under load; "
+            f"{reloads:.0f} reload exits, {recycles:.0f} recycles"
+        )
+    finally:
+        if prom is not None:
+            prom.terminate()
+            prom.wait(10)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+        stderr.join()
