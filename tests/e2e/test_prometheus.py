@@ -14,8 +14,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
-from test_metrics import parse, scrape, scrape_text, total
+from test_metrics import parse, scrape_text, settled, total
 
 from test_cli import APP, StderrLines, free_port, lowserve, wait_serving
 from test_drain import Load
@@ -76,20 +75,6 @@ def _start_prometheus(tmp_path: Path, target: int) -> tuple[subprocess.Popen[byt
         time.sleep(0.2)
 
 
-def _settled(admin: int) -> float:
-    """The request count once every worker has reported it: unchanged for longer
-    than a worker's report interval (1 s)."""
-    seen, since = total(scrape(admin), "lowserve_requests_total"), time.monotonic()
-    deadline = since + 20
-    while time.monotonic() - since < 1.5:
-        assert time.monotonic() < deadline, "the request count never settled"
-        time.sleep(0.1)
-        now = total(scrape(admin), "lowserve_requests_total")
-        if now != seen:
-            seen, since = now, time.monotonic()
-    return seen
-
-
 def test_prometheus_counts_every_request_across_a_restart_and_recycles(tmp_path: Path) -> None:
     (tmp_path / "myapp.py").write_text(APP)
     port, admin = free_port(), free_port()
@@ -104,7 +89,7 @@ def test_prometheus_counts_every_request_across_a_restart_and_recycles(tmp_path:
         wait_serving(port, proc)
         stderr.wait_for("serving on", 20)
         prom, prom_port = _start_prometheus(tmp_path, admin)
-        base = _settled(admin)  # wait_serving's requests
+        base = settled(admin)  # wait_serving's requests
         scrapes: list[str] = []
         with Load(port, clients=20) as load:
             load.wait_for(300)

@@ -102,6 +102,20 @@ def wait_until(check, timeout: float = 10.0, what: str = "") -> None:  # type: i
         time.sleep(0.05)
 
 
+def settled(admin: int) -> float:
+    """The request count once every worker has reported it: unchanged for longer
+    than a worker's report interval (1 s)."""
+    seen, since = total(scrape(admin), "lowserve_requests_total"), time.monotonic()
+    deadline = since + 20
+    while time.monotonic() - since < 1.5:
+        assert time.monotonic() < deadline, "the request count never settled"
+        time.sleep(0.1)
+        now = total(scrape(admin), "lowserve_requests_total")
+        if now != seen:
+            seen, since = now, time.monotonic()
+    return seen
+
+
 @pytest.fixture
 def app(tmp_path: Path) -> Path:
     (tmp_path / "myapp.py").write_text(APP)
@@ -120,8 +134,8 @@ def test_metrics_count_what_was_answered_across_workers(app: Path) -> None:
         stderr.wait_for("serving on", 20)
         assert scrape_text(admin, "/healthz")[0] == 200
         assert scrape_text(admin, "/readyz")[0] == 200
+        base = settled(admin)  # wait_serving's requests
         before = scrape(admin)
-        base = total(before, "lowserve_requests_total")
         for _ in range(20):
             assert get(port, "/order")[0] == 200
         assert get(port, "/missing")[0] == 404
