@@ -1,15 +1,19 @@
-"""lowserve.listening on its own: the SYN filter, and queued() for any descriptor."""
+"""lowserve.listening: the SYN filter, queued() for any descriptor, and accepting in bursts."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import resource
 import socket
+import ssl
 import sys
 
 import pytest
 
-from lowserve import listening
+from lowserve import listening, web
+
+from conftest import exchange, serve
 
 
 def test_queued_takes_descriptors_past_select_s_limit() -> None:
@@ -60,3 +64,111 @@ def test_a_stopped_tcp_listener_keeps_its_queue_and_takes_no_new_connection(host
                 accepted.settimeout(5)
                 assert accepted.recv(100) == b"sent before the stop"
             assert not listening.queued([listener])
+
+
+# -- accepting in bursts (BurstAcceptor, used by every site) ---------------------------
+
+
+async def _hello(request: web.BaseRequest) -> web.Response:
+    return web.Response(text="hi")
+
+
+def _turns_to_accept(count: int, burst: int | None) -> int:
+    """Loop turns (under uvloop) until *count* connections queued at once are made.
+
+    *burst* None: a TCPSite (its default burst); a number: a SockSite with that burst.
+    """
+    import uvloop
+
+    async def main() -> int:
+        server = web.Server(_hello, access_log=None)
+        runner = web.ServerRunner(server)
+        await runner.setup()
+        if burst is None:
+            site: web.BaseSite = web.TCPSite(runner, "127.0.0.1", 0)
+        else:
+            sock = socket.create_server(("127.0.0.1", 0), backlog=count + 16)
+            site = web.SockSite(runner, sock, accept_burst=burst)
+        await site.start()
+        port = site.addresses[0][1]
+        clients = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(count)]
+        try:
+            for turn in range(1, 2 * count):
+                if len(server.connections) == count:
+                    return turn
+                await asyncio.sleep(0)
+            return 2 * count
+        finally:
+            for c in clients:
+                c.close()
+            await runner.cleanup()
+
+    return uvloop.run(asyncio.wait_for(main(), 30))
+
+
+def test_a_burst_of_queued_connections_is_accepted_in_a_few_loop_turns() -> None:
+    # uvloop's own listener accepts one connection per turn of the loop: on a busy
+    # server 1,024 connections opened at once waited seconds in the accept queue.
+    assert _turns_to_accept(300, None) <= 20
+    assert _turns_to_accept(300, 1) >= 250  # the loop's listener alone: one a turn
+
+
+async def test_a_stopped_site_leaves_no_listener_behind() -> None:
+    # The acceptor watches a duplicate descriptor: it must close with the site, or
+    # the socket would go on listening (and queueing) with nobody to accept.
+    async with serve(_hello) as served:
+        port = served.port
+        raw = await exchange(port, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert raw.startswith(b"HTTP/1.1 200 OK") and raw.endswith(b"hi")
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+
+
+async def test_tls_connections_accepted_in_a_burst_are_served() -> None:
+    trustme = pytest.importorskip("trustme")
+    ca = trustme.CA()
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_ctx)
+    client_ctx = ssl.create_default_context()
+    ca.configure_trust(client_ctx)
+    server = web.Server(_hello, access_log=None)
+    runner = web.ServerRunner(server)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=server_ctx)
+    await site.start()
+    port = site.addresses[0][1]
+
+    async def one() -> bytes:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=client_ctx)
+        writer.write(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        data = await reader.read()
+        writer.close()
+        return data
+
+    try:
+        answers = await asyncio.wait_for(asyncio.gather(*(one() for _ in range(40))), 20)
+        assert all(a.startswith(b"HTTP/1.1 200 OK") and a.endswith(b"hi") for a in answers)
+    finally:
+        await runner.cleanup()
+
+
+def test_a_listener_shut_down_under_a_site_stops_its_acceptor_quietly() -> None:
+    # The supervisor shuts its sockets down to stop while the workers drain: accept()
+    # then fails with EINVAL each time the socket is polled. It must not be an error
+    # logged on every turn of the loop.
+    import uvloop
+
+    async def main() -> list[dict[str, object]]:
+        errors: list[dict[str, object]] = []
+        asyncio.get_running_loop().set_exception_handler(lambda _loop, ctx: errors.append(ctx))
+        runner = web.ServerRunner(web.Server(_hello, access_log=None))
+        await runner.setup()
+        sock = socket.create_server(("127.0.0.1", 0))
+        await web.SockSite(runner, sock, accept_burst=16).start()
+        sock.shutdown(socket.SHUT_RDWR)
+        for _ in range(20):
+            await asyncio.sleep(0.005)
+        await runner.cleanup()
+        return errors
+
+    assert uvloop.run(asyncio.wait_for(main(), 10)) == []

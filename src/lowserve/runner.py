@@ -142,6 +142,10 @@ class BaseSite:
         self._ssl_context = ssl_context
         self._backlog = backlog
         self._server: asyncio.Server | None = None
+        self._acceptors: list[listening.BurstAcceptor] = []
+        #: Connections accepted at once when a socket is readable (1: the loop's own
+        #: listener alone, which accepts one per turn); see lowserve.listening.
+        self._accept_burst = listening.ACCEPT_BURST
 
     @property
     def name(self) -> str:
@@ -157,6 +161,19 @@ class BaseSite:
     async def start(self) -> None:
         self._runner.register_site(self)
 
+    def _listening(self, server: asyncio.Server) -> None:
+        """*server* listens for this site: its sockets also accept in bursts
+        (:class:`~lowserve.listening.BurstAcceptor`)."""
+        self._server = server
+        if self._accept_burst <= 1:
+            return
+        loop = asyncio.get_running_loop()
+        factory = _ready_server(self._runner)
+        self._acceptors = [
+            listening.BurstAcceptor(loop, sock, factory, self._ssl_context, self._accept_burst)
+            for sock in server.sockets
+        ]
+
     def stop_arrivals(self) -> list[Any]:
         """Keep new connections out of the sockets this site made; return them.
 
@@ -169,6 +186,9 @@ class BaseSite:
     async def stop(self) -> None:
         """Stop listening; open connections are left to the runner's cleanup."""
         self._runner.unregister_site(self)
+        for acceptor in self._acceptors:
+            acceptor.close()
+        self._acceptors = []
         if self._server is not None:
             self._server.close()
             self._server = None
@@ -218,14 +238,16 @@ class TCPSite(BaseSite):
         await super().start()
         loop = asyncio.get_running_loop()
         server = _ready_server(self._runner)
-        self._server = await loop.create_server(
-            server,
-            self._host,
-            self._port,
-            ssl=self._ssl_context,
-            backlog=self._backlog,
-            reuse_address=self._reuse_address,
-            reuse_port=self._reuse_port,
+        self._listening(
+            await loop.create_server(
+                server,
+                self._host,
+                self._port,
+                ssl=self._ssl_context,
+                backlog=self._backlog,
+                reuse_address=self._reuse_address,
+                reuse_port=self._reuse_port,
+            )
         )
 
 
@@ -255,8 +277,10 @@ class UnixSite(BaseSite):
         await super().start()
         loop = asyncio.get_running_loop()
         server = _ready_server(self._runner)
-        self._server = await loop.create_unix_server(
-            server, self._path, ssl=self._ssl_context, backlog=self._backlog
+        self._listening(
+            await loop.create_unix_server(
+                server, self._path, ssl=self._ssl_context, backlog=self._backlog
+            )
         )
         if self._mode is not None:
             os.chmod(self._path, self._mode)
@@ -282,7 +306,13 @@ class UnixSite(BaseSite):
 
 
 class SockSite(BaseSite):
-    """Listen on a socket that is already bound (inherited, or from systemd)."""
+    """Listen on a socket that is already bound (inherited, or from systemd).
+
+    ``accept_burst`` (lowserve's): how many queued connections are accepted at once
+    when the socket is readable; small by default, as other processes may accept
+    from the same socket (see :mod:`lowserve.listening`). 1 leaves accepting to the
+    event loop's own listener.
+    """
 
     def __init__(
         self,
@@ -291,9 +321,11 @@ class SockSite(BaseSite):
         *,
         ssl_context: ssl.SSLContext | None = None,
         backlog: int = DEFAULT_BACKLOG,
+        accept_burst: int = listening.SHARED_ACCEPT_BURST,
     ) -> None:
         super().__init__(runner, ssl_context=ssl_context, backlog=backlog)
         self._sock = sock
+        self._accept_burst = accept_burst
         scheme = "https" if ssl_context else "http"
         if sock.family == getattr(socket, "AF_UNIX", None):
             self._name = f"{scheme}://unix:{sock.getsockname()}:"
@@ -313,10 +345,11 @@ class SockSite(BaseSite):
         loop = asyncio.get_running_loop()
         server = _ready_server(self._runner)
         if self._sock.family == getattr(socket, "AF_UNIX", None):
-            self._server = await loop.create_unix_server(
+            listener = await loop.create_unix_server(
                 server, sock=self._sock, ssl=self._ssl_context, backlog=self._backlog
             )
         else:
-            self._server = await loop.create_server(
+            listener = await loop.create_server(
                 server, sock=self._sock, ssl=self._ssl_context, backlog=self._backlog
             )
+        self._listening(listener)

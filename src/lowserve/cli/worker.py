@@ -26,6 +26,7 @@ import socket
 import ssl
 import sys
 
+from .. import listening
 from ..conn.metrics import RequestMetrics, snapshot
 from ..conn.server import Server
 from ..runner import ServerRunner, SockSite
@@ -165,8 +166,13 @@ async def serve_config(
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    # One worker has the sockets to itself: it accepts in large bursts (the tail at a
+    # thousand connections); several share them, and each takes a few at a time.
+    burst = listening.ACCEPT_BURST if config.workers == 1 else listening.SHARED_ACCEPT_BURST
     for sock in sockets:
-        await SockSite(runner, sock, ssl_context=ssl_context, backlog=config.backlog).start()
+        await SockSite(
+            runner, sock, ssl_context=ssl_context, backlog=config.backlog, accept_burst=burst
+        ).start()
     line = _StatusLine(status_fd, stop)
     line.tell(b"R")
     _arm_recycling(server, config, line, stop)
