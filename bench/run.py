@@ -42,9 +42,19 @@ wrk.body = string.rep("x", 1024)
 wrk.headers["Content-Type"] = "application/octet-stream"
 """
 
+# Appended to every wrk script: wrk's --latency prints 50/75/90/99% only.
+LUA_DONE = """
+done = function(summary, latency, requests)
+  io.write(string.format("PCT %d %d %d %d\\n", latency:percentile(50),
+    latency:percentile(99), latency:percentile(99.9), latency.max))
+end
+"""
+
 SCENARIOS = {
     # name: (path, lua script or None, connections, what it shows)
     "hello": ("/", None, 64, "hello world, 64 keep-alive connections"),
+    "hello-256": ("/", None, 256, "hello world, 256 keep-alive connections (latency tail)"),
+    "hello-1024": ("/", None, 1024, "hello world, 1,024 keep-alive connections (latency tail)"),
     "pipelined": ("/", LUA_PIPELINE, 64, "hello world, 16 requests pipelined per connection"),
     "post-1k": ("/echo", LUA_POST, 64, "POST of 1 KiB read with request.read() and echoed"),
     "json": ("/json", None, 64, "a ~1 KiB JSON response built from a dict"),
@@ -54,6 +64,28 @@ SCENARIOS = {
         32,
         "WebSocket echo of 34-byte text messages over 32 connections, "
         "messages/s (Node ws client, no compression; lowserve and aiohttp only)",
+    ),
+    "ws-small": (
+        "/ws",
+        None,
+        32,
+        "WebSocket echo of 34-byte text messages over 32 connections: the server "
+        "process's CPU time per message (µs, from /proc/PID/stat; lower is better; "
+        "ratio is peer / lowserve)",
+    ),
+    "ws-fragmented": (
+        "/ws",
+        None,
+        4,
+        "WebSocket echo of 256 KiB text messages each sent as 1,024 fragments of 256 "
+        "bytes, 4 connections: server CPU per message (µs)",
+    ),
+    "ws-compressed": (
+        "/ws",
+        None,
+        32,
+        "WebSocket echo of 1 KiB JSON-like text messages with permessage-deflate, 32 "
+        "connections: server CPU per message (µs)",
     ),
     "download": (
         "/stream",
@@ -90,9 +122,19 @@ UNITS = {
     "upload": "MB/s",
     "idle": "KiB/conn",
     "ws-echo": "msg/s",
+    "ws-small": "µs CPU/msg",
+    "ws-fragmented": "µs CPU/msg",
+    "ws-compressed": "µs CPU/msg",
 }
+# The scenarios where `floor` is the bare uvloop + httptools server (servers.py floor-http).
+FLOOR_HTTP = {"hello", "hello-256", "hello-1024", "pipelined", "post-1k", "json"}
+LOWER_IS_BETTER = {"idle", "ws-small", "ws-fragmented", "ws-compressed"}
+LATENCY = {"hello", "hello-256", "hello-1024", "pipelined", "post-1k", "json"}
 ONLY = {
     "ws-echo": ("lowserve", "aiohttp"),
+    "ws-small": ("lowserve", "aiohttp"),
+    "ws-fragmented": ("lowserve", "aiohttp"),
+    "ws-compressed": ("lowserve", "aiohttp"),
     "download": ("lowserve", "aiohttp", "uvicorn", "floor"),
     "file": ("lowserve", "aiohttp", "floor"),
     "upload": ("lowserve", "aiohttp", "uvicorn", "floor"),
@@ -123,7 +165,7 @@ def pin(core: int) -> list[str]:
 
 
 @contextlib.contextmanager
-def running(kind: str, port: int) -> Iterator[subprocess.Popen[bytes]]:
+def running(kind: str, port: int, scenario: str) -> Iterator[subprocess.Popen[bytes]]:
     if kind == "granian":
         cmd = [
             sys.executable,
@@ -145,6 +187,8 @@ def running(kind: str, port: int) -> Iterator[subprocess.Popen[bytes]]:
             "servers:asgi_app",
         ]
     else:
+        if kind == "floor" and scenario in FLOOR_HTTP:
+            kind = "floor-http"
         cmd = [sys.executable, str(HERE / "servers.py"), kind, str(port)]
     proc = subprocess.Popen(
         pin(0) + cmd, cwd=HERE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
@@ -167,25 +211,29 @@ def running(kind: str, port: int) -> Iterator[subprocess.Popen[bytes]]:
             proc.kill()
 
 
-def wrk(port: int, path: str, lua: str | None, conns: int, duration: float) -> tuple[float, float]:
+Run = dict[str, float]  # one measured run: "rate" (the unit's figure), latencies in ms
+
+
+def wrk(port: int, path: str, lua: str | None, conns: int, duration: float) -> Run:
+    """req/s and latency percentiles (p50, p99, p99.9, max; ms) of one wrk run."""
     cmd = [*pin(1), "wrk", "-t1", f"-c{conns}", f"-d{duration:g}s", "--latency"]
     with tempfile.TemporaryDirectory() as tmp:
-        if lua:
-            script = Path(tmp) / "scenario.lua"
-            script.write_text(lua)
-            cmd += ["-s", str(script)]
-        cmd.append(f"http://127.0.0.1:{port}{path}")
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 30).stdout
+        script = Path(tmp) / "scenario.lua"
+        script.write_text((lua or "") + LUA_DONE)
+        cmd += ["-s", str(script), f"http://127.0.0.1:{port}{path}"]
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    m = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
-    p99 = float(m.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[m.group(2)] if m else float("nan")
+    m = re.search(r"PCT (\d+) (\d+) (\d+) (\d+)", out)  # microseconds
+    pct = [int(v) / 1000 for v in m.groups()] if m else [float("nan")] * 4
     if "Non-2xx" in out or ("Socket errors" in out and "read 0, write 0, timeout 0" not in out):
         print(f"    warning: errors reported by wrk:\n{out}", file=sys.stderr)
-    return rps, p99
+    return {"rate": rps, "p50": pct[0], "p99": pct[1], "p999": pct[2], "max": pct[3]}
 
 
-def ws_echo(port: int, conns: int, duration: float) -> tuple[float, float]:
-    """Messages/s of the Node ``ws`` echo client (bench/node), pinned to core 1."""
+def node_client(script: str, *args: str, timeout: float) -> dict[str, float]:
+    """Run one of bench/node's clients, pinned to core 1; its last line, parsed."""
+    import json
+
     node_dir = HERE / "node"
     if not (node_dir / "node_modules" / "ws").exists():
         subprocess.run(
@@ -194,21 +242,37 @@ def ws_echo(port: int, conns: int, duration: float) -> tuple[float, float]:
             check=True,
             timeout=300,
         )
-    cmd = [
-        *pin(1),
-        "node",
-        str(node_dir / "ws_echo.js"),
-        f"ws://127.0.0.1:{port}/ws",
-        str(conns),
-        f"{duration:g}",
-    ]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 30).stdout
-    import json
-
-    return float(json.loads(out.strip().splitlines()[-1])["rate"]), float("nan")
+    cmd = [*pin(1), "node", str(node_dir / script), *args]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout).stdout
+    result: dict[str, float] = json.loads(out.strip().splitlines()[-1])
+    if result.get("errors"):
+        print(f"    warning: {script} {args}: {result['errors']} errors", file=sys.stderr)
+    return result
 
 
-def curl_speed(port: int, path: str, upload: Path | None) -> tuple[float, float]:
+def ws_echo(port: int, conns: int, duration: float) -> Run:
+    """Messages/s of the Node ``ws`` echo client (bench/node)."""
+    url = f"ws://127.0.0.1:{port}/ws"
+    done = node_client("ws_echo.js", url, str(conns), f"{duration:g}", timeout=duration + 30)
+    return {"rate": done["rate"]}
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process *pid* so far (its threads included)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def ws_cpu(port: int, pid: int, mode: str, conns: int, duration: float) -> Run:
+    """µs of the server's CPU per echoed message, the client's whole run counted."""
+    url = f"ws://127.0.0.1:{port}/ws"
+    before = cpu_seconds(pid)
+    done = node_client("ws_cpu.js", url, str(conns), f"{duration:g}", mode, timeout=duration + 30)
+    used = cpu_seconds(pid) - before
+    return {"rate": used / max(1.0, done["messages"]) * 1e6, "msgs": done["rate"]}
+
+
+def curl_speed(port: int, path: str, upload: Path | None) -> Run:
     cmd = [*pin(1), "curl", "-s", "-o", "/dev/null", "-H", "Expect:"]
     if upload is not None:
         cmd += [
@@ -224,7 +288,7 @@ def curl_speed(port: int, path: str, upload: Path | None) -> tuple[float, float]
     out = subprocess.run(
         [*cmd, f"http://127.0.0.1:{port}{path}"], capture_output=True, text=True, timeout=120
     ).stdout
-    return float(out) / 1e6, float("nan")
+    return {"rate": float(out) / 1e6}
 
 
 def rss_kib(pid: int) -> int:
@@ -234,7 +298,7 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
-def idle_cost(port: int, pid: int, count: int) -> tuple[float, float]:
+def idle_cost(port: int, pid: int, count: int) -> Run:
     """KiB of server RSS per idle keep-alive connection (after one request each)."""
     import resource
     import socket as so
@@ -259,7 +323,7 @@ def idle_cost(port: int, pid: int, count: int) -> tuple[float, float]:
     after = rss_kib(pid)
     for c in conns + warm:
         c.close()
-    return (after - before) / count, float("nan")
+    return {"rate": (after - before) / count}
 
 
 def command_workers(workers: int, duration: float) -> dict[str, tuple[float, float]]:
@@ -330,35 +394,42 @@ def main() -> None:
     if not shutil.which("wrk"):
         sys.exit("error: wrk is not installed (apt-get install wrk)")
     servers = args.peer or peers()
-    results: dict[str, dict[str, tuple[float, float]]] = {}
+    results: dict[str, dict[str, Run]] = {}
     tmp = Path(tempfile.mkdtemp())
     upload_file = tmp / "upload.bin"
     for name in args.scenario or list(SCENARIOS):
-        path, lua, conns, _ = SCENARIOS[name]
-        results[name] = {}
         kinds = [k for k in [*servers, "floor"] if k in ONLY.get(name, servers)]
+        if name in FLOOR_HTTP:
+            kinds.append("floor")
+        # Every server of the scenario runs at once (the idle ones cost nothing) and the
+        # measured runs take turns, so that a burst of noise from the machine's other
+        # users falls on all of them rather than on one.
+        with contextlib.ExitStack() as stack:
+            procs = {
+                kind: (port, stack.enter_context(running(kind, port, name)))
+                for kind in kinds
+                for port in [free_port()]
+            }
+            runs: dict[str, list[Run]] = {kind: [] for kind in kinds}
+            for i in range(-1, args.runs):  # run -1 is the warm-up
+                for kind, (port, proc) in procs.items():
+                    run = measure(name, port, proc.pid, args, upload_file, warmup=i < 0)
+                    if run is not None:
+                        runs[kind].append(run)
+        results[name] = {}
         for kind in kinds:
-            port = free_port()
-            with running(kind, port) as proc:
-                if name == "ws-echo":
-                    ws_echo(port, conns, args.warmup)
-                    runs = [ws_echo(port, conns, args.duration) for _ in range(args.runs)]
-                elif name in ("download", "file", "upload"):
-                    if name == "upload" and not upload_file.exists():
-                        with open(upload_file, "wb") as fh:
-                            fh.truncate(100 * 2**20)
-                    up = upload_file if name == "upload" else None
-                    runs = [curl_speed(port, path, up) for _ in range(args.runs)]
-                elif name == "idle":
-                    runs = [idle_cost(port, proc.pid, conns)]
-                else:
-                    wrk(port, path, lua, conns, args.warmup)
-                    runs = [wrk(port, path, lua, conns, args.duration) for _ in range(args.runs)]
-            rps = statistics.median(r for r, _ in runs)
-            p99 = statistics.median(p for _, p in runs)
-            results[name][kind] = (rps, p99)
+            row = {key: statistics.median(r[key] for r in runs[kind]) for key in runs[kind][0]}
+            results[name][kind] = row
+            tail = (
+                f"  p50 {row['p50']:.2f}  p99 {row['p99']:.2f}  p99.9 {row['p999']:.2f}"
+                f"  max {row['max']:.2f} ms"
+                if "p99" in row
+                else ""
+            )
+            spread = ", ".join(f"{r['rate']:.1f}" for r in runs[kind])
             print(
-                f"{name:10} {kind:9} {rps:12.2f} {UNITS.get(name, 'req/s')}  p99 {p99:7.2f} ms",
+                f"{name:13} {kind:9} {row['rate']:12.2f} {UNITS.get(name, 'req/s')}{tail}"
+                f"  (runs: {spread})",
                 flush=True,
             )
     workers: dict[int, dict[str, tuple[float, float]]] = {}
@@ -373,16 +444,40 @@ def main() -> None:
     print(report)
 
 
-def ratio(name: str, row: dict[str, tuple[float, float]], peer: str) -> str:
-    if peer not in row or "lowserve" not in row or not row[peer][0]:
+def measure(
+    name: str, port: int, pid: int, args: argparse.Namespace, upload_file: Path, warmup: bool
+) -> Run | None:
+    """One run of scenario *name* against the server on *port*; None for a warm-up."""
+    path, lua, conns, _ = SCENARIOS[name]
+    duration = args.warmup if warmup else args.duration
+    if name == "ws-echo":
+        run = ws_echo(port, conns, duration)
+    elif name.startswith("ws-"):
+        run = ws_cpu(port, pid, name[3:], conns, duration)
+    elif name in ("download", "file", "upload"):
+        if warmup:
+            return None
+        if name == "upload" and not upload_file.exists():
+            with open(upload_file, "wb") as fh:
+                fh.truncate(100 * 2**20)
+        run = curl_speed(port, path, upload_file if name == "upload" else None)
+    elif name == "idle":
+        return idle_cost(port, pid, conns) if warmup else None  # measured once
+    else:
+        run = wrk(port, path, lua, conns, duration)
+    return None if warmup else run
+
+
+def ratio(name: str, row: dict[str, Run], peer: str) -> str:
+    if peer not in row or "lowserve" not in row or not row[peer]["rate"]:
         return "n/a"
-    ours, theirs = row["lowserve"][0], row[peer][0]
-    value = theirs / ours if name == "idle" else ours / theirs  # idle: lower is better
+    ours, theirs = row["lowserve"]["rate"], row[peer]["rate"]
+    value = theirs / ours if name in LOWER_IS_BETTER else ours / theirs
     return f"**{value:.2f}x**"
 
 
 def render(
-    results: dict[str, dict[str, tuple[float, float]]],
+    results: dict[str, dict[str, Run]],
     servers: list[str],
     args: argparse.Namespace,
     workers: dict[int, dict[str, tuple[float, float]]],
@@ -396,7 +491,8 @@ def render(
         f"{os.cpu_count()} cores, Python {platform.python_version()}; each server pinned to "
         f"core 0 and the load generator to core 1; median of {args.runs} runs of "
         f"{args.duration:g} s after {args.warmup:g} s warm-up (wrk scenarios). Figures from "
-        "different runs are not comparable: compare the ratios.",
+        "different runs are not comparable: compare the ratios. The servers of a scenario run "
+        "side by side and its measured runs take turns.",
         "",
         "| scenario | unit | "
         + " | ".join(cols)
@@ -406,7 +502,7 @@ def render(
         "|" + "---|" * (2 + len(cols) + len(peers_) + 1),
     ]
     for name, row in results.items():
-        cells = [f"{row[s][0]:.1f}" if s in row else "n/a" for s in cols]
+        cells = [f"{row[s]['rate']:.1f}" if s in row else "n/a" for s in cols]
         ratios = [ratio(name, row, p) for p in [*peers_, "floor"]]
         lines.append(
             f"| {name} | {UNITS.get(name, 'req/s')} | " + " | ".join(cells + ratios) + " |"
@@ -428,12 +524,22 @@ def render(
             )
     lines += ["", "Scenarios:", ""]
     lines += [f"- **{n}**: {SCENARIOS[n][3]}" for n in results]
-    lines += ["", "p99 latencies (ms, wrk scenarios):", ""]
+    lines += [
+        "",
+        "Latencies (ms, wrk scenarios; median over the runs of each percentile):",
+        "",
+        "| scenario | server | p50 | p99 | p99.9 | max |",
+        "|---|---|---|---|---|---|",
+    ]
     for name, row in results.items():
-        if name in ("hello", "pipelined", "post-1k", "json"):
-            lines.append(
-                f"- {name}: " + ", ".join(f"{s} {row[s][1]:.2f}" for s in servers if s in row)
-            )
+        if name in LATENCY:
+            for s in cols:
+                if s in row:
+                    r = row[s]
+                    lines.append(
+                        f"| {name} | {s} | {r['p50']:.2f} | {r['p99']:.2f} | "
+                        f"{r['p999']:.2f} | {r['max']:.2f} |"
+                    )
     versions = []
     for mod in servers:
         with contextlib.suppress(Exception):
@@ -444,9 +550,7 @@ def render(
     return "\n".join(lines)
 
 
-def chart(
-    results: dict[str, dict[str, tuple[float, float]]], servers: list[str], out: Path
-) -> None:
+def chart(results: dict[str, dict[str, Run]], servers: list[str], out: Path) -> None:
     """A bar chart of lowserve's ratio to each peer, per scenario."""
     try:
         import matplotlib

@@ -1,6 +1,11 @@
 """The servers the benchmarks compare, each serving the same handlers.
 
-Run one as: python bench/servers.py {lowserve|aiohttp|uvicorn} PORT
+Run one as: python bench/servers.py {lowserve|aiohttp|uvicorn|floor|floor-http} PORT
+
+``floor-http`` is the HTTP floor: a bare uvloop + httptools protocol answering hello, json
+and echo with the same bytes lowserve sends (the same headers, a Date cached per second),
+and nothing else (no request object, no routing beyond the path, no timeouts, no limits).
+It shows how close lowserve is to what its own two building blocks allow.
 """
 
 from __future__ import annotations
@@ -152,8 +157,84 @@ def main() -> None:
         )
     elif kind == "floor":
         floor(port)
+    elif kind == "floor-http":
+        import uvloop
+
+        uvloop.run(floor_http(port))
     else:
         raise SystemExit(f"unknown server {kind!r}")
+
+
+async def floor_http(port: int) -> None:
+    """The HTTP floor: uvloop + httptools, one write per response, nothing else."""
+    import email.utils
+    import time
+
+    import httptools
+
+    loop = asyncio.get_running_loop()
+    server_header = b"Server: Python/%d.%d lowserve/0.1.0\r\n" % sys.version_info[:2]
+    date = [0.0, b""]
+
+    def head(ctype: bytes, length: int) -> bytes:
+        now = time.time()
+        if int(now) != date[0]:
+            date[0] = int(now)
+            date[1] = email.utils.formatdate(now, usegmt=True).encode()
+        return b"".join(
+            (
+                b"HTTP/1.1 200 OK\r\nContent-Type: ",
+                ctype,
+                b"\r\nContent-Length: %d\r\nDate: " % length,
+                date[1],  # type: ignore[list-item]
+                b"\r\n",
+                server_header,
+                b"\r\n",
+            )
+        )
+
+    class Floor(asyncio.Protocol):
+        def connection_made(self, transport):  # type: ignore[no-untyped-def]
+            self.transport = transport
+            self.parser = httptools.HttpRequestParser(self)
+            self.url = b""
+            self.body: list[bytes] = []
+
+        def data_received(self, data: bytes) -> None:
+            try:
+                self.parser.feed_data(data)
+            except httptools.HttpParserError:
+                self.transport.close()
+
+        def on_url(self, url: bytes) -> None:
+            self.url = url
+
+        def on_body(self, body: bytes) -> None:
+            self.body.append(body)
+
+        def on_message_complete(self) -> None:
+            url = self.url
+            if url == b"/echo":
+                body = b"".join(self.body)
+                self.body = []
+                ctype = b"application/octet-stream"
+            elif url == b"/json":
+                body = json.dumps(PAYLOAD).encode()
+                ctype = b"application/json; charset=utf-8"
+            else:
+                body = b"Hello, World!"
+                ctype = b"text/plain; charset=utf-8"
+            self.transport.write(head(ctype, len(body)) + body)
+            if not self.parser.should_keep_alive():
+                self.transport.close()
+
+        def connection_lost(self, exc: BaseException | None) -> None:
+            pass
+
+    server = await loop.create_server(Floor, "127.0.0.1", port, backlog=2048)
+    print("ready", flush=True)
+    async with server:
+        await server.serve_forever()
 
 
 def floor(port: int) -> None:
