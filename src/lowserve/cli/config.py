@@ -186,6 +186,25 @@ class Config:
     max_requests_jitter: int = option(
         0, "Add up to this many to --max-requests, per worker.", minimum=0
     )
+    max_worker_age: float = option(
+        0.0,
+        "Replace a worker after this many seconds, replacement first (0: never).",
+        minimum=0,
+        metavar="SECONDS",
+    )
+    max_worker_age_jitter: float = option(
+        0.0,
+        "Add up to this many seconds to --max-worker-age, per worker.",
+        minimum=0,
+        metavar="SECONDS",
+    )
+    max_worker_rss: int = option(
+        0,
+        "Replace a worker whose resident memory exceeds this many MiB, replacement first "
+        "(0: never; checked each second).",
+        minimum=0,
+        metavar="MIB",
+    )
     log_level: str = option("info", "How much to log.", choices=LEVELS)
     access_log: bool = option(
         True, "Log one line per response.", flag="--access-log/--no-access-log"

@@ -170,11 +170,8 @@ class Fleet:
         for key, name, text in (
             ("connections_accepted", "connections_accepted", "Connections accepted."),
             ("connections_closed", "connections_closed", "Connections closed."),
-            ("body_bytes_read", "request_body_bytes", "Request body bytes read."),
-            ("body_bytes_written", "response_body_bytes", "Response body bytes written."),
             ("drained", "drained_requests", "Requests answered after a worker's drain began."),
             ("cancelled", "cancelled_requests", "Handlers cancelled at a drain's end."),
-            ("websockets_total", "websockets", "WebSocket connections accepted (101)."),
         ):
             yield CounterMetricFamily(f"lowserve_{name}", text, value=total(key))
 

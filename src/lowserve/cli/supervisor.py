@@ -13,6 +13,13 @@ Signals:
   and leaves the old workers serving.
 * ``SIGTTIN``/``SIGTTOU``: one worker more, one fewer (never fewer than one).
 
+Recycling by age (``--max-worker-age``, plus up to ``--max-worker-age-jitter``) and by
+memory (``--max-worker-rss``, read from /proc once a second) is replacement-first: the
+replacement starts, and the old worker is sent SIGTERM (a drain) only once it serves.
+One such recycle runs at a time, never during a SIGHUP restart, so workers started
+together do not all restart together. (``--max-requests`` is the worker's own count: it
+starts draining at once, and its replacement starts at the same moment.)
+
 A worker that dies is replaced at once, whatever killed it (the OOM killer's
 SIGKILL included), even when no other worker is left serving; more than
 ``_CRASH_LIMIT`` deaths within ``_CRASH_WINDOW`` seconds stop the supervisor (exit
@@ -26,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import random
 import select
 import signal
 import socket
@@ -39,7 +47,7 @@ from . import systemd
 from .admin import AdminServer, Health
 from .config import Config, Exit
 from .listeners import Listener, queued, stop_arrivals
-from .metrics import Fleet
+from .metrics import Fleet, rss_bytes
 
 __all__ = ["Supervisor"]
 
@@ -64,6 +72,10 @@ class Worker:
     #: Why it was retired (an exit cause of lowserve.cli.metrics.EXIT_CAUSES).
     cause: str = ""
     beat: float = field(default_factory=time.monotonic)
+    #: Its --max-worker-age, jitter included (0: no limit).
+    age_limit: float = 0.0
+    #: Its replacement, while a recycle by age or memory waits for it to serve.
+    successor: Worker | None = None
 
     @property
     def pid(self) -> int:
@@ -95,6 +107,7 @@ class Supervisor:
         self._restarting: list[Worker] = []
         self._replacement: Worker | None = None
         self._names = ""
+        self._rss_checked = 0.0
         self._config_json = config.to_json()
         #: --metrics: the counts, what the probes read, and the listener serving them.
         self.health = Health()
@@ -158,6 +171,9 @@ class Supervisor:
                 theirs.close()
         os.set_blocking(read_end, False)
         worker = Worker(proc, read_end, number=number, metrics=ours)
+        if self.config.max_worker_age:
+            jitter = random.uniform(0, self.config.max_worker_age_jitter)
+            worker.age_limit = self.config.max_worker_age + jitter
         self.workers[proc.pid] = worker
         if self.fleet is not None:
             self.fleet.started(proc.pid, number)
@@ -287,6 +303,7 @@ class Supervisor:
             if code is not None:
                 return code
             self._advance_restart()
+            self._advance_recycles()
             self._keep_target()
             self._announce_ready()
             self._update_health()
@@ -379,6 +396,60 @@ class Supervisor:
                 systemd.notify("READY=1", self._status(self._names))
         elif time.monotonic() - replacement.started > _START_TIMEOUT:
             self.retire(replacement, "start-timeout", signal.SIGKILL)
+
+    def _advance_recycles(self) -> None:
+        """Recycling by age and memory: start one replacement, then retire its
+        predecessor once it serves (see the module's header)."""
+        now = time.monotonic()
+        pending = [w for w in self.workers.values() if w.successor is not None]
+        for old in pending:
+            new = old.successor
+            assert new is not None
+            if new.ready:
+                old.successor = None
+                self.retire(old, old.cause)
+            elif new.pid not in self.workers or now - new.started > _START_TIMEOUT:
+                # The replacement failed: the old worker keeps serving, and is tried again.
+                log.warning("worker %d: its replacement did not serve; it keeps serving", old.pid)
+                if new.pid in self.workers:
+                    self.retire(new, "start-timeout", signal.SIGKILL)
+                old.successor, old.retiring, old.cause = None, False, ""
+                old.started = now  # its age counts again from here
+        if pending or self._restarting or not self.ready_sent:
+            return
+        check_rss = self.config.max_worker_rss and now - self._rss_checked >= 1.0
+        if check_rss:
+            self._rss_checked = now
+        for worker in list(self.workers.values()):
+            if not worker.ready or worker.retiring:
+                continue
+            age = now - worker.started
+            if worker.age_limit and age >= worker.age_limit:
+                log.info(
+                    "worker %d is %.0f s old (--max-worker-age): recycling it, replacement first",
+                    worker.pid,
+                    age,
+                )
+                self._recycle(worker, "recycle-age")
+                return
+            if check_rss:
+                rss = rss_bytes(worker.pid) or 0
+                limit = self.config.max_worker_rss * 2**20
+                if rss > limit:
+                    log.info(
+                        "worker %d uses %d MiB, over --max-worker-rss %d: recycling it, "
+                        "replacement first",
+                        worker.pid,
+                        rss // 2**20,
+                        self.config.max_worker_rss,
+                    )
+                    self._recycle(worker, "recycle-memory")
+                    return
+
+    def _recycle(self, worker: Worker, cause: str) -> None:
+        """Start *worker*'s replacement; it is retired once that one serves."""
+        worker.retiring, worker.cause = True, cause
+        worker.successor = self.spawn()
 
     def _keep_target(self) -> None:
         """Start or retire workers to keep ``target`` of them.
