@@ -80,7 +80,15 @@ class ServerOptions:
     )
     access_log_format: str = option(
         '%a %t "%r" %s %b "%{Referer}i" "%{User-Agent}i"',
-        "Access-log format, in aiohttp's codes (%a %t %r %s %b %T %Tf %D %{H}i %{H}o).",
+        "Access-log format, in aiohttp's codes (%a %t %r %s %b %T %Tf %D %{H}i %{H}o), or "
+        "json: one JSON object per line.",
+    )
+    access_log_exclude: tuple[str, ...] = option(
+        (),
+        "Paths left out of the access log (still answered and counted), separated by "
+        "commas: health checks (/healthz); a trailing * matches a prefix.",
+        separator=",",
+        metavar="PATHS",
     )
     max_line_size: int = option(8190, "Longest request line in bytes (414 past it).", minimum=16)
     max_field_size: int = option(
@@ -203,6 +211,10 @@ class ServerOptions:
         check(self)  # the bounds, as the command checks its flags: ValueError naming the field
         if self.server_header is not None and any(c in self.server_header for c in "\r\n\0"):
             raise ValueError("server_header must not contain CR, LF or NUL")
+        if isinstance(self.access_log_exclude, str):
+            self.access_log_exclude = tuple(
+                p.strip() for p in self.access_log_exclude.split(",") if p.strip()
+            )
         if isinstance(self.forwarded_allow_ips, str):
             self.forwarded_allow_ips = tuple(
                 ip.strip() for ip in self.forwarded_allow_ips.split(",") if ip.strip()

@@ -51,3 +51,46 @@ async def test_custom_access_logger_class(caplog: pytest.LogCaptureFixture) -> N
     async with serve(handler, access_log=logging.getLogger("x"), access_log_class=Mine) as s:
         await exchange(s.port, b"GET /z HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
     assert seen == [("/z", 200)]
+
+
+async def test_json_access_log_is_one_object_per_request(caplog: pytest.LogCaptureFixture) -> None:
+    import json
+
+    from lowserve.api.accesslog import JSON_FIELDS
+
+    caplog.set_level(logging.INFO, logger="test.access")
+    async with serve(
+        handler, access_log=logging.getLogger("test.access"), access_log_format="json"
+    ) as s:
+        await exchange(
+            s.port,
+            b'GET /p?q="1" HTTP/1.1\r\nHost: a\r\nUser-Agent: t/1 "x"\r\nConnection: close\r\n\r\n',
+        )
+    [record] = [r for r in caplog.records if r.name == "test.access"]
+    line = record.getMessage()
+    assert "\n" not in line
+    entry = json.loads(line)
+    assert tuple(entry) == JSON_FIELDS
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", entry["time"])
+    assert entry["remote"] == "127.0.0.1"
+    assert (entry["method"], entry["path"], entry["version"]) == ("GET", '/p?q="1"', "HTTP/1.1")
+    assert (entry["status"], entry["bytes"]) == (200, 5)
+    assert (entry["referer"], entry["user_agent"]) == (None, 't/1 "x"')
+    assert isinstance(entry["duration"], float) and 0 <= entry["duration"] < 5
+    assert entry["pid"] > 0 and entry["worker"] is None
+
+
+async def test_excluded_paths_are_answered_but_not_logged(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="test.access")
+    async with serve(
+        handler,
+        access_log=logging.getLogger("test.access"),
+        access_log_exclude="/healthz, /internal/*",
+    ) as s:
+        for path in ("/healthz", "/internal/ready", "/healthzz", "/x"):
+            data = await exchange(
+                s.port, f"GET {path} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n".encode()
+            )
+            assert data.startswith(b"HTTP/1.1 200 ")
+    logged = [r.getMessage().split('"')[1] for r in caplog.records if r.name == "test.access"]
+    assert logged == ["GET /healthzz HTTP/1.1", "GET /x HTTP/1.1"]

@@ -276,3 +276,32 @@ async def test_the_sweeper_measures_event_loop_lag() -> None:
     finally:
         srv.close()
         await srv.wait_closed()
+
+
+def test_json_access_log_lines_are_bare_objects_and_health_checks_left_out(app: Path) -> None:
+    import json
+
+    port = free_port()
+    proc = lowserve(
+        "myapp:handler", "--port", str(port), "--workers", "2", "--access-log-format", "json",
+        "--access-log-exclude", "/healthz,/ready*", cwd=app,
+    )  # fmt: skip
+    stderr = StderrLines(proc)
+    try:
+        wait_serving(port, proc)
+        stderr.wait_for("serving on", 20)
+        for path in ("/healthz", "/readyz", "/order", "/missing"):
+            get(port, path)
+        stderr.wait_for('"path":"/missing"', 10)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+        stderr.join()
+    entries = [json.loads(line) for line in stderr.lines if line.startswith("{")]
+    paths = [e["path"] for e in entries]
+    assert "/order" in paths and "/missing" in paths
+    assert not any(p.startswith(("/healthz", "/ready")) for p in paths)
+    assert all(e["worker"] in (1, 2) and e["pid"] != proc.pid for e in entries)
+    assert {e["status"] for e in entries if e["path"] == "/missing"} == {404}
+    # the other lines keep their timestamped text form
+    assert any("INFO [main] lowserve.supervisor: serving on" in line for line in stderr.lines)

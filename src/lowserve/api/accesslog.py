@@ -16,11 +16,17 @@
 ==========  ==================================================
 
 The format is compiled once; a disabled logger costs one ``isEnabledFor`` check.
+
+The format ``json`` writes one JSON object per line instead (see :data:`JSON_FIELDS`):
+the default text format's fields, plus the duration and the process. Under the
+``lowserve`` command such lines are printed bare (no timestamp or level before them),
+so that each line is one object for a log shipper.
 """
 
 from __future__ import annotations
 
 import datetime
+import json
 import logging
 import os
 import re
@@ -31,7 +37,23 @@ if TYPE_CHECKING:
     from .request import BaseRequest
     from .response import StreamResponse
 
-__all__ = ["AbstractAccessLogger", "AccessLogger"]
+__all__ = ["JSON_FIELDS", "AbstractAccessLogger", "AccessLogger", "ExcludingAccessLogger"]
+
+#: The fields of a ``json`` access-log line, in order.
+JSON_FIELDS = (
+    "time",  # when the request arrived, ISO 8601 in UTC with milliseconds (%t)
+    "remote",  # the client's address (%a)
+    "method",
+    "path",  # the request target as sent (%r's middle)
+    "version",  # "HTTP/1.1"
+    "status",  # (%s)
+    "bytes",  # response body bytes (%b)
+    "referer",  # the Referer header, or null
+    "user_agent",  # the User-Agent header, or null
+    "duration",  # seconds taken, a float (%Tf)
+    "pid",  # the process (%P)
+    "worker",  # the worker's number under the lowserve command, else null
+)
 
 _CODE = re.compile(r"%(\{([A-Za-z0-9_\-]+)\}([ioe])|Tf|[atPrsbOTD%])")
 _Part = Callable[["BaseRequest", "StreamResponse", float], str]
@@ -119,7 +141,10 @@ class AccessLogger(AbstractAccessLogger):
 
     def __init__(self, logger: logging.Logger, log_format: str) -> None:
         super().__init__(logger, log_format)
-        self._parts = _compile(log_format)
+        self._json = log_format == "json"
+        self._parts = [] if self._json else _compile(log_format)
+        number = os.environ.get("LOWSERVE_WORKER_NUMBER", "")
+        self._worker = int(number) if number.isdigit() else None
 
     @property
     def enabled(self) -> bool:
@@ -129,9 +154,51 @@ class AccessLogger(AbstractAccessLogger):
         if not self.logger.isEnabledFor(logging.INFO):
             return
         try:
-            message = "".join(
-                p if isinstance(p, str) else p(request, response, time) for p in self._parts
-            )
+            if self._json:
+                message = self._json_line(request, response, time)
+            else:
+                message = "".join(
+                    p if isinstance(p, str) else p(request, response, time) for p in self._parts
+                )
             self.logger.info(message, extra={"remote": request.remote, "status": response.status})
         except Exception:
             self.logger.exception("Error in the access logger")
+
+    def _json_line(self, r: BaseRequest, s: StreamResponse, t: float) -> str:
+        start = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(seconds=t)
+        fields = (
+            start.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            r.remote,
+            r.method,
+            r.raw_path,
+            f"HTTP/{r.version.major}.{r.version.minor}",
+            s.status,
+            s.body_length,
+            r.headers.get("Referer"),
+            r.headers.get("User-Agent"),
+            round(t, 6),
+            os.getpid(),
+            self._worker,
+        )
+        return json.dumps(dict(zip(JSON_FIELDS, fields, strict=True)), separators=(",", ":"))
+
+
+class ExcludingAccessLogger(AbstractAccessLogger):
+    """Passes to *inner* every request but those for *paths* (``access_log_exclude``):
+    an exact path, or a prefix where the entry ends with ``*``."""
+
+    def __init__(self, inner: AbstractAccessLogger, paths: tuple[str, ...]) -> None:
+        super().__init__(inner.logger, inner.log_format)
+        self.inner = inner
+        self._exact = frozenset(p for p in paths if not p.endswith("*"))
+        self._prefixes = tuple(p[:-1] for p in paths if p.endswith("*"))
+
+    @property
+    def enabled(self) -> bool:
+        return self.inner.enabled
+
+    def log(self, request: BaseRequest, response: StreamResponse, time: float) -> None:
+        path = request.path
+        if path in self._exact or (self._prefixes and path.startswith(self._prefixes)):
+            return
+        self.inner.log(request, response, time)

@@ -259,6 +259,7 @@ class Config:
         data: dict[str, Any] = json.loads(text)
         server = data.pop("server")
         server["forwarded_allow_ips"] = tuple(server["forwarded_allow_ips"])
+        server["access_log_exclude"] = tuple(server["access_log_exclude"])
         tls = data.pop("tls")
         return cls(
             **data,

@@ -77,14 +77,25 @@ def _dict_config(config: object) -> None:
             logger.disabled = False
 
 
-def setup_logging(level: str, log_config: str | None = None, *, process: str = "") -> None:
-    """Configure the root logger once per process."""
+def setup_logging(
+    level: str, log_config: str | None = None, *, process: str = "", bare_access: bool = False
+) -> None:
+    """Configure the root logger once per process; with *bare_access* (the ``json``
+    access-log format), ``lowserve.access`` lines are printed as they are, one
+    object per line, with no timestamp, level or name before them."""
     if log_config:
         load_log_config(log_config)
         return
     handler = logging.StreamHandler(sys.stderr)
     tag = f"[{process}] " if process else ""
-    if systemd.journal_stderr():
+    journal = systemd.journal_stderr()
+    access = logging.getLogger("lowserve.access")
+    if bare_access:
+        bare = logging.StreamHandler(sys.stderr)
+        bare.setFormatter(JournalFormatter("%(message)s") if journal else logging.Formatter())
+        access.handlers[:] = [bare]
+        access.propagate = False
+    if journal:
         handler.setFormatter(JournalFormatter(f"{tag}%(name)s: %(message)s"))
     else:
         handler.setFormatter(

@@ -216,7 +216,12 @@ def main() -> None:
     metrics = os.environ.pop("LOWSERVE_WORKER_METRICS_FD", "")
     if parent:
         die_with_parent(int(parent))
-    setup_logging(config.log_level, config.log_config, process=f"worker {os.getpid()}")
+    setup_logging(
+        config.log_level,
+        config.log_config,
+        process=f"worker {os.getpid()}",
+        bare_access=config.server.access_log_format == "json",
+    )
     sockets = [socket.socket(fileno=fd) for fd in fds]
     loop = new_event_loop()
     try:

@@ -14,7 +14,7 @@ import resource
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from ..api.accesslog import AccessLogger
+from ..api.accesslog import AccessLogger, ExcludingAccessLogger
 from ..api.request import BaseRequest
 from ..api.response import StreamResponse
 from ..options import ServerOptions
@@ -99,6 +99,10 @@ class Server:
         if options.access_log is not None:
             cls = options.access_log_class or AccessLogger
             self.access_logger = cls(options.access_log, options.access_log_format)
+            if options.access_log_exclude:
+                self.access_logger = ExcludingAccessLogger(
+                    self.access_logger, options.access_log_exclude
+                )
         self._sweep_interval = _sweep_interval(options)
 
     @property
