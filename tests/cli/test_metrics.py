@@ -305,3 +305,29 @@ def test_json_access_log_lines_are_bare_objects_and_health_checks_left_out(app: 
     assert {e["status"] for e in entries if e["path"] == "/missing"} == {404}
     # the other lines keep their timestamped text form
     assert any("INFO [main] lowserve.supervisor: serving on" in line for line in stderr.lines)
+
+
+def test_process_titles_name_the_supervisor_and_each_numbered_worker(app: Path) -> None:
+    pytest.importorskip("setproctitle")
+    from test_cli import wait_for_workers
+
+    port = free_port()
+    proc = lowserve("myapp:handler", "--port", str(port), "--workers", "2", cwd=app)
+    stderr = StderrLines(proc)
+    try:
+        wait_serving(port, proc)
+        stderr.wait_for("serving on", 20)
+        pids = wait_for_workers(proc.pid, lambda pids: len(pids) == 2)
+
+        def title(pid: int) -> str:
+            return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+
+        assert title(proc.pid) == "lowserve supervisor [myapp:handler]"
+        assert sorted(title(pid) for pid in pids) == [
+            "lowserve worker 1 [myapp:handler]",
+            "lowserve worker 2 [myapp:handler]",
+        ]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+        stderr.join()

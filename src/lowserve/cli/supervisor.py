@@ -48,6 +48,7 @@ from .admin import AdminServer, Health
 from .config import Config, Exit
 from .listeners import Listener, queued, stop_arrivals
 from .metrics import Fleet, rss_bytes
+from .proctitle import set_title
 
 __all__ = ["Supervisor"]
 
@@ -272,6 +273,7 @@ class Supervisor:
             signal.SIGCHLD,
         ):
             signal.signal(sig, self._on_signal)
+        set_title(f"lowserve supervisor [{self.config.handler}]")
         if self.admin is not None:
             self.admin.start()
             log.info("metrics and health on %s", self.admin.listener.name)

@@ -34,6 +34,7 @@ from ..serve import new_event_loop
 from .config import Config, Exit, TLSOptions
 from .loader import LoadError, load_handler
 from .logconfig import setup_logging
+from .proctitle import set_title
 
 __all__ = ["main", "serve_config"]
 
@@ -209,6 +210,8 @@ def die_with_parent(parent: int) -> None:
 
 def main() -> None:
     config = Config.from_json(os.environ.pop("LOWSERVE_WORKER_CONFIG"))
+    number = os.environ.get("LOWSERVE_WORKER_NUMBER", "?")
+    set_title(f"lowserve worker {number} [{config.handler}]")
     fds = [int(x) for x in os.environ.pop("LOWSERVE_WORKER_FDS", "").split(",") if x]
     status = os.environ.pop("LOWSERVE_WORKER_STATUS_FD", "")
     beat = os.environ.pop("LOWSERVE_WORKER_HEARTBEAT", "")
