@@ -17,12 +17,12 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from commandline import free_port
+from load import Tally, sigterm_under_per_request_load
 from lowserve import web
 
 from conftest import exchange, serve
 from conftest import hello as answer_ok
-from test_cli import free_port
-from test_drain import Tally, sigterm_under_per_request_load
 
 
 async def hello(request: web.BaseRequest) -> web.Response:

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import trustme
 
-from test_cli import APP, StderrLines, free_port, get, lowserve, run_once, wait_serving
+from commandline import APP, StderrLines, free_port, get, lowserve, run_once, wait_serving
 
 FACTORIES = textwrap.dedent(
     """
@@ -336,7 +336,7 @@ def test_tls_password_file_and_https_in_the_start_line(app: Path, pki: dict[str,
 def test_reload_watches_python_files_only_and_one_ctrl_c_stops_it(app: Path) -> None:
     import json
 
-    from test_cli import APP as APP_TEXT
+    from commandline import APP as APP_TEXT
 
     port = free_port()
     proc = lowserve("myapp:handler", "--reload", "--port", str(port), "--no-access-log", cwd=app)
@@ -407,7 +407,7 @@ def test_proxy_headers_from_a_unix_socket_peer_by_default(app: Path, tmp_path: P
 def test_a_failed_reload_tells_systemd_the_old_workers_still_serve(
     app: Path, tmp_path: Path
 ) -> None:
-    from test_cli import get, notify_receiver
+    from commandline import get, notify_receiver
 
     addr = str(tmp_path / "notify.sock")
     recv = notify_receiver(addr)
@@ -483,7 +483,7 @@ def test_stops_on_sigint_and_sigterm_when_started_with_sigint_ignored(
     """A background job (``&``, nohup) inherits SIGINT ignored: the command (with
     --reload: the reloader, its child and the workers) stops on SIGINT all the same,
     and on SIGTERM, leaving no process behind."""
-    from test_cli import worker_pids
+    from commandline import worker_pids
 
     def ignore_sigint() -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -520,7 +520,7 @@ def test_reload_a_second_sigint_forces_the_stop_and_leaves_nothing(app: Path) ->
     workers are killed (exit code 1, as without --reload) and no process is left."""
     import threading
 
-    from test_cli import worker_pids
+    from commandline import worker_pids
 
     port = free_port()
     proc = lowserve("myapp:handler", "--reload", "--port", str(port), "--no-access-log", cwd=app)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from test_cli import APP, StderrLines, free_port, get, lowserve, wait_serving
+from commandline import APP, StderrLines, free_port, get, lowserve, wait_serving
 
 _DICT = {
     "version": 1,
@@ -135,7 +135,7 @@ def test_disable_existing_loggers_spares_lowserves_unless_named(
 
 
 def test_a_config_that_is_not_a_mapping_is_one_line_and_exit_2(tmp_path: Path) -> None:
-    from test_cli import run_once
+    from commandline import run_once
 
     (tmp_path / "myapp.py").write_text(APP)
     config = tmp_path / "log.json"

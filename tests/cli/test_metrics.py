@@ -14,12 +14,11 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from commandline import StderrLines, free_port, get, lowserve, run_once, wait_serving
 from lowserve.cli.metrics import Fleet
 from lowserve.conn.metrics import BUCKETS
 from lowserve.conn.server import Server
 from lowserve.web import Response
-
-from test_cli import StderrLines, free_port, get, lowserve, run_once, wait_serving
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -198,8 +198,8 @@ async def test_read_flow_control_pauses_on_large_body() -> None:
             await asyncio.sleep(0.01)
         await asyncio.sleep(0.1)  # and stays stopped
         assert conn._paused
-        assert conn._request is not None
-        assert conn._request.content._size < 4 * 65536 + 262144
+        assert conn._responder.request is not None
+        assert conn._responder.request.content._size < 4 * 65536 + 262144
         proceed.set()
         await asyncio.wait_for(sender, 10)
         head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)

@@ -31,7 +31,7 @@ from typing import TypeVar
 
 import pytest
 
-from test_cli import APP, StderrLines, free_port, lowserve
+from commandline import APP, StderrLines, free_port, lowserve
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"

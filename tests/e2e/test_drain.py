@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import signal
 import socket
 import subprocess
@@ -24,124 +23,10 @@ from pathlib import Path
 
 import pytest
 
-from test_cli import APP, StderrLines, free_port, lowserve, wait_for_workers, wait_serving
+from commandline import APP, StderrLines, free_port, lowserve, wait_for_workers, wait_serving
+from load import Load, Tally, connect, read_response, sigterm_under_per_request_load
 
 pytestmark = pytest.mark.timeout(120)
-
-
-@dataclass
-class Tally:
-    ok: int = 0
-    failed: list[str] = field(default_factory=list)
-    refused: int = 0
-    closes: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-
-def _read_response(sock: socket.socket, buf: bytes) -> tuple[bytes, bool, bytes, bytes]:
-    """One whole response (Content-Length framed): head, whether it closes, body, the rest."""
-    while b"\r\n\r\n" not in buf:
-        chunk = sock.recv(65536)
-        if not chunk:
-            raise ConnectionError(f"EOF after {len(buf)} bytes of a head")
-        buf += chunk
-    head, _, rest = buf.partition(b"\r\n\r\n")
-    match = re.search(rb"(?i)\r\ncontent-length: *(\d+)", head)
-    length = int(match.group(1)) if match else 0
-    while len(rest) < length:
-        chunk = sock.recv(65536)
-        if not chunk:
-            raise ConnectionError("EOF inside a body")
-        rest += chunk
-    closes = re.search(rb"(?i)\r\nconnection: *close", head) is not None
-    return head, closes, rest[:length], rest[length:]
-
-
-def _connect(where: int | str) -> socket.socket:
-    """A connection to 127.0.0.1:*where*, or to the UNIX socket file *where*."""
-    if isinstance(where, int):
-        return socket.create_connection(("127.0.0.1", where), timeout=10)
-    sock = socket.socket(socket.AF_UNIX)
-    sock.settimeout(10)
-    try:
-        sock.connect(where)
-    except OSError:
-        sock.close()
-        raise
-    return sock
-
-
-def _client(
-    where: int | str, path: str, tally: Tally, stop: threading.Event, close_each: bool = False
-) -> None:
-    """Requests one after another, never retrying one; reconnects after a close."""
-    close = "Connection: close\r\n" if close_each else ""
-    request = f"GET {path} HTTP/1.1\r\nHost: x\r\n{close}\r\n".encode()
-    while not stop.is_set():
-        try:
-            sock = _connect(where)
-        except (ConnectionRefusedError, FileNotFoundError):  # a removed socket file too
-            with tally.lock:
-                tally.refused += 1
-            return  # stopped: nobody listens any more
-        except OSError as exc:
-            with tally.lock:
-                tally.failed.append(f"connect: {exc!r}")
-            return
-        with sock:
-            buf = b""
-            while not stop.is_set():
-                try:
-                    sock.sendall(request)
-                    head, closes, _, buf = _read_response(sock, buf)
-                except Exception as exc:  # any error is a failed request, never a lost thread
-                    with tally.lock:
-                        tally.failed.append(f"{path}: {exc!r}")
-                    return
-                with tally.lock:
-                    if head.startswith(b"HTTP/1.1 200 "):
-                        tally.ok += 1
-                    else:
-                        tally.failed.append(head.split(b"\r\n")[0].decode())
-                    tally.closes += closes
-                if closes:
-                    break
-
-
-class Load:
-    """40 keep-alive clients, half on a 50 ms handler (or, with *close_each*, clients
-    that connect for every request: they keep the listener's accept queue busy)."""
-
-    def __init__(self, where: int | str, clients: int = 40, close_each: bool = False) -> None:
-        self.tally = Tally()
-        self.stop = threading.Event()
-        self.threads = [
-            threading.Thread(
-                target=_client,
-                args=(where, "/slow?t=0.05" if i % 2 else "/pid", self.tally, self.stop),
-                kwargs={"close_each": close_each},
-                daemon=True,
-            )
-            for i in range(clients)
-        ]
-
-    def __enter__(self) -> Load:
-        for t in self.threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        for t in self.threads:
-            t.join(15)
-        assert not any(t.is_alive() for t in self.threads), "a client thread hung"
-
-    def wait_for(self, requests: int, timeout: float = 20) -> None:
-        deadline = time.monotonic() + timeout
-        start = self.tally.ok
-        while self.tally.ok - start < requests and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert self.tally.ok - start >= requests, (self.tally.ok, self.tally.failed[:3])
 
 
 @pytest.fixture
@@ -193,20 +78,6 @@ def test_sigterm_under_load_loses_nothing_and_refuses_new_connections(
             proc.kill()
 
 
-def sigterm_under_per_request_load(
-    where: int | str, proc: subprocess.Popen[str], totals: Tally
-) -> None:
-    """16 clients connect for every request to *where* (*proc* serving it); SIGTERM
-    once 300 are answered; *proc* must exit 0. The counts are added to *totals*."""
-    with Load(where, clients=16, close_each=True) as load:
-        load.wait_for(300)
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(30) == 0
-    totals.ok += load.tally.ok
-    totals.failed += load.tally.failed
-    totals.refused += load.tally.refused
-
-
 @pytest.mark.parametrize("listener", ["tcp", "unix"])
 def test_sigterm_resets_no_connection_waiting_in_the_accept_queue(app: Path, listener: str) -> None:
     """Clients that connect for every request keep the accept queue busy. Closing the
@@ -222,7 +93,7 @@ def test_sigterm_resets_no_connection_waiting_in_the_accept_queue(app: Path, lis
             deadline = time.monotonic() + 20
             while time.monotonic() < deadline:
                 with contextlib.suppress(OSError):
-                    _connect(where).close()
+                    connect(where).close()
                     break
                 time.sleep(0.05)
             sigterm_under_per_request_load(where, proc, totals)
@@ -249,7 +120,7 @@ def test_connection_made_during_a_long_drain_is_refused_at_once(app: Path) -> No
             with pytest.raises(ConnectionRefusedError):
                 socket.create_connection(("127.0.0.1", port), timeout=5).close()
             assert time.monotonic() - started < 0.1
-            head, closes, _, _ = _read_response(busy, b"")  # the slow request still finishes
+            head, closes, _, _ = read_response(busy, b"")  # the slow request still finishes
             assert head.startswith(b"HTTP/1.1 200 ") and closes
         assert proc.wait(20) == 0
     finally:
@@ -353,11 +224,11 @@ def _kill_client(port: int, tally: KillTally, stop: threading.Event) -> None:
     while not stop.is_set():
         opened = time.monotonic()
         try:
-            with _connect(port) as sock:
+            with connect(port) as sock:
                 buf = b""
                 while not stop.is_set():
                     sock.sendall(request)
-                    head, closes, body, buf = _read_response(sock, buf)
+                    head, closes, body, buf = read_response(sock, buf)
                     assert head.startswith(b"HTTP/1.1 200 "), head
                     with tally.lock:
                         pid = int(body)
@@ -456,9 +327,9 @@ def _get_pid(port: int) -> str:
     deadline = time.monotonic() + 10
     while True:
         try:
-            with _connect(port) as sock:
+            with connect(port) as sock:
                 sock.sendall(b"GET /pid HTTP/1.1\r\nHost: x\r\n\r\n")
-                return _read_response(sock, b"")[2].decode()
+                return read_response(sock, b"")[2].decode()
         except OSError:
             assert time.monotonic() < deadline
             time.sleep(0.02)

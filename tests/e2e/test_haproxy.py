@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from test_cli import APP, free_port, lowserve
+from commandline import APP, free_port, lowserve
 
 pytestmark = [
     pytest.mark.skipif(not shutil.which("haproxy"), reason="needs haproxy"),

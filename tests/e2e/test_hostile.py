@@ -395,7 +395,7 @@ def test_out_of_descriptors_answers_503_warns_once_and_recovers(tmp_path: Path) 
     import resource
     import socket
 
-    from test_cli import APP, free_port, wait_serving
+    from commandline import APP, free_port, wait_serving
 
     (tmp_path / "myapp.py").write_text(APP)
     port = free_port()

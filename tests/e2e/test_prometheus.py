@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from test_metrics import parse, scrape_text, settled, total
 
-from test_cli import APP, StderrLines, free_port, lowserve, wait_serving
-from test_drain import Load
+from commandline import APP, StderrLines, free_port, lowserve, wait_serving
+from load import Load
 
 pytestmark = [
     pytest.mark.timeout(180),

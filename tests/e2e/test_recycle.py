@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from test_metrics import scrape, value
 
-from test_cli import StderrLines, free_port, get, lowserve, wait_serving
-from test_drain import Load
+from commandline import StderrLines, free_port, get, lowserve, wait_serving
+from load import Load
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -1,8 +1,8 @@
 """One HTTP/1.1 connection and the server that makes them.
 
-Reading requests without I/O (:mod:`.reader`), running handlers
-(:mod:`.dispatch`), the connection itself (:mod:`.protocol`), its flow control
-(:mod:`.flow`) and ``Server`` (:mod:`.server`). It builds on
+Reading requests without I/O (:mod:`.reader`), running handlers and answering
+(:mod:`.responder`), the connection itself (:mod:`.protocol`), its flow control
+(:mod:`.flow`), the PROXY header (:mod:`.proxyheader`) and ``Server`` (:mod:`.server`). It builds on
 :mod:`lowserve.api` and :mod:`lowserve.wire` and never imports :mod:`lowserve.ws`:
 an upgrade is handed over through :class:`lowserve.api.connection.UpgradeReceiver`.
 """

@@ -26,7 +26,21 @@ import asyncio
 
 from ..api.streams import BodyStream
 
-__all__ = ["BodyWatch", "WriteFlow"]
+__all__ = [
+    "BODY_STALLED",
+    "BODY_TOO_SLOW",
+    "SEND_STALLED",
+    "SEND_TOO_SLOW",
+    "BodyWatch",
+    "WriteFlow",
+]
+
+#: What a sweep finds wrong with a transfer (``verdict``): the peer took or sent
+#: nothing for the timeout, or moved bytes slower than the minimum rate.
+SEND_STALLED = "send-timeout"
+SEND_TOO_SLOW = "send-rate"
+BODY_STALLED = "body-timeout"
+BODY_TOO_SLOW = "body-rate"
 
 
 class WriteFlow:
@@ -109,6 +123,19 @@ class WriteFlow:
         if not self._start:
             self._start = now
 
+    def verdict(
+        self, buffered: int, now: float, timeout: float, rate: int, grace: float
+    ) -> str | None:
+        """A sweep's look at a paused transport holding *buffered* bytes: SEND_STALLED
+        when the peer took nothing for *timeout* seconds, SEND_TOO_SLOW when it takes
+        fewer than *rate* bytes a second after *grace* (0 turns either check off)."""
+        self.sample(buffered, now)
+        if timeout and self.stalled_for(now) >= timeout:
+            return SEND_STALLED
+        if rate and self.too_slow(rate, grace, now):
+            return SEND_TOO_SLOW
+        return None
+
     def stalled_for(self, now: float) -> float:
         """Seconds the peer has taken nothing, as of the last :meth:`sample`."""
         return now - self._since
@@ -153,6 +180,31 @@ class BodyWatch:
         if not reading or body.total_bytes != self._count:
             self._count = body.total_bytes
             self._since = now
+
+    def verdict(
+        self,
+        body: BodyStream | None,
+        reading: bool,
+        now: float,
+        timeout: float,
+        rate: int,
+        grace: float,
+    ) -> str | None:
+        """A sweep's look at *body* (see :meth:`sample`): BODY_STALLED when it got
+        nothing for *timeout* seconds while read from, BODY_TOO_SLOW when it arrives
+        slower than *rate* bytes a second after *grace* (0 turns either check off).
+        A verdict starts the watch over."""
+        self.sample(body, reading, now)
+        found = None
+        if body is None:
+            return None
+        if timeout and self.stalled_for(now) >= timeout:
+            found = BODY_STALLED
+        elif rate and self.too_slow(rate, grace):
+            found = BODY_TOO_SLOW
+        if found is not None:
+            self.forget()
+        return found
 
     def stalled_for(self, now: float) -> float:
         """Seconds the body has received nothing while reading was on (0.0 when it

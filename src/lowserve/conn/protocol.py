@@ -2,7 +2,8 @@
 
 Requests are read by its :class:`~lowserve.conn.reader.RequestReader` (bytes in,
 requests and refusals out, through :meth:`HttpProtocol.request_received` and
-:meth:`HttpProtocol.refuse`), and run by :class:`~lowserve.conn.dispatch.Dispatch`.
+:meth:`HttpProtocol.refuse`), and answered by its :class:`~lowserve.conn.responder.Responder`
+(this connection is its :class:`~lowserve.conn.responder.ResponderPort`).
 
 How a connection moves (:class:`ConnState`; only :meth:`HttpProtocol._set_state`
 changes it, and it arms the one deadline that state has)::
@@ -44,23 +45,24 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections import deque
-from collections.abc import Callable
 from typing import TYPE_CHECKING, cast
 
 from ..api.connection import UpgradeReceiver
 from ..api.exceptions import ClientDisconnectedError, RequestPayloadError
-from ..api.response import StreamResponse
+from ..api.response import Response, StreamResponse
 from ..api.streams import EMPTY_STREAM
 from ..wire import proxyprotocol
 from ..wire.errors import WireError, error_reply
 from ..wire.proxy import read_proxy_headers
-from .dispatch import Dispatch
-from .flow import BodyWatch, WriteFlow
+from .flow import BODY_STALLED, BODY_TOO_SLOW, SEND_STALLED, SEND_TOO_SLOW, BodyWatch, WriteFlow
+from .proxyheader import ProxyHeaderReader
 from .reader import RequestReader
-from .state import ConnState
+from .responder import Responder
+from .state import ConnState, PersistEnd
 
 if TYPE_CHECKING:
     from ..api.request import BaseRequest
+    from ..options import ServerOptions
     from .server import Server
 
 __all__ = ["ConnState", "HttpProtocol"]
@@ -69,6 +71,14 @@ _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _CLOSE_LINGER = 2.0  # seconds to discard input after refusing a request
 _DONE = WireError(0, "closed after its last answer")  # _error once a close lingers
 _REFUSE_WAIT = 0.2  # seconds an over-capacity connection waits for its request
+_SEND_STOPS = {
+    SEND_STALLED: "client %s read nothing for %.0f s: closing",
+    SEND_TOO_SLOW: "client %s reads slower than min_send_rate: closing (%.0f s stalled)",
+}
+_BODY_TIMEOUTS = {
+    BODY_STALLED: "request body not received in time",
+    BODY_TOO_SLOW: "request body arriving too slowly",
+}
 
 
 _IDLE, _HEAD, _BUSY, _LINGER = ConnState.IDLE, ConnState.HEAD, ConnState.BUSY, ConnState.LINGER
@@ -77,68 +87,28 @@ _HELD = ConnState.HELD
 # (callgrind): the states read per request are module globals.
 _DISCARD, _UPGRADED = ConnState.DISCARD, ConnState.UPGRADED
 _CLOSED, _CLOSING, _REFUSING = ConnState.CLOSED, ConnState.CLOSING, ConnState.REFUSING
+_REFUSED, _PEER_CLOSED = PersistEnd.REFUSED, PersistEnd.PEER_CLOSED
+_CUT_SHORT, _DRAINING = PersistEnd.CUT_SHORT, PersistEnd.DRAINING
 
 
-class _ProxyHeaderReader:
-    """Reads the PROXY protocol header a connection starts with (``proxy_protocol``):
-    calls *read* with the header and the bytes after it, or *refused* with why not."""
-
-    __slots__ = ("_buffer", "_read", "_refused")
-
-    def __init__(
-        self,
-        read: Callable[[proxyprotocol.ProxyHeader, bytes], None],
-        refused: Callable[[str], None],
-    ) -> None:
-        self._read = read
-        self._refused = refused
-        self._buffer = b""
-
-    def data_received(self, data: bytes) -> None:
-        buf = self._buffer = self._buffer + data
-        try:
-            header = proxyprotocol.parse(buf)
-        except ValueError as exc:
-            self._refused(str(exc))
-            return
-        if header is None:
-            if len(buf) > proxyprotocol.MAX_HEADER:
-                self._refused("header too long")
-            return
-        self._read(header, buf[header.length :])
-
-    def eof_received(self) -> None:
-        self._refused("closed before its PROXY header")
-
-    def connection_lost(self, exc: BaseException | None) -> None:
-        return None
-
-    def pause_writing(self) -> None:
-        return None
-
-    def resume_writing(self) -> None:
-        return None
-
-    def shutdown(self) -> None:
-        self._refused("server stopping")
-
-
-class HttpProtocol(Dispatch):
+class HttpProtocol(asyncio.Protocol):
     """The server side of one HTTP/1.1 connection."""
 
     __slots__ = (
         "_body_watch",
-        "_close_when_done",
         "_deadline",
         "_deferred",
-        "_draining",
         "_error",
         "_flow",
         "_no_reuse",
+        "_opts",
         "_out",
         "_paused",
+        "_persist_end",
         "_queue",
         "_reader",
+        "_responder",
+        "_server",
         "_tail",
         "_timeouts",
         "_trust_proxy",
@@ -148,12 +118,24 @@ class HttpProtocol(Dispatch):
         "_upgrading",
         "client_eof",
         "is_tls",
+        "loop",
+        "peer",
         "server_header",
+        "state",
+        "transport",
     )
 
     def __init__(self, server: Server, loop: asyncio.AbstractEventLoop) -> None:
-        self._init_dispatch(server, loop)
+        self._server = server
+        self._opts: ServerOptions = server.options
         opts = server.options
+        self.loop = loop
+        self.transport: asyncio.Transport | None = None
+        self.peer: str | None = None
+        #: Where the connection is; only ``_set_state`` changes it.
+        self.state = ConnState.IDLE
+        #: Runs each request's handler and answers it (this is its port).
+        self._responder = Responder(server, loop, self)
         #: Bytes in, requests and refusals out (to request_received and refuse).
         self._reader = RequestReader(self, opts, server.request_factory)
         #: Proxy headers from this peer are believed (set once connected).
@@ -173,11 +155,9 @@ class HttpProtocol(Dispatch):
         #: When the current state's deadline passes (0: none), and each state's timeout.
         self._deadline = 0.0
         self._timeouts = (opts.keepalive_timeout, opts.header_read_timeout, opts.lingering_time)
-        #: No request is started after those owed: the last answer says Connection: close.
-        self._close_when_done = False
-        #: The server is stopping (begin_shutdown): every answer says Connection: close,
-        #: and an idle connection waits at most drain_grace for one more request.
-        self._draining = False
+        #: Why no request is carried beyond those owed (None: keep-alive goes on); the
+        #: last owed answer says Connection: close. Only _end_persistence sets it.
+        self._persist_end: PersistEnd | None = None
         #: keepalive_timeout=0, as aiohttp: every answer closes its connection.
         self._no_reuse = not opts.keepalive_timeout
         #: The refusal being answered; nothing more is parsed after it.
@@ -244,51 +224,42 @@ class HttpProtocol(Dispatch):
             self._refuse_now()
 
     def _check_progress(self, now: float) -> None:
-        """The progress timeouts and rates: a peer that stopped, or nearly stopped,
-        moving bytes.
-
-        Progress is sampled at each sweep (no clock read per byte). A body that has
-        not grown while lowserve was reading it for ``body_read_timeout``, or arrives
-        slower than ``min_body_rate``, fails its reads with 408. A response whose
-        write buffer has not shrunk below its size at the pause for ``send_timeout``,
-        or that the client takes slower than ``min_send_rate``, has its connection
-        aborted.
-        """
+        """The progress timeouts and rates (:mod:`.flow` judges): a body that stopped or
+        crawls fails its reads with 408; a connection whose peer stopped or crawls
+        taking its response is aborted."""
         opts = self._opts
         body = self._reader.body
-        watch = self._body_watch
-        watch.sample(body, body is not None and not self._paused and not body.continue_pending, now)
-        if body is not None and self._error is None:
-            if opts.body_read_timeout and watch.stalled_for(now) >= opts.body_read_timeout:
-                watch.forget()
-                self._wire_error(WireError(408, "request body not received in time"))
-            elif opts.min_body_rate and watch.too_slow(opts.min_body_rate, opts.min_rate_grace):
-                watch.forget()
+        reading = body is not None and not self._paused and not body.continue_pending
+        found = self._body_watch.verdict(
+            body, reading, now, opts.body_read_timeout, opts.min_body_rate, opts.min_rate_grace
+        )
+        if found is not None and self._error is None:
+            if found is BODY_TOO_SLOW:
                 self._server.note_refusal(
                     "body-rate",
                     f"request bodies arriving slower than min_body_rate "
                     f"({opts.min_body_rate} B/s after {opts.min_rate_grace:g} s): 408",
                 )
-                self._wire_error(WireError(408, "request body arriving too slowly"))
+            self._wire_error(WireError(408, _BODY_TIMEOUTS[found]))
         transport = self.transport
-        flow = self._flow
-        if flow.paused and transport is not None and (opts.send_timeout or opts.min_send_rate):
-            flow.sample(transport.get_write_buffer_size(), now)
-            stalled = flow.stalled_for(now)
-            if opts.send_timeout and stalled >= opts.send_timeout:
-                self._server.logger.debug(
-                    "client %s read nothing for %.0f s: closing", self.peer, stalled
-                )
-                transport.abort()
-            elif opts.min_send_rate and flow.too_slow(opts.min_send_rate, opts.min_rate_grace, now):
+        if self._flow.paused and transport is not None:
+            found = self._flow.verdict(
+                transport.get_write_buffer_size(),
+                now,
+                opts.send_timeout,
+                opts.min_send_rate,
+                opts.min_rate_grace,
+            )
+            if found is SEND_TOO_SLOW:
                 self._server.note_refusal(
                     "send-rate",
                     f"responses read slower than min_send_rate "
                     f"({opts.min_send_rate} B/s after {opts.min_rate_grace:g} s): connections "
                     "closed",
                 )
+            if found is not None:
                 self._server.logger.debug(
-                    "client %s reads slower than min_send_rate: closing", self.peer
+                    _SEND_STOPS[found], self.peer, self._flow.stalled_for(now)
                 )
                 transport.abort()
 
@@ -313,6 +284,7 @@ class HttpProtocol(Dispatch):
             # Over capacity. Its descriptor must be free again soon: answer 503 as
             # soon as the request is read, and close at once (nothing is left unread).
             self._error = WireError(503, "too many connections")
+            self._end_persistence(_REFUSED)
             self._set_state(_REFUSING)
             return
         self._set_state(_IDLE)
@@ -324,7 +296,7 @@ class HttpProtocol(Dispatch):
                 return
             # The header is read by a receiver in the upgrade slot: the data path that
             # every request takes checks that slot already, and pays nothing more.
-            self._upgrade = _ProxyHeaderReader(self._proxy_header_read, self._proxy_header_refused)
+            self._upgrade = ProxyHeaderReader(self._proxy_header_read, self._proxy_header_refused)
             self._set_state(_HEAD)  # the header-read timeout runs
         if self._server.shutting_down:
             self.begin_shutdown()  # accepted as the listener closed: answer once, then close
@@ -340,19 +312,13 @@ class HttpProtocol(Dispatch):
             if not isinstance(item, WireError):
                 item.content.set_exception(err)
         self._queue.clear()
-        req = self._request
+        req = self._responder.request
         if req is not None and req.content is not body:
             req.content.set_exception(err)
         self._flow.lost(err)
         if self._upgrade is not None:
             self._upgrade.connection_lost(exc)
-        task = self._task
-        waiter = self._waiter
-        if waiter is not None:
-            self._waiter = None
-            waiter.cancel()
-        elif task is not None and not task.done() and self._opts.handler_cancellation:
-            task.cancel()
+        self._responder.lost()
         self.transport = None
 
     def eof_received(self) -> bool | None:
@@ -369,7 +335,7 @@ class HttpProtocol(Dispatch):
         if (self.state is _BUSY or self.state is _HELD) and not self._opts.handler_cancellation:
             # A half-closed client still gets its answers; then the connection closes.
             # (With handler_cancellation, EOF counts as a disconnect, as in aiohttp.)
-            self._close_when_done = True
+            self._end_persistence(_PEER_CLOSED)
             return True
         return None
 
@@ -513,7 +479,8 @@ class HttpProtocol(Dispatch):
             self._set_state(_BUSY)  # started once this segment is read (_start_deferred)
             self._deferred = request
         else:
-            self._start(request)
+            self._set_state(_BUSY)
+            self._responder.start(request)
 
     def body_dropped(self) -> None:
         if self.state is _LINGER:
@@ -540,7 +507,8 @@ class HttpProtocol(Dispatch):
             if self._flow.paused:
                 self._hold(deferred)
             else:
-                self._start(deferred)
+                self._set_state(_BUSY)
+                self._responder.start(deferred)
 
     #: The reader's word that a body has all arrived: start its request if it waits
     #: for that (read() then does not wait). Bound as one method: a call less.
@@ -552,12 +520,80 @@ class HttpProtocol(Dispatch):
         if unparsed is not None:
             self._feed_sliced(bytes(unparsed))
 
+    # -- what the responder uses (ResponderPort) -----------------------------
+    def send_whole(self, request: BaseRequest, resp: Response) -> bool:
+        """Send a response whose body is in memory, at the end of this loop iteration."""
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return False
+        self.queue_bytes(resp.render_bytes(request))
+        return True
+
+    def is_open(self) -> bool:
+        """Whether the peer can still be written to."""
+        transport = self.transport
+        return transport is not None and not transport.is_closing()
+
+    def stopped(self) -> bool:
+        """No request will come any more (closing, closed, or taken over)."""
+        state = self.state
+        return state is _CLOSING or state is _CLOSED or state is _UPGRADED
+
+    def answered(self, request: BaseRequest, keep_alive: bool | None) -> None:
+        """*request* is answered: start the next one, linger over an unread body, or close."""
+        if request.content is not EMPTY_STREAM:
+            request.finish()  # closes the files post() spooled (they need a body)
+        if request is self._upgrading:
+            self._upgrade_answered(request)
+        if self.state is _UPGRADED:
+            return
+        if not keep_alive or self.transport is None:
+            self.close()
+            return
+        body = request.content
+        if body is not EMPTY_STREAM and not body.is_eof():
+            # Discard the rest of the unread body so the next request can be parsed.
+            body.discard()
+            self._reader.drop_body()
+            self._set_state(_LINGER)
+            self._update_reading()
+            return
+        self._next()
+
+    def _next(self) -> None:
+        """After an answer: start the next request queued, or wait for one.
+
+        While the peer is not reading (writing paused) nothing more is started: the
+        connection is HELD until ``resume_writing`` calls this again, so the write
+        buffer holds at most one response past its high-water mark.
+        """
+        if self._queue:
+            if self._flow.paused:
+                self._set_state(_HELD)
+                return
+            item = self._queue.popleft()
+            if isinstance(item, WireError):
+                self._reply_error(item)
+                return
+            self._set_state(_BUSY)
+            self._responder.start(item)
+        elif self._persist_end is not None and self._persist_end is not _DRAINING:
+            self.close()
+            return
+        else:
+            self._set_state(_HEAD if self._reader.in_head else _IDLE)
+        if self._unparsed is not None:
+            self._feed_unparsed()
+        if self._paused:
+            self._update_reading()
+
     # -- errors on the wire ---------------------------------------------------
     def _wire_error(self, err: WireError) -> None:
         """Refuse a malformed request: answer it in turn, then close."""
         if self._error is not None:
             return
         self._error = err
+        self._end_persistence(_REFUSED)
         reader = self._reader
         reader.abandon_head()
         self._server.logger.debug("bad request from %s: %s %s", self.peer, err.status, err.detail)
@@ -590,6 +626,7 @@ class HttpProtocol(Dispatch):
         self.flush_out()
         transport.write(error_reply(err, self.server_header))
         self._error = err
+        self._end_persistence(_REFUSED)
         self.close()
 
     # -- flow control ---------------------------------------------------------
@@ -619,14 +656,14 @@ class HttpProtocol(Dispatch):
             want_pause = self._upgrade_paused  # the receiver alone decides
         else:
             if body_full is None:
+                request = self._responder.request
                 body_full = any(
                     s is not None and s.reading_paused
-                    for s in (self._reader.body, self._request.content if self._request else None)
+                    for s in (self._reader.body, request.content if request is not None else None)
                 )
             want_pause = (
                 body_full
-                or self._close_when_done
-                or self._error is not None
+                or (self._persist_end is not None and self._persist_end is not _DRAINING)
                 or self._unparsed is not None
                 or len(self._queue) >= self._opts.max_pipeline
             )
@@ -692,13 +729,11 @@ class HttpProtocol(Dispatch):
 
     # -- hooks used by responses and the request body -----------------------
     def response_started(self, resp: StreamResponse) -> None:
-        self._head_sent = True
+        self._responder.head_sent = True
 
     def may_keep_alive(self, request: BaseRequest) -> bool:
         """False when the connection cannot carry another request after this one."""
-        if self._no_reuse or (
-            (self._error is not None or self._close_when_done or self._draining) and not self._queue
-        ):
+        if self._no_reuse or (self._persist_end is not None and not self._queue):
             return False
         # A client still holding its body back (100-continue) cannot be drained.
         body = request.content
@@ -706,11 +741,21 @@ class HttpProtocol(Dispatch):
 
     def body_cut_short(self) -> None:
         """A response ended before its declared Content-Length: close after it."""
-        self._close_when_done = True
+        self._end_persistence(_CUT_SHORT)
+
+    def _end_persistence(self, why: PersistEnd) -> None:
+        """The one place keep-alive ends: no request beyond those owed is carried.
+        A reason that stops reading (any but DRAINING) overrides DRAINING."""
+        if self._persist_end is None or self._persist_end is _DRAINING:
+            self._persist_end = why
 
     def send_continue(self) -> None:
         """Send ``100 Continue``: the handler reads a body the client holds back."""
-        if not self._head_sent and self.transport is not None and not self.transport.is_closing():
+        if (
+            not self._responder.head_sent
+            and self.transport is not None
+            and not self.transport.is_closing()
+        ):
             self.flush_out()
             self.transport.write(_CONTINUE)
 
@@ -748,7 +793,7 @@ class HttpProtocol(Dispatch):
         """Hand the transport to *receiver*; returns bytes already read past the head."""
         self._upgrade = receiver
         self._upgrading = None
-        self._head_sent = True
+        self._responder.head_sent = True
         self._set_state(_UPGRADED)
         tail = bytes(self._tail or b"")
         self._tail = None
@@ -766,9 +811,9 @@ class HttpProtocol(Dispatch):
         a request on the way; a head arriving now gets that long to complete. Only
         connections still idle then are closed, so no request that was sent is lost.
         """
-        if self._draining:
-            return
-        self._draining = True
+        if self._persist_end is not None:
+            return  # draining already, or no more requests will be read anyway
+        self._end_persistence(_DRAINING)
         grace = self._opts.drain_grace
         keepalive, head, linger = self._timeouts
         self._timeouts = (min(keepalive, grace) if keepalive else grace, head, linger)
@@ -786,13 +831,16 @@ class HttpProtocol(Dispatch):
     @property
     def current_request(self) -> BaseRequest | None:
         """The request being answered, if any."""
-        return self._request
+        return self._responder.request
+
+    @property
+    def task(self) -> asyncio.Task[None] | None:
+        """The task that runs this connection's handlers (``request.task``)."""
+        return self._responder.task
 
     def cancel(self) -> None:
         """Forced stop: cancel the handler and drop the connection."""
-        task = self._task
-        if task is not None and not task.done():
-            task.cancel()
+        self._responder.cancel()
         if self.transport is not None:
             self.transport.abort()
 
@@ -821,6 +869,7 @@ class HttpProtocol(Dispatch):
                 return
             if self._error is None:
                 self._error = _DONE  # nothing more is parsed: input is dropped
+                self._end_persistence(_REFUSED)
             self._set_state(_DISCARD)
             self._update_reading(body_full=False)
             return

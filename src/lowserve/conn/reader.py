@@ -7,7 +7,7 @@ codings other than chunked, expectations, content codings. Each head becomes a
 :class:`~lowserve.BaseRequest` handed to the :class:`ReaderSink`; each refusal a
 :class:`~lowserve.wire.WireError` handed to it. The reader never touches a
 transport, a state, a queue or a timer: its tests feed it bytes and collect what
-comes out (``tests/test_conn_reader.py``).
+comes out (``tests/conn/test_reader.py``).
 
 Invariants:
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 
-__all__ = ["ConnState"]
+__all__ = ["ConnState", "PersistEnd"]
 
 
 class ConnState(enum.Enum):
@@ -26,3 +26,22 @@ class ConnState(enum.Enum):
     REFUSING = "refusing"  #: over capacity: 503 once the request has been read, then close
     CLOSING = "closing"  #: the last bytes are being written
     CLOSED = "closed"
+
+
+class PersistEnd(enum.Enum):
+    """Why a connection carries no request beyond those it owes answers to.
+
+    ``HttpProtocol._end_persistence`` is the one place this is decided (as h11 keeps
+    one keep-alive verdict); every ``Connection`` header and the close that follows
+    the last answer read it.
+    """
+
+    #: a request was refused (a bad head or body, over capacity): nothing more is parsed
+    REFUSED = "refused"
+    #: the client shut its sending side while answers were owed
+    PEER_CLOSED = "peer-closed"
+    #: a response ended short of its Content-Length
+    CUT_SHORT = "cut-short"
+    #: the server is stopping: answers say close, but a request sent meanwhile is
+    #: still read and answered, and a keep-alive already promised is honoured
+    DRAINING = "draining"

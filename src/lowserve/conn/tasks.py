@@ -1,6 +1,6 @@
 """The asyncio internals the eager first step relies on, in one place, with a fallback.
 
-:mod:`lowserve.conn.dispatch` runs a handler's first step from ``data_received``
+:mod:`lowserve.conn.responder` runs a handler's first step from ``data_received``
 *as* the connection's task. That needs three things asyncio does not make public:
 ``asyncio.tasks._enter_task`` and ``_leave_task`` (what a task's own step calls
 around the coroutine), and, on Python 3.10/3.11, the ``_current_tasks`` dict (a
@@ -11,7 +11,7 @@ once at import, on a throwaway loop, in a thread of its own if the importing thr
 runs a loop: inside enter/leave, ``current_task()`` is the task; after, it is not),
 on Python 3.11 or later, whose ``create_task`` takes the context the eager steps
 share with the task. Otherwise — or with ``LOWSERVE_EAGER=0`` in the
-environment, which CI uses to run the dispatch tests both ways — every request is
+environment, which CI uses to run the responder tests both ways — every request is
 handed to the connection's task through the event loop: one loop iteration more
 per request, nothing else changes.
 """
@@ -51,7 +51,7 @@ leave_task: Callable[[asyncio.AbstractEventLoop, asyncio.Task[Any]], None] = get
 
 
 def _probe() -> bool:
-    """Whether entering and leaving a task by hand works as dispatch expects."""
+    """Whether entering and leaving a task by hand works as the responder expects."""
     if enter_task is _missing or leave_task is _missing:
         return False
 
@@ -94,7 +94,7 @@ def _probe_here() -> bool:
     return result == [True]
 
 
-#: Whether dispatch may run a handler's first step outside its task's own step. It
+#: Whether the responder may run a handler's first step outside its task's own step. It
 #: also needs ``create_task(context=)`` (Python 3.11), to run those steps in the
 #: task's own context: on 3.10, every request takes the fallback.
 EAGER: bool = (

@@ -1,6 +1,11 @@
-"""Running handlers: one task per connection, and eager first steps inside it.
+"""Running handlers: one request at a time, each answered in turn, by one task.
 
-Each connection owns one long-lived task (``_serve``) that answers its requests in
+A :class:`Responder` runs the handler of one request at a time and answers it. It
+does no I/O and changes no connection state: what carries the requests (an
+HTTP/1.1 connection, or one HTTP/2 stream) is its :class:`ResponderPort`, which
+sends the answer and decides what comes next when it is done.
+
+Each responder owns one long-lived task (``_serve``) that answers its requests in
 turn. A request that arrives while that task is parked is not handed to it through
 the event loop: its handler is started at once, from ``data_received``, *as* that task
 (``asyncio.current_task()`` is the connection's task, and the step runs in the task's
@@ -11,7 +16,7 @@ task had started it, cancellation included.
 
 Invariants:
 
-* At most one handler runs per connection, and requests are answered in order.
+* At most one handler runs per responder, and requests are answered in order.
 * ``_work`` holds what the task must do next: a request to start, or a handler to
   resume. Only ``_kick`` runs handlers outside the task, and only while the task is
   parked on its waiter (or has not run yet), never re-entrantly.
@@ -29,7 +34,7 @@ import warnings
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from html import escape as html_escape
 from types import CoroutineType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..api.exceptions import (
     ClientDisconnectedError,
@@ -38,34 +43,21 @@ from ..api.exceptions import (
     RequestPayloadError,
 )
 from ..api.response import Response, StreamedBody, StreamResponse
-from ..api.streams import EMPTY_STREAM
-from ..wire.errors import WireError
 from ..wire.head import REASONS
 from . import tasks
-from .state import ConnState
 
 if TYPE_CHECKING:
-    from collections import deque
-
     from ..api.request import BaseRequest
     from ..options import ServerOptions
-    from .flow import WriteFlow
-    from .reader import RequestReader
     from .server import Server
 
-__all__ = ["Dispatch"]
+__all__ = ["Responder", "ResponderPort"]
 
 _clock = time.perf_counter
 _current_task = tasks.current_task
 _enter_task = tasks.enter_task
 _leave_task = tasks.leave_task
 _EAGER = tasks.EAGER
-_IDLE, _HEAD, _BUSY, _LINGER = ConnState.IDLE, ConnState.HEAD, ConnState.BUSY, ConnState.LINGER
-_HELD = ConnState.HELD
-_UPGRADED = ConnState.UPGRADED
-# Read as module globals: an enum member read through its class costs ~1,500
-# instructions on CPython 3.11 (callgrind), and _serve checks this at every park.
-_ENDED = (ConnState.CLOSING, ConnState.CLOSED, ConnState.UPGRADED)
 
 
 _PLAIN: dict[type, bool] = {}
@@ -115,76 +107,79 @@ class _Resume:
                     return stop.value
 
 
-class Dispatch(asyncio.Protocol):
-    """The request-running half of :class:`~lowserve.conn.protocol.HttpProtocol`.
+class ResponderPort(Protocol):
+    """What a :class:`Responder` needs from what carries its requests.
 
-    The connection is one object in two layers, and one it owns: this layer runs
-    handlers and owns the connection's core (its server, loop, transport and
-    state); :class:`~lowserve.conn.protocol.HttpProtocol` does I/O, the pipeline,
-    flow control and closing; its :class:`~lowserve.conn.reader.RequestReader`
-    reads requests, without I/O. Each layer declares and initialises its own
-    slots; what it uses of the layer above is declared (annotated, with no body)
-    below its slots.
+    For HTTP/1.1 that is the connection (:class:`~lowserve.conn.protocol.HttpProtocol`);
+    an HTTP/2 stream can be one as well, since nothing here is HTTP/1.1's.
+    """
+
+    peer: str | None
+
+    def send_whole(self, request: BaseRequest, resp: Response) -> bool:
+        """Send *resp*, a response with its body in memory, in one go (``render_bytes``'s
+        errors and ``StreamedBody`` propagate, before anything is sent). False, with
+        nothing sent, when the peer can no longer be written to."""
+
+    def is_open(self) -> bool:
+        """Whether the peer can still be written to."""
+
+    def answered(self, request: BaseRequest, keep_alive: bool | None) -> None:
+        """*request*'s answer is finished; *keep_alive* is what its head told the client."""
+
+    def close(self) -> None:
+        """Give up: close what carries the requests (after what was already sent)."""
+
+    def stopped(self) -> bool:
+        """No request will come any more: the responder's task may end."""
+
+
+class Responder:
+    """Runs one request's handler at a time, answers it, and hands the result to its port.
+
+    The port (see :class:`ResponderPort`) says when a request starts
+    (:meth:`start`) and is told when its answer is finished (``answered``); in
+    between, this object owns the request, the task and whether a head went out.
     """
 
     __slots__ = (
         "_ctx",
         "_handler",
-        "_head_sent",
         "_opts",
-        "_request",
+        "_port",
         "_server",
         "_stepping",
         "_task",
         "_waiter",
         "_work",
+        "head_sent",
         "loop",
-        "peer",
-        "state",
-        "transport",
+        "request",
     )
 
-    def _init_dispatch(self, server: Server, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self, server: Server, loop: asyncio.AbstractEventLoop, port: ResponderPort
+    ) -> None:
         self._server = server
         self._opts: ServerOptions = server.options
         self._handler: Callable[[BaseRequest], Awaitable[StreamResponse]] = server.request_handler
+        self._port = port
         self.loop = loop
-        self.transport: asyncio.Transport | None = None
-        self.peer: str | None = None
-        #: Where the connection is; only ``_set_state`` changes it.
-        self.state = ConnState.IDLE
         #: The request being answered, and whether its head has been written.
-        self._request: BaseRequest | None = None
-        self._head_sent = False
-        #: The connection's task, what it must do next, the future it is parked on,
-        #: its context, and whether ``_kick`` is running a step as it.
+        self.request: BaseRequest | None = None
+        self.head_sent = False
+        #: The task that runs handlers, what it must do next, the future it is parked
+        #: on, its context, and whether ``_kick`` is running a step as it.
         self._task: asyncio.Task[None] | None = None
         self._work: Any = None
         self._waiter: asyncio.Future[None] | None = None
         self._ctx: contextvars.Context | None = None
         self._stepping = False
 
-    # What this layer uses of HttpProtocol.
-    _close_when_done: bool
-    _paused: bool
-    _reader: RequestReader
-    _queue: deque[BaseRequest | WireError]
-    _unparsed: bytearray | None
-    _set_state: Callable[[ConnState], None]
-    close: Callable[[], None]
-    queue_bytes: Callable[[bytes], None]
-    _update_reading: Callable[..., None]
-    _upgrading: BaseRequest | None
-    _upgrade_answered: Callable[[BaseRequest], None]
-    _feed_unparsed: Callable[[], None]
-    _reply_error: Callable[[WireError], None]
-    _flow: WriteFlow
-
-    def _start(self, request: BaseRequest) -> None:
+    def start(self, request: BaseRequest) -> None:
         """Make *request* the one being answered, and get it going."""
-        self._request = request
-        self._head_sent = False
-        self._set_state(_BUSY)
+        self.request = request
+        self.head_sent = False
         task = self._task
         if task is None:
             if _EAGER:  # the eager steps run in the task's own context
@@ -206,12 +201,29 @@ class Dispatch(asyncio.Protocol):
 
     @property
     def task(self) -> asyncio.Task[None] | None:
-        """The connection's task, which runs its handlers (``request.task``)."""
+        """The task that runs the handlers (``request.task``)."""
         return self._task
 
+    def lost(self) -> None:
+        """The peer is gone: a parked task ends; a running handler is cancelled when
+        ``handler_cancellation`` is on (as in aiohttp), else it runs to its end."""
+        task = self._task
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            waiter.cancel()
+        elif task is not None and not task.done() and self._opts.handler_cancellation:
+            task.cancel()
+
+    def cancel(self) -> None:
+        """A forced stop: cancel the running handler, if any."""
+        task = self._task
+        if task is not None and not task.done():
+            task.cancel()
+
     def _kick(self) -> None:
-        """Run pending work now, as the (parked) connection task; wake it if it must wait."""
-        task: Any = self._task  # set by _start, as is the context
+        """Run pending work now, as the (parked) task; wake it if it must wait."""
+        task: Any = self._task  # set by start, as is the context
         ctx: Any = self._ctx
         loop = self.loop
         while True:
@@ -231,7 +243,7 @@ class Dispatch(asyncio.Protocol):
             except BaseException as exc:  # the handler raised CancelledError itself
                 if not isinstance(exc, asyncio.CancelledError):  # that one _failed logged
                     self._server.logger.debug("handler stopped early", exc_info=exc)
-                self.close()
+                self._port.close()
                 break
             finally:
                 _leave_task(loop, task)
@@ -244,11 +256,11 @@ class Dispatch(asyncio.Protocol):
             waiter.set_result(None)
 
     async def _serve(self) -> None:
-        """The connection's one task: does ``_work`` in turn, parked in between."""
+        """The responder's one task: does ``_work`` in turn, parked in between."""
         while True:
             work = self._work
             if work is None:
-                if self.state in _ENDED:
+                if self._port.stopped():
                     break
                 waiter = self._waiter = self.loop.create_future()
                 try:
@@ -269,7 +281,7 @@ class Dispatch(asyncio.Protocol):
         self._task = None
 
     def _step(self, request: BaseRequest) -> Coroutine[Any, Any, None] | None:
-        """Start *request*'s handler, as the connection's task.
+        """Start *request*'s handler, as the responder's task.
 
         A handler that finishes without waiting is answered here and then; otherwise
         the coroutine that finishes the job is returned for the task to await.
@@ -294,22 +306,20 @@ class Dispatch(asyncio.Protocol):
         # Answered outside the except blocks: finishing may parse the next pipelined
         # request, and httptools loses a callback's exception raised while another
         # exception is being handled.
-        if type(resp) is Response and not start and not self._head_sent:
+        if type(resp) is Response and not start and not self.head_sent:
             # The commonest answer, in short: what _answer does for a plain Response.
-            transport = self.transport
-            if transport is not None and not transport.is_closing():
-                try:
-                    data = resp.render_bytes(request)
-                except Exception:  # e.g. a bad header: _answer renders again, reports it
-                    data = None
-                if data is not None:
-                    self._head_sent = True
-                    self.queue_bytes(data)
-                    count = server.requests_count = server.requests_count + 1
-                    if count == server.requests_limit:
-                        server.requests_limit_reached()
-                    self._response_done(request, resp.will_keep_alive)
-                    return None
+            try:
+                sent = self._port.send_whole(request, resp)
+            except Exception:  # e.g. a bad header: _answer renders again, reports it
+                sent = False
+            if sent:
+                self.head_sent = True
+                count = server.requests_count = server.requests_count + 1
+                if count == server.requests_limit:
+                    server.requests_limit_reached()
+                self.request = None
+                self._port.answered(request, resp.will_keep_alive)
+                return None
         return self._answer(request, resp, start)
 
     async def _resume(
@@ -356,20 +366,21 @@ class Dispatch(asyncio.Protocol):
         if isinstance(exc, asyncio.CancelledError):
             self._server.logger.debug("Ignored premature client disconnection")  # aiohttp's
             request.finish()
-            self._request = None
-            self.close()
+            self.request = None
+            self._port.close()
             raise exc
         if isinstance(exc, RequestPayloadError):
-            self._server.logger.debug("bad request body from %s: %s %s", self.peer, exc.status, exc)
+            self._server.logger.debug(
+                "bad request body from %s: %s %s", self._port.peer, exc.status, exc
+            )
             return self._error_response(request, exc.status)
         if isinstance(exc, ClientDisconnectedError) or (
-            isinstance(exc, ConnectionError)
-            and (self.transport is None or self.transport.is_closing())
+            isinstance(exc, ConnectionError) and not self._port.is_open()
         ):
             # The client went away. Only one that merely half-closed, its request cut
             # short, can still read an answer: 400 (for any other the send fails quietly).
             self._server.logger.debug(
-                "client %s went away during %s %s", self.peer, request.method, request.path
+                "client %s went away during %s %s", self._port.peer, request.method, request.path
             )
             return self._error_response(request, 400)
         if isinstance(exc, asyncio.TimeoutError):
@@ -412,7 +423,7 @@ class Dispatch(asyncio.Protocol):
     ) -> None:
         """Send a response whose class overrides how it is sent, or whose body is a
         stream (a file, an async iterable): ``await prepare()``, then ``write_eof()``."""
-        if self._head_sent:
+        if self.head_sent:
             self._send_failed(request, ConnectionResetError("a response was already started"))
             return
         try:
@@ -452,8 +463,8 @@ class Dispatch(asyncio.Protocol):
             else:
                 return resp
         request.finish()
-        self._request = None
-        self.close()
+        self.request = None
+        self._port.close()
         return None
 
     def _done(self, request: BaseRequest, resp: StreamResponse, start: float) -> None:
@@ -464,23 +475,22 @@ class Dispatch(asyncio.Protocol):
         if start:
             access = server.access_logger
             access.log(request, resp, _clock() - start)
-        self._response_done(
+        self.request = None
+        self._port.answered(
             request, resp.will_keep_alive if type(resp) is Response else bool(resp.keep_alive)
         )
 
     def _send(self, request: BaseRequest, resp: StreamResponse) -> bool:
         """Send an unprepared response: True when that is all (a ``Response`` leaves in
         one write), False when its body is still to be written (a stream's writer)."""
-        if self._head_sent:
+        if self.head_sent:
             # A head is already out (the handler prepared another response, then
             # failed): nothing more can be said on this connection.
             raise ConnectionResetError("a response was already started")
         if type(resp) is Response or (isinstance(resp, Response) and _plain(type(resp))):
-            data = resp.render_bytes(request)
-            self._head_sent = True
-            if self.transport is None or self.transport.is_closing():
+            if not self._port.send_whole(request, resp):
                 raise ClientDisconnectedError("Cannot write to closing transport")
-            self.queue_bytes(data)
+            self.head_sent = True
             return True
         resp.start_writer(request)
         return False
@@ -511,50 +521,3 @@ class Dispatch(asyncio.Protocol):
             resp = Response(status=status, content_type=ctype)
         resp.force_close()
         return resp
-
-    def _response_done(self, request: BaseRequest, keep_alive: bool | None) -> None:
-        self._request = None
-        if request.content is not EMPTY_STREAM:
-            request.finish()  # closes the files post() spooled (they need a body)
-        if request is self._upgrading:
-            self._upgrade_answered(request)
-        if self.state is _UPGRADED:
-            return
-        if not keep_alive or self.transport is None:
-            self.close()
-            return
-        body = request.content
-        if body is not EMPTY_STREAM and not body.is_eof():
-            # Discard the rest of the unread body so the next request can be parsed.
-            body.discard()
-            self._reader.drop_body()
-            self._set_state(_LINGER)
-            self._update_reading()
-            return
-        self._next()
-
-    def _next(self) -> None:
-        """After an answer: start the next request queued, or wait for one.
-
-        While the peer is not reading (writing paused) nothing more is started: the
-        connection is HELD until ``resume_writing`` calls this again, so the write
-        buffer holds at most one response past its high-water mark.
-        """
-        if self._queue:
-            if self._flow.paused:
-                self._set_state(_HELD)
-                return
-            item = self._queue.popleft()
-            if isinstance(item, WireError):
-                self._reply_error(item)
-                return
-            self._start(item)
-        elif self._close_when_done:
-            self.close()
-            return
-        else:
-            self._set_state(_HEAD if self._reader.in_head else _IDLE)
-        if self._unparsed is not None:
-            self._feed_unparsed()
-        if self._paused:
-            self._update_reading()

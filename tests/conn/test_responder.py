@@ -63,7 +63,9 @@ async def test_sync_handlers_answer_without_waking_the_task() -> None:
             assert head.startswith(b"HTTP/1.1 200 ")
             assert await reader.readexactly(3) == b"now"
         [conn] = s.server.connections
-        assert conn._waiter is not None and conn._work is None  # parked, nothing pending
+        assert (
+            conn._responder._waiter is not None and conn._responder._work is None
+        )  # parked, nothing pending
         writer.close()
 
 

@@ -1,0 +1,142 @@
+"""A client load for drain tests: keep-alive clients that never retry, counting
+every request sent without a whole response as failed (see tests/e2e/test_drain.py).
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import socket
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Tally:
+    ok: int = 0
+    failed: list[str] = field(default_factory=list)
+    refused: int = 0
+    closes: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def read_response(sock: socket.socket, buf: bytes) -> tuple[bytes, bool, bytes, bytes]:
+    """One whole response (Content-Length framed): head, whether it closes, body, the rest."""
+    while b"\r\n\r\n" not in buf:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError(f"EOF after {len(buf)} bytes of a head")
+        buf += chunk
+    head, _, rest = buf.partition(b"\r\n\r\n")
+    match = re.search(rb"(?i)\r\ncontent-length: *(\d+)", head)
+    length = int(match.group(1)) if match else 0
+    while len(rest) < length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("EOF inside a body")
+        rest += chunk
+    closes = re.search(rb"(?i)\r\nconnection: *close", head) is not None
+    return head, closes, rest[:length], rest[length:]
+
+
+def connect(where: int | str) -> socket.socket:
+    """A connection to 127.0.0.1:*where*, or to the UNIX socket file *where*."""
+    if isinstance(where, int):
+        return socket.create_connection(("127.0.0.1", where), timeout=10)
+    sock = socket.socket(socket.AF_UNIX)
+    sock.settimeout(10)
+    try:
+        sock.connect(where)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def _client(
+    where: int | str, path: str, tally: Tally, stop: threading.Event, close_each: bool = False
+) -> None:
+    """Requests one after another, never retrying one; reconnects after a close."""
+    close = "Connection: close\r\n" if close_each else ""
+    request = f"GET {path} HTTP/1.1\r\nHost: x\r\n{close}\r\n".encode()
+    while not stop.is_set():
+        try:
+            sock = connect(where)
+        except (ConnectionRefusedError, FileNotFoundError):  # a removed socket file too
+            with tally.lock:
+                tally.refused += 1
+            return  # stopped: nobody listens any more
+        except OSError as exc:
+            with tally.lock:
+                tally.failed.append(f"connect: {exc!r}")
+            return
+        with sock:
+            buf = b""
+            while not stop.is_set():
+                try:
+                    sock.sendall(request)
+                    head, closes, _, buf = read_response(sock, buf)
+                except Exception as exc:  # any error is a failed request, never a lost thread
+                    with tally.lock:
+                        tally.failed.append(f"{path}: {exc!r}")
+                    return
+                with tally.lock:
+                    if head.startswith(b"HTTP/1.1 200 "):
+                        tally.ok += 1
+                    else:
+                        tally.failed.append(head.split(b"\r\n")[0].decode())
+                    tally.closes += closes
+                if closes:
+                    break
+
+
+class Load:
+    """40 keep-alive clients, half on a 50 ms handler (or, with *close_each*, clients
+    that connect for every request: they keep the listener's accept queue busy)."""
+
+    def __init__(self, where: int | str, clients: int = 40, close_each: bool = False) -> None:
+        self.tally = Tally()
+        self.stop = threading.Event()
+        self.threads = [
+            threading.Thread(
+                target=_client,
+                args=(where, "/slow?t=0.05" if i % 2 else "/pid", self.tally, self.stop),
+                kwargs={"close_each": close_each},
+                daemon=True,
+            )
+            for i in range(clients)
+        ]
+
+    def __enter__(self) -> Load:
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        for t in self.threads:
+            t.join(15)
+        assert not any(t.is_alive() for t in self.threads), "a client thread hung"
+
+    def wait_for(self, requests: int, timeout: float = 20) -> None:
+        deadline = time.monotonic() + timeout
+        start = self.tally.ok
+        while self.tally.ok - start < requests and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert self.tally.ok - start >= requests, (self.tally.ok, self.tally.failed[:3])
+
+
+def sigterm_under_per_request_load(
+    where: int | str, proc: subprocess.Popen[str], totals: Tally
+) -> None:
+    """16 clients connect for every request to *where* (*proc* serving it); SIGTERM
+    once 300 are answered; *proc* must exit 0. The counts are added to *totals*."""
+    with Load(where, clients=16, close_each=True) as load:
+        load.wait_for(300)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+    totals.ok += load.tally.ok
+    totals.failed += load.tally.failed
+    totals.refused += load.tally.refused
