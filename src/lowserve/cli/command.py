@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from .._build import build
 from .._version import __version__
 from ..options import DEFAULT_HOST, DEFAULT_PORT, ServerOptions
 from ..optionspec import OptionSpec, specs
@@ -52,7 +53,7 @@ def _version_text() -> str:
     except ImportError:  # pragma: no cover
         loop = "asyncio"
     py = f"{platform.python_implementation()} {platform.python_version()}"
-    return f"lowserve {__version__} ({py}, {loop}, {platform.system()})"
+    return f"lowserve {__version__} ({py}, {loop}, {platform.system()}, {build()})"
 
 
 class _Checked:
