@@ -330,3 +330,19 @@ def test_process_titles_name_the_supervisor_and_each_numbered_worker(app: Path) 
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0
         stderr.join()
+
+
+def test_every_exported_metric_is_documented_and_every_documented_one_exported() -> None:
+    fleet = Fleet()
+    fleet.started(10, 1)
+    fleet.receive(
+        10, b'{"in_flight": 0, "connections_open": 0, "websockets_open": 0, "loop_lag": 0}'
+    )
+    exported = {f.name for f in text_string_to_metric_families(fleet.exposition().decode())}
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "observability.md").read_text()
+    table = set()
+    for line in doc.splitlines():
+        if line.startswith("| `lowserve_"):
+            name = line.split("`")[1]
+            table.add(name.removesuffix("_total"))
+    assert exported == table

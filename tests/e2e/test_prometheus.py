@@ -5,6 +5,7 @@ count every request the client got an answer to, no more and no fewer."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import signal
 import subprocess
@@ -75,6 +76,21 @@ def _start_prometheus(tmp_path: Path, target: int) -> tuple[subprocess.Popen[byt
         time.sleep(0.2)
 
 
+def _documented_queries() -> list[str]:
+    """The PromQL blocks of docs/observability.md and the dashboard's expressions
+    (its variables given a value)."""
+    root = Path(__file__).resolve().parents[2]
+    doc = (root / "docs" / "observability.md").read_text()
+    queries = [q.strip() for q in re.findall(r"```promql\n(.*?)```", doc, re.S)]
+    dashboard = json.loads((root / "deploy" / "grafana-dashboard.json").read_text())
+    for panel in dashboard["panels"]:
+        for target in panel["targets"]:
+            expr = target["expr"].replace("$__rate_interval", "1m").replace("$job", ".*")
+            queries.append(expr)
+    assert len(queries) >= 15
+    return queries
+
+
 def test_prometheus_counts_every_request_across_a_restart_and_recycles(tmp_path: Path) -> None:
     (tmp_path / "myapp.py").write_text(APP)
     port, admin = free_port(), free_port()
@@ -90,6 +106,12 @@ def test_prometheus_counts_every_request_across_a_restart_and_recycles(tmp_path:
         stderr.wait_for("serving on", 20)
         prom, prom_port = _start_prometheus(tmp_path, admin)
         base = settled(admin)  # wait_serving's requests
+        # Prometheus applies its targets a few seconds after it starts: the load
+        # begins once it has scraped lowserve, so that every rate() has samples.
+        deadline = time.monotonic() + 30
+        while _scalar(prom_port, 'up{job="lowserve"}') != 1:
+            assert time.monotonic() < deadline, "prometheus never scraped lowserve"
+            time.sleep(0.2)
         scrapes: list[str] = []
         with Load(port, clients=20) as load:
             load.wait_for(300)
@@ -131,6 +153,13 @@ def test_prometheus_counts_every_request_across_a_restart_and_recycles(tmp_path:
         assert sum(exits.values()) == reloads + recycles
         # Prometheus saw the counter only grow: no reset across the worker changes
         assert _scalar(prom_port, "sum(resets(lowserve_requests_total[5m]))") == 0
+        # every query of docs/observability.md and of the Grafana dashboard runs
+        for promql in _documented_queries():
+            _query(prom_port, promql)  # asserts Prometheus accepted it
+        for promql in ("sum by (status) (rate(lowserve_requests_total[1m]))",
+                       "histogram_quantile(0.99, sum by (le) "
+                       "(rate(lowserve_request_duration_seconds_bucket[1m])))"):  # fmt: skip
+            assert _query(prom_port, promql), promql
         print(
             f"prometheus: {expected:.0f} requests counted, {tally.ok} answered under load; "
             f"{reloads:.0f} reload exits, {recycles:.0f} recycles"
