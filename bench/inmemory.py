@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
 import re
 import statistics
 import subprocess
@@ -108,6 +109,9 @@ def instructions(tree: str, name: str) -> float:
             out = Path(tmp) / "callgrind.out"
             subprocess.run(
                 [
+                    # setarch -R: no address randomisation, so id()-ordered sets and the
+                    # allocator repeat (runs of one tree otherwise differ by ~0.7%)
+                    *("setarch", platform.machine(), "-R"),
                     *("valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"),
                     *(sys.executable, "-c", CHILD, tree, str(HERE), scenario, str(n)),
                 ],
