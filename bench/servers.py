@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 STREAM_SIZE = 100 * 2**20
 PAYLOAD = {
@@ -36,8 +38,10 @@ def _big_file() -> str:
     return path
 
 
-def make_handler(web):  # type: ignore[no-untyped-def]
-    async def handler(request):  # type: ignore[no-untyped-def]
+def make_handler(web: Any) -> Callable[[Any], Awaitable[Any]]:
+    """The benchmark handler written against *web*: ``aiohttp.web`` or ``lowserve.web``."""
+
+    async def handler(request: Any) -> Any:
         path = request.path
         if path == "/echo":
             return web.Response(body=await request.read())
@@ -174,19 +178,21 @@ async def floor_http(port: int) -> None:
 
     loop = asyncio.get_running_loop()
     server_header = b"Server: Python/%d.%d lowserve/0.1.0\r\n" % sys.version_info[:2]
-    date = [0.0, b""]
+    date_second = 0
+    date_value = b""
 
     def head(ctype: bytes, length: int) -> bytes:
+        nonlocal date_second, date_value
         now = time.time()
-        if int(now) != date[0]:
-            date[0] = int(now)
-            date[1] = email.utils.formatdate(now, usegmt=True).encode()
+        if int(now) != date_second:
+            date_second = int(now)
+            date_value = email.utils.formatdate(now, usegmt=True).encode()
         return b"".join(
             (
                 b"HTTP/1.1 200 OK\r\nContent-Type: ",
                 ctype,
                 b"\r\nContent-Length: %d\r\nDate: " % length,
-                date[1],  # type: ignore[list-item]
+                date_value,
                 b"\r\n",
                 server_header,
                 b"\r\n",

@@ -15,7 +15,7 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 
 APP = textwrap.dedent(
@@ -68,17 +68,27 @@ def free_port() -> int:
 
 
 def lowserve(
-    *args: str, cwd: Path, env: dict[str, str] | None = None, **kw: object
+    *args: str,
+    cwd: Path,
+    env: dict[str, str] | None = None,
+    stdin: int | None = None,
+    pass_fds: Collection[int] = (),
+    preexec_fn: Callable[[], object] | None = None,
+    group: str | None = None,
 ) -> subprocess.Popen[str]:
+    """``python -m lowserve ARGS`` with piped text output; the keywords are Popen's."""
     full_env = {**os.environ, **(env or {})}
     return subprocess.Popen(
         [sys.executable, "-m", "lowserve", *args],
         cwd=cwd,
         env=full_env,
         text=True,
+        stdin=stdin,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        **kw,  # type: ignore[call-overload]
+        pass_fds=pass_fds,
+        preexec_fn=preexec_fn,
+        group=group,
     )
 
 

@@ -7,6 +7,7 @@ same handler code runs under each.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +57,7 @@ def make_handler(web: Any) -> Any:
                 yield b"one;"
                 yield b"two"
 
-            made = {
+            makers: dict[str, Callable[[], payload.Payload]] = {
                 "/payload-bytes": lambda: payload.BytesPayload(b"raw", content_type="x/y"),
                 "/payload-string": lambda: payload.StringPayload("h\u00e9", encoding="latin-1"),
                 "/payload-json": lambda: payload.JsonPayload({"a": [1, 2]}),
@@ -67,8 +68,8 @@ def make_handler(web: Any) -> Any:
                 "/payload-headers": lambda: payload.BytesPayload(
                     b"h", headers={"X-From-Payload": "1", "Content-Disposition": "inline"}
                 ),
-            }[path]()
-            return web.Response(body=made)
+            }
+            return web.Response(body=makers[path]())
         if path.startswith("/body-"):  # bodies beyond bytes and text
             return web.Response(body=_body(path[6:]))
         if path == "/text":

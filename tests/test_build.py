@@ -10,6 +10,7 @@ import subprocess
 import sys
 from importlib.machinery import EXTENSION_SUFFIXES
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -139,5 +140,5 @@ def test_compiled_classes_take_interpreted_subclasses() -> None:
     """aiohttp users subclass what lowserve gives them; a compiled class must allow it."""
     for module, name in _pxd_classes():
         cls = getattr(importlib.import_module(module), name)
-        sub = type("Sub", (cls,), {"extra": 1})
+        sub: type[Any] = type("Sub", (cls,), {"extra": 1})
         assert issubclass(sub, cls) and sub.extra == 1

@@ -336,7 +336,7 @@ async def test_runner_and_site_edges(tmp_path: Path) -> None:
     assert not path.exists() and runner.server is None
     await unix.stop()  # twice: nothing left to do
     with pytest.raises(NotImplementedError):
-        _ = web.BaseSite.name.fget(unix)  # type: ignore[attr-defined]
+        _ = web.BaseSite.name.fget(unix)
 
 
 def test_handle_signals_raises_graceful_exit(tmp_path: Path) -> None:

@@ -6,8 +6,10 @@ import asyncio
 import gzip
 import os
 import shutil
+from collections.abc import Awaitable, Callable
 from email.utils import formatdate
 from pathlib import Path
+from typing import IO
 
 import aiohttp
 import pytest
@@ -30,7 +32,7 @@ def files(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def _handler(root: Path):  # type: ignore[no-untyped-def]
+def _handler(root: Path) -> Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]:
     async def handler(request: web.BaseRequest) -> web.StreamResponse:
         return web.FileResponse(root / request.path.lstrip("/"), chunk_size=65536)
 
@@ -151,10 +153,17 @@ async def test_raw_head_of_a_range() -> None:
 
 async def test_sendfile_is_used_where_the_loop_has_it(files: Path) -> None:
     loop = asyncio.get_running_loop()
-    calls: list[int] = []
+    calls: list[int | None] = []
     real = loop.sendfile
 
-    async def counting(transport, file, offset=0, count=None, *, fallback=True):  # type: ignore[no-untyped-def]
+    async def counting(
+        transport: asyncio.WriteTransport,
+        file: IO[bytes],
+        offset: int = 0,
+        count: int | None = None,
+        *,
+        fallback: bool = True,
+    ) -> int:
         calls.append(count)
         return await real(transport, file, offset, count, fallback=fallback)
 

@@ -18,7 +18,7 @@ from conftest import exchange, serve
 
 async def _describe(request: web.BaseRequest) -> web.Response:
     reader = await request.multipart()
-    parts = []
+    parts: list[dict[str, object]] = []
     async for part in reader:
         if isinstance(part, web.MultipartReader):
             inner = []
@@ -79,7 +79,7 @@ async def test_nested_multipart_and_release() -> None:
         out = [(await first.read()).decode()]
         await nested.release()  # b.txt is skipped
         skip = await reader.next()
-        assert skip is not None and skip.name == "skip"
+        assert isinstance(skip, web.BodyPartReader) and skip.name == "skip"
         last = await reader.next()  # the skipped part was released on the way
         assert isinstance(last, web.BodyPartReader)
         out.append(await last.text())
@@ -121,7 +121,8 @@ async def test_bounds(body: bytes, status: int) -> None:
         reader = await request.multipart()
         n = 0
         async for part in reader:
-            await part.read()  # type: ignore[union-attr]
+            assert isinstance(part, web.BodyPartReader)
+            await part.read()
             n += 1
         return web.Response(text=str(n))
 
@@ -165,6 +166,15 @@ async def _aiohttp_reader(body: bytes, headers: dict[str, str]) -> aiohttp.Multi
     return aiohttp.MultipartReader(headers, stream)
 
 
+async def _body_part(
+    reader: web.MultipartReader | aiohttp.MultipartReader,
+) -> web.BodyPartReader | aiohttp.BodyPartReader:
+    """The reader's next part, which must be a body part (not a nested multipart)."""
+    part = await reader.next()
+    assert isinstance(part, (web.BodyPartReader, aiohttp.BodyPartReader))
+    return part
+
+
 @pytest.mark.parametrize("piece", [1, 7, 4096])
 @pytest.mark.parametrize("headers", [MIXED, HEADERS], ids=["mixed", "form-data"])
 async def test_readline_and_decode_iter_match_aiohttp(piece: int, headers: dict[str, str]) -> None:
@@ -186,13 +196,13 @@ async def test_readline_and_decode_iter_match_aiohttp(piece: int, headers: dict[
         await _aiohttp_reader(body, headers),
     ):
         lines = []
-        part = await reader.next()
+        part = await _body_part(reader)
         while line := await part.readline():
             lines.append(line)
-        zipped = await reader.next()
+        zipped = await _body_part(reader)
         raw = await zipped.read()
         pieces = [bytes(p) async for p in zipped.decode_iter(raw)]
-        quoted = await reader.next()
+        quoted = await _body_part(reader)
         results.append(
             (lines, b"".join(pieces), zipped.decode(raw), await quoted.read(decode=True))
         )
@@ -212,10 +222,10 @@ async def test_decode_returns_the_whole_part_and_refuses_unknown_codings() -> No
     packed = gzip.compress(b"compressed " * 20_000)
     body = _multipart(("Content-Disposition: attachment\r\nContent-Encoding: gzip", packed))
     part = await web.MultipartReader(CIMultiDict(MIXED), _Pieces(body, 4096)).next()
-    theirs = await (await _aiohttp_reader(body, MIXED)).next()
-    assert isinstance(part, web.BodyPartReader) and theirs is not None
+    theirs = await _body_part(await _aiohttp_reader(body, MIXED))
+    assert isinstance(part, web.BodyPartReader)
     raw = await part.read()
-    assert part.decode(raw) == theirs.decode(await theirs.read()) == b"compressed " * 20_000  # type: ignore[union-attr]
+    assert part.decode(raw) == theirs.decode(await theirs.read()) == b"compressed " * 20_000
     body = _multipart(("Content-Disposition: attachment\r\nContent-Encoding: br", b"x"))
     part = await web.MultipartReader(CIMultiDict(MIXED), _Pieces(body, 4096)).next()
     assert isinstance(part, web.BodyPartReader)
@@ -285,9 +295,8 @@ async def test_a_deflate_part_from_aiohttps_writer_is_read_as_aiohttp_reads_it()
     assert zlib.decompress(raw, -zlib.MAX_WBITS) == payload  # raw deflate indeed
     assert inflated is True
     body = _multipart(("Content-Disposition: attachment\r\nContent-Encoding: deflate", raw))
-    theirs = await (await _aiohttp_reader(body, MIXED)).next()
-    assert theirs is not None
-    assert theirs.decode(await theirs.read()) == payload  # type: ignore[union-attr]
+    theirs = await _body_part(await _aiohttp_reader(body, MIXED))
+    assert theirs.decode(await theirs.read()) == payload
 
 
 async def test_a_zlib_wrapped_deflate_part_is_read_too() -> None:
@@ -300,10 +309,9 @@ async def test_a_zlib_wrapped_deflate_part_is_read_too() -> None:
     part = await web.MultipartReader(CIMultiDict(MIXED), _Pieces(body, 4096)).next()
     assert isinstance(part, web.BodyPartReader)
     assert await part.read(decode=True) == payload
-    theirs = await (await _aiohttp_reader(body, MIXED)).next()
-    assert theirs is not None
+    theirs = await _body_part(await _aiohttp_reader(body, MIXED))
     with pytest.raises(zlib.error):
-        theirs.decode(await theirs.read())  # type: ignore[union-attr]
+        theirs.decode(await theirs.read())
 
 
 async def test_part_data_gives_the_current_part_and_never_the_next() -> None:

@@ -6,7 +6,7 @@ import datetime
 import gzip
 import warnings
 import zlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -197,12 +197,13 @@ async def test_compression(coding: str) -> None:
         resp.enable_compression(web.ContentCoding(coding) if coding == "br" else None)
         return resp
 
-    brotli = pytest.importorskip("brotli") if coding == "br" else None
-    decode = {
+    decoders: dict[str, Callable[[bytes], bytes]] = {
         "gzip": gzip.decompress,
         "deflate": zlib.decompress,
-        "br": brotli.decompress if brotli else None,
-    }[coding]
+    }
+    if coding == "br":
+        decoders["br"] = pytest.importorskip("brotli").decompress
+    decode = decoders[coding]
     for h in (handler, fixed):
         async with serve(h) as s:
             out = await exchange(
@@ -424,7 +425,8 @@ async def test_output_length_counts_the_head() -> None:
     await resp.prepare(req)
     await resp.write(b"abc")
     with pytest.warns(DeprecationWarning, match="output_length is deprecated"):
-        assert resp.output_length == sum(map(len, req.protocol.written))  # type: ignore[attr-defined]
+        written: list[bytes] = req.protocol.written  # type: ignore[attr-defined]
+        assert resp.output_length == sum(len(chunk) for chunk in written)
 
 
 async def _both(handler: Any, raw: bytes) -> list[tuple[int, dict[str, str], bytes]]:

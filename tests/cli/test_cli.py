@@ -658,7 +658,7 @@ def test_every_flag_is_in_the_readme() -> None:
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     table = [line for line in readme.splitlines() if "(*flag*)" in line]
     missing = []
-    for param in main.params:  # type: ignore[attr-defined]
+    for param in main.params:
         for flag in getattr(param, "opts", []):
             if not flag.startswith("--"):
                 continue

@@ -197,7 +197,10 @@ def test_every_flag_has_its_own_variable_shown_in_help(app: Path) -> None:
             assert param.envvar == "LOWSERVE_HANDLER"
             continue
         name = "LOWSERVE_" + long[2:].replace("-", "_").upper()
-        envvar = param.envvar if isinstance(param.envvar, str) else param.envvar[0]
+        envvar = param.envvar
+        assert envvar is not None, long
+        if not isinstance(envvar, str):
+            envvar = envvar[0]
         assert envvar == name, long
         assert name in help_text.replace("\n", " ").replace("  ", " ") or name in help_text, name
 

@@ -9,6 +9,7 @@ import socket
 import textwrap
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ from commandline import StderrLines, free_port, get, lowserve, run_once, wait_se
 from lowserve.cli.metrics import Fleet
 from lowserve.conn.metrics import BUCKETS
 from lowserve.conn.server import Server
-from lowserve.web import Response
+from lowserve.web import BaseRequest, Response
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -94,7 +95,7 @@ def total(samples: Samples, name: str, **labels: str) -> float:
     return sum(v for (n, lab), v in samples.items() if n == name and want <= lab)
 
 
-def wait_until(check, timeout: float = 10.0, what: str = "") -> None:  # type: ignore[no-untyped-def]
+def wait_until(check: Callable[[], object], timeout: float = 10.0, what: str = "") -> None:
     deadline = time.monotonic() + timeout
     while not check():
         assert time.monotonic() < deadline, f"timed out waiting for {what or check}"
@@ -255,7 +256,7 @@ def test_fleet_counters_stay_monotonic_as_workers_come_and_go() -> None:
 
 
 async def test_the_sweeper_measures_event_loop_lag() -> None:
-    async def handler(request):  # type: ignore[no-untyped-def]
+    async def handler(request: BaseRequest) -> Response:
         return Response(text="ok")
 
     server = Server(handler, keepalive_timeout=0.2)  # a sweep every 50 ms
@@ -308,7 +309,7 @@ def test_json_access_log_lines_are_bare_objects_and_health_checks_left_out(app: 
 
 def test_process_titles_name_the_supervisor_and_each_numbered_worker(app: Path) -> None:
     pytest.importorskip("setproctitle")
-    from test_cli import wait_for_workers
+    from commandline import wait_for_workers
 
     port = free_port()
     proc = lowserve("myapp:handler", "--port", str(port), "--workers", "2", cwd=app)

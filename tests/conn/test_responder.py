@@ -135,7 +135,7 @@ def test_a_response_keeps_the_connections_interface() -> None:
     writer = stream.start_writer(request)
     assert writer is not None and stream.prepared and not stream.eof_sent
     assert stream.will_keep_alive is True
-    assert request.protocol.written[0].startswith(b"HTTP/1.1 200 OK\r\n")  # type: ignore[attr-defined]
+    assert request.protocol.written[0].startswith(b"HTTP/1.1 200 OK\r\n")
 
 
 @pytest.mark.parametrize(

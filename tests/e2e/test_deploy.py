@@ -229,7 +229,8 @@ def _get(port: int, path: str = "/", source: str = "127.0.0.1") -> dict[str, obj
             data += chunk
     head, _, body = data.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 200"), head
-    return json.loads(body)  # type: ignore[no-any-return]
+    answer: dict[str, object] = json.loads(body)
+    return answer
 
 
 def _restart_under_load(
@@ -295,7 +296,7 @@ def test_nginx_in_front_of_two_instances(tmp_path: Path) -> None:
     nginx = subprocess.Popen(["nginx", "-c", str(_nginx_conf(tmp_path, port, socks))])
     try:
         deadline = _wait_for_files(socks)
-        pids = set()
+        pids: set[object] = set()
         while time.monotonic() < deadline and len(pids) < 2:
             try:
                 body = _get(port, source="127.0.0.7")
@@ -374,7 +375,7 @@ def test_nginx_workers_as_www_data_reach_a_660_socket_of_their_group() -> None:
             deadline = _wait_for_files(socks)
             assert [stat.S_IMODE(s.stat().st_mode) for s in socks] == [0o660, 0o755]
             assert {grp.getgrgid(s.stat().st_gid).gr_name for s in socks} == {"www-data"}
-            pids = set()
+            pids: set[object] = set()
             while time.monotonic() < deadline and len(pids) < 1:
                 with contextlib.suppress(OSError, AssertionError):
                     pids.add(_get(port)["pid"])
@@ -431,7 +432,7 @@ def test_haproxy_in_front_of_two_instances(tmp_path: Path, mode: str) -> None:
     (tmp_path / "myapp.py").write_text(APP)
     front = free_port()
     http_half, tcp_half = (DEPLOY / "haproxy.cfg").read_text().split("frontend fe_tcp")
-    where: list[Path] | list[int]
+    where: list[Path | int]
     if mode == "http":
         where = [tmp_path / "1.sock", tmp_path / "2.sock"]
         text = http_half.replace("bind :80", f"bind 127.0.0.1:{front}")
@@ -459,7 +460,7 @@ def test_haproxy_in_front_of_two_instances(tmp_path: Path, mode: str) -> None:
     haproxy = subprocess.Popen(["haproxy", "-f", str(cfg), "-db"], stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 20
-        pids = set()
+        pids: set[object] = set()
         while time.monotonic() < deadline and len(pids) < 2:
             try:
                 body = _get(front, source="127.0.0.8")

@@ -311,7 +311,11 @@ def test_the_crash_guard_counts_killed_workers(app: Path) -> None:
         for _ in range(5):
             pid = int(_get_pid(port))
             os.kill(pid, signal.SIGKILL)
-            wait_for_workers(proc.pid, lambda pids, pid=pid: pid not in pids, timeout=10)
+
+            def gone(pids: set[int], pid: int = pid) -> bool:
+                return pid not in pids
+
+            wait_for_workers(proc.pid, gone, timeout=10)
         code = proc.wait(20)
     finally:
         if proc.poll() is None:

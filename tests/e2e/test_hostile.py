@@ -412,7 +412,7 @@ def test_out_of_descriptors_answers_503_warns_once_and_recovers(tmp_path: Path) 
         preexec_fn=limit,
     )
     try:
-        wait_serving(port, proc)  # type: ignore[arg-type]
+        wait_serving(port, proc)
         socks = []
         for _ in range(200):
             sock = socket.create_connection(("127.0.0.1", port), timeout=5)

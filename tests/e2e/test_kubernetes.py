@@ -20,8 +20,8 @@ import pytest
 import yaml
 from test_metrics import scrape_text
 
-from test_cli import APP, StderrLines, free_port, lowserve
-from test_drain import _read_response
+from commandline import APP, StderrLines, free_port, lowserve
+from load import read_response
 
 ROOT = Path(__file__).resolve().parents[2]
 MANIFESTS = sorted((ROOT / "deploy" / "kubernetes").glob("*.yaml"))
@@ -99,7 +99,7 @@ class Proxy:
                 while not stop.is_set():
                     try:
                         sock.sendall(request)
-                        head, closes, _, buf = _read_response(sock, buf)
+                        head, closes, _, buf = read_response(sock, buf)
                     except Exception as exc:
                         with self.lock:
                             self.failed.append(repr(exc))

@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
 
 from lowserve import web
+from lowserve.api.writer import PayloadWriter
 
 from conftest import exchange, serve
 
@@ -68,7 +70,7 @@ async def test_response_subclasses_are_prepared_and_ended_as_aiohttp_does() -> N
     calls: list[str] = []
 
     class Traced(web.Response):
-        async def prepare(self, request: web.BaseRequest) -> object:
+        async def prepare(self, request: web.BaseRequest) -> PayloadWriter | None:
             calls.append("prepare")
             self.headers["X-Traced"] = "1"
             return await super().prepare(request)
@@ -183,13 +185,13 @@ async def test_response_bodies_beyond_bytes_and_str(tmp_path: Path) -> None:
     path.write_bytes(data)
     (tmp_path / "text.txt").write_text("héllo text file")
 
-    async def pieces():  # type: ignore[no-untyped-def]
+    async def pieces() -> AsyncIterator[bytes | str]:
         for piece in (b"async ", "iter", b"able"):
             yield piece
 
     async def handler(request: web.BaseRequest) -> web.Response:
         kind = request.path[1:]
-        make = {
+        makers: dict[str, Callable[[], object]] = {
             "bytearray": lambda: bytearray(b"ba"),
             "memoryview": lambda: memoryview(b"mv"),
             "bytesio": lambda: io.BytesIO(b"bytesio"),
@@ -197,8 +199,8 @@ async def test_response_bodies_beyond_bytes_and_str(tmp_path: Path) -> None:
             "file": lambda: open(path, "rb"),  # noqa: SIM115  (lowserve closes it once sent)
             "textfile": lambda: open(tmp_path / "text.txt", encoding="utf-8"),  # noqa: SIM115
             "asyncgen": pieces,
-        }[kind]
-        return web.Response(body=make())
+        }
+        return web.Response(body=makers[kind]())
 
     async with serve(handler) as s:
         answers = {}

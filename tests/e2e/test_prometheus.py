@@ -146,6 +146,7 @@ def test_prometheus_counts_every_request_across_a_restart_and_recycles(tmp_path:
             for series in _query(prom_port, "lowserve_worker_exits_total")
         }
         starts = _scalar(prom_port, "lowserve_worker_starts_total")
+        assert starts is not None
         # Every exit is a reload or a recycle (an old worker may reach --max-requests
         # while its replacement starts); none crashed, two workers still serve.
         reloads, recycles = exits["reload"], exits["recycle-requests"]

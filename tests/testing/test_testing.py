@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +46,8 @@ async def test_make_mocked_request_gives_a_request_without_a_socket() -> None:
     assert await req.read() == b"body"
     resp = await _echo(req)
     assert resp.status == 200
-    assert b'"body": "body"' in resp.body  # type: ignore[attr-defined,operator]
+    assert isinstance(resp, web.Response) and resp.body is not None
+    assert b'"body": "body"' in resp.body
 
 
 async def test_make_mocked_request_options() -> None:
@@ -82,7 +84,10 @@ async def test_raw_test_server_and_client() -> None:
         await ws.close()
 
 
-async def test_plugin_fixtures(lowserve_server, lowserve_client) -> None:  # type: ignore[no-untyped-def]
+async def test_plugin_fixtures(
+    lowserve_server: Callable[..., Awaitable[RawTestServer]],
+    lowserve_client: Callable[..., Awaitable[TestClient]],
+) -> None:
     server = await lowserve_server(_echo, client_max_size=10)
     client = await lowserve_client(server)
     resp = await client.post("/", data=b"x" * 11)

@@ -23,7 +23,7 @@ from lowserve.wire.framing import Framing, connection_header, decide, drops_leng
         (("CONNECT", 404, 1, True, None, False), Framing(True, True, True, None)),
     ],
 )
-def test_decide(args: tuple, expected: Framing) -> None:
+def test_decide(args: tuple[str, int, int, bool, int | None, bool], expected: Framing) -> None:
     assert decide(*args) == expected
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import aiohttp
 import pytest
 import websockets
+from websockets.typing import Subprotocol
 
 from lowserve import web
 from lowserve.web import ClientDisconnectedError
@@ -87,10 +88,11 @@ async def test_websockets_client(compression: str | None) -> None:
     async with (
         serve(echo) as s,
         websockets.connect(
-            f"ws://127.0.0.1:{s.port}/ws", subprotocols=["v2"], compression=compression
+            f"ws://127.0.0.1:{s.port}/ws", subprotocols=[Subprotocol("v2")], compression=compression
         ) as client,
     ):
         assert client.subprotocol == "v2"
+        assert client.response is not None
         exts = client.response.headers.get("Sec-WebSocket-Extensions")
         assert (exts is not None) == (compression is not None)
         for text in ("hello", "é" * 300, ""):

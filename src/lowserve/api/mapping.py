@@ -4,6 +4,11 @@ aiohttp's requests and responses are dicts for the handler's own data; the dict 
 made on first use. Two of them are equal only if they are the same object. Typed
 keys (:class:`RequestKey`, :class:`ResponseKey`) are recommended, as in aiohttp: a
 plain string key warns (:class:`NotAppKeyWarning`) the first time it is set.
+
+For the type checker, a request is a ``MutableMapping[str | RequestKey[Any], Any]`` and a
+response a ``MutableMapping[str | ResponseKey[Any], Any]`` (aiohttp's declarations);
+``request[RequestKey[T](...)]`` is a ``T``. Those ``__getitem__``/``__setitem__``
+overloads are declared on each class for mypy only; the methods that run are here.
 """
 
 from __future__ import annotations
@@ -72,25 +77,30 @@ class ResponseKey(_Key[_T]):
     __slots__ = ()
 
 
-class StateMapping(MutableMapping[str, Any]):
-    """A lazily created ``_state`` dict behind the mapping methods."""
+_K = TypeVar("_K", bound=_Key[Any])
+
+
+class StateMapping(MutableMapping["str | _K", Any], Generic[_K]):
+    """A lazily created ``_state`` dict behind the mapping methods; *_K* is the typed key
+    class (``RequestKey[Any]`` or ``ResponseKey[Any]``)."""
 
     __slots__ = ()
 
-    _state: dict[str, Any] | None
-    #: The key class that sets state without a warning, and the string keys warned of.
+    _state: dict[str | _K, Any] | None
+    #: The key class that sets state without a warning, and the other keys (strings,
+    #: or the other class's keys) warned of.
     _key_class: ClassVar[type[_Key[Any]]] = _Key
-    _seen_str_keys: ClassVar[set[str]] = set()
+    _seen_str_keys: ClassVar[set[object]] = set()
 
-    def _dict(self) -> dict[str, Any]:
+    def _dict(self) -> dict[str | _K, Any]:
         if self._state is None:
             self._state = {}
         return self._state
 
-    def __getitem__(self, key: str) -> Any:
+    def __getitem__(self, key: str | _K) -> Any:
         return self._dict()[key]
 
-    def __setitem__(self, key: str, value: Any) -> None:
+    def __setitem__(self, key: str | _K, value: Any) -> None:
         if not isinstance(key, self._key_class) and key not in self._seen_str_keys:
             self._seen_str_keys.add(key)
             warnings.warn(
@@ -100,13 +110,13 @@ class StateMapping(MutableMapping[str, Any]):
             )
         self._dict()[key] = value
 
-    def __delitem__(self, key: str) -> None:
+    def __delitem__(self, key: str | _K) -> None:
         del self._dict()[key]
 
     def __len__(self) -> int:
         return len(self._state) if self._state else 0
 
-    def __iter__(self) -> Iterator[str]:
+    def __iter__(self) -> Iterator[str | _K]:
         return iter(self._dict())
 
     def __hash__(self) -> int:

@@ -16,7 +16,7 @@ import re
 import warnings
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, overload
 
 from multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiDictProxy
 from yarl import URL
@@ -35,17 +35,18 @@ if TYPE_CHECKING:
     from .connection import Connection
 
 __all__ = ["BaseRequest", "FileField"]  # FileField lives in forms
+_T = TypeVar("_T")
 
 _UNSET: Any = object()
 _NEEDS_URL = re.compile(r"[%?#]")
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$", re.ASCII | re.IGNORECASE)  # as aiohttp: Bytes=, 0-9
 
 
-class BaseRequest(StateMapping):
+class BaseRequest(StateMapping[RequestKey[Any]]):
     """An HTTP request as a handler sees it; also a dict for per-request state."""
 
     _key_class = RequestKey
-    _seen_str_keys: ClassVar[set[str]] = set()
+    _seen_str_keys: ClassVar[set[object]] = set()
 
     __slots__ = (
         "_body",
@@ -80,7 +81,7 @@ class BaseRequest(StateMapping):
         content: BodyStream,
         *,
         client_max_size: int = 1024**2,
-        state: dict[str, Any] | None = None,
+        state: dict[str | RequestKey[Any], Any] | None = None,
         scheme: str | None = None,
         host: str | None = None,
         remote: str | None = None,
@@ -153,6 +154,19 @@ class BaseRequest(StateMapping):
             new._rel_url = url.relative() if url.is_absolute() else url
         new._body = self._body
         return new
+
+    if TYPE_CHECKING:  # as aiohttp: a typed key gives its type (StateMapping runs these)
+
+        @overload
+        def __getitem__(self, key: RequestKey[_T]) -> _T: ...
+        @overload
+        def __getitem__(self, key: str) -> Any: ...
+        def __getitem__(self, key: str | RequestKey[Any]) -> Any: ...
+        @overload
+        def __setitem__(self, key: RequestKey[_T], value: _T) -> None: ...
+        @overload
+        def __setitem__(self, key: str, value: Any) -> None: ...
+        def __setitem__(self, key: str | RequestKey[Any], value: Any) -> None: ...
 
     # -- the request line -----------------------------------------------------
     @property

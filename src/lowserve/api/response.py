@@ -23,7 +23,7 @@ import os
 import re
 import warnings
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, overload
 from urllib.parse import quote
 
 from multidict import CIMultiDict
@@ -59,6 +59,7 @@ if TYPE_CHECKING:
     from .request import BaseRequest
 
 __all__ = ["Response", "StreamResponse", "json_bytes_response", "json_response"]
+_T = TypeVar("_T")
 
 LooseHeaders = Any
 _BOTH_TYPES = "passing both Content-Type header and content_type or charset params is forbidden"
@@ -73,16 +74,16 @@ _FLAGS = {
 }
 
 
-class StreamResponse(HeaderFields, StateMapping):
+class StreamResponse(HeaderFields, StateMapping[ResponseKey[Any]]):
     """A response whose body the handler writes after :meth:`prepare`."""
 
     _send_head_at_once = True
     _key_class = ResponseKey
-    _seen_str_keys: ClassVar[set[str]] = set()
+    _seen_str_keys: ClassVar[set[object]] = set()
     # Fields rarely set have their defaults on the class. Those every answer reads are
     # set by each constructor instead: CPython 3.11 cannot specialise an attribute
     # access (load or store) whose name the class also defines, and render_bytes reads them all.
-    _state: dict[str, Any] | None = None
+    _state: dict[str | ResponseKey[Any], Any] | None = None
     _compressed: bytes | None = None
     _compression_force: ContentCoding | None = None
     _compression_strategy: int | None = None
@@ -114,6 +115,19 @@ class StreamResponse(HeaderFields, StateMapping):
         self.will_keep_alive = None
         self._body_length = 0
         self._init_state(status, reason)
+
+    if TYPE_CHECKING:  # as aiohttp: a typed key gives its type (StateMapping runs these)
+
+        @overload
+        def __getitem__(self, key: ResponseKey[_T]) -> _T: ...
+        @overload
+        def __getitem__(self, key: str) -> Any: ...
+        def __getitem__(self, key: str | ResponseKey[Any]) -> Any: ...
+        @overload
+        def __setitem__(self, key: ResponseKey[_T], value: _T) -> None: ...
+        @overload
+        def __setitem__(self, key: str, value: Any) -> None: ...
+        def __setitem__(self, key: str | ResponseKey[Any], value: Any) -> None: ...
 
     def _init_state(self, status: int, reason: str | None) -> None:
         if reason is None and type(status) is int:
@@ -201,7 +215,7 @@ class StreamResponse(HeaderFields, StateMapping):
         self._chunked = True
 
     def enable_compression(
-        self, force: ContentCoding | None = None, strategy: int | None = None
+        self, force: bool | ContentCoding | None = None, strategy: int | None = None
     ) -> None:
         """Compress the body with the best coding the client accepts (or *force*)."""
         if isinstance(force, bool):  # before aiohttp 0.17; still accepted, with a warning
