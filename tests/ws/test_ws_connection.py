@@ -383,3 +383,67 @@ async def test_a_full_queue_pauses_reading_through_the_connection() -> None:
     conn.data_received(close())
     await asyncio.wait_for(done.wait(), 5)
     conn.connection_lost(None)
+
+
+# -- fragments on the fast path, and handing a message in progress to websockets -----------
+
+
+async def test_a_ping_between_fragments_hands_the_message_over_intact() -> None:
+    # The first fragment is read on the fast path; the ping goes to websockets, which must
+    # then take the continuations as part of the same message.
+    data = frame(1, b"one ", fin=False) + frame(9, b"p") + frame(0, b"two ", fin=False)
+    data += frame(0, b"three") + frame(1, b"next") + close()
+    assert frames_of(await exchange_frames(data)) == [
+        (0x8A, b"p"),
+        (0x81, b"one two three"),
+        (0x81, b"next"),
+        (0x88, 1000),
+    ]
+
+
+async def test_fragments_in_separate_reads_and_a_ping_in_a_later_one() -> None:
+    async with serve(echo_handler([])) as s:
+        client = await Client.open(s.port)
+        await client.send(frame(2, b"\x00\x01", fin=False))
+        await client.send(frame(0, b"\x02", fin=False))
+        await client.send(frame(9, b"p"))
+        assert frames_of(await client.read(3)) == [(0x8A, b"p")]
+        await client.send(frame(0, b"\x03"))
+        assert await client.read(6) == b"\x82\x04\x00\x01\x02\x03"
+        await client.send(close())
+        assert await client.rest() == CLOSE_1000
+
+
+@pytest.mark.parametrize(
+    ("data", "code"),
+    [
+        (frame(0, b"orphan"), 1002),  # a continuation of nothing
+        (frame(1, b"a", fin=False) + frame(1, b"b"), 1002),  # a new message inside one
+        (frame(2, b"a", fin=False) + frame(0, b"b", fin=False, rsv=4), 1002),  # RSV1, no ext
+        (frame(1, b"123456", fin=False) + frame(0, b"789012"), 1009),  # past max_msg_size 10
+        (frame(1, b"ok", fin=False) + frame(0, b"\xff"), 1007),
+    ],
+)
+async def test_bad_fragments_fail_as_websockets_fails_them(data: bytes, code: int) -> None:
+    seen: list[Any] = []
+    out = await exchange_frames(data + close(), seen, max_msg_size=10)
+    assert frames_of(out) == [(0x88, code)]
+    assert seen == [web.WSMsgType.ERROR]
+
+
+async def test_long_text_fragments_split_across_reads_are_checked_and_delivered() -> None:
+    # Frames still arriving are kept whole on the fast path once their UTF-8 so far is
+    # valid; a bad byte in a later read still fails at once (test_6_4_* above).
+    text = ("é" * 20_000).encode()  # 40,000 bytes: two fragments of 20,000
+    first, second = frame(1, text[:20_000], fin=False), frame(0, text[20_000:])
+    data = first + second
+    async with serve(echo_handler([])) as s:
+        client = await Client.open(s.port)
+        for at in range(0, len(data), 7_001):  # cuts inside headers, payloads, characters
+            await client.send(data[at : at + 7_001])
+            await asyncio.sleep(0.001)
+        head = await client.read(4)
+        assert head == b"\x81\x7e" + len(text).to_bytes(2, "big")
+        assert await client.read(len(text)) == text
+        await client.send(close())
+        assert await client.rest() == CLOSE_1000

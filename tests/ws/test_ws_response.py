@@ -5,8 +5,10 @@ Each case is what aiohttp's WebSocketResponse does for the same call."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
+import os
 import socket
 import struct
 from collections.abc import AsyncIterator
@@ -572,3 +574,79 @@ async def test_close_and_disconnect_as_aiohttp(name: str) -> None:
     ours = await _observe(web, name)
     assert KEY_FACTS[name] in theirs
     assert ours == theirs
+
+
+# -- permessage-deflate's level and window (lowserve's compress_level, compress_window_bits)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "offer", "answer"),
+    [
+        ({}, "permessage-deflate", b"permessage-deflate; server_max_window_bits=12"),
+        (
+            {},
+            "permessage-deflate; client_max_window_bits",
+            b"permessage-deflate; server_max_window_bits=12; client_max_window_bits=12",
+        ),
+        ({"compress_window_bits": 15}, "permessage-deflate", b"permessage-deflate\r\n"),
+        ({"compress_window_bits": 10}, "permessage-deflate", b"server_max_window_bits=10"),
+    ],
+)
+async def test_the_window_is_offered_in_the_answer(
+    kwargs: dict[str, Any], offer: str, answer: bytes
+) -> None:
+    bits: list[int | bool] = []
+
+    async def handler(request: web.BaseRequest) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(**kwargs)
+        await ws.prepare(request)
+        bits.append(ws.compress)
+        await ws.close()
+        return ws
+
+    async with serve(handler) as s:
+        head = await _handshake(s.port, f"Sec-WebSocket-Extensions: {offer}\r\n")
+    assert answer in head, head
+    assert bits == [kwargs.get("compress_window_bits", 12)]
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"compress_level": -1}, {"compress_level": 10}, {"compress_window_bits": 8}]
+)
+def test_a_level_or_window_out_of_range_is_refused(kwargs: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match="compress_"):
+        web.WebSocketResponse(**kwargs)
+
+
+@pytest.mark.parametrize("level", [0, 1, 9])
+@pytest.mark.parametrize("window", [9, 12, 15])
+async def test_compressed_messages_round_trip_with_aiohttp_s_client(
+    level: int, window: int
+) -> None:
+    # Whole compressed messages are inflated and deflated on the fast path: distinct
+    # messages, the context kept across them, text and binary, one past 64 KiB (the
+    # slow path's) in between.
+    async def handler(request: web.BaseRequest) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(compress_level=level, compress_window_bits=window)
+        await ws.prepare(request)
+        async for msg in ws:
+            if msg.type is web.WSMsgType.TEXT:
+                await ws.send_str(msg.data[::-1])
+            elif msg.type is web.WSMsgType.BINARY:
+                await ws.send_bytes(msg.data[::-1])
+        return ws
+
+    texts = [json.dumps({"n": i, "word": "lowserve " * (i % 7)}) for i in range(40)]
+    texts.insert(20, base64.b64encode(os.urandom(75_000)).decode())  # deflated, still > 64 KiB
+    texts.insert(30, "é" * 50_000)
+    async with (
+        serve(handler) as s,
+        aiohttp.ClientSession() as session,
+        session.ws_connect(f"http://127.0.0.1:{s.port}/", compress=15) as ws,
+    ):
+        assert ws.compress == window
+        for text in texts:
+            await ws.send_str(text)
+            assert await asyncio.wait_for(ws.receive_str(), 5) == text[::-1]
+        await ws.send_bytes(bytes(range(256)) * 8)
+        assert await asyncio.wait_for(ws.receive_bytes(), 5) == (bytes(range(256)) * 8)[::-1]

@@ -42,7 +42,8 @@ from collections import deque
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any, cast
 
-from websockets.exceptions import PayloadTooBig
+from websockets.exceptions import PayloadTooBig, ProtocolError
+from websockets.extensions.permessage_deflate import PerMessageDeflate
 from websockets.frames import Close, CloseCode, Frame, Opcode
 from websockets.protocol import Protocol, State
 
@@ -134,14 +135,17 @@ class WSConnection:
         "_closed_event",
         "_decode_text",
         "_decoder",
+        "_deflate",
         "_error_queued",
         "_fail_handle",
         "_fast",
+        "_fast_ok",
         "_frag_type",
         "_fragments",
         "_heartbeat_handle",
         "_lost",
         "_max_size",
+        "_msg_size",
         "_partial",
         "_paused",
         "_pong_handle",
@@ -178,6 +182,7 @@ class WSConnection:
         self._queue: deque[WSMessage] = deque()
         self._waiter: asyncio.Future[None] | None = None
         self._frag_type: Opcode | None = None  # the opcode of the message being received
+        self._msg_size = 0  # its size so far, while the fast path reads it
         self._fragments: list[bytes] = []  # its parts, unless they are decoded text
         self._texts: list[str] = []  # its decoded text, with decode_text
         self._decoder: codecs.IncrementalDecoder | None = None  # its UTF-8, if TEXT
@@ -187,7 +192,13 @@ class WSConnection:
         self._heartbeat_handle: asyncio.TimerHandle | None = None
         self._pong_handle: asyncio.TimerHandle | None = None
         self._closed_event = asyncio.Event()
-        self._fast = not ws.extensions
+        extensions = ws.extensions
+        deflate = extensions[0] if len(extensions) == 1 else None
+        #: permessage-deflate, when it is the connection's one extension: whole messages
+        #: are inflated and deflated on the fast path, through its decode and encode.
+        self._deflate = deflate if isinstance(deflate, PerMessageDeflate) else None
+        self._fast_ok = not extensions or self._deflate is not None
+        self._fast = self._fast_ok
         self._partial = b""
         self._tracker = _Tracker()
         self._max_size = max_msg_size or (1 << 62)
@@ -213,9 +224,19 @@ class WSConnection:
     def _fast_frames(self, data: bytes) -> bytes | None:
         """Deliver the simple frames at the start of *data*; return what is not simple.
 
+        Simple: a complete, masked data frame with no reserved bit and a length under
+        64 KiB, that fits the message in progress (TEXT or BINARY outside a fragmented
+        message, a continuation inside one) and keeps it within ``max_msg_size``.
         None means everything was consumed (a trailing partial simple frame is kept,
         unless it is text with some payload: websockets takes that, and ``_Tracker``
-        checks its UTF-8 as it arrives).
+        checks its UTF-8 as it arrives). What is returned goes to websockets, told of
+        the message in progress (:meth:`_leave_fast_path`), so it judges the frame as
+        if it had parsed the ones before.
+
+        Fragments take this path too. Profiled on 256 KiB text messages sent as 1,024
+        fragments of 256 bytes, the slow path (websockets' generator-based parser, and
+        ``_Tracker`` reading the same headers and checking the same UTF-8 ahead of it)
+        cost ~20 µs of server CPU per fragment.
         """
         pos, end = 0, len(data)
         while pos < end:
@@ -223,10 +244,18 @@ class WSConnection:
                 self._partial = data[pos:]
                 break
             b0, b1 = data[pos], data[pos + 1]
-            if b0 not in (0x81, 0x82) or b1 < 0x80 or b1 == 0xFF:
-                self._fast = False  # control, fragment, RSV, unmasked or 64-bit length
-                self._flush()
-                return data[pos:]
+            if b1 < 0x80 or b1 == 0xFF or b0 & 0x30:
+                return self._leave_fast_path(data, pos)  # unmasked, 64-bit length, RSV2/3
+            op = b0 & 0x0F
+            whole = b0 & 0x80 and self._frag_type is None  # an unfragmented message
+            if not whole and (
+                op > 2 or (op == 0) is (self._frag_type is None) or self._deflate is not None
+            ):
+                # control; a continuation of nothing; a new message inside a fragmented
+                # one; a fragment where messages may be compressed
+                return self._leave_fast_path(data, pos)
+            if b0 & 0x40 and (self._deflate is None or not whole):
+                return self._leave_fast_path(data, pos)  # RSV1 without permessage-deflate
             n = b1 & 0x7F
             if n == 126:
                 if end - pos < 4:
@@ -236,31 +265,89 @@ class WSConnection:
                 head = 8
             else:
                 head = 6
-            if n > self._max_size:
-                exc = PayloadTooBig(n, self._max_size)
-                self._fast_failed(CloseCode.MESSAGE_TOO_BIG, f"{n} bytes exceeds limit", exc)
-                break
+            if whole:
+                if op > 2 or not op:
+                    return self._leave_fast_path(data, pos)  # control, or CONT of nothing
+                if n > self._max_size:
+                    exc = PayloadTooBig(n, self._max_size)
+                    self._fast_failed(CloseCode.MESSAGE_TOO_BIG, f"{n} bytes exceeds limit", exc)
+                    break
+                if end - pos < head + n:
+                    if op == 1 and not b0 & 0x40 and not _utf8_so_far(data, pos + head, None):
+                        return self._leave_fast_path(data, pos)  # websockets fails it
+                    self._partial = data[pos:]
+                    break
+                start = pos + head
+                payload = apply_mask(data[start : start + n], data[start - 4 : start])
+                pos += head + n
+                if b0 & 0x40:
+                    inflated = self._inflate(op, payload)
+                    if inflated is None:
+                        break
+                    payload = inflated
+                if op == 1:
+                    try:
+                        text = payload.decode("utf-8")
+                    except UnicodeDecodeError as exc:
+                        self._fast_failed(CloseCode.INVALID_DATA, "invalid UTF-8", exc)
+                        break
+                    self._push(
+                        _tuple_new(WSMessage, (_TEXT, text if self._decode_text else payload, ""))
+                    )
+                else:
+                    self._push(_tuple_new(WSMessage, (_BINARY, payload, "")))
+                continue
+            # a fragment
+            size = n if op else self._msg_size + n
+            if size > self._max_size:
+                return self._leave_fast_path(data, pos)  # websockets fails it (1009)
             if end - pos < head + n:
-                if b0 == 0x81 and end - pos > head:
-                    self._fast = False
-                    return data[pos:]
+                decoder = _utf8_decoder() if op == 1 else None if op else self._decoder
+                if decoder is not None and not _utf8_so_far(data, pos + head, decoder):
+                    return self._leave_fast_path(data, pos)  # websockets fails it
                 self._partial = data[pos:]
                 break
             start = pos + head
             payload = apply_mask(data[start : start + n], data[start - 4 : start])
             pos += head + n
-            if b0 == 0x81:
-                try:
-                    text = payload.decode("utf-8")
-                except UnicodeDecodeError as exc:
-                    self._fast_failed(CloseCode.INVALID_DATA, "invalid UTF-8", exc)
-                    break
-                self._push(
-                    _tuple_new(WSMessage, (_TEXT, text if self._decode_text else payload, ""))
-                )
-            else:
-                self._push(_tuple_new(WSMessage, (_BINARY, payload, "")))
+            if op:
+                self._frag_type = Opcode.TEXT if op == 1 else Opcode.BINARY
+                self._decoder = _utf8_decoder() if op == 1 else None
+            self._msg_size = size
+            if not self._add_fragment(payload, bool(b0 & 0x80)):
+                self._fast = False  # bad UTF-8: the connection fails (1007)
+                self._partial = b""
+                self._failed()
+                self._flush()
+                break
         return None
+
+    def _inflate(self, op: int, payload: bytes) -> bytes | None:
+        """A whole compressed message's payload, inflated by permessage-deflate's own
+        ``decode`` (its context, its zip-bomb limit); None once it failed the connection."""
+        assert self._deflate is not None
+        opcode = Opcode.TEXT if op == 1 else Opcode.BINARY
+        try:
+            frame = self._deflate.decode(
+                Frame(opcode, payload, True, True), max_size=self._max_size
+            )
+        except PayloadTooBig as exc:
+            self._fast_failed(CloseCode.MESSAGE_TOO_BIG, str(exc), exc)
+            return None
+        except ProtocolError as exc:
+            self._fast_failed(CloseCode.PROTOCOL_ERROR, str(exc), exc)
+            return None
+        return bytes(frame.data)
+
+    def _leave_fast_path(self, data: bytes, pos: int) -> bytes:
+        """Hand websockets the rest of *data*, from *pos*, with the message in progress:
+        its size so far, and (for text) where its UTF-8 stands."""
+        self._fast = False
+        if self._frag_type is not None:
+            self.ws.current_size = self._msg_size
+            self._tracker.continue_message(self._decoder)
+        self._flush()
+        return data[pos:]
 
     def _fast_failed(self, code: CloseCode, reason: str, exc: Exception) -> None:
         """A frame on the fast path broke the protocol; the rest of the data is dropped."""
@@ -296,7 +383,7 @@ class WSConnection:
             self._after_close()
         elif (
             boundary
-            and not ws.extensions
+            and self._fast_ok
             and ws.state is State.OPEN
             and ws.failure is None
             and ws.held_close is None
@@ -555,12 +642,20 @@ class WSConnection:
         if ws.state is not State.OPEN or transport is None or transport.is_closing():
             raise ClientDisconnectedError("Cannot write to closing transport")
         if ws.extensions:
-            if first == 0x81:
-                ws.send_text(data)
-            else:
-                ws.send_binary(data)
-            self._flush()
-            return self.proto.write_paused
+            deflate = self._deflate
+            if deflate is None:
+                if first == 0x81:
+                    ws.send_text(data)
+                else:
+                    ws.send_binary(data)
+                self._flush()
+                return self.proto.write_paused
+            # permessage-deflate's own encode (its context, its level and window), and
+            # the frame written here: websockets' send_frame and serialize cost ~30% of
+            # the server's CPU per compressed echo (py-spy).
+            opcode = Opcode.TEXT if first == 0x81 else Opcode.BINARY
+            data = deflate.encode(Frame(opcode, data)).data  # type: ignore[assignment]
+            first |= 0x40
         n = len(data)
         if n < 126:
             frame = bytes((first, n)) + data
@@ -702,6 +797,27 @@ class WSConnection:
         self._heartbeat_handle = self._pong_handle = self._fail_handle = None
 
 
+def _utf8_so_far(data: bytes, start: int, decoder: codecs.IncrementalDecoder | None) -> bool:
+    """Whether the text payload that has arrived of a frame still arriving (from
+    *start*, its mask the 4 bytes before) continues valid UTF-8 after *decoder*'s
+    state (None: a new message). The decoder itself is left as it was.
+
+    So a bad byte fails the connection when it arrives, not when its frame is
+    complete; the check re-reads the payload at each read until the frame is whole
+    (at most 64 KiB on the fast path).
+    """
+    check = _utf8_decoder()
+    if decoder is not None:
+        check.setstate(decoder.getstate())
+    if start >= len(data):
+        return True
+    try:
+        check.decode(apply_mask(data[start:], data[start - 4 : start]))
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 class _Tracker:
     """Follows the frames in the bytes websockets parses.
 
@@ -757,6 +873,18 @@ class _Tracker:
             self._frame(b0, data[pos + size - 4 : pos + size] if b1 & 0x80 else b"")
             pos += size
             self._skip = n
+
+    def continue_message(self, decoder: codecs.IncrementalDecoder | None) -> None:
+        """The fast path read the start of a fragmented message: follow it from here,
+        at a frame boundary, with a copy of its UTF-8 *decoder* (None: binary)."""
+        self._fragmented = True
+        self._skip = 0
+        self._head = b""
+        if decoder is None:
+            self._decoder = None
+        else:
+            self._decoder = _utf8_decoder()
+            self._decoder.setstate(decoder.getstate())
 
     def _frame(self, b0: int, key: bytes) -> None:
         """A frame header: follow the message, and say whether to check its payload."""
