@@ -172,3 +172,38 @@ def test_a_listener_shut_down_under_a_site_stops_its_acceptor_quietly() -> None:
         return errors
 
     assert uvloop.run(asyncio.wait_for(main(), 10)) == []
+
+
+async def test_tls_handshakes_that_fail_in_a_burst_are_closed_quietly() -> None:
+    # Plain-text clients on a TLS site: each handshake fails before the connection is
+    # made. Nothing reaches the loop's exception handler, and the site serves on.
+    trustme = pytest.importorskip("trustme")
+    ca = trustme.CA()
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_ctx)
+    client_ctx = ssl.create_default_context()
+    ca.configure_trust(client_ctx)
+    errors: list[dict[str, object]] = []
+    asyncio.get_running_loop().set_exception_handler(lambda _loop, ctx: errors.append(ctx))
+    runner = web.ServerRunner(web.Server(_hello, access_log=None))
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=server_ctx)
+    await site.start()
+    port = site.addresses[0][1]
+
+    async def plain() -> bytes:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        data = await reader.read()  # the server closes: not a TLS client
+        writer.close()
+        return data
+
+    try:
+        await asyncio.wait_for(asyncio.gather(*(plain() for _ in range(30))), 20)
+        reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=client_ctx)
+        writer.write(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert (await asyncio.wait_for(reader.read(), 5)).endswith(b"hi")
+        writer.close()
+    finally:
+        await runner.cleanup()
+    assert errors == []

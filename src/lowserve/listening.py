@@ -35,7 +35,7 @@ import select
 import socket
 import ssl
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from typing import Any
 
 __all__ = [
@@ -200,8 +200,7 @@ class BurstAcceptor:
 
     def _connect(self, conn: socket.socket) -> None:
         coro = self._loop.connect_accepted_socket(self._factory, conn, ssl=self._ssl)
-        task = self._loop.create_task(coro)
-        task.add_done_callback(lambda t: _connected(t, conn))
+        _Connecting(coro, conn).step(None)
 
     def close(self) -> None:
         """Stop accepting and close the duplicate descriptor."""
@@ -216,13 +215,29 @@ class BurstAcceptor:
             sock.close()
 
 
-def _connected(task: asyncio.Task[Any], conn: socket.socket) -> None:
-    """A connection the acceptor handed over failed before it was made: closed, one
-    DEBUG line (the client went away, or its TLS handshake failed)."""
-    if task.cancelled():
-        conn.close()
-        return
-    exc = task.exception()
-    if exc is not None:
-        conn.close()
-        log.debug("accepted connection failed before it was made: %r", exc)
+class _Connecting:
+    """Runs ``connect_accepted_socket`` to its end without a Task.
+
+    The coroutine makes the transport at once and then waits for its one future (the
+    connection made, or the TLS handshake done); a Task per accepted connection, and
+    its context, cost ~0.5 KiB of memory that stayed in use after a burst (bench/run.py
+    idle: 10,000 connections, 5.47 KiB each against 4.80 without bursts).
+    """
+
+    __slots__ = ("conn", "coro")
+
+    def __init__(self, coro: Coroutine[Any, Any, Any], conn: socket.socket) -> None:
+        self.coro = coro
+        self.conn = conn
+
+    def step(self, _done: asyncio.Future[Any] | None) -> None:
+        try:
+            waiting = self.coro.send(None)
+        except StopIteration:
+            return
+        except Exception as exc:
+            # The client went away, or its TLS handshake failed: closed, one DEBUG line.
+            self.conn.close()
+            log.debug("accepted connection failed before it was made: %r", exc)
+            return
+        waiting.add_done_callback(self.step)
