@@ -394,6 +394,7 @@ def main() -> None:
     if not shutil.which("wrk"):
         sys.exit("error: wrk is not installed (apt-get install wrk)")
     servers = args.peer or peers()
+    args.load = [os.getloadavg()[0]]  # the machine's load, reported beside the figures
     results: dict[str, dict[str, Run]] = {}
     tmp = Path(tempfile.mkdtemp())
     upload_file = tmp / "upload.bin"
@@ -438,6 +439,7 @@ def main() -> None:
             workers[n] = command_workers(n, args.duration)
             for load, (rps, share) in workers[n].items():
                 print(f"workers    {n} {load:9} {rps:12.0f} req/s  wrk {share:.0%}", flush=True)
+    args.load.append(os.getloadavg()[0])
     report = render(results, servers, args, workers)
     chart(results, servers, Path(args.out).with_suffix(".png"))
     Path(args.out).write_text(report)
@@ -492,7 +494,8 @@ def render(
         f"core 0 and the load generator to core 1; median of {args.runs} runs of "
         f"{args.duration:g} s after {args.warmup:g} s warm-up (wrk scenarios). Figures from "
         "different runs are not comparable: compare the ratios. The servers of a scenario run "
-        "side by side and its measured runs take turns.",
+        "side by side and its measured runs take turns. Load average (1 min) at the start "
+        f"and the end: {args.load[0]:.1f}, {args.load[-1]:.1f} on {os.cpu_count()} cores.",
         "",
         "| scenario | unit | "
         + " | ".join(cols)

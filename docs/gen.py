@@ -1,4 +1,5 @@
-"""Generate docs/reference/command.md, docs/reference/api.md and docs/benchmarks.md.
+"""Generate docs/reference/command.md, docs/reference/api.md and docs/benchmarks.md
+(bench/RESULTS.md, then bench/PROFILE.md).
 
     python docs/gen.py          # rewrite them
     python docs/gen.py --check  # exit 1 when they are stale (tests/test_docs.py runs it)
@@ -204,7 +205,10 @@ def benchmarks() -> str:
         "The last full run of `bench/run.py` (`bench/RESULTS.md`, copied here by `docs/gen.py`):\n"
         "each server pinned to one core, the load generator to the other. Compare the ratios;\n"
         "absolute figures move with the machine. `bench/inmemory.py` measures lowserve's own\n"
-        "cost per request, for hot-path changes.\n" + "\n".join(body) + "\n"
+        "cost per request, for hot-path changes.\n"
+        + "\n".join(body)
+        + "\n\n"
+        + (HERE.parent / "bench" / "PROFILE.md").read_text()
     )
 
 
