@@ -33,7 +33,9 @@ __all__ = ["COMPILED", "build", "install", "pure_forced"]
 
 #: The modules setup.py compiles (read by setup.py as this literal tuple).
 COMPILED = (
+    "lowserve.conn.protocol",
     "lowserve.conn.reader",
+    "lowserve.conn.responder",
     "lowserve.wire.codings",
     "lowserve.wire.errors",
     "lowserve.wire.framing",

@@ -91,8 +91,13 @@ _REFUSED, _PEER_CLOSED = PersistEnd.REFUSED, PersistEnd.PEER_CLOSED
 _CUT_SHORT, _DRAINING = PersistEnd.CUT_SHORT, PersistEnd.DRAINING
 
 
-class HttpProtocol(asyncio.Protocol):
-    """The server side of one HTTP/1.1 connection."""
+class HttpProtocol:
+    """The server side of one HTTP/1.1 connection.
+
+    An asyncio protocol that does not subclass ``asyncio.Protocol``: the compiled
+    build makes it an extension type, which cannot have a Python base class, and it
+    defines every method a transport calls.
+    """
 
     __slots__ = (
         "_body_watch",

@@ -3,21 +3,21 @@
 # checks they match). Read only by Cython; the pure-Python build ignores it.
 
 cdef class RequestReader:
-    cdef object _decoder
-    cdef bint _dropping
-    cdef object _factory
-    cdef object _head_span
-    cdef list _headers
-    cdef object _opts
-    cdef object _parser
-    cdef object _refused
-    cdef bint _refusing
-    cdef object _resume_body
-    cdef object _resume_head
-    cdef bint _resuming
-    cdef object _sink
-    cdef dict _special
-    cdef bytes _url
+    cdef public object _decoder
+    cdef public bint _dropping
+    cdef public object _factory
+    cdef public object _head_span
+    cdef public list _headers
+    cdef public object _opts
+    cdef public object _parser
+    cdef public object _refused
+    cdef public bint _refusing
+    cdef public object _resume_body
+    cdef public object _resume_head
+    cdef public bint _resuming
+    cdef public object _sink
+    cdef public dict _special
+    cdef public bytes _url
     cdef public object body
     cdef public object body_left  # a Content-Length can pass a C integer
     cdef public bint in_head

@@ -12,7 +12,7 @@ import contextlib
 import logging
 import resource
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ..api.accesslog import AccessLogger, ExcludingAccessLogger
 from ..api.request import BaseRequest
@@ -22,6 +22,14 @@ from ..wire.proxy import TrustedPeers
 from .metrics import RequestMetrics
 from .protocol import HttpProtocol
 from .state import ConnState
+
+if TYPE_CHECKING:
+
+    class _Served(HttpProtocol, asyncio.Protocol):
+        """For type checkers, what a server makes is an ``asyncio.Protocol`` (the loop
+        takes the server as a protocol factory). At run time HttpProtocol does not
+        subclass it: compiled, it cannot (see ``lowserve.conn.protocol``)."""
+
 
 __all__ = ["Server"]
 
@@ -120,12 +128,12 @@ class Server:
         server takes the loop running when it makes its first connection."""
         self._loop = loop
 
-    def __call__(self) -> HttpProtocol:
+    def __call__(self) -> _Served:
         loop = self._loop
         if loop is None:
             loop = self._loop = asyncio.get_running_loop()
         self._unmade += 1
-        return HttpProtocol(self, loop)
+        return cast("_Served", HttpProtocol(self, loop))
 
     # -- registry, used by HttpProtocol ---------------------------------------
     def connection_made(self, conn: HttpProtocol, fd: int) -> bool:

@@ -1,0 +1,33 @@
+# Cython's declaration of protocol.py's classes (setup.py compiles protocol.py): their
+# attributes as C fields, the same names as their __slots__ (tests/test_build.py checks
+# they match). Read only by Cython; the pure-Python build ignores it.
+
+cdef class HttpProtocol:
+    cdef public object _body_watch
+    cdef public object _deadline
+    cdef public object _deferred
+    cdef public object _error
+    cdef public object _flow
+    cdef public bint _no_reuse
+    cdef public object _opts
+    cdef public object _out
+    cdef public bint _paused
+    cdef public object _persist_end
+    cdef public object _queue
+    cdef public object _reader
+    cdef public object _responder
+    cdef public object _server
+    cdef public object _tail
+    cdef public object _timeouts
+    cdef public bint _trust_proxy
+    cdef public object _unparsed
+    cdef public object _upgrade
+    cdef public bint _upgrade_paused
+    cdef public object _upgrading
+    cdef public object client_eof
+    cdef public object is_tls
+    cdef public object loop
+    cdef public object peer
+    cdef public object server_header
+    cdef public object state
+    cdef public object transport
