@@ -232,13 +232,15 @@ async def running(web: Any) -> AsyncIterator[int]:
 
 async def ask(port: int, raw: bytes) -> bytes:
     # Read until the server closes, or until it has been quiet for a moment (keep-alive).
+    # The first bytes get longer: a file's answer waits on a worker thread (aiohttp's
+    # stat and open), which took over 0.3 s on a loaded machine.
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(raw)
     await writer.drain()
     out = b""
     try:
         while True:
-            chunk = await asyncio.wait_for(reader.read(65536), 0.3)
+            chunk = await asyncio.wait_for(reader.read(65536), 0.3 if out else 10)
             if not chunk:
                 break
             out += chunk
