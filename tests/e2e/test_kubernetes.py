@@ -18,10 +18,10 @@ from typing import Any
 import kubernetes_validate
 import pytest
 import yaml
-from test_metrics import scrape_text
 
 from commandline import APP, StderrLines, free_port, lowserve
 from load import read_response
+from scrape import scrape_text
 
 ROOT = Path(__file__).resolve().parents[2]
 MANIFESTS = sorted((ROOT / "deploy" / "kubernetes").glob("*.yaml"))

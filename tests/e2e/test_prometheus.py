@@ -15,10 +15,10 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from test_metrics import parse, scrape_text, settled, total
 
 from commandline import APP, StderrLines, free_port, lowserve, wait_serving
 from load import Load
+from scrape import parse, scrape_text, settled, total
 
 pytestmark = [
     pytest.mark.timeout(180),

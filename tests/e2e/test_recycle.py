@@ -9,10 +9,10 @@ import time
 from pathlib import Path
 
 import pytest
-from test_metrics import scrape, value
 
 from commandline import StderrLines, free_port, get, lowserve, wait_serving
 from load import Load
+from scrape import scrape, value
 
 pytestmark = pytest.mark.timeout(120)
 
