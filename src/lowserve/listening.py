@@ -66,6 +66,12 @@ SHARED_ACCEPT_BURST = 16
 #: Seconds a listener's acceptor rests after running out of descriptors (or memory):
 #: the queued connections wait rather than spin the loop on a readable socket.
 _RESOURCE_PAUSE = 0.1
+#: Descriptors the acceptor leaves free: past ``RLIMIT_NOFILE`` minus this it stops
+#: bursting and rests, and only the loop's own listener accepts (one a turn), as before
+#: bursts. The server answers 503 within 16 of the limit (conn.server's reserve); a
+#: burst that ran into EMFILE first made libuv reset the queued connections (its
+#: EMFILE trick: accept and close).
+_FD_HEADROOM = 64
 _OUT_OF_RESOURCES = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
 
 #: How long a stop waits for the connections already queued to be accepted.
@@ -160,6 +166,7 @@ class BurstAcceptor:
         self._sock.setblocking(False)
         self._resting: asyncio.TimerHandle | None = None
         self._watching = False
+        self._fd_ceiling = _descriptor_limit() - _FD_HEADROOM
         self._watch()
 
     def _watch(self) -> None:
@@ -187,16 +194,25 @@ class BurstAcceptor:
                 if exc.errno in _OUT_OF_RESOURCES:
                     # The server's refusals keep descriptors in reserve (Server.connection_made);
                     # here the queue simply waits.
-                    self._loop.remove_reader(sock.fileno())
-                    self._watching = False
-                    self._resting = self._loop.call_later(_RESOURCE_PAUSE, self._watch)
+                    self._rest()
                     return
                 # The socket stopped listening (EINVAL: the supervisor shut it down to
                 # stop); the loop's own listener meets the same error and closes.
                 log.debug("stopped accepting in bursts: %r", exc)
                 self.close()
                 return
+            fd = conn.fileno()
             self._connect(conn)
+            if fd >= self._fd_ceiling:
+                self._rest()  # near the descriptor limit: the loop's listener alone
+                return
+
+    def _rest(self) -> None:
+        """Stop watching for ``_RESOURCE_PAUSE`` seconds."""
+        assert self._sock is not None
+        self._loop.remove_reader(self._sock.fileno())
+        self._watching = False
+        self._resting = self._loop.call_later(_RESOURCE_PAUSE, self._watch)
 
     def _connect(self, conn: socket.socket) -> None:
         coro = self._loop.connect_accepted_socket(self._factory, conn, ssl=self._ssl)
@@ -213,6 +229,16 @@ class BurstAcceptor:
                 self._loop.remove_reader(sock.fileno())
                 self._watching = False
             sock.close()
+
+
+def _descriptor_limit() -> int:
+    """This process's soft RLIMIT_NOFILE (a large number when unlimited or unknown)."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not Unix
+        return 1 << 30
+    limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    return 1 << 30 if limit == resource.RLIM_INFINITY else limit
 
 
 class _Connecting:
