@@ -1,4 +1,5 @@
-"""Side-by-side benchmarks: lowserve against aiohttp's low-level Server, uvicorn and granian.
+"""Side-by-side benchmarks: lowserve against aiohttp's low-level Server, uvicorn and granian
+(and, over HTTP/2, hypercorn and granian).
 
 Each server is pinned to core 0 and wrk to core 1 (``taskset``), so figures are per core.
 Every scenario runs against every server in one invocation: compare the ratios, never an
@@ -6,6 +7,10 @@ absolute figure across runs (the machines are shared and noisy).
 
     python bench/run.py                      # all scenarios, all peers found
     python bench/run.py --scenario hello --duration 5 --runs 3
+    python bench/run.py --scenario h2-hello --scenario h2-post-1k --scenario h2-download
+
+The HTTP/2 scenarios (``h2-*``) speak h2c with prior knowledge, loaded by h2load
+(Debian's nghttp2-client) or curl, against hypercorn and granian (``--http 2``).
 """
 
 from __future__ import annotations
@@ -115,10 +120,31 @@ SCENARIOS = {
         "10,000 idle keep-alive connections (one request each): server RSS "
         "growth in KiB per connection (lower is better; ratio is peer / lowserve)",
     ),
+    "h2-hello": (
+        "/",
+        None,
+        64,
+        "HTTP/2 (h2c) hello world, h2load with 64 connections x 10 concurrent streams",
+    ),
+    "h2-post-1k": (
+        "/echo",
+        None,
+        64,
+        "HTTP/2 (h2c) POST of 1 KiB read and echoed, h2load 64 connections x 10 streams",
+    ),
+    "h2-download": (
+        "/stream",
+        None,
+        1,
+        "HTTP/2 (h2c): the 100 MiB StreamResponse, MB/s (curl --http2-prior-knowledge)",
+    ),
 }
+#: The HTTP/2 scenarios' peers: hypercorn (pure Python on the same h2) and granian (Rust).
+H2_PEERS = ("lowserve", "hypercorn", "granian")
 UNITS = {
     "file": "MB/s",
     "download": "MB/s",
+    "h2-download": "MB/s",
     "upload": "MB/s",
     "idle": "KiB/conn",
     "ws-echo": "msg/s",
@@ -140,6 +166,9 @@ ONLY = {
     "upload": ("lowserve", "aiohttp", "uvicorn", "floor"),
     # granian serves from a child process and stalls past a few thousand connections here
     "idle": ("lowserve", "aiohttp", "uvicorn"),
+    "h2-hello": H2_PEERS,
+    "h2-post-1k": H2_PEERS,
+    "h2-download": H2_PEERS,
 }
 
 
@@ -151,7 +180,7 @@ def free_port() -> int:
 
 def peers() -> list[str]:
     found = ["lowserve", "aiohttp"]
-    for mod in ("uvicorn", "granian"):
+    for mod in ("uvicorn", "granian", "hypercorn"):
         with contextlib.suppress(ImportError):
             __import__(mod)
             found.append(mod)
@@ -184,6 +213,22 @@ def running(kind: str, port: int, scenario: str) -> Iterator[subprocess.Popen[by
             "--log-level",
             "warning",
             "--no-ws",
+            *(["--http", "2"] if scenario.startswith("h2-") else []),
+            "servers:asgi_app",
+        ]
+    elif kind == "hypercorn":
+        cmd = [
+            sys.executable,
+            "-m",
+            "hypercorn",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "1",
+            "--worker-class",
+            "uvloop",
+            "--log-level",
+            "warning",
             "servers:asgi_app",
         ]
     else:
@@ -291,6 +336,50 @@ def curl_speed(port: int, path: str, upload: Path | None) -> Run:
     return {"rate": float(out) / 1e6}
 
 
+def h2load(port: int, path: str, conns: int, duration: float, body: Path | None) -> Run:
+    """h2load over h2c: *conns* connections, 10 concurrent streams each, for *duration*
+    seconds; the rate in req/s and the mean request time in ms."""
+    cmd = [*pin(1), "h2load", "-c", str(conns), "-m", "10", "-t", "1", "-D", f"{duration:g}"]
+    if body is not None:
+        cmd += ["-d", str(body), "-H", "content-type: application/octet-stream"]
+    out = subprocess.run(
+        [*cmd, f"http://127.0.0.1:{port}{path}"],
+        capture_output=True,
+        text=True,
+        timeout=duration + 60,
+    ).stdout
+    rps = re.search(r"finished in [\d.]+s, ([\d.]+) req/s", out)
+    failed = re.search(r"(\d+) failed, (\d+) errored", out)
+    if failed and (int(failed.group(1)) or int(failed.group(2))):
+        print(f"    warning: failures reported by h2load:\n{out}", file=sys.stderr)
+    if rps is None:
+        raise RuntimeError(f"h2load failed: {out[-2000:]}")
+    return {"rate": float(rps.group(1))}
+
+
+def curl_h2_speed(port: int, path: str) -> Run:
+    """MB/s of a download over h2c (curl --http2-prior-knowledge)."""
+    out = subprocess.run(
+        [
+            *pin(1),
+            "curl",
+            "-s",
+            "--http2-prior-knowledge",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{speed_download} %{http_version}",
+            f"http://127.0.0.1:{port}{path}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout.split()
+    if out[1:] != ["2"]:
+        raise RuntimeError(f"not HTTP/2: {out}")
+    return {"rate": float(out[0]) / 1e6}
+
+
 def rss_kib(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -393,13 +482,19 @@ def main() -> None:
     args = ap.parse_args()
     if not shutil.which("wrk"):
         sys.exit("error: wrk is not installed (apt-get install wrk)")
+    if any(n.startswith("h2-") for n in args.scenario or SCENARIOS) and not shutil.which("h2load"):
+        sys.exit("error: h2load is not installed (apt-get install nghttp2-client)")
     servers = args.peer or peers()
     args.load = [os.getloadavg()[0]]  # the machine's load, reported beside the figures
     results: dict[str, dict[str, Run]] = {}
     tmp = Path(tempfile.mkdtemp())
     upload_file = tmp / "upload.bin"
     for name in args.scenario or list(SCENARIOS):
-        kinds = [k for k in [*servers, "floor"] if k in ONLY.get(name, servers)]
+        kinds = [
+            k
+            for k in [*servers, "floor"]
+            if k in ONLY.get(name, servers) and (k != "hypercorn" or name.startswith("h2-"))
+        ]
         if name in FLOOR_HTTP:
             kinds.append("floor")
         # Every server of the scenario runs at once (the idle ones cost nothing) and the
@@ -452,7 +547,17 @@ def measure(
     """One run of scenario *name* against the server on *port*; None for a warm-up."""
     path, lua, conns, _ = SCENARIOS[name]
     duration = args.warmup if warmup else args.duration
-    if name == "ws-echo":
+    if name == "h2-download":
+        if warmup:
+            return None
+        run = curl_h2_speed(port, path)
+    elif name.startswith("h2-"):
+        body = None
+        if name == "h2-post-1k":
+            body = upload_file.with_name("post-1k.bin")
+            body.write_bytes(b"x" * 1024)
+        run = h2load(port, path, conns, duration, body)
+    elif name == "ws-echo":
         run = ws_echo(port, conns, duration)
     elif name.startswith("ws-"):
         run = ws_cpu(port, pid, name[3:], conns, duration)

@@ -133,7 +133,7 @@ VECTORS: list[tuple[str, bytes, str, int]] = [
     ("line-bare-cr", b"GET / HTTP/1.1\rHost: a\r\r", "head", 400),
     ("line-bare-lf", b"GET / HTTP/1.1\nHost: a\n\n", "head", 400),
     ("tls-client-hello", b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + bytes(32), "head", 400),
-    ("h2-preface", b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "head", 505),
+    ("h2-preface", b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "head", 505),  # with http2=False
     ("garbage", b"\xff\xfe\xfd\r\n\r\n", "head", 400),
     ("only-spaces", b"   \r\n\r\n", "head", 400),
     # -- oversize lines, fields and counts (defaults: 8190, 8190, 128)

@@ -205,6 +205,42 @@ class ServerOptions:
         separator=",",
     )
 
+    http2: bool = option(
+        True,
+        "Serve HTTP/2 as well: over TLS when the client picks h2 by ALPN, in cleartext "
+        "when it starts with the HTTP/2 preface (prior knowledge, h2c). Off: TLS offers "
+        "http/1.1 only and the preface is answered 505.",
+        flag="--http2/--no-http2",
+    )
+    http2_max_concurrent_streams: int = option(
+        100,
+        "Most HTTP/2 streams a connection may have open, and handlers it may have "
+        "running, at once (SETTINGS_MAX_CONCURRENT_STREAMS); a stream past it is refused "
+        "with REFUSED_STREAM. Streams the client reset count until their handlers end.",
+        minimum=1,
+    )
+    http2_max_header_list_size: int = option(
+        65536,
+        "Largest HTTP/2 request header list, decoded, in bytes (SETTINGS_MAX_HEADER_LIST_SIZE): "
+        "HPACK decoding stops past it, and the connection is closed with GOAWAY "
+        "ENHANCE_YOUR_CALM (an HPACK bomb). "
+        "A header block may also span at most 64 CONTINUATION frames.",
+        minimum=1024,
+    )
+    http2_max_resets: int = option(
+        200,
+        "Most HTTP/2 streams a client may reset (or have refused) in 10 seconds before its "
+        "connection is closed with GOAWAY ENHANCE_YOUR_CALM (rapid reset, CVE-2023-44487).",
+        minimum=1,
+    )
+    http2_max_control_frames: int = option(
+        2000,
+        "Most HTTP/2 frames that carry no request (PING, SETTINGS, PRIORITY, empty DATA) a "
+        "client may send in 10 seconds before its connection is closed with GOAWAY "
+        "ENHANCE_YOUR_CALM (CVE-2019-9512, -9513, -9515, -9518).",
+        minimum=10,
+    )
+
     def __post_init__(self) -> None:
         if self.client_max_size is None:
             self.client_max_size = 0  # aiohttp's None: no limit (its checks test truth)

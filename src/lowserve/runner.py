@@ -137,8 +137,14 @@ class BaseSite:
         ssl_context: ssl.SSLContext | None = None,
         backlog: int = DEFAULT_BACKLOG,
     ) -> None:
-        _ready_server(runner)
+        server = _ready_server(runner)
         self._runner = runner
+        if ssl_context is not None:
+            # The protocols TLS offers (ALPN): HTTP/2 first unless it is off. Set on the
+            # context given, which serves this server's sites.
+            ssl_context.set_alpn_protocols(
+                ["h2", "http/1.1"] if server.options.http2 else ["http/1.1"]
+            )
         self._ssl_context = ssl_context
         self._backlog = backlog
         self._server: asyncio.Server | None = None

@@ -235,3 +235,38 @@ async def test_random_streams_give_requests_then_at_most_one_refusal() -> None:
                 reader.feed(restated)
         assert len(sink.refusals) <= 1, seed
         assert all(400 <= err.status < 600 for err in sink.refusals), seed
+
+
+PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+SETTINGS = b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"  # an empty SETTINGS frame
+
+
+@pytest.mark.parametrize("cut", [0, 1, 4, 10, 17, 18, 20, 23, 24])
+async def test_http2_preface_returns_what_follows_it(cut: int) -> None:
+    """The preface, cut anywhere across two segments: ``feed`` returns the bytes after
+    it (as after an upgrade head) with ``preface`` set, and nothing is refused."""
+    reader, sink = _reader()
+    data = PREFACE + SETTINGS
+    tail = reader.feed(data[:cut]) if cut else None
+    if cut == len(PREFACE):  # the whole preface at once: nothing after it yet
+        assert reader.preface and tail == b""
+    else:
+        assert tail is None and not reader.preface
+        tail = reader.feed(data[cut:])
+        assert reader.preface and bytes(tail or b"") == SETTINGS
+    assert sink.refusals == []
+
+
+async def test_http2_preface_after_a_request_is_505() -> None:
+    reader, sink = _reader()
+    tail = reader.feed(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n" + PREFACE)
+    if tail is not None:  # the sink was asked: this is not the connection's first message
+        reader.refuse_preface()
+    assert [e.status for e in sink.refusals] == [505]
+
+
+async def test_refused_preface_is_505() -> None:
+    reader, sink = _reader()
+    assert reader.feed(PREFACE) == b""
+    reader.refuse_preface()
+    assert [e.status for e in sink.refusals] == [505]

@@ -79,7 +79,7 @@ class DevTools:
 
 
 @contextlib.asynccontextmanager
-async def chromium() -> AsyncIterator[DevTools]:
+async def chromium(*flags: str) -> AsyncIterator[DevTools]:
     # Chromium's helper processes may still write to the profile as it goes: the whole
     # process group is stopped, and a straggler's file does not fail the test.
     with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as profile:
@@ -96,6 +96,7 @@ async def chromium() -> AsyncIterator[DevTools]:
                 "--disable-quic",
                 f"--user-data-dir={profile}",
                 "--remote-debugging-port=0",
+                *flags,
                 "about:blank",
             ],
             stdout=subprocess.DEVNULL,

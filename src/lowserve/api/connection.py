@@ -35,7 +35,14 @@ if TYPE_CHECKING:
     from .response import StreamResponse
     from .writer import PayloadWriter
 
-__all__ = ["Answer", "BodyOwner", "Connection", "UpgradeReceiver", "WholeAnswer"]
+__all__ = [
+    "Answer",
+    "BodyOwner",
+    "Connection",
+    "StreamConnection",
+    "UpgradeReceiver",
+    "WholeAnswer",
+]
 
 
 class BodyOwner(Protocol):
@@ -104,6 +111,21 @@ class Connection(BodyOwner, Protocol):
 
     def resume_reading(self) -> None:
         """What took the connection over takes input again."""
+
+
+class StreamConnection(Connection, Protocol):
+    """One HTTP/2 stream, as a response sees it (``request.version`` is 2.0).
+
+    Its head leaves as fields rather than bytes, its body as DATA frames through
+    ``write_bytes`` (never more than the peer's window allows at once: ``drain``
+    waits on that window too), and its end is said rather than framed.
+    """
+
+    def send_fields(self, fields: list[tuple[str, str]], end_stream: bool) -> None:
+        """Send the response head (``:status`` first); *end_stream*: no body follows."""
+
+    def end_body(self) -> None:
+        """The body has all been written: end the stream once it has left."""
 
 
 class Answer(Protocol):

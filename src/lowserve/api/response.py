@@ -23,7 +23,7 @@ import os
 import re
 import warnings
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, overload
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast, overload
 from urllib.parse import quote
 
 from multidict import CIMultiDict
@@ -32,9 +32,9 @@ from ..wire.codings import ContentCoding, make_compressor, negotiate
 from ..wire.framing import (
     DEFAULT_TYPE,
     EMPTY_STATUS,
+    Framing,
     connection_header,
     decide,
-    drops_length,
     length_header,
 )
 from ..wire.head import (
@@ -44,9 +44,10 @@ from ..wire.head import (
     build_head,
     cache_head,
     check_header_field,
+    complete_fields,
     date_line,
     date_line_bytes,
-    http_date,
+    h2_fields,
     status_line,
 )
 from ..wire.headers import parse_content_type
@@ -55,7 +56,7 @@ from .response_headers import HeaderFields
 from .writer import PayloadWriter
 
 if TYPE_CHECKING:
-    from .connection import Answer, WholeAnswer
+    from .connection import Answer, StreamConnection, WholeAnswer
     from .request import BaseRequest
 
 __all__ = ["Response", "StreamResponse", "json_bytes_response", "json_response"]
@@ -240,16 +241,25 @@ class StreamResponse(HeaderFields, StateMapping[ResponseKey[Any]]):
     def _make_head(
         self, request: BaseRequest, fixed_length: int | None
     ) -> tuple[bytes, bool, int | None]:
-        """Finish the headers and serialise the head: the one place that decides framing.
+        """Finish the headers and serialise the HTTP/1.1 head.
 
         Returns the head, whether the body is chunked, and how many body bytes may
         follow (None: until the end; 0 for HEAD, 1xx, 204 and 304).
         """
+        minor = request.version.minor
+        framing = self._complete_head(request, fixed_length, minor)
+        head = build_head(minor, self._status, self._reason, self.headers.items())
+        return head, framing.chunked, framing.limit
+
+    def _complete_head(
+        self, request: BaseRequest, fixed_length: int | None, minor: int | None
+    ) -> Framing:
+        """Finish the headers: the one place that decides framing, for HTTP/1.*minor*
+        or (*minor* None) HTTP/2, where a body of unknown length simply runs to the
+        stream's end and the connection's persistence is not the response's to say."""
         headers = self.headers
-        proto = request.protocol
         method = request.method
         status = self._status
-        minor = request.version.minor
         if self._cookies:
             for morsel in self._cookies.values():
                 headers.add("Set-Cookie", morsel.OutputString())
@@ -257,30 +267,17 @@ class StreamResponse(HeaderFields, StateMapping[ResponseKey[Any]]):
         if length is None:
             cl = headers.get("Content-Length")
             length = int(cl) if cl is not None else None
-        framing = decide(
-            method, status, minor, self._resolve_keep_alive(request), length, self._chunked
+        if minor is None:
+            framing = decide(method, status, 1, True, length, self._chunked)
+        else:
+            framing = decide(
+                method, status, minor, self._resolve_keep_alive(request), length, self._chunked
+            )
+        complete_fields(
+            headers, method, status, framing, length, request.protocol.server_header, minor
         )
-        if framing.chunked:
-            headers["Transfer-Encoding"] = "chunked"
-        elif not framing.body:
-            if "Content-Length" in headers and drops_length(method, status):
-                del headers["Content-Length"]
-            if "Transfer-Encoding" in headers:
-                del headers["Transfer-Encoding"]
-        if framing.body and length != 0:
-            headers.setdefault("Content-Type", DEFAULT_TYPE)
-        if "Date" not in headers:
-            headers["Date"] = http_date()
-        server = proto.server_header
-        if server is not None:
-            headers.setdefault("Server", server)
-        if "Connection" not in headers:
-            connection = connection_header(framing.keep_alive, minor)
-            if connection is not None:
-                headers["Connection"] = connection
         self.will_keep_alive = framing.keep_alive
-        head = build_head(minor, status, self._reason, headers.items())
-        return head, framing.chunked, framing.limit
+        return framing
 
     def _resolve_keep_alive(self, request: BaseRequest) -> bool:
         """The handler's choice, else the request's, unless the connection cannot go on."""
@@ -306,8 +303,10 @@ class StreamResponse(HeaderFields, StateMapping[ResponseKey[Any]]):
         if coding is not None and coding is not ContentCoding.identity:
             self.headers["Content-Encoding"] = coding.value
             self.headers.popall("Content-Length", None)
-        head, chunked, length = self._make_head(request, None)
         proto = request.protocol
+        if request.version.major == 2:
+            return self._start_h2(request, cast("StreamConnection", proto), coding)
+        head, chunked, length = self._make_head(request, None)
         writer = PayloadWriter(proto, head, chunked=chunked, length=length)
         if coding is not None and coding is not ContentCoding.identity:
             writer.enable_compression(coding.value, self._compression_strategy)
@@ -315,6 +314,22 @@ class StreamResponse(HeaderFields, StateMapping[ResponseKey[Any]]):
         proto.response_started(self)
         if self._send_head_at_once:
             writer.send_head()
+        return writer
+
+    def _start_h2(
+        self, request: BaseRequest, stream: StreamConnection, coding: ContentCoding | None
+    ) -> PayloadWriter:
+        """:meth:`start_writer` on an HTTP/2 stream: the head leaves as fields (a
+        HEADERS frame, ending the stream when no body may follow), the body as DATA."""
+        framing = self._complete_head(request, None, None)
+        writer = PayloadWriter(
+            stream, b"", chunked=False, length=framing.limit, ended=stream.end_body
+        )
+        if coding is not None and coding is not ContentCoding.identity:
+            writer.enable_compression(coding.value, self._compression_strategy)
+        self._writer = writer
+        stream.response_started(self)
+        stream.send_fields(h2_fields(self._status, self.headers.items()), framing.limit == 0)
         return writer
 
     #: The old name, still called by fileresponse.py (whose owner moves it to start_writer).
@@ -646,22 +661,46 @@ class Response(StreamResponse):
         self._body_length = len(body)
         return "".join(parts).encode() + body
 
-    def _render_full(self, request: BaseRequest) -> bytes:
-        """:meth:`render_bytes` for every case: compression, chunking, cookies, empty bodies."""
+    def _coded_body(self, request: BaseRequest) -> bytes:
+        """The body as sent: compressed when asked (its length then set, unless chunked).
+        :class:`StreamedBody` for a body only :meth:`prepare` can send."""
         if self._stream is not None:
             # A file or async-iterable body cannot leave in one write: the caller
             # falls back to prepare(), which streams it.
             raise StreamedBody("this response's body is sent by prepare()")
-        headers = self.headers
-        method = request.method
         coding = self._pick_coding(request)
         body = bytes(self._body) if self._body else b""
         if coding is not None and coding is not ContentCoding.identity:
             comp = make_compressor(coding.value, self._compression_strategy)
             body = self._compressed = comp.compress(body) + comp.flush()
+            headers = self.headers
             if not self._chunked:
                 headers["Content-Length"] = str(len(body))
             headers["Content-Encoding"] = coding.value
+        return body
+
+    def render_h2(self, request: BaseRequest) -> tuple[list[tuple[str, str]], bytes]:
+        """:meth:`render_bytes` for an HTTP/2 stream: the head as fields (``:status``
+        first) and the body (empty when none may follow); :class:`StreamedBody` for a
+        streamed body."""
+        body = self._coded_body(request)
+        headers = self.headers
+        if not self._chunked and "Content-Length" not in headers:
+            size = length_header(request.method, self._status, len(body))
+            if size is not None:
+                headers["Content-Length"] = str(size)
+        framing = self._complete_head(request, None if self._chunked else len(body), None)
+        self._eof_sent = True
+        if framing.limit == 0:
+            body = b""
+        self._body_length = len(body)
+        return h2_fields(self._status, headers.items()), body
+
+    def _render_full(self, request: BaseRequest) -> bytes:
+        """:meth:`render_bytes` for every case: compression, chunking, cookies, empty bodies."""
+        body = self._coded_body(request)
+        headers = self.headers
+        method = request.method
         n = len(body)
         if self._chunked:
             head, chunked, length = self._make_head(request, None)
@@ -692,6 +731,15 @@ class Response(StreamResponse):
             return self._start_stream(request)
         proto = request.protocol
         proto.response_started(self)
+        if request.version.major == 2:
+            stream = cast("StreamConnection", proto)
+            fields, body = self.render_h2(request)
+            stream.send_fields(fields, not body)
+            if body:
+                stream.write_bytes(body)
+                stream.end_body()
+            await stream.drain()
+            return None
         data = self._render_full(request)
         self._head_length = len(data) - self._body_length
         proto.write_bytes(data)

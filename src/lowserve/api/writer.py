@@ -9,6 +9,7 @@ marks the connection to close, the only honest signal left to the client.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..wire.codings import Compressor, make_compressor
@@ -25,6 +26,7 @@ class PayloadWriter:
     __slots__ = (
         "_compressor",
         "_conn",
+        "_ended",
         "_eof",
         "_head",
         "_remaining",
@@ -35,8 +37,19 @@ class PayloadWriter:
         "output_size",
     )
 
-    def __init__(self, conn: Connection, head: bytes, *, chunked: bool, length: int | None) -> None:
+    def __init__(
+        self,
+        conn: Connection,
+        head: bytes,
+        *,
+        chunked: bool,
+        length: int | None,
+        ended: Callable[[], None] | None = None,
+    ) -> None:
         self._conn = conn
+        #: Told when the body has all been written (an HTTP/2 stream ends there);
+        #: None for HTTP/1.1, whose framing says it.
+        self._ended = ended
         self._head: bytes | None = head
         self.chunked = chunked
         self.length = length
@@ -112,6 +125,8 @@ class PayloadWriter:
         self._emit(chunk)
         if self._remaining:
             self._conn.body_cut_short()
+        if self._ended is not None:
+            self._ended()
 
     async def drain(self) -> None:
         await self._conn.drain()
@@ -131,6 +146,7 @@ class PayloadWriter:
             count > 0
             and self._compressor is None
             and not self.chunked
+            and self._ended is None  # an HTTP/2 stream's body goes in DATA frames
             and transport is not None
             and transport.get_extra_info("sslcontext") is None
         ):

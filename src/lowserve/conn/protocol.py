@@ -55,6 +55,7 @@ from ..wire import proxyprotocol
 from ..wire.errors import WireError, error_reply
 from ..wire.proxy import read_proxy_headers
 from .flow import BODY_STALLED, BODY_TOO_SLOW, SEND_STALLED, SEND_TOO_SLOW, BodyWatch, WriteFlow
+from .h2 import PREFACE, Http2Connection
 from .proxyheader import ProxyHeaderReader
 from .reader import RequestReader
 from .responder import Responder
@@ -211,6 +212,9 @@ class HttpProtocol:
 
     def check_timeout(self, now: float) -> None:
         """Called by the server's sweeper about every second (sooner for short timeouts)."""
+        if self.state is _UPGRADED and isinstance(self._upgrade, Http2Connection):
+            self._upgrade.check_timeout(now)
+            return
         if self._reader.body is not None or self._flow.paused:
             self._check_progress(now)
         if not self._deadline or now < self._deadline:
@@ -293,6 +297,11 @@ class HttpProtocol:
             self._set_state(_REFUSING)
             return
         self._set_state(_IDLE)
+        if self.is_tls and opts.http2:
+            ssl_object = transport.get_extra_info("ssl_object")
+            if ssl_object is not None and ssl_object.selected_alpn_protocol() == "h2":
+                self._start_http2(b"", False)
+                return
         if opts.proxy_protocol:
             if self.peer not in self._server.trusted_proxies:
                 self._server.logger.debug("PROXY protocol from untrusted %s: closing", self.peer)
@@ -447,7 +456,16 @@ class HttpProtocol:
             self._set_state(_HEAD)  # a head is still arriving: its timeout runs
 
     def _stopped_at_upgrade(self, tail: bytes | memoryview) -> None:
-        """llhttp stopped after an upgrade head; *tail* is what followed it."""
+        """llhttp stopped after an upgrade head (or HTTP/2's preface); *tail* is what
+        followed it."""
+        if self._reader.preface:
+            self._reader.preface = False
+            responder = self._responder
+            if self._opts.http2 and responder.task is None and responder.request is None:
+                self._start_http2(bytes(tail), True)  # prior knowledge (h2c)
+            else:
+                self._reader.refuse_preface()
+            return
         if self._upgrade is not None:
             # The handler ran eagerly and took the connection over already.
             if tail:
@@ -781,6 +799,19 @@ class HttpProtocol:
             self.transport.abort()
 
     # -- upgrades -------------------------------------------------------------
+    def _start_http2(self, data: bytes, prior_knowledge: bool) -> None:
+        """The client speaks HTTP/2 (by ALPN or prior knowledge): hand the transport to
+        an :class:`~lowserve.conn.h2.Http2Connection`; *data* is what it sent after the
+        preface's first line."""
+        transport = self.transport
+        if transport is None:
+            return
+        conn = Http2Connection(self._server, self, transport, self.peer, self.is_tls)
+        self._upgrade = conn
+        self._set_state(_UPGRADED)
+        self._update_reading(body_full=False)
+        conn.start(PREFACE + data if prior_knowledge else data)
+
     def _upgrade_answered(self, request: BaseRequest) -> None:
         """*request*, an upgrade request, was answered. Unless the answer took the
         connection over, what the client sent after its head is HTTP again."""
@@ -806,6 +837,14 @@ class HttpProtocol:
         return tail
 
     # -- closing --------------------------------------------------------------
+    def close_lingering(self) -> None:
+        """Close as after a refusal (see :meth:`close`): FIN, then the client's bytes
+        still in flight are read and dropped, so that they do not turn the last
+        frames sent (an HTTP/2 GOAWAY) into a reset."""
+        if self._error is None:
+            self._error = _DONE
+        self.close()
+
     def begin_shutdown(self) -> None:
         """Drain: answer what is owed and what arrives soon, each with ``Connection: close``.
 
@@ -846,6 +885,8 @@ class HttpProtocol:
     def cancel(self) -> None:
         """Forced stop: cancel the handler and drop the connection."""
         self._responder.cancel()
+        if isinstance(self._upgrade, Http2Connection):
+            self._upgrade.cancel()
         if self.transport is not None:
             self.transport.abort()
 

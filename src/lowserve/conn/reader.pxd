@@ -21,3 +21,4 @@ cdef class RequestReader:
     cdef public object body
     cdef public object body_left  # a Content-Length can pass a C integer
     cdef public bint in_head
+    cdef public bint preface

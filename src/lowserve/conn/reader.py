@@ -52,6 +52,7 @@ _SPECIAL = _SINGLETONS | {b"expect", b"content-encoding"}
 _FRAMING = frozenset((b"transfer-encoding", b"content-length", b"expect"))
 _VERSIONS = {"1.1": HttpVersion11, "1.0": HttpVersion10}
 _PIECE = 65536  # most bytes handed to llhttp at once
+_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"  # HTTP/2's connection preface
 
 
 class ReaderSink(Connection, Protocol):
@@ -102,6 +103,7 @@ class RequestReader:
         "body",
         "body_left",
         "in_head",
+        "preface",
     )
 
     def __init__(
@@ -137,6 +139,9 @@ class RequestReader:
         self._resume_head: bytes | None = None
         self._resume_body: BodyStream | None = None
         self._resuming = False
+        #: The connection began with HTTP/2's preface: ``feed`` returned what
+        #: follows it, as after an upgrade head.
+        self.preface = False
 
     # -- what the connection calls ----------------------------------------------
     def feed(self, data: bytes | memoryview) -> bytes | memoryview | None:
@@ -167,6 +172,11 @@ class RequestReader:
             self._refuse_now(method_refusal(bytes(data[:64])))
             return None
         except httptools.HttpParserError as exc:
+            if (
+                str(exc) == "Pause on PRI/Upgrade"
+                and (rest := self._after_preface(data)) is not None
+            ):
+                return rest  # the sink decides: HTTP/2, or the 505 (refuse_preface)
             self._refuse_now(syntax_refusal(str(exc), bytes(data[:8300])))
             return None
         if self.in_head:
@@ -227,6 +237,31 @@ class RequestReader:
         self.in_head = False
         self._refusing = True
         self._sink.refuse(err)
+
+    def _after_preface(self, data: bytes | memoryview) -> bytes | memoryview | None:
+        """The bytes after HTTP/2's connection preface in *data* (``preface`` is then
+        True); None when *data* does not end it (the 505 stands).
+
+        llhttp checks the whole 24-byte preface and stops in the segment that ends
+        it ("Pause on PRI/Upgrade"). That segment begins with the preface's last
+        *k* bytes (it may have arrived split), and what follows is a frame, whose
+        first byte (0, a length's top byte) is no preface byte: the longest
+        match is the one.
+        """
+        head = bytes(data[: len(_PREFACE)])
+        for k in range(len(head), 0, -1):
+            if _PREFACE.endswith(head[:k]):
+                self.preface = True
+                self.in_head = False
+                self._refusing = True  # nothing more is parsed as HTTP/1.1
+                return data[k:]
+        return None
+
+    def refuse_preface(self) -> None:
+        """The sink does not take the connection to HTTP/2: answer the preface 505."""
+        self.preface = False
+        self._refusing = False
+        self._refuse_now(WireError(505, "HTTP/2.0 is not supported"))
 
     def _count_head_bytes(self, data: bytes | memoryview) -> None:
         """Bound a head that spans segments: llhttp buffers lines without limit."""

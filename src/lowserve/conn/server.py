@@ -12,7 +12,7 @@ import contextlib
 import logging
 import resource
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from ..api.accesslog import AccessLogger, ExcludingAccessLogger
 from ..api.request import BaseRequest
@@ -39,6 +39,12 @@ _FD_RESERVE = 16  # descriptors kept free for accept(), files, and the loop itse
 _WARN_EVERY = 10.0  # seconds between two WARNING lines about one kind of refusal
 
 Handler = Callable[[BaseRequest], Awaitable[StreamResponse]]
+
+
+class Flushable(Protocol):
+    """A connection whose queued output the server writes at the end of an iteration."""
+
+    def flush_out(self) -> None: ...
 
 
 class Server:
@@ -76,7 +82,7 @@ class Server:
         #: (the loop calls it an iteration later, or after a TLS handshake).
         self._unmade = 0
         self._sweeper: asyncio.TimerHandle | None = None
-        self._to_flush: list[HttpProtocol] = []
+        self._to_flush: list[Flushable] = []
         self._all_closed: asyncio.Event | None = None
         #: True once a graceful stop has begun (read by every connection, so a plain
         #: attribute: a property costs ~40 ns on each response). Set by pre_shutdown.
@@ -188,7 +194,7 @@ class Server:
         if not self._connections and self._all_closed is not None:
             self._all_closed.set()
 
-    def schedule_flush(self, conn: HttpProtocol) -> None:
+    def schedule_flush(self, conn: Flushable) -> None:
         """Have *conn*'s queued output written once this loop iteration's I/O is done."""
         if not self._to_flush:
             assert self._loop is not None

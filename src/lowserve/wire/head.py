@@ -11,9 +11,9 @@ import re
 import time
 from collections.abc import Iterable
 from http import HTTPStatus
-from typing import Any, Final, NamedTuple
+from typing import Any, Final, NamedTuple, Protocol
 
-from .framing import DEFAULT_TYPE, connection_header
+from .framing import DEFAULT_TYPE, Framing, connection_header, drops_length
 from .headers import TOKEN, format_http_date
 
 __all__ = [
@@ -23,9 +23,12 @@ __all__ = [
     "HttpVersion",
     "HttpVersion10",
     "HttpVersion11",
+    "HttpVersion20",
     "build_head",
     "cache_head",
     "check_header_field",
+    "complete_fields",
+    "h2_fields",
     "http_date",
 ]
 
@@ -39,6 +42,7 @@ class HttpVersion(NamedTuple):
 
 HttpVersion10: Final = HttpVersion(1, 0)
 HttpVersion11: Final = HttpVersion(1, 1)
+HttpVersion20: Final = HttpVersion(2, 0)
 
 REASONS: Final[dict[int, str]] = {s.value: s.phrase for s in HTTPStatus}
 
@@ -83,6 +87,78 @@ def build_head(minor: int, status: int, reason: str, headers: Iterable[tuple[str
         parts.append(f"{name}: {value}\r\n")
     parts.append("\r\n")
     return "".join(parts).encode("utf-8")
+
+
+#: Fields that manage a connection rather than describe the message: HTTP/2 carries
+#: none of them (RFC 9113 §8.2.2).
+CONNECTION_FIELDS: Final = (
+    "Connection",
+    "Keep-Alive",
+    "Proxy-Connection",
+    "Transfer-Encoding",
+    "Upgrade",
+)
+
+
+class Fields(Protocol):
+    """The header multidict a response completes (``CIMultiDict[str]``)."""
+
+    def __contains__(self, name: object) -> bool: ...
+    def __setitem__(self, name: str, value: str) -> None: ...
+    def __delitem__(self, name: str) -> None: ...
+    def setdefault(self, name: str, default: str) -> str: ...
+
+
+def complete_fields(
+    headers: Fields,
+    method: str,
+    status: int,
+    framing: Framing,
+    length: int | None,
+    server: str | None,
+    minor: int | None,
+) -> None:
+    """Add the fields the server writes into a response head, in one fixed order: the
+    framing (``Transfer-Encoding`` or no length), the default ``Content-Type``,
+    ``Date``, ``Server``, then ``Connection`` for HTTP/1.*minor*; for HTTP/2 (*minor*
+    None) the connection-specific fields are removed instead.
+
+    The one writer of those fields for every head built from a header multidict
+    (a streamed response's, and a ``Response``'s outside the cached fast path).
+    """
+    if framing.chunked and minor is not None:
+        headers["Transfer-Encoding"] = "chunked"
+    elif not framing.body:
+        if "Content-Length" in headers and drops_length(method, status):
+            del headers["Content-Length"]
+        if "Transfer-Encoding" in headers:
+            del headers["Transfer-Encoding"]
+    if framing.body and length != 0:
+        headers.setdefault("Content-Type", DEFAULT_TYPE)
+    if "Date" not in headers:
+        headers["Date"] = http_date()
+    if server is not None:
+        headers.setdefault("Server", server)
+    if minor is None:
+        for name in CONNECTION_FIELDS:
+            if name in headers:
+                del headers[name]  # every field of that name
+    elif "Connection" not in headers:
+        connection = connection_header(framing.keep_alive, minor)
+        if connection is not None:
+            headers["Connection"] = connection
+
+
+def h2_fields(status: int, headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    """A response head as HTTP/2 fields: ``:status`` first, names lower-cased (RFC 9113
+    §8.2.1), each checked as :func:`build_head` checks it."""
+    fields = [(":status", str(status))]
+    good = GOOD_NAMES
+    for name, value in headers:
+        if name not in good or "\r" in value or "\n" in value or "\x00" in value:
+            check_header_field(name, value)
+        fields.append((name.lower(), value))
+    return fields
 
 
 _date_second = 0.0  # the second the cached values are for, and the next one
