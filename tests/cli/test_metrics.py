@@ -77,6 +77,15 @@ def test_metrics_count_what_was_answered_across_workers(app: Path) -> None:
             while s.recv(65536):
                 pass
 
+        # malformed requests are refused, and counted by status
+        for raw in (
+            b"GET / HTTP/1.1\r\nHost: x\r\nBad Header: y\r\n\r\n",
+            b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+        ):
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+                s.sendall(raw)
+                assert s.recv(100).split(b" ")[1] in (b"400", b"414")
+
         def counted() -> bool:
             return total(scrape(admin), "lowserve_requests_total") >= base + 23
 
@@ -106,6 +115,8 @@ def test_metrics_count_what_was_answered_across_workers(app: Path) -> None:
         }
         assert all(v > 1e6 for (n, _), v in after.items() if n == "lowserve_worker_rss_bytes")
         assert value(after, "myapp_orders_total", kind="book") == 20
+        assert value(after, "lowserve_refusals_total", reason="400") == 1
+        assert value(after, "lowserve_refusals_total", reason="414") == 1
         assert value(after, "lowserve_workers", state="serving") == 2
         assert value(after, "lowserve_worker_starts_total") == 2
         # the admin listener answers nothing else

@@ -70,7 +70,14 @@ __all__ = ["ConnState", "HttpProtocol"]
 
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _CLOSE_LINGER = 2.0  # seconds to discard input after refusing a request
-_DONE = WireError(0, "closed after its last answer")  # _error once a close lingers
+_DONE = WireError(0, "closed after its last answer")
+#: A malformed request's refusal, by status, as --metrics names it (else the status).
+_REFUSAL_NAMES = {
+    400: "bad-request",
+    413: "too-large",
+    414: "uri-too-long",
+    431: "headers-too-large",
+}  # _error once a close lingers
 _REFUSE_WAIT = 0.2  # seconds an over-capacity connection waits for its request
 _SEND_STOPS = {
     SEND_STALLED: "client %s read nothing for %.0f s: closing",
@@ -249,6 +256,8 @@ class HttpProtocol:
                     f"request bodies arriving slower than min_body_rate "
                     f"({opts.min_body_rate} B/s after {opts.min_rate_grace:g} s): 408",
                 )
+            else:
+                self._server.count_refusal("body-timeout")
             self._wire_error(WireError(408, _BODY_TIMEOUTS[found]))
         transport = self.transport
         if self._flow.paused and transport is not None:
@@ -305,6 +314,7 @@ class HttpProtocol:
         if opts.proxy_protocol:
             if self.peer not in self._server.trusted_proxies:
                 self._server.logger.debug("PROXY protocol from untrusted %s: closing", self.peer)
+                self._server.count_refusal("proxy")
                 self._set_state(_CLOSING)
                 transport.abort()
                 return
@@ -510,6 +520,7 @@ class HttpProtocol:
             self._next()
 
     def refuse(self, err: WireError) -> None:
+        self._server.count_refusal(str(err.status))  # --metrics: refusals by status
         self._wire_error(err)
 
     def _hold(self, request: BaseRequest) -> None:
@@ -793,6 +804,7 @@ class HttpProtocol:
 
     def _proxy_header_refused(self, detail: str) -> None:
         self._server.logger.debug("PROXY protocol from %s: %s: closing", self.peer, detail)
+        self._server.count_refusal("proxy")
         self._upgrade = None
         self._set_state(_CLOSING)
         if self.transport is not None:

@@ -306,8 +306,9 @@ class Responder:
         # Answered outside the except blocks: finishing may parse the next pipelined
         # request, and httptools loses a callback's exception raised while another
         # exception is being handled.
-        if type(resp) is Response and not start and not self.head_sent:
-            # The commonest answer, in short: what _answer does for a plain Response.
+        if type(resp) is Response and not self.head_sent:
+            # The commonest answer, in short: what _answer does for a plain Response
+            # (_done's work included: the access log, or --metrics' recorder, when on).
             try:
                 sent = self._port.send_whole(request, resp)
             except Exception:  # e.g. a bad header: _answer renders again, reports it
@@ -317,6 +318,8 @@ class Responder:
                 count = server.requests_count = server.requests_count + 1
                 if count == server.requests_limit:
                     server.requests_limit_reached()
+                if start:
+                    access.log(request, resp, _clock() - start)
                 self.request = None
                 self._port.answered(request, resp.will_keep_alive)
                 return None

@@ -19,7 +19,7 @@ from ..api.request import BaseRequest
 from ..api.response import StreamResponse
 from ..options import ServerOptions
 from ..wire.proxy import TrustedPeers
-from .metrics import RequestMetrics
+from .metrics import RequestMetrics, RequestMetricsAndLog
 from .protocol import HttpProtocol
 from .state import ConnState
 
@@ -188,6 +188,12 @@ class Server:
             self._refusals[kind] = 0
             self.logger.warning("%s (%d since the last such line)", message, count)
 
+    def count_refusal(self, kind: str) -> None:
+        """Count a refusal of *kind* for --metrics, without a log line (a client's
+        malformed request is one DEBUG line, said where it is refused)."""
+        totals = self.refusals_total
+        totals[kind] = totals.get(kind, 0) + 1
+
     def connection_lost(self, conn: HttpProtocol) -> None:
         self.connections_closed += 1
         self._connections.pop(conn, None)
@@ -229,7 +235,8 @@ class Server:
     def record_metrics(self) -> RequestMetrics:
         """Count every answered request (``--metrics``): a :class:`RequestMetrics`
         takes the access logger's place and passes each call on to it."""
-        recorder = RequestMetrics(self.access_logger)
+        logger = self.access_logger
+        recorder = RequestMetrics() if logger is None else RequestMetricsAndLog(logger)
         self.access_logger = recorder
         return recorder
 
