@@ -288,3 +288,36 @@ def test_every_exported_metric_is_documented_and_every_documented_one_exported()
             name = line.split("`")[1]
             table.add(name.removesuffix("_total"))
     assert exported == table
+
+
+def test_a_killed_worker_counts_as_signal_and_its_counts_are_kept(app: Path) -> None:
+    import os
+
+    from commandline import wait_for_workers
+
+    port, admin = free_port(), free_port()
+    proc = lowserve(
+        "myapp:handler", "--port", str(port), "--metrics", f"127.0.0.1:{admin}",
+        "--no-access-log", cwd=app,
+    )  # fmt: skip
+    stderr = StderrLines(proc)
+    try:
+        wait_serving(port, proc)
+        stderr.wait_for("serving on", 20)
+        for _ in range(10):
+            get(port, "/order")
+        base = settled(admin)
+        [victim] = wait_for_workers(proc.pid, lambda pids: len(pids) == 1)
+        os.kill(victim, signal.SIGKILL)
+        wait_until(
+            lambda: value(scrape(admin), "lowserve_worker_exits_total", cause="signal") == 1,
+            what="the kill counted",
+        )
+        samples = scrape(admin)
+        assert value(samples, "lowserve_worker_exits_total", cause="crash") == 0
+        # what the killed worker had reported stays counted
+        assert total(samples, "lowserve_requests_total") == base
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+        stderr.join()

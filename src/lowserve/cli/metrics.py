@@ -39,7 +39,8 @@ __all__ = ["EXIT_CAUSES", "Fleet", "rss_bytes"]
 
 #: Why a worker exited (``lowserve_worker_exits_total{cause}``).
 EXIT_CAUSES = (
-    "crash",  # exited by itself with an error, or killed by a signal it was not sent
+    "crash",  # exited by itself, unasked
+    "signal",  # killed by a signal lowserve did not send (the OOM killer's SIGKILL)
     "stop",  # the service stopped (SIGTERM, SIGINT)
     "reload",  # a SIGHUP rolling restart replaced it
     "scale",  # SIGTTOU, or a start-up beyond the target

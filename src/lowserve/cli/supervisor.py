@@ -220,7 +220,7 @@ class Supervisor:
                 self._read_metrics(worker)  # its last snapshot, sent after its drain
                 worker.metrics.close()
                 assert self.fleet is not None
-                self.fleet.exited(pid, worker.cause or "crash")
+                self.fleet.exited(pid, worker.cause or ("signal" if code < 0 else "crash"))
             gone.append((worker, code))
         if gone:
             self._update_health()
