@@ -70,14 +70,7 @@ __all__ = ["ConnState", "HttpProtocol"]
 
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _CLOSE_LINGER = 2.0  # seconds to discard input after refusing a request
-_DONE = WireError(0, "closed after its last answer")
-#: A malformed request's refusal, by status, as --metrics names it (else the status).
-_REFUSAL_NAMES = {
-    400: "bad-request",
-    413: "too-large",
-    414: "uri-too-long",
-    431: "headers-too-large",
-}  # _error once a close lingers
+_DONE = WireError(0, "closed after its last answer")  # _error once a close lingers
 _REFUSE_WAIT = 0.2  # seconds an over-capacity connection waits for its request
 _SEND_STOPS = {
     SEND_STALLED: "client %s read nothing for %.0f s: closing",
@@ -855,6 +848,7 @@ class HttpProtocol:
         frames sent (an HTTP/2 GOAWAY) into a reset."""
         if self._error is None:
             self._error = _DONE
+            self._end_persistence(_REFUSED)
         self.close()
 
     def begin_shutdown(self) -> None:
