@@ -4,12 +4,14 @@ every request sent without a whole response as failed (see tests/e2e/test_drain.
 
 from __future__ import annotations
 
+import functools
 import re
 import signal
 import socket
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 
@@ -92,18 +94,30 @@ def _client(
                     break
 
 
+#: A client thread's body: (address, path, tally, stop event).
+Client = Callable[[int | str, str, Tally, threading.Event], None]
+
+
 class Load:
     """40 keep-alive clients, half on a 50 ms handler (or, with *close_each*, clients
     that connect for every request: they keep the listener's accept queue busy)."""
 
-    def __init__(self, where: int | str, clients: int = 40, close_each: bool = False) -> None:
+    def __init__(
+        self,
+        where: int | str,
+        clients: int = 40,
+        close_each: bool = False,
+        client: Client | None = None,
+    ) -> None:
+        """*client* replaces the HTTP/1.1 client (an HTTP/2 one, say): it is called with
+        the address, the path, the tally and the stop event."""
         self.tally = Tally()
         self.stop = threading.Event()
+        run: Client = client or functools.partial(_client, close_each=close_each)
         self.threads = [
             threading.Thread(
-                target=_client,
+                target=run,
                 args=(where, "/slow?t=0.05" if i % 2 else "/pid", self.tally, self.stop),
-                kwargs={"close_each": close_each},
                 daemon=True,
             )
             for i in range(clients)

@@ -24,14 +24,14 @@ import h2.events
 import pytest
 
 from commandline import APP, StderrLines, free_port, lowserve, wait_serving
-from load import Tally
+from load import Load, Tally
 
 from conftest import h2_client_machine
 
 pytestmark = pytest.mark.timeout(120)
 
 
-def _h2_client(port: int, path: str, tally: Tally, stop: threading.Event) -> None:
+def _h2_client(port: int | str, path: str, tally: Tally, stop: threading.Event) -> None:
     """Two streams in flight at a time; after a GOAWAY, none opened on that connection."""
     while not stop.is_set():
         try:
@@ -97,38 +97,9 @@ def _h2_client(port: int, path: str, tally: Tally, stop: threading.Event) -> Non
                 return
 
 
-class H2Load:
+def h2_load(port: int, clients: int = 20) -> Load:
     """20 HTTP/2 clients, half on a 50 ms handler."""
-
-    def __init__(self, port: int, clients: int = 20) -> None:
-        self.tally = Tally()
-        self.stop = threading.Event()
-        self.threads = [
-            threading.Thread(
-                target=_h2_client,
-                args=(port, "/slow?t=0.05" if i % 2 else "/pid", self.tally, self.stop),
-                daemon=True,
-            )
-            for i in range(clients)
-        ]
-
-    def __enter__(self) -> H2Load:
-        for t in self.threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        for t in self.threads:
-            t.join(15)
-        assert not any(t.is_alive() for t in self.threads), "a client thread hung"
-
-    def wait_for(self, requests: int, timeout: float = 20) -> None:
-        deadline = time.monotonic() + timeout
-        start = self.tally.ok
-        while self.tally.ok - start < requests and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert self.tally.ok - start >= requests, (self.tally.ok, self.tally.failed[:3])
+    return Load(port, clients, client=_h2_client)
 
 
 def _start(app: Path, port: int, *args: str) -> subprocess.Popen[str]:
@@ -147,7 +118,7 @@ def test_h2_sigterm_under_load_loses_nothing(app: Path) -> None:
     port = free_port()
     proc = _start(app, port)
     try:
-        with H2Load(port) as load:
+        with h2_load(port) as load:
             load.wait_for(300)
             proc.send_signal(signal.SIGTERM)
             code = proc.wait(30)
@@ -170,7 +141,7 @@ def test_h2_two_sighups_under_load_lose_nothing(app: Path) -> None:
     port = free_port()
     proc = _start(app, port, "--workers", "2")
     try:
-        with H2Load(port) as load:
+        with h2_load(port) as load:
             load.wait_for(300)
             for _ in range(2):
                 proc.send_signal(signal.SIGHUP)
@@ -199,7 +170,7 @@ def test_h2_ten_recycles_under_load_lose_nothing(app: Path) -> None:
         return [line for line in list(lines) if "served" in line and "recycling" in line]
 
     try:
-        with H2Load(port) as load:
+        with h2_load(port) as load:
             deadline = time.monotonic() + 60
             while len(recycles()) < 10 and time.monotonic() < deadline:
                 time.sleep(0.05)
