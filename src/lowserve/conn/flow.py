@@ -1,6 +1,7 @@
 """Flow control beside the connection: writing's pause, ``drain()``, ``send_timeout``
-and ``min_send_rate`` (:class:`WriteFlow`), and the request body's read progress for
-``body_read_timeout`` and ``min_body_rate`` (:class:`BodyWatch`).
+and ``min_send_rate`` (:class:`WriteFlow`), the request body's read progress for
+``body_read_timeout`` and ``min_body_rate`` (:class:`BodyWatch`), and what an HTTP/1.1
+connection's sweep makes of both (:class:`ProgressWatch`).
 
 Both watches sample: the server's sweeper calls their ``sample`` about once a second,
 with its coarse clock, so a byte moved costs no clock read.
@@ -23,8 +24,13 @@ Invariants:
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING
 
 from ..api.streams import BodyStream
+from ..wire.errors import WireError
+
+if TYPE_CHECKING:
+    from .server import Server
 
 __all__ = [
     "BODY_STALLED",
@@ -32,6 +38,7 @@ __all__ = [
     "SEND_STALLED",
     "SEND_TOO_SLOW",
     "BodyWatch",
+    "ProgressWatch",
     "WriteFlow",
 ]
 
@@ -220,3 +227,76 @@ class BodyWatch:
     def forget(self) -> None:
         """Start over: the next sample watches afresh."""
         self._body = None
+
+
+_SEND_STOPS = {
+    SEND_STALLED: "client %s read nothing for %.0f s: closing",
+    SEND_TOO_SLOW: "client %s reads slower than min_send_rate: closing (%.0f s stalled)",
+}
+_BODY_TIMEOUTS = {
+    BODY_STALLED: "request body not received in time",
+    BODY_TOO_SLOW: "request body arriving too slowly",
+}
+
+
+class ProgressWatch:
+    """A connection's progress timeouts and rates, judged at each sweep: a request
+    body that stopped or crawls is refused (408), a peer that stopped or crawls
+    taking its response is cut off. Refusals are counted and logged here."""
+
+    __slots__ = ("_body", "_flow", "_server")
+
+    def __init__(self, server: Server, flow: WriteFlow) -> None:
+        self._server = server
+        self._flow = flow
+        self._body = BodyWatch()
+
+    def check(
+        self,
+        now: float,
+        body: BodyStream | None,
+        reading: bool,
+        transport: asyncio.Transport | None,
+        peer: str | None,
+        refusing: bool,
+    ) -> WireError | None:
+        """A sweep's look at the *body* being received (*reading*: lowserve reads it)
+        and at *transport*'s write side, which is aborted if its peer stopped taking
+        the response or takes it too slowly. Returns the 408 to answer a body that
+        stalled or crawls with (counted only when *refusing*: no refusal is owed yet)."""
+        server = self._server
+        opts = server.options
+        error = None
+        found = self._body.verdict(
+            body, reading, now, opts.body_read_timeout, opts.min_body_rate, opts.min_rate_grace
+        )
+        if found is not None and refusing:
+            if found is BODY_TOO_SLOW:
+                server.note_refusal(
+                    "body-rate",
+                    f"request bodies arriving slower than min_body_rate "
+                    f"({opts.min_body_rate} B/s after {opts.min_rate_grace:g} s): 408",
+                )
+            else:
+                server.count_refusal("body-timeout")
+            error = WireError(408, _BODY_TIMEOUTS[found])
+        flow = self._flow
+        if flow.paused and transport is not None:
+            found = flow.verdict(
+                transport.get_write_buffer_size(),
+                now,
+                opts.send_timeout,
+                opts.min_send_rate,
+                opts.min_rate_grace,
+            )
+            if found is SEND_TOO_SLOW:
+                server.note_refusal(
+                    "send-rate",
+                    f"responses read slower than min_send_rate "
+                    f"({opts.min_send_rate} B/s after {opts.min_rate_grace:g} s): connections "
+                    "closed",
+                )
+            if found is not None:
+                server.logger.debug(_SEND_STOPS[found], peer, flow.stalled_for(now))
+                transport.abort()
+        return error

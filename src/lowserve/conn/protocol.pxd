@@ -3,7 +3,6 @@
 # they match). Read only by Cython; the pure-Python build ignores it.
 
 cdef class HttpProtocol:
-    cdef public object _body_watch
     cdef public object _deadline
     cdef public object _deferred
     cdef public object _error
@@ -17,13 +16,11 @@ cdef class HttpProtocol:
     cdef public object _reader
     cdef public object _responder
     cdef public object _server
-    cdef public object _tail
+    cdef public object _takeover
     cdef public object _timeouts
     cdef public bint _trust_proxy
     cdef public object _unparsed
-    cdef public object _upgrade
-    cdef public bint _upgrade_paused
-    cdef public object _upgrading
+    cdef public object _watch
     cdef public object client_eof
     cdef public object is_tls
     cdef public object loop

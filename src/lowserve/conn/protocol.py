@@ -5,17 +5,10 @@ requests and refusals out, through :meth:`HttpProtocol.request_received` and
 :meth:`HttpProtocol.refuse`), and answered by its :class:`~lowserve.conn.responder.Responder`
 (this connection is its :class:`~lowserve.conn.responder.ResponderPort`).
 
-How a connection moves (:class:`ConnState`; only :meth:`HttpProtocol._set_state`
-changes it, and it arms the one deadline that state has)::
-
-    IDLE --a head begins (its target's first bytes)--> HEAD --head complete--> BUSY
-    BUSY --response done, keep-alive--> IDLE | HEAD (next head begun) | BUSY (queued)
-    BUSY --request body left unread--> LINGER --body ends--> (as above)
-    BUSY --handler takes the transport--> UPGRADED
-    BUSY --response done, writing paused, a request waits--> HELD --resume_writing--> BUSY
-    any --refuse a request--> DISCARD (FIN sent, input dropped for 2 s) --> CLOSED
-    (accepted over capacity) REFUSING --its request read, or 0.2 s--> 503, CLOSED
-    any --close--> CLOSING --transport gone--> CLOSED
+Its states, and what moves it between them, are :class:`~lowserve.conn.state.ConnState`'s;
+only :meth:`HttpProtocol._set_state` changes it, and it arms the one deadline that
+state has. Beside it: what takes it over (:mod:`.takeover`: a WebSocket, HTTP/2, the
+PROXY header) and its progress watch (:class:`~lowserve.conn.flow.ProgressWatch`).
 
 Invariants:
 
@@ -34,7 +27,7 @@ Invariants:
   ``Host`` on HTTP/1.1, duplicate singleton headers, HTTP/0.9 and transfer
   codings other than chunked.
 * llhttp parses all it is given, so the queue bound is kept by giving it no
-  more heads than there is room for (:meth:`HttpProtocol._feed_sliced`).
+  more heads than there is room for (:meth:`HttpProtocol.feed`).
 * A malformed request is answered with a short text error and
   ``Connection: close``, in order behind any response still owed, and logged
   at debug level without a traceback.
@@ -51,15 +44,13 @@ from ..api.connection import UpgradeReceiver
 from ..api.exceptions import ClientDisconnectedError, RequestPayloadError
 from ..api.response import Response, StreamResponse
 from ..api.streams import EMPTY_STREAM
-from ..wire import proxyprotocol
 from ..wire.errors import WireError, error_reply
 from ..wire.proxy import read_proxy_headers
-from .flow import BODY_STALLED, BODY_TOO_SLOW, SEND_STALLED, SEND_TOO_SLOW, BodyWatch, WriteFlow
-from .h2 import PREFACE, Http2Connection
-from .proxyheader import ProxyHeaderReader
+from .flow import ProgressWatch, WriteFlow
 from .reader import RequestReader
 from .responder import Responder
 from .state import ConnState, PersistEnd
+from .takeover import Takeover
 
 if TYPE_CHECKING:
     from ..api.request import BaseRequest
@@ -72,15 +63,6 @@ _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _CLOSE_LINGER = 2.0  # seconds to discard input after refusing a request
 _DONE = WireError(0, "closed after its last answer")  # _error once a close lingers
 _REFUSE_WAIT = 0.2  # seconds an over-capacity connection waits for its request
-_SEND_STOPS = {
-    SEND_STALLED: "client %s read nothing for %.0f s: closing",
-    SEND_TOO_SLOW: "client %s reads slower than min_send_rate: closing (%.0f s stalled)",
-}
-_BODY_TIMEOUTS = {
-    BODY_STALLED: "request body not received in time",
-    BODY_TOO_SLOW: "request body arriving too slowly",
-}
-
 
 _IDLE, _HEAD, _BUSY, _LINGER = ConnState.IDLE, ConnState.HEAD, ConnState.BUSY, ConnState.LINGER
 _HELD = ConnState.HELD
@@ -101,7 +83,6 @@ class HttpProtocol:
     """
 
     __slots__ = (
-        "_body_watch",
         "_deadline",
         "_deferred",
         "_error",
@@ -115,13 +96,11 @@ class HttpProtocol:
         "_reader",
         "_responder",
         "_server",
-        "_tail",
+        "_takeover",
         "_timeouts",
         "_trust_proxy",
         "_unparsed",
-        "_upgrade",
-        "_upgrade_paused",
-        "_upgrading",
+        "_watch",
         "client_eof",
         "is_tls",
         "loop",
@@ -152,9 +131,9 @@ class HttpProtocol:
         self._queue: deque[BaseRequest | WireError] = deque()
         self._unparsed: bytearray | None = None
         self._deferred: BaseRequest | None = None
-        #: An upgrade request not yet answered: llhttp reads nothing after its head
-        #: until the handler takes the connection over (101) or declines.
-        self._upgrading: BaseRequest | None = None
+        #: What takes the connection over, or an upgrade request not yet answered
+        #: (None for plain HTTP/1.1; see _takeover_slot).
+        self._takeover: Takeover | None = None
         self.is_tls = False
         self.client_eof = False
         self.server_header = opts.server_header
@@ -170,16 +149,11 @@ class HttpProtocol:
         self._error: WireError | None = None
         #: Reading is paused (see _update_reading).
         self._paused = False
-        #: Writing's pause and drain, and the progress watches (_check_progress).
+        #: Writing's pause and drain, and the progress watch the sweeps consult.
         self._flow = WriteFlow()
-        self._body_watch = BodyWatch()
+        self._watch = ProgressWatch(server, self._flow)
         #: Small answers queued for the end of this loop iteration (queue_bytes).
         self._out: list[bytes] | None = None
-        #: Bytes read past an Upgrade head, and what took the connection over.
-        self._tail: bytearray | None = None
-        self._upgrade: UpgradeReceiver | None = None
-        #: What took the connection over holds its input (pause_reading).
-        self._upgrade_paused = False
 
     def __repr__(self) -> str:
         return f"<HttpProtocol {self.peer} {self.state.value}>"
@@ -212,11 +186,17 @@ class HttpProtocol:
 
     def check_timeout(self, now: float) -> None:
         """Called by the server's sweeper about every second (sooner for short timeouts)."""
-        if self.state is _UPGRADED and isinstance(self._upgrade, Http2Connection):
-            self._upgrade.check_timeout(now)
+        takeover = self._takeover
+        if self.state is _UPGRADED and takeover is not None and takeover.check_timeout(now):
             return
         if self._reader.body is not None or self._flow.paused:
-            self._check_progress(now)
+            body = self._reader.body
+            reading = body is not None and not self._paused and not body.continue_pending
+            err = self._watch.check(
+                now, body, reading, self.transport, self.peer, self._error is None
+            )
+            if err is not None:
+                self._wire_error(err)
         if not self._deadline or now < self._deadline:
             return
         state = self.state
@@ -231,48 +211,6 @@ class HttpProtocol:
             self.transport.abort()
         elif state is _REFUSING:
             self._refuse_now()
-
-    def _check_progress(self, now: float) -> None:
-        """The progress timeouts and rates (:mod:`.flow` judges): a body that stopped or
-        crawls fails its reads with 408; a connection whose peer stopped or crawls
-        taking its response is aborted."""
-        opts = self._opts
-        body = self._reader.body
-        reading = body is not None and not self._paused and not body.continue_pending
-        found = self._body_watch.verdict(
-            body, reading, now, opts.body_read_timeout, opts.min_body_rate, opts.min_rate_grace
-        )
-        if found is not None and self._error is None:
-            if found is BODY_TOO_SLOW:
-                self._server.note_refusal(
-                    "body-rate",
-                    f"request bodies arriving slower than min_body_rate "
-                    f"({opts.min_body_rate} B/s after {opts.min_rate_grace:g} s): 408",
-                )
-            else:
-                self._server.count_refusal("body-timeout")
-            self._wire_error(WireError(408, _BODY_TIMEOUTS[found]))
-        transport = self.transport
-        if self._flow.paused and transport is not None:
-            found = self._flow.verdict(
-                transport.get_write_buffer_size(),
-                now,
-                opts.send_timeout,
-                opts.min_send_rate,
-                opts.min_rate_grace,
-            )
-            if found is SEND_TOO_SLOW:
-                self._server.note_refusal(
-                    "send-rate",
-                    f"responses read slower than min_send_rate "
-                    f"({opts.min_send_rate} B/s after {opts.min_rate_grace:g} s): connections "
-                    "closed",
-                )
-            if found is not None:
-                self._server.logger.debug(
-                    _SEND_STOPS[found], self.peer, self._flow.stalled_for(now)
-                )
-                transport.abort()
 
     # -- asyncio.Protocol -----------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -302,18 +240,11 @@ class HttpProtocol:
         if self.is_tls and opts.http2:
             ssl_object = transport.get_extra_info("ssl_object")
             if ssl_object is not None and ssl_object.selected_alpn_protocol() == "h2":
-                self._start_http2(b"", False)
+                self._takeover_slot().start_http2(b"")
                 return
         if opts.proxy_protocol:
-            if self.peer not in self._server.trusted_proxies:
-                self._server.logger.debug("PROXY protocol from untrusted %s: closing", self.peer)
-                self._server.count_refusal("proxy")
-                self._set_state(_CLOSING)
-                transport.abort()
+            if not self._takeover_slot().read_proxy_header():
                 return
-            # The header is read by a receiver in the upgrade slot: the data path that
-            # every request takes checks that slot already, and pays nothing more.
-            self._upgrade = ProxyHeaderReader(self._proxy_header_read, self._proxy_header_refused)
             self._set_state(_HEAD)  # the header-read timeout runs
         if self._server.shutting_down:
             self.begin_shutdown()  # accepted as the listener closed: answer once, then close
@@ -333,15 +264,14 @@ class HttpProtocol:
         if req is not None and req.content is not body:
             req.content.set_exception(err)
         self._flow.lost(err)
-        if self._upgrade is not None:
-            self._upgrade.connection_lost(exc)
+        if self._takeover is not None:
+            self._takeover.connection_lost(exc)
         self._responder.lost()
         self.transport = None
 
     def eof_received(self) -> bool | None:
         self.client_eof = True
-        if self._upgrade is not None:
-            self._upgrade.eof_received()
+        if self._takeover is not None and self._takeover.eof_received():
             return True
         # An answer queued for the end of this loop iteration leaves before the
         # transport closes on our return.
@@ -360,26 +290,21 @@ class HttpProtocol:
         transport = self.transport
         buffered = transport.get_write_buffer_size() if transport is not None else 0
         self._flow.pause(buffered, self._server.now)
-        if self._upgrade is not None:
-            self._upgrade.pause_writing()
+        if self._takeover is not None:
+            self._takeover.pause_writing()
 
     def resume_writing(self) -> None:
         transport = self.transport
         buffered = transport.get_write_buffer_size() if transport is not None else 0
         self._flow.resume(buffered, self._server.now)
-        if self._upgrade is not None:
-            self._upgrade.resume_writing()
-        elif self.state is _HELD:
+        if self._takeover is not None and self._takeover.resume_writing():
+            return
+        if self.state is _HELD:
             self._next()  # the peer reads again: the requests it sent are answered
 
     def data_received(self, data: bytes) -> None:
-        if self._upgrade is not None:
-            self._upgrade.data_received(data)
-            return
-        if self._tail is not None:
-            self._tail += data
-            if len(self._tail) > self._opts.read_bufsize:
-                self._update_reading(body_full=True)
+        takeover = self._takeover
+        if takeover is not None and takeover.data_received(data):
             return
         if self._error is not None or self.state is _CLOSED:
             if self.state is _REFUSING:
@@ -411,9 +336,9 @@ class HttpProtocol:
             if self._deferred is not None:
                 self._start_deferred()
         else:
-            self._feed_sliced(data)
+            self.feed(data)
 
-    def _feed_sliced(self, data: bytes) -> None:
+    def feed(self, data: bytes) -> None:
         """Feed pipelined bytes no faster than the queue has room for them.
 
         llhttp parses everything it is given, so bounding the pipeline means not
@@ -443,13 +368,15 @@ class HttpProtocol:
             else:
                 i = find(b"\r\n\r\n", end)
                 end = n if i < 0 else i + 3
-            self._parse(data[pos:end] if pos or end < n else data)
+            self.parse(data[pos:end] if pos or end < n else data)
             pos = end
-            if self._error is not None or self._tail is not None or self.transport is None:
+            if self._error is not None or self.transport is None:
+                break
+            if self._takeover is not None and self._takeover.tail is not None:
                 break
         self._start_deferred()
 
-    def _parse(self, data: bytes) -> None:
+    def parse(self, data: bytes) -> None:
         """Hand *data* to the reader (data_received does the same, inline)."""
         reader = self._reader
         tail = reader.feed(data)
@@ -459,35 +386,24 @@ class HttpProtocol:
             self._set_state(_HEAD)  # a head is still arriving: its timeout runs
 
     def _stopped_at_upgrade(self, tail: bytes | memoryview) -> None:
-        """llhttp stopped after an upgrade head (or HTTP/2's preface); *tail* is what
-        followed it."""
-        if self._reader.preface:
-            self._reader.preface = False
-            responder = self._responder
-            if self._opts.http2 and responder.task is None and responder.request is None:
-                self._start_http2(bytes(tail), True)  # prior knowledge (h2c)
-            else:
-                self._reader.refuse_preface()
-            return
-        if self._upgrade is not None:
-            # The handler ran eagerly and took the connection over already.
-            if tail:
-                self._upgrade.data_received(bytes(tail))
-        elif (restated := self._reader.resume(tail)) is not None:
-            self._parse(restated)  # an upgrade request with a body: read that body
-        elif self._upgrading is None:
-            # The handler already declined (it answered from within this parse).
-            self._reader.fresh_parser()
-            if tail:
-                self._feed_sliced(bytes(tail))
-        else:
-            # Held until the handler takes the connection over, or declines.
-            self._tail = bytearray(tail)
+        """llhttp stopped after an upgrade head (or HTTP/2's preface): the takeover
+        decides what *tail*, what followed it, is."""
+        takeover = self._takeover_slot()
+        takeover.stopped(tail)
+        if takeover is self._takeover and takeover.idle:
+            self._takeover = None
+
+    def _takeover_slot(self) -> Takeover:
+        """The connection's :class:`~lowserve.conn.takeover.Takeover`, made on first need."""
+        takeover = self._takeover
+        if takeover is None:
+            takeover = self._takeover = Takeover(self, self._server, self._reader)
+        return takeover
 
     # -- what the reader delivers (ReaderSink) --------------------------------
     def upgrade_received(self, request: BaseRequest) -> None:
         """An upgrade request: llhttp stopped after it (see _stopped_at_upgrade)."""
-        self._upgrading = request
+        self._takeover_slot().expect(request)
         self.request_received(request, False)
 
     def request_received(self, request: BaseRequest, after: bool) -> None:
@@ -545,7 +461,7 @@ class HttpProtocol:
         """Read the bytes held back while the pipeline queue was full."""
         unparsed, self._unparsed = self._unparsed, None
         if unparsed is not None:
-            self._feed_sliced(bytes(unparsed))
+            self.feed(bytes(unparsed))
 
     # -- what the responder uses (ResponderPort) -----------------------------
     def send_whole(self, request: BaseRequest, resp: Response) -> bool:
@@ -570,8 +486,13 @@ class HttpProtocol:
         """*request* is answered: start the next one, linger over an unread body, or close."""
         if request.content is not EMPTY_STREAM:
             request.finish()  # closes the files post() spooled (they need a body)
-        if request is self._upgrading:
-            self._upgrade_answered(request)
+        takeover = self._takeover
+        if takeover is not None and request is takeover.request:
+            tail = takeover.answered()
+            if tail:
+                self._unparsed = tail  # HTTP again: parsed once this answer is done
+            if takeover.idle:
+                self._takeover = None
         if self.state is _UPGRADED:
             return
         if not keep_alive or self.transport is None:
@@ -663,12 +584,12 @@ class HttpProtocol:
 
     def pause_reading(self) -> None:
         """What took the connection over (a WebSocket) holds its input: its queue is full."""
-        self._upgrade_paused = True
+        self._takeover_slot().hold(True)
         self._update_reading()
 
     def resume_reading(self) -> None:
         """What took the connection over takes input again."""
-        self._upgrade_paused = False
+        self._takeover_slot().hold(False)
         self._update_reading()
 
     def _update_reading(self, body_full: bool | None = None) -> None:
@@ -680,7 +601,8 @@ class HttpProtocol:
         if state is _DISCARD:
             want_pause = False  # read and drop until the client closes
         elif state is _UPGRADED:
-            want_pause = self._upgrade_paused  # the receiver alone decides
+            # the receiver alone decides
+            want_pause = self._takeover is not None and self._takeover.paused
         else:
             if body_full is None:
                 request = self._responder.request
@@ -786,60 +708,34 @@ class HttpProtocol:
             self.flush_out()
             self.transport.write(_CONTINUE)
 
-    def _proxy_header_read(self, header: proxyprotocol.ProxyHeader, rest: bytes) -> None:
-        """The PROXY header is in: its client is the peer now; HTTP follows."""
-        self._upgrade = None
-        if header.client is not None:
-            self.peer = header.client[0]
+    # -- what the takeover uses (TakeoverPort) --------------------------------
+    def proxied(self, client: str | None, rest: bytes) -> None:
+        """The PROXY header is in: *client* (if it names one) is the peer now; HTTP
+        follows, beginning with *rest*."""
+        self._takeover = None
+        if client is not None:
+            self.peer = client
         self._set_state(_IDLE)
         if rest:
             self.data_received(rest)
 
-    def _proxy_header_refused(self, detail: str) -> None:
-        self._server.logger.debug("PROXY protocol from %s: %s: closing", self.peer, detail)
-        self._server.count_refusal("proxy")
-        self._upgrade = None
-        self._set_state(_CLOSING)
-        if self.transport is not None:
-            self.transport.abort()
-
-    # -- upgrades -------------------------------------------------------------
-    def _start_http2(self, data: bytes, prior_knowledge: bool) -> None:
-        """The client speaks HTTP/2 (by ALPN or prior knowledge): hand the transport to
-        an :class:`~lowserve.conn.h2.Http2Connection`; *data* is what it sent after the
-        preface's first line."""
-        transport = self.transport
-        if transport is None:
-            return
-        conn = Http2Connection(self._server, self, transport, self.peer, self.is_tls)
-        self._upgrade = conn
+    def handed_over(self) -> None:
+        """What is in the upgrade slot reads the connection from now on."""
         self._set_state(_UPGRADED)
         self._update_reading(body_full=False)
-        conn.start(PREFACE + data if prior_knowledge else data)
-
-    def _upgrade_answered(self, request: BaseRequest) -> None:
-        """*request*, an upgrade request, was answered. Unless the answer took the
-        connection over, what the client sent after its head is HTTP again."""
-        self._upgrading = None
-        if self.state is _UPGRADED:
-            return
-        if self._tail is not None:  # llhttp paused already: parse the rest afresh
-            tail, self._tail = self._tail, None
-            self._reader.fresh_parser()
-            if tail:
-                self._unparsed = tail
-        # else llhttp pauses later in this parse, and _parse goes on (_upgrading is None)
 
     def take_over(self, receiver: UpgradeReceiver) -> bytes:
         """Hand the transport to *receiver*; returns bytes already read past the head."""
-        self._upgrade = receiver
-        self._upgrading = None
         self._responder.head_sent = True
-        self._set_state(_UPGRADED)
-        tail = bytes(self._tail or b"")
-        self._tail = None
-        self._update_reading(body_full=False)
+        tail = self._takeover_slot().take(receiver)
+        self.handed_over()
         return tail
+
+    def abort(self) -> None:
+        """Drop the connection at once (a PROXY header refused)."""
+        self._set_state(_CLOSING)
+        if self.transport is not None:
+            self.transport.abort()
 
     # -- closing --------------------------------------------------------------
     def close_lingering(self) -> None:
@@ -873,8 +769,8 @@ class HttpProtocol:
         elif state is _HEAD:
             end = self._server.now + grace
             self._deadline = min(self._deadline, end) if self._deadline else end
-        elif state is _UPGRADED and self._upgrade is not None:
-            self._upgrade.shutdown()
+        elif state is _UPGRADED and self._takeover is not None:
+            self._takeover.shutdown()
         # BUSY and LINGER: the response in progress says Connection: close if its head
         # has not left yet; otherwise the connection returns to IDLE, with the grace.
 
@@ -891,8 +787,8 @@ class HttpProtocol:
     def cancel(self) -> None:
         """Forced stop: cancel the handler and drop the connection."""
         self._responder.cancel()
-        if isinstance(self._upgrade, Http2Connection):
-            self._upgrade.cancel()
+        if self._takeover is not None:
+            self._takeover.cancel()
         if self.transport is not None:
             self.transport.abort()
 

@@ -1,7 +1,17 @@
 """Connection states, written out by name.
 
 ``HttpProtocol._set_state`` is the one place a connection's state changes; each
-state that waits on the peer has one deadline (see the protocol module).
+state that waits on the peer has one deadline (see the protocol module). How an
+HTTP/1.1 connection moves::
+
+    IDLE --a head begins (its target's first bytes)--> HEAD --head complete--> BUSY
+    BUSY --response done, keep-alive--> IDLE | HEAD (next head begun) | BUSY (queued)
+    BUSY --request body left unread--> LINGER --body ends--> (as above)
+    BUSY --handler takes the transport (or HTTP/2 begins)--> UPGRADED
+    BUSY --response done, writing paused, a request waits--> HELD --resume_writing--> BUSY
+    any --refuse a request--> DISCARD (FIN sent, input dropped for 2 s) --> CLOSED
+    (accepted over capacity) REFUSING --its request read, or 0.2 s--> 503, CLOSED
+    any --close--> CLOSING --transport gone--> CLOSED
 """
 
 from __future__ import annotations
