@@ -1,5 +1,5 @@
-"""HTTP/2 (conn/h2.py): h2c by prior knowledge and h2 over TLS by ALPN, serving the same
-handlers, checked frame by frame with python-hyper's h2 client and with curl."""
+"""HTTP/2 (conn/h2connection.py and its stream, request and library modules): h2c by
+prior knowledge and h2 over TLS by ALPN, serving the same handlers, checked frame by frame with python-hyper's h2 client and with curl."""
 
 from __future__ import annotations
 

@@ -23,7 +23,7 @@ import asyncio
 from typing import TYPE_CHECKING, Protocol
 
 from ..wire import proxyprotocol
-from .h2 import PREFACE, Http2Connection
+from .h2connection import PREFACE, Http2Connection
 from .proxyheader import ProxyHeaderReader
 
 if TYPE_CHECKING:
@@ -152,7 +152,7 @@ class Takeover:
 
     def start_http2(self, data: bytes) -> None:
         """The client speaks HTTP/2 (by ALPN, or *data* begins with its preface): hand
-        the transport to an :class:`~lowserve.conn.h2.Http2Connection`."""
+        the transport to an :class:`~lowserve.conn.h2connection.Http2Connection`."""
         conn = self._conn
         transport = conn.transport
         if transport is None:

@@ -4,14 +4,15 @@ A connection becomes HTTP/2 in one of two ways, both decided by
 :class:`~lowserve.conn.protocol.HttpProtocol` before any HTTP/1.1 request runs:
 by TLS ALPN (``h2``), or by the client's prior knowledge (the connection preface
 ``PRI * HTTP/2.0``, at which llhttp stops as it stops at an upgrade). Either
-way the transport is handed to an :class:`Http2Connection` through the upgrade slot,
-as a WebSocket takes it over. Frames and HPACK are python-hyper's ``h2`` (sans-I/O);
-this module is the glue: requests for the handler, responses as frames, flow
-control, timeouts, the drain and the bounds.
+way the transport is handed to an :class:`Http2Connection` through the upgrade slot
+(:mod:`.takeover`), as a WebSocket takes it over. Frames and HPACK are python-hyper's
+``h2`` (sans-I/O, set up by :mod:`.h2library`); this module is the glue: requests for
+the handler, responses as frames, flow control, timeouts, the drain and the bounds.
 
-Each stream is an :class:`Http2Stream`: the ``request.protocol`` of its request (the
-:class:`~lowserve.api.connection.StreamConnection` a response writes to) and what
-its handler's answer is sent through. Handlers run concurrently, one per stream.
+Each stream is an :class:`~lowserve.conn.h2stream.Http2Stream` (:mod:`.h2stream`): the
+``request.protocol`` of its request and what its handler's answer is sent through;
+its request is made from its HEADERS by :mod:`.h2request`. Handlers run
+concurrently, one per stream.
 
 Invariants:
 
@@ -40,7 +41,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
-import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -49,27 +49,21 @@ import h2.connection
 import h2.events
 import h2.exceptions
 import h2.settings
-import hpack
 from h2.errors import ErrorCodes
 from hyperframe.frame import GoAwayFrame
 
 from ..api.exceptions import ClientDisconnectedError, RequestPayloadError
-from ..api.response import Response, StreamResponse
-from ..api.streams import EMPTY_STREAM, BodyStream
-from ..wire.codings import SUPPORTED_CODINGS, BodyDecoder
 from ..wire.errors import WireError
-from ..wire.framing import decide
-from ..wire.head import REASONS, HttpVersion20, complete_fields, h2_fields
 from .flow import BodyWatch
-from .responder import Responder
+from .h2library import server_connection
+from .h2request import Malformed, answer_error, make_request
+from .h2stream import Http2Stream
 
 if TYPE_CHECKING:
-    from ..api.connection import UpgradeReceiver
     from ..api.request import BaseRequest
-    from ..options import ServerOptions
     from .server import Server
 
-__all__ = ["Http2Connection", "Http2Stream"]
+__all__ = ["PREFACE", "Carrier", "Drain", "Http2Connection"]
 
 #: The client's connection preface (RFC 9113 §3.4), which llhttp checks and stops after.
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
@@ -92,60 +86,6 @@ class Drain(enum.Enum):
 _SERVING, _ANNOUNCED, _LAST_FIXED = Drain.SERVING, Drain.ANNOUNCED, Drain.LAST_FIXED
 
 
-class _StateMachine(h2.connection.H2ConnectionStateMachine):
-    """h2's connection state machine, except that a client's GOAWAY leaves the
-    connection open for the streams it already opened (h2 would refuse to send their
-    answers)."""
-
-    _transitions = {
-        **h2.connection.H2ConnectionStateMachine._transitions,  # noqa: SLF001 (h2's table, extended)
-        (
-            h2.connection.ConnectionState.SERVER_OPEN,
-            h2.connection.ConnectionInputs.RECV_GOAWAY,
-        ): (None, h2.connection.ConnectionState.SERVER_OPEN),
-        (
-            h2.connection.ConnectionState.IDLE,
-            h2.connection.ConnectionInputs.RECV_GOAWAY,
-        ): (None, h2.connection.ConnectionState.IDLE),
-    }
-
-
-class _Values(list[int]):
-    """A setting's values, the one in force first: what h2 keeps in a ``deque`` (about
-    760 bytes each, 14 of them a connection), in 64 bytes."""
-
-    def popleft(self) -> int:
-        return self.pop(0)
-
-
-class _Settings(h2.settings.Settings):
-    """h2's settings, each setting's values in a :class:`_Values`: an idle connection's
-    memory was ~21 KB, half of it these deques (tracemalloc)."""
-
-    def __init__(self, client: bool = True, initial_values: Any = None) -> None:
-        super().__init__(client, initial_values)
-        self._compact()
-
-    def __setitem__(self, key: Any, value: int) -> None:
-        super().__setitem__(key, value)
-        self._compact()
-
-    def _compact(self) -> None:
-        values: dict[Any, Any] = self._settings
-        for key, held in values.items():
-            if type(held) is not _Values:
-                values[key] = _Values(held)
-
-
-class _Encoder(hpack.Encoder):
-    """HPACK without Huffman coding: the pure-Python Huffman coder cost about a sixth
-    of a response's time; heads grow by about a quarter (the dynamic table still
-    indexes repeated fields)."""
-
-    def encode(self, headers: Any, huffman: bool = True) -> bytes:
-        return super().encode(headers, huffman=False)
-
-
 class Carrier(Protocol):
     """What an :class:`Http2Connection` needs from the connection that handed it the
     transport (:class:`~lowserve.conn.protocol.HttpProtocol`)."""
@@ -155,290 +95,6 @@ class Carrier(Protocol):
     def pause_reading(self) -> None: ...
     def resume_reading(self) -> None: ...
     def close_lingering(self) -> None: ...
-
-
-class Http2Stream:
-    """One request stream: its request's ``protocol`` (a
-    :class:`~lowserve.api.connection.StreamConnection`) and its answer's way out."""
-
-    __slots__ = (
-        "_conn",
-        "_cut_short",
-        "_decoder",
-        "_ended",
-        "_pending",
-        "_unacked",
-        "_waiter",
-        "blocked_since",
-        "body",
-        "body_watch",
-        "done",
-        "head_sent",
-        "id",
-        "peer",
-        "request",
-        "reset",
-        "responder",
-    )
-
-    def __init__(self, conn: Http2Connection, stream_id: int) -> None:
-        self._conn = conn
-        self.id = stream_id
-        self.peer = conn.peer
-        self.request: BaseRequest | None = None
-        #: The request body being received (None: none, or it has ended).
-        self.body: BodyStream | None = None
-        self._decoder: BodyDecoder | None = None
-        #: Body bytes received but not yet handed back to the peer's window (held
-        #: while the body's buffer is full).
-        self._unacked = 0
-        self.body_watch: BodyWatch | None = None
-        #: Response bytes beyond the peer's window, waiting for a WINDOW_UPDATE.
-        self._pending = bytearray()
-        self._ended = False  # the response's end is said (or waits behind _pending)
-        self._cut_short = False
-        self._waiter: asyncio.Future[None] | None = None
-        #: The coarse clock when the response first waited on the peer's window (0: not).
-        self.blocked_since = 0.0
-        self.head_sent = False
-        #: The stream was reset (by either side): nothing more is sent on it.
-        self.reset = False
-        #: The handler is done and its answer finished (or given up).
-        self.done = False
-        #: Runs the stream's handler and answers through this stream (its port).
-        self.responder = Responder(conn.server, conn.loop, self)
-
-    def __repr__(self) -> str:
-        return f"<Http2Stream {self.id}>"
-
-    # -- the Connection interface (what requests, bodies and responses use) -----
-    @property
-    def loop(self) -> asyncio.AbstractEventLoop:
-        return self._conn.loop
-
-    @property
-    def transport(self) -> asyncio.Transport | None:
-        return self._conn.transport
-
-    @property
-    def is_tls(self) -> bool:
-        return self._conn.is_tls
-
-    @property
-    def server_header(self) -> str | None:
-        return self._conn.opts.server_header
-
-    client_eof = False
-
-    @property
-    def client_max_fields(self) -> int:
-        return self._conn.opts.client_max_fields
-
-    @property
-    def write_paused(self) -> bool:
-        return bool(self._pending) or self._conn.write_paused
-
-    def is_open(self) -> bool:
-        return not self.reset and self._conn.transport is not None
-
-    def write_bytes(self, data: bytes) -> None:
-        """Send body bytes as DATA frames, as far as the peer's window allows; the
-        rest waits for its WINDOW_UPDATE (``write_paused`` meanwhile)."""
-        if not self.is_open():
-            raise ClientDisconnectedError("Cannot write to closing transport")
-        if not data:
-            return
-        if self._pending:
-            self._pending += data
-        else:
-            self._conn.send_data(self, data, False)
-
-    async def drain(self) -> None:
-        """Until the peer's window has taken what was written, and the transport's
-        buffer is below its high-water mark."""
-        while True:
-            if not self.is_open():
-                raise ClientDisconnectedError("Cannot write to closing transport")
-            if not self.write_paused:
-                return
-            waiter = self._waiter
-            if waiter is None:
-                waiter = self._waiter = self.loop.create_future()
-            await asyncio.shield(waiter)
-
-    def wake(self) -> None:
-        """Wake the writer waiting in :meth:`drain` (it looks again)."""
-        waiter = self._waiter
-        if waiter is not None:
-            self._waiter = None
-            if not waiter.done():
-                waiter.set_result(None)
-
-    def response_started(self, resp: StreamResponse) -> None:
-        self.head_sent = self.responder.head_sent = True
-
-    @property
-    def task(self) -> asyncio.Task[None] | None:
-        """The task that runs this stream's handler (``request.task``)."""
-        return self.responder.task
-
-    def may_keep_alive(self, request: BaseRequest) -> bool:
-        return True
-
-    def body_cut_short(self) -> None:
-        """The response ended before its declared length: the stream is reset, not ended."""
-        self._cut_short = True
-
-    def take_over(self, receiver: UpgradeReceiver) -> bytes:
-        raise ConnectionResetError("an HTTP/2 stream cannot be taken over")
-
-    def pause_reading(self) -> None:
-        return None
-
-    def resume_reading(self) -> None:
-        return None
-
-    def pause_for_body(self, paused: bool) -> None:
-        """The body's buffer crossed a water mark: hold (or hand back) the window."""
-        if not paused and self._unacked:
-            size, self._unacked = self._unacked, 0
-            self._conn.acknowledge(self.id, size)
-
-    def send_continue(self) -> None:
-        """``100 Continue``: the handler reads a body the client holds back."""
-        if not self.head_sent and self.is_open():
-            self._conn.send_fields(self, [(":status", "100")], False)
-
-    # -- the StreamConnection interface ------------------------------------------
-    def send_fields(self, fields: list[tuple[str, str]], end_stream: bool) -> None:
-        if not self.is_open():
-            raise ClientDisconnectedError("Cannot write to closing transport")
-        self.head_sent = self.responder.head_sent = True
-        if end_stream:
-            self._ended = True
-        self._conn.send_fields(self, fields, end_stream)
-
-    def end_body(self) -> None:
-        if self._ended or not self.is_open():
-            return
-        self._ended = True
-        if self._cut_short:
-            self._conn.reset_stream(self, ErrorCodes.INTERNAL_ERROR)
-        elif not self._pending:
-            self._conn.end_stream(self)
-        # else: sent with the last pending bytes (flush_pending)
-
-    # -- the responder's port ------------------------------------------------------
-    def send_whole(self, request: BaseRequest, resp: Response) -> bool:
-        """A response with its body in memory: HEADERS and DATA in one go; False,
-        with nothing sent, once the stream cannot be written to."""
-        if not self.is_open():
-            return False
-        fields, body = resp.render_h2(request)
-        self.send_fields(fields, not body)
-        if body:
-            self._ended = True
-            self._conn.send_data(self, body, True)
-        return True
-
-    def answered(self, request: BaseRequest, keep_alive: bool | None) -> None:
-        """The handler's answer is finished (its end said, or the stream reset)."""
-        self.done = True
-        if request.content is not EMPTY_STREAM:
-            request.finish()  # closes the files post() spooled
-        if not self._ended and self.is_open():
-            self.end_body()
-        self._conn.forget(self)
-
-    def close(self) -> None:
-        """The answer could not be finished: reset the stream."""
-        self.done = True
-        if self.is_open():
-            self._conn.reset_stream(self, ErrorCodes.INTERNAL_ERROR)
-        self._conn.forget(self)
-
-    def stopped(self) -> bool:
-        """One request per stream: once it is answered, the responder's task ends."""
-        return self.done
-
-    # -- what the connection calls ----------------------------------------------
-    def take_pending(self, window: int) -> tuple[bytes, bool]:
-        """Up to *window* of the bytes waiting for the peer's window, and whether the
-        stream ends with them."""
-        pending = self._pending
-        data = bytes(pending[:window])
-        del pending[:window]
-        return data, not pending and self._ended
-
-    def hold(self, rest: bytes | memoryview) -> None:
-        """Keep *rest* until the peer's window opens."""
-        self._pending += rest
-
-    @property
-    def pending(self) -> int:
-        return len(self._pending)
-
-    def open_body(self, request_fields: dict[bytes, bytes], opts: ServerOptions) -> BodyStream:
-        """The body stream for a request whose HEADERS did not end the stream."""
-        declared = request_fields.get(b"content-length")
-        on_wait = None
-        if request_fields.get(b"expect", b"").lower() == b"100-continue" and opts.expect_continue:
-            on_wait = self.send_continue
-        body = self.body = BodyStream(
-            self, opts.read_bufsize, on_wait, int(declared) if declared is not None else None
-        )
-        cenc = request_fields.get(b"content-encoding")
-        if cenc is not None and opts.auto_decompress:
-            coding = cenc.lower().strip()
-            if coding != b"identity":
-                self._decoder = BodyDecoder(
-                    "gzip" if coding == b"x-gzip" else coding.decode(), opts.client_max_size
-                )
-        return body
-
-    def data_received(self, data: bytes, flow_length: int) -> None:
-        """DATA for the request body: into its stream; the window is handed back at
-        once unless the stream's buffer is full (then as the handler reads)."""
-        body = self.body
-        if body is None:
-            self._conn.acknowledge(self.id, flow_length)
-            return
-        if self._decoder is not None and data:
-            try:
-                data = self._decoder.decode(data)
-            except WireError as err:
-                self.body_failed(RequestPayloadError(err.detail, err.status))
-                self._conn.acknowledge(self.id, flow_length)
-                return
-        body.feed_data(data)
-        if body.reading_paused:
-            self._unacked += flow_length
-        else:
-            self._conn.acknowledge(self.id, flow_length)
-
-    def body_ended(self) -> None:
-        body = self.body
-        if body is not None:
-            self.body = None
-            body.feed_eof()
-
-    def body_failed(self, exc: BaseException) -> None:
-        body = self.body
-        if body is not None:
-            self.body = None
-            body.set_exception(exc)
-
-    def lost(self, exc: BaseException) -> None:
-        """The stream was reset or the connection lost: fail the body and the writer."""
-        self.reset = True
-        self.body_failed(exc)
-        self._pending.clear()
-        waiter = self._waiter
-        if waiter is not None:
-            self._waiter = None
-            if not waiter.done():
-                waiter.set_exception(exc)
-                waiter.exception()  # retrieved: a writer cancelled meanwhile would not
 
 
 class Http2Connection:
@@ -463,31 +119,8 @@ class Http2Connection:
         self.transport: asyncio.Transport | None = transport
         self.peer = peer
         self.is_tls = is_tls
-        config = h2.config.H2Configuration(
-            client_side=False,
-            header_encoding=None,
-            validate_outbound_headers=False,  # h2_fields checked them
-            normalize_outbound_headers=False,
-            validate_inbound_headers=False,  # _make_request checks them, in its one pass
-            normalize_inbound_headers=False,
-        )
-        conn = self._h2 = h2.connection.H2Connection(config)
-        conn.state_machine = _StateMachine()
-        conn.encoder = _Encoder()
         self._window = max(65535, opts.read_bufsize)
-        conn.remote_settings = _Settings(client=True)
-        conn.local_settings = _Settings(
-            client=False,
-            initial_values={
-                h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: opts.http2_max_concurrent_streams,
-                h2.settings.SettingCodes.MAX_HEADER_LIST_SIZE: opts.http2_max_header_list_size,
-                h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: self._window,
-            },
-        )
-        # Bound decoding before the client has acknowledged the setting (h2 sets it then).
-        conn.decoder.max_header_list_size = opts.http2_max_header_list_size
-        conn.initiate_connection()
-        conn.increment_flow_control_window(_CONN_WINDOW - 65535)
+        self._h2 = server_connection(opts, self._window, _CONN_WINDOW)
         self._streams: dict[int, Http2Stream] = {}
         self.write_paused = False
         self._receiving = False
@@ -706,7 +339,7 @@ class Http2Connection:
             return
         stream = Http2Stream(self, stream_id)
         try:
-            request = self._make_request(stream, event)
+            request = make_request(stream, event, self._server)
         except Malformed as exc:
             self._server.logger.debug(
                 "malformed HTTP/2 request from %s on stream %d: %s", self.peer, stream_id, exc
@@ -722,7 +355,7 @@ class Http2Connection:
                 err.detail,
             )
             self._streams[stream_id] = stream
-            self._answer_error(stream, err)
+            answer_error(stream, err, self.opts.server_header)
             stream.done = True
             self.forget(stream)
             return
@@ -732,131 +365,10 @@ class Http2Connection:
             stream.body_ended()
         self._run(stream, request)
 
-    def _make_request(self, stream: Http2Stream, event: h2.events.RequestReceived) -> BaseRequest:
-        """The request its HEADERS describe; :class:`Malformed` (RFC 9113 §8.1.1) or
-        :class:`~lowserve.wire.errors.WireError` (a bound, answered) when refused.
-
-        The fields are checked here, in the one pass that reads them (h2's own
-        validation is off: it cost about a tenth of a request's time): names are
-        lower-case tokens, values have no CR, LF, NUL nor outer whitespace, no
-        connection-specific field, pseudo-fields known, single and first.
-        """
-        opts = self.opts
-        method = path = authority = scheme = None
-        fields: list[tuple[bytes, bytes]] = []
-        special: dict[bytes, bytes] = {}
-        cookies: list[bytes] = []
-        max_field = opts.max_field_size
-        good_names = _GOOD_NAMES
-        bad_value = _BAD_VALUE.search
-        for name, value in event.headers:  # bytes: header_encoding is None
-            if name[:1] == b":":
-                if fields or cookies:
-                    raise Malformed("pseudo-header field after a regular one")
-                if name == b":method" and method is None:
-                    method = value
-                elif name == b":path" and path is None:
-                    path = value
-                elif name == b":authority" and authority is None:
-                    authority = value
-                elif name == b":scheme" and scheme is None:
-                    scheme = value
-                else:
-                    raise Malformed(f"unknown or repeated pseudo-header {name!r}")
-                continue
-            if name not in good_names:
-                if _NAME.fullmatch(name) is None:
-                    raise Malformed(f"invalid field name {name[:64]!r}")
-                if len(good_names) < 512:
-                    good_names.add(name)
-            if value and bad_value(value) is not None:
-                raise Malformed(f"invalid value of {name[:64]!r}")
-            if name in _CONNECTION_SPECIFIC and (name != b"te" or value != b"trailers"):
-                raise Malformed(f"connection-specific field {name!r}")
-            if len(name) > max_field or len(value) > max_field:
-                raise WireError(431, "header field too long")
-            if name == b"cookie":
-                cookies.append(value)
-                continue
-            if name == b"host":
-                if authority is None:
-                    authority = value
-                continue
-            if name in _SPECIAL:
-                if name in special and name in _SINGLETONS:
-                    raise WireError(400, f"duplicate {name.decode('latin-1')} header")
-                special[name] = value
-            fields.append((name, value))
-        if method is None:
-            raise Malformed("no :method")
-        if method == b"CONNECT":
-            if authority is None or path is not None or scheme is not None:
-                raise Malformed("CONNECT takes :authority only")
-        elif not path or scheme is None:
-            raise Malformed("no :path or :scheme")
-        if len(fields) + len(cookies) > opts.max_headers:
-            raise WireError(431, "too many header fields")
-        if cookies:
-            fields.append((b"cookie", b"; ".join(cookies)))  # RFC 9113 §8.2.3
-        if authority is not None:
-            fields.insert(0, (b"host", authority))
-        method_s = method.decode("ascii", "surrogateescape")
-        target = (path or (authority if method == b"CONNECT" else b"") or b"").decode(
-            "utf-8", "surrogateescape"
-        )
-        if len(target) > opts.max_line_size:
-            raise WireError(414, "request target too long")
-        expect = special.get(b"expect")
-        if expect is not None and expect.lower() != b"100-continue":
-            raise WireError(417, "unsupported expectation")
-        cenc = special.get(b"content-encoding")
-        if cenc is not None and opts.auto_decompress:
-            coding = cenc.lower().strip()
-            if coding != b"identity" and coding not in SUPPORTED_CODINGS:
-                raise WireError(415, f"content coding {coding.decode('latin-1')!r} not supported")
-        clen = special.get(b"content-length")
-        if clen is not None and not clen.isdigit():
-            raise WireError(400, "invalid Content-Length")
-        if event.stream_ended is not None or clen == b"0":
-            body: BodyStream = EMPTY_STREAM
-        else:
-            body = stream.open_body(special, opts)
-        return self._server.request_factory(
-            stream,
-            method_s,
-            target,
-            HttpVersion20,
-            fields,
-            True,
-            body,
-            client_max_size=opts.client_max_size,
-        )
-
     def _run(self, stream: Http2Stream, request: BaseRequest) -> None:
         """Run *request*'s handler on *stream* and answer it: one responder per stream
         (a handler that does not wait is answered before this returns)."""
         stream.responder.start(request)
-
-    def _answer_error(self, stream: Http2Stream, err: WireError) -> None:
-        """A refusal before any handler ran: a short text answer on the stream."""
-        body = f"{err.status}: {REASONS.get(err.status, '')} ({err.detail})".encode()
-        headers: dict[str, str] = {
-            "Content-Type": "text/plain; charset=utf-8",
-            "Content-Length": str(len(body)),
-        }
-        framing = decide("GET", err.status, 1, True, len(body), False)
-        complete_fields(
-            _DictFields(headers),
-            "GET",
-            err.status,
-            framing,
-            len(body),
-            self.opts.server_header,
-            None,
-        )
-        stream.send_fields(h2_fields(err.status, headers.items()), False)
-        stream.write_bytes(body)
-        stream.end_body()
 
     def _refuse_stream(self, stream_id: int, code: int) -> None:
         with contextlib.suppress(h2.exceptions.ProtocolError):
@@ -1064,47 +576,12 @@ class Http2Connection:
                 stream.responder.cancel()
 
 
-class _DictFields:
-    """A plain dict as :class:`~lowserve.wire.head.Fields` (for the refusals' heads)."""
-
-    def __init__(self, fields: dict[str, str]) -> None:
-        self._fields = fields
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._fields
-
-    def __setitem__(self, name: str, value: str) -> None:
-        self._fields[name] = value
-
-    def __delitem__(self, name: str) -> None:
-        del self._fields[name]
-
-    def setdefault(self, name: str, default: str) -> str:
-        return self._fields.setdefault(name, default)
-
-
 def _code_name(code: int) -> str:
     try:
         return ErrorCodes(code).name
     except ValueError:
         return str(code)
 
-
-class Malformed(Exception):
-    """A request RFC 9113 §8.1.1 calls malformed: its stream is reset (PROTOCOL_ERROR)."""
-
-
-#: A field name: a token, in lower case (RFC 9113 §8.2, §8.2.1).
-_NAME = re.compile(rb"[!#$%&'*+\-.^_`|~0-9a-z]+")
-#: Field names already found valid (at most 512), so that most are checked once.
-_GOOD_NAMES: set[bytes] = set()
-#: What a field value may not hold: CR, LF, NUL, or whitespace at either end.
-_BAD_VALUE = re.compile(rb"[\r\n\x00]|^[ \t]|[ \t]$")
-_CONNECTION_SPECIFIC = frozenset(
-    (b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade", b"te")
-)
-_SINGLETONS = frozenset((b"content-length", b"content-type", b"host", b"expect"))
-_SPECIAL = _SINGLETONS | {b"content-encoding"}
 
 _EVENTS: dict[type, Callable[[Http2Connection, Any], None]] = {
     h2.events.RequestReceived: Http2Connection._request_received,  # noqa: SLF001
