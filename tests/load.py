@@ -1,5 +1,6 @@
 """A client load for drain tests: keep-alive clients that never retry, counting
-every request sent without a whole response as failed (see tests/e2e/test_drain.py).
+every request sent without a whole response as failed (see tests/e2e/test_drain.py),
+over HTTP/1.1 or HTTP/2 (:func:`load`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
+import h2.config
+import h2.connection
+import h2.events
+
+from conftest import h2_client_machine
 
 
 @dataclass
@@ -58,12 +65,18 @@ def connect(where: int | str) -> socket.socket:
 
 
 def _client(
-    where: int | str, path: str, tally: Tally, stop: threading.Event, close_each: bool = False
+    where: int | str,
+    path: str,
+    tally: Tally,
+    stop: threading.Event,
+    close_each: bool = False,
+    no_new_connections: threading.Event | None = None,
 ) -> None:
-    """Requests one after another, never retrying one; reconnects after a close."""
+    """Requests one after another, never retrying one; reconnects after a close,
+    unless *no_new_connections* is set (its connection's requests go on until then)."""
     close = "Connection: close\r\n" if close_each else ""
     request = f"GET {path} HTTP/1.1\r\nHost: x\r\n{close}\r\n".encode()
-    while not stop.is_set():
+    while not stop.is_set() and not (no_new_connections and no_new_connections.is_set()):
         try:
             sock = connect(where)
         except (ConnectionRefusedError, FileNotFoundError):  # a removed socket file too
@@ -94,6 +107,67 @@ def _client(
                     break
 
 
+def h2_client(port: int | str, path: str, tally: Tally, stop: threading.Event) -> None:
+    """HTTP/2, two streams in flight at a time; after a GOAWAY none is opened on that
+    connection (those in flight finish), and the client connects again, as browsers
+    and h2load do. A reset stream, or a connection that ends with streams in flight,
+    is a failed request."""
+    while not stop.is_set():
+        try:
+            sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        except ConnectionRefusedError:
+            with tally.lock:
+                tally.refused += 1
+            return
+        except OSError as exc:
+            with tally.lock:
+                tally.failed.append(f"connect: {exc!r}")
+            return
+        conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+        conn.state_machine = h2_client_machine()  # reads on after a GOAWAY, as nghttp2 does
+        conn.initiate_connection()
+        inflight: set[int] = set()
+        goaway = False
+        with sock:
+            try:
+                while True:
+                    while not goaway and not stop.is_set() and len(inflight) < 2:
+                        stream = conn.get_next_available_stream_id()
+                        fields = [(":method", "GET"), (":path", path), (":scheme", "http")]
+                        conn.send_headers(stream, [*fields, (":authority", "x")], end_stream=True)
+                        inflight.add(stream)
+                    sock.sendall(conn.data_to_send())
+                    if not inflight:
+                        break
+                    data = sock.recv(65536)
+                    if not data:
+                        raise ConnectionError(f"EOF with streams {sorted(inflight)} in flight")
+                    for event in conn.receive_data(data):
+                        if isinstance(event, h2.events.StreamEnded):
+                            inflight.discard(event.stream_id)
+                            with tally.lock:
+                                tally.ok += 1
+                        elif isinstance(event, h2.events.StreamReset):
+                            raise ConnectionError(
+                                f"stream {event.stream_id} reset: {event.error_code!r}"
+                            )
+                        elif isinstance(event, h2.events.ConnectionTerminated):
+                            goaway = True
+                            with tally.lock:
+                                tally.closes += 1
+                            late = {s for s in inflight if s > (event.last_stream_id or 0)}
+                            if late:
+                                raise ConnectionError(f"streams {sorted(late)} past the GOAWAY")
+                        elif isinstance(event, h2.events.DataReceived):
+                            conn.acknowledge_received_data(
+                                event.flow_controlled_length, event.stream_id
+                            )
+            except Exception as exc:  # any error is a failed request, never a lost thread
+                with tally.lock:
+                    tally.failed.append(f"{path}: {exc!r}")
+                return
+
+
 #: A client thread's body: (address, path, tally, stop event).
 Client = Callable[[int | str, str, Tally, threading.Event], None]
 
@@ -108,12 +182,17 @@ class Load:
         clients: int = 40,
         close_each: bool = False,
         client: Client | None = None,
+        no_new_connections: threading.Event | None = None,
     ) -> None:
-        """*client* replaces the HTTP/1.1 client (an HTTP/2 one, say): it is called with
-        the address, the path, the tally and the stop event."""
+        """*client* replaces the HTTP/1.1 client (:func:`h2_client`, say): it is called
+        with the address, the path, the tally and the stop event. Once
+        *no_new_connections* is set, HTTP/1.1 clients open no new connection (a
+        load balancer's endpoint removed): each stops when its connection closes."""
         self.tally = Tally()
         self.stop = threading.Event()
-        run: Client = client or functools.partial(_client, close_each=close_each)
+        run: Client = client or functools.partial(
+            _client, close_each=close_each, no_new_connections=no_new_connections
+        )
         self.threads = [
             threading.Thread(
                 target=run,
@@ -140,6 +219,14 @@ class Load:
         while self.tally.ok - start < requests and time.monotonic() < deadline:
             time.sleep(0.01)
         assert self.tally.ok - start >= requests, (self.tally.ok, self.tally.failed[:3])
+
+
+def load(protocol: str, where: int) -> Load:
+    """The drain tests' load: 40 HTTP/1.1 clients, or 20 HTTP/2 ones (*protocol*
+    ``h2``), half of them on a 50 ms handler."""
+    if protocol == "h2":
+        return Load(where, 20, client=h2_client)
+    return Load(where)
 
 
 def sigterm_under_per_request_load(

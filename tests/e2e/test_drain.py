@@ -7,6 +7,10 @@ and no whole response came back. A response that says ``Connection: close`` ends
 its connection, and the client opens a new one for its next request, as any
 HTTP client does; after SIGTERM that new connection is refused, which is what a
 load balancer needs to fail over, and is counted apart.
+
+The stop, the restart and the recycles run under HTTP/2 too (``h2``): there a
+client that has read a GOAWAY opens no stream on that connection any more, and a
+stream reset, or a connection ending with streams in flight, is a failed request.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from pathlib import Path
 import pytest
 
 from commandline import APP, StderrLines, free_port, lowserve, wait_for_workers, wait_serving
-from load import Load, Tally, connect, read_response, sigterm_under_per_request_load
+from load import Tally, connect, load, read_response, sigterm_under_per_request_load
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -41,15 +45,15 @@ def _start(app: Path, port: int, *args: str) -> subprocess.Popen[str]:
     return proc
 
 
-@pytest.mark.parametrize("workers", ["1", "2"])
+@pytest.mark.parametrize(("protocol", "workers"), [("http1", "1"), ("http1", "2"), ("h2", "1")])
 def test_sigterm_under_load_loses_nothing_and_refuses_new_connections(
-    app: Path, workers: str
+    app: Path, protocol: str, workers: str
 ) -> None:
     port = free_port()
     proc = _start(app, port, "--workers", workers)
     try:
-        with Load(port) as load:
-            load.wait_for(300)
+        with load(protocol, port) as clients:
+            clients.wait_for(300)
             proc.send_signal(signal.SIGTERM)
             signalled = time.monotonic()
             refused_after = None
@@ -61,15 +65,17 @@ def test_sigterm_under_load_loses_nothing_and_refuses_new_connections(
                     break
                 time.sleep(0.002)
             code = proc.wait(30)
-            load.stop.set()
-        tally = load.tally
+            clients.stop.set()
+        tally = clients.tally
         print(
-            f"SIGTERM, {workers} worker(s): {tally.ok} ok, {len(tally.failed)} failed, "
+            f"SIGTERM, {protocol}, {workers} worker(s): {tally.ok} ok, {len(tally.failed)} failed, "
             f"{tally.refused} refused after the stop, new connection refused after "
             f"{refused_after and refused_after * 1000:.0f} ms, exit {code}"
         )
         assert tally.failed == []
         assert refused_after is not None and refused_after < 1.5
+        if protocol == "h2":
+            assert tally.closes > 0  # the GOAWAYs were read
         assert code == 0
         stderr = proc.stderr.read() if proc.stderr else ""
         assert "request(s) answered while draining, 0 handler(s) cancelled" in stderr
@@ -128,12 +134,13 @@ def test_connection_made_during_a_long_drain_is_refused_at_once(app: Path) -> No
             proc.kill()
 
 
-def test_two_sighups_under_load_lose_nothing(app: Path) -> None:
+@pytest.mark.parametrize("protocol", ["http1", "h2"])
+def test_two_sighups_under_load_lose_nothing(app: Path, protocol: str) -> None:
     port = free_port()
     proc = _start(app, port, "--workers", "2")
     try:
-        with Load(port) as load:
-            load.wait_for(300)
+        with load(protocol, port) as clients:
+            clients.wait_for(300)
             for _ in range(2):
                 proc.send_signal(signal.SIGHUP)
                 deadline = time.monotonic() + 30
@@ -142,17 +149,20 @@ def test_two_sighups_under_load_lose_nothing(app: Path) -> None:
                     line = proc.stderr.readline()
                     if "restart complete" in line:
                         break
-                load.wait_for(300)
-        tally = load.tally
-        print(f"2 x SIGHUP: {tally.ok} ok, {len(tally.failed)} failed, {tally.refused} refused")
+                clients.wait_for(300)
+        tally = clients.tally
+        print(
+            f"2 x SIGHUP, {protocol}: {tally.ok} ok, {len(tally.failed)} failed, {tally.refused} refused"
+        )
         assert tally.failed == [] and tally.refused == 0
-        assert tally.closes > 0  # the old workers did say Connection: close
+        assert tally.closes > 0  # the old workers did say Connection: close (or GOAWAY)
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0
 
 
-def test_ten_recycles_under_load_lose_nothing(app: Path) -> None:
+@pytest.mark.parametrize("protocol", ["http1", "h2"])
+def test_ten_recycles_under_load_lose_nothing(app: Path, protocol: str) -> None:
     port = free_port()
     proc = _start(app, port, "--max-requests", "200", "--log-level", "info")
     stderr = StderrLines(proc)
@@ -162,13 +172,13 @@ def test_ten_recycles_under_load_lose_nothing(app: Path) -> None:
         return [line for line in list(lines) if "served" in line and "recycling" in line]
 
     try:
-        with Load(port) as load:
+        with load(protocol, port) as clients:
             deadline = time.monotonic() + 60
             while len(recycles()) < 10 and time.monotonic() < deadline:
                 time.sleep(0.05)
-            load.wait_for(50)
-        tally = load.tally
-        print(f"recycles: {len(recycles())}, {tally.ok} ok, {len(tally.failed)} failed")
+            clients.wait_for(50)
+        tally = clients.tally
+        print(f"recycles, {protocol}: {len(recycles())}, {tally.ok} ok, {len(tally.failed)} failed")
         assert len(recycles()) >= 10
         assert tally.failed == [] and tally.refused == 0
         # checked per request: each recycle begins at exactly the limit

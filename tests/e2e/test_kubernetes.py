@@ -8,10 +8,8 @@ from __future__ import annotations
 import copy
 import re
 import signal
-import socket
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +18,7 @@ import pytest
 import yaml
 
 from commandline import APP, StderrLines, free_port, lowserve
-from load import read_response
+from load import Load
 from scrape import scrape_text
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -73,46 +71,6 @@ def test_the_grace_period_covers_the_pause_and_the_drain() -> None:
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "admin"}
 
 
-@dataclass
-class Proxy:
-    """Keep-alive clients standing for a Service's proxies: until the endpoint is
-    removed they open connections as they need them; after, they keep using the
-    ones they have (conntrack keeps those flows) and open none."""
-
-    port: int
-    removed: threading.Event = field(default_factory=threading.Event)
-    ok: int = 0
-    failed: list[str] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def client(self, stop: threading.Event) -> None:
-        request = b"GET /slow?t=0.02 HTTP/1.1\r\nHost: x\r\n\r\n"
-        while not stop.is_set() and not self.removed.is_set():
-            try:
-                sock = socket.create_connection(("127.0.0.1", self.port), timeout=10)
-            except OSError as exc:
-                with self.lock:
-                    self.failed.append(f"connect: {exc!r}")
-                return
-            with sock:
-                buf = b""
-                while not stop.is_set():
-                    try:
-                        sock.sendall(request)
-                        head, closes, _, buf = read_response(sock, buf)
-                    except Exception as exc:
-                        with self.lock:
-                            self.failed.append(repr(exc))
-                        return
-                    with self.lock:
-                        if head.startswith(b"HTTP/1.1 200 "):
-                            self.ok += 1
-                        else:
-                            self.failed.append(head.split(b"\r\n")[0].decode())
-                    if closes:
-                        break  # to another Pod, once this one is removed
-
-
 def test_a_deleted_pod_drains_as_kubernetes_runs_it(tmp_path: Path) -> None:
     (tmp_path / "myapp.py").write_text(APP)
     pod, container = _container()
@@ -124,9 +82,11 @@ def test_a_deleted_pod_drains_as_kubernetes_runs_it(tmp_path: Path) -> None:
         args.append("myapp:handler" if ":handler" in arg and not arg.startswith("-") else arg)
     proc = lowserve(*args, "--log-level=info", cwd=tmp_path)
     stderr = StderrLines(proc)
-    proxy = Proxy(port)
-    stop = threading.Event()
-    threads = [threading.Thread(target=proxy.client, args=(stop,), daemon=True) for _ in range(8)]
+    # keep-alive clients standing for a Service's proxies: until the endpoint is
+    # removed they open connections as they need them; after, they keep using the
+    # ones they have (conntrack keeps those flows) and open none
+    removed = threading.Event()
+    proxy = Load(port, clients=8, no_new_connections=removed)
     try:
         # the startup and readiness probes, as the kubelet calls them
         deadline = time.monotonic() + 20
@@ -138,45 +98,38 @@ def test_a_deleted_pod_drains_as_kubernetes_runs_it(tmp_path: Path) -> None:
                 pass
             assert proc.poll() is None and time.monotonic() < deadline, stderr.lines[-3:]
             time.sleep(0.1)
-        for t in threads:
-            t.start()
-        while proxy.ok < 200:
-            assert not proxy.failed and time.monotonic() < deadline + 20, proxy.failed[:3]
-            time.sleep(0.02)
-        # 1. deleted: the endpoint goes (no new connections); 2. preStop's pause (here
-        # 1 s for the manifest's 10), the kept connections still carry requests
-        proxy.removed.set()
-        before = proxy.ok
-        time.sleep(1.0)
-        assert proxy.ok > before, "kept connections carried nothing during the pause"
-        assert scrape_text(admin, "/readyz")[0] == 200  # SIGTERM has not come yet
-        # 3. SIGTERM: not ready at once, alive while the drain runs
-        sent = time.monotonic()
-        proc.send_signal(signal.SIGTERM)
-        stderr.wait_for("stopping (SIGTERM)", 10)
-        not_ready = 0
-        while True:  # /readyz says 503 until the admin port closes with the supervisor
-            try:
-                status = scrape_text(admin, "/readyz")[0]
-            except OSError:
-                break
-            assert status == 503
-            not_ready += 1
-            time.sleep(0.02)
-        assert not_ready >= 1
-        code = proc.wait(30)
-        took = time.monotonic() - sent
-        for t in threads:
-            t.join(10)
-        assert not any(t.is_alive() for t in threads)
+        with proxy:
+            proxy.wait_for(200)
+            # 1. deleted: the endpoint goes (no new connections); 2. preStop's pause
+            # (here 1 s for the manifest's 10), the kept connections still carry requests
+            removed.set()
+            before = proxy.tally.ok
+            time.sleep(1.0)
+            assert proxy.tally.ok > before, "kept connections carried nothing during the pause"
+            assert scrape_text(admin, "/readyz")[0] == 200  # SIGTERM has not come yet
+            # 3. SIGTERM: not ready at once, alive while the drain runs
+            sent = time.monotonic()
+            proc.send_signal(signal.SIGTERM)
+            stderr.wait_for("stopping (SIGTERM)", 10)
+            not_ready = 0
+            while True:  # /readyz says 503 until the admin port closes with the supervisor
+                try:
+                    status = scrape_text(admin, "/readyz")[0]
+                except OSError:
+                    break
+                assert status == 503
+                not_ready += 1
+                time.sleep(0.02)
+            assert not_ready >= 1
+            code = proc.wait(30)
+            took = time.monotonic() - sent
     finally:
-        stop.set()
         if proc.poll() is None:
             proc.kill()
         stderr.join()
     assert code == 0
-    assert proxy.failed == []
+    assert proxy.tally.failed == []
     # 4. well within what the grace period leaves after the pause
     pause = int(container["lifecycle"]["preStop"]["exec"]["command"][1])
     assert took < pod["terminationGracePeriodSeconds"] - pause
-    print(f"pod deletion: {proxy.ok} requests answered, 0 failed, drained in {took:.2f} s")
+    print(f"pod deletion: {proxy.tally.ok} requests answered, 0 failed, drained in {took:.2f} s")
