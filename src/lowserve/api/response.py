@@ -65,6 +65,10 @@ _T = TypeVar("_T")
 LooseHeaders = Any
 _BOTH_TYPES = "passing both Content-Type header and content_type or charset params is forbidden"
 _BODYLESS_METHODS = frozenset(("HEAD", "CONNECT"))
+#: ``b"<n>\r\n"`` for the body lengths below _LENGTH_LINES_CACHED (the Content-Length
+#: value ending a cached head, see render_bytes); at most that many entries.
+_LENGTH_LINES: dict[int, bytes] = {}
+_LENGTH_LINES_CACHED = 4096
 _F_TYPE, _F_LENGTH, _F_DATE, _F_SERVER, _F_CONNECTION = 1, 2, 4, 8, 16
 _FLAGS = {
     "Content-Type": _F_TYPE,
@@ -609,14 +613,16 @@ class Response(StreamResponse):
             if cached is not None:
                 self.will_keep_alive = keep_alive
                 self._eof_sent = True
-                self._body_length = len(body)
-                return b"%b%d\r\n%b%b%b%b" % (
-                    cached[0],
-                    len(body),
-                    cached[1],
-                    date_line_bytes(),
-                    cached[2],
-                    body,  # type: ignore[str-format]  # %b takes any buffer
+                n = self._body_length = len(body)
+                length_line = _LENGTH_LINES.get(n)
+                if length_line is None:
+                    length_line = b"%d\r\n" % n
+                    if n < _LENGTH_LINES_CACHED:
+                        _LENGTH_LINES[n] = length_line
+                # One join of cached pieces: b"%b%d..." % (...) cost ~400 more
+                # instructions a response (callgrind, hello, CPython 3.11).
+                return b"".join(
+                    (cached[0], length_line, cached[1], date_line_bytes(), cached[2], body)
                 )
         return self._render_headers(request, body, minor, keep_alive, proto.server_header)
 

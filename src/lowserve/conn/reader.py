@@ -352,7 +352,7 @@ class RequestReader:
             # a tunnel (CONNECT) does not.
             parser.should_keep_alive() and not (upgrade and method == "CONNECT"),
             body,
-            client_max_size=self._opts.client_max_size,
+            self._opts.client_max_size,
         )
         self._headers = []
         self._special = {}
