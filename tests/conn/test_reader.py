@@ -270,3 +270,20 @@ async def test_refused_preface_is_505() -> None:
     assert reader.feed(PREFACE) == b""
     reader.refuse_preface()
     assert [e.status for e in sink.refusals] == [505]
+
+
+@pytest.mark.parametrize("room", [1, 2, 5])
+async def test_a_slice_completes_no_more_requests_than_there_is_room_for(room: int) -> None:
+    """Fed slice by slice as slice_end cuts them, each slice completes at most *room*
+    requests, and all 12 arrive in the end."""
+    reader, sink = _reader()
+    data = b"".join(b"GET /%d HTTP/1.1\r\nHost: a\r\n\r\n" % i for i in range(12))
+    data += b"POST /b HTTP/1.1\r\nHost: a\r\nContent-Length: 8\r\n\r\n\r\n\r\n\r\n\r\n"
+    pos = 0
+    while pos < len(data):
+        end = reader.slice_end(data, pos, room)
+        before = len(sink.requests)
+        assert reader.feed(data[pos:end]) is None
+        assert len(sink.requests) - before <= room
+        pos = end
+    assert [r.path for r, _ in sink.requests] == [f"/{i}" for i in range(12)] + ["/b"]

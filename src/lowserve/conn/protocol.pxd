@@ -9,7 +9,7 @@ cdef class HttpProtocol:
     cdef public object _flow
     cdef public bint _no_reuse
     cdef public object _opts
-    cdef public object _out
+    cdef public object _output
     cdef public bint _paused
     cdef public object _persist_end
     cdef public object _queue

@@ -47,6 +47,7 @@ from ..api.streams import EMPTY_STREAM
 from ..wire.errors import WireError, error_reply
 from ..wire.proxy import read_proxy_headers
 from .flow import ProgressWatch, WriteFlow
+from .output import Output
 from .reader import RequestReader
 from .responder import Responder
 from .state import ConnState, PersistEnd
@@ -89,7 +90,7 @@ class HttpProtocol:
         "_flow",
         "_no_reuse",
         "_opts",
-        "_out",
+        "_output",
         "_paused",
         "_persist_end",
         "_queue",
@@ -152,8 +153,8 @@ class HttpProtocol:
         #: Writing's pause and drain, and the progress watch the sweeps consult.
         self._flow = WriteFlow()
         self._watch = ProgressWatch(server, self._flow)
-        #: Small answers queued for the end of this loop iteration (queue_bytes).
-        self._out: list[bytes] | None = None
+        #: What the answers are written through.
+        self._output = Output(self, server)
 
     def __repr__(self) -> str:
         return f"<HttpProtocol {self.peer} {self.state.value}>"
@@ -275,7 +276,7 @@ class HttpProtocol:
             return True
         # An answer queued for the end of this loop iteration leaves before the
         # transport closes on our return.
-        self.flush_out()
+        self._output.flush_out()
         body = self._reader.body
         if body is not None and not body.is_eof():
             body.set_exception(ClientDisconnectedError("Connection lost"))
@@ -339,35 +340,19 @@ class HttpProtocol:
             self.feed(data)
 
     def feed(self, data: bytes) -> None:
-        """Feed pipelined bytes no faster than the queue has room for them.
-
-        llhttp parses everything it is given, so bounding the pipeline means not
-        giving it more. Every head ends with an empty line, and at most one head
-        can complete in a slice beyond the empty lines wholly inside it (the one
-        whose last line began before the slice). So a slice holding ``room - 1``
-        of them, and stopping short of the last byte of the next, completes at most
-        ``room`` requests. Once the queue is full the rest waits in ``_unparsed``
-        (and reading pauses) until it drains.
-        """
+        """Feed pipelined bytes no faster than the queue has room for them (in slices
+        the reader cuts: :meth:`~lowserve.conn.reader.RequestReader.slice_end`). Once
+        the queue is full the rest waits in ``_unparsed`` (and reading pauses) until it
+        drains."""
         limit = self._opts.max_pipeline
         pos, n = 0, len(data)
-        find = data.find
         while pos < n:
             room = limit - len(self._queue)
             if room <= 0:
                 self._unparsed = bytearray(data[pos:])
                 self._update_reading()
                 break
-            end = pos + max(self._reader.body_left, 0)  # body bytes still due hold no head
-            for _ in range(room - 1):
-                i = find(b"\r\n\r\n", end)
-                if i < 0:
-                    end = n
-                    break
-                end = i + 4
-            else:
-                i = find(b"\r\n\r\n", end)
-                end = n if i < 0 else i + 3
+            end = self._reader.slice_end(data, pos, room)
             self.parse(data[pos:end] if pos or end < n else data)
             pos = end
             if self._error is not None or self.transport is None:
@@ -469,7 +454,7 @@ class HttpProtocol:
         transport = self.transport
         if transport is None or transport.is_closing():
             return False
-        self.queue_bytes(resp.render_bytes(request))
+        self._output.queue(resp.render_bytes(request))
         return True
 
     def is_open(self) -> bool:
@@ -568,11 +553,8 @@ class HttpProtocol:
             transport.close()
 
     def _reply_error(self, err: WireError) -> None:
-        transport = self.transport
-        if transport is None or transport.is_closing():
+        if not self._output.send(error_reply(err, self.server_header)):
             return
-        self.flush_out()
-        transport.write(error_reply(err, self.server_header))
         self._error = err
         self._end_persistence(_REFUSED)
         self.close()
@@ -641,40 +623,7 @@ class HttpProtocol:
             await self._flow.wait(self.loop)
 
     def write_bytes(self, data: bytes) -> None:
-        transport = self.transport
-        if transport is None or transport.is_closing():
-            raise ClientDisconnectedError("Cannot write to closing transport")
-        if self._out is not None:
-            self.flush_out()
-        transport.write(data)
-
-    def queue_bytes(self, data: bytes) -> None:
-        """Write a whole small response at the end of this loop iteration.
-
-        Responses computed during one poll of the event loop leave together, the way
-        they would if each handler ran in a task: the peer gets them in one burst, of
-        at most ``max_pipeline`` responses. Writing then tells at once whether the
-        peer keeps up (``pause_writing``), so a read of thousands of pipelined
-        requests from a client that does not read its answers is not all answered.
-        """
-        out = self._out
-        if out is None:
-            self._out = [data]
-            self._server.schedule_flush(self)
-        else:
-            out.append(data)
-            if len(out) >= self._opts.max_pipeline:
-                self.flush_out()
-                self._out = []  # still due a flush at the end of the iteration
-
-    def flush_out(self) -> None:
-        out = self._out
-        if out is None:
-            return
-        self._out = None
-        transport = self.transport
-        if out and transport is not None and not transport.is_closing():
-            transport.write(out[0] if len(out) == 1 else b"".join(out))
+        self._output.write(data)
 
     # -- hooks used by responses and the request body -----------------------
     def response_started(self, resp: StreamResponse) -> None:
@@ -700,13 +649,8 @@ class HttpProtocol:
 
     def send_continue(self) -> None:
         """Send ``100 Continue``: the handler reads a body the client holds back."""
-        if (
-            not self._responder.head_sent
-            and self.transport is not None
-            and not self.transport.is_closing()
-        ):
-            self.flush_out()
-            self.transport.write(_CONTINUE)
+        if not self._responder.head_sent:
+            self._output.send(_CONTINUE)
 
     # -- what the takeover uses (TakeoverPort) --------------------------------
     def proxied(self, client: str | None, rest: bytes) -> None:
@@ -809,7 +753,7 @@ class HttpProtocol:
             and not transport.is_closing()
             and transport.can_write_eof()
         ):
-            self.flush_out()
+            self._output.flush_out()
             try:
                 transport.write_eof()
             except OSError:  # the peer is gone already (ENOTCONN)
@@ -822,7 +766,7 @@ class HttpProtocol:
             self._update_reading(body_full=False)
             return
         self._set_state(_CLOSING)
-        self.flush_out()
+        self._output.flush_out()
         transport = self.transport
         if transport is not None and not transport.is_closing():
             transport.close()

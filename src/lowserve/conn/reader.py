@@ -194,6 +194,26 @@ class RequestReader:
                 break
         return None
 
+    def slice_end(self, data: bytes, pos: int, room: int) -> int:
+        """Where a slice of *data* from *pos* ends so that it completes at most *room*
+        requests (``room >= 1``): llhttp parses all it is given, so the connection
+        bounds its pipeline by giving it no more.
+
+        Every head ends with an empty line, and at most one head can complete in a
+        slice beyond the empty lines wholly inside it (the one whose last line began
+        before the slice). So a slice holding ``room - 1`` of them, and stopping short
+        of the last byte of the next, completes at most ``room`` requests.
+        """
+        n = len(data)
+        end = pos + max(self.body_left, 0)  # body bytes still due hold no head
+        for _ in range(room - 1):
+            i = data.find(b"\r\n\r\n", end)
+            if i < 0:
+                return n
+            end = i + 4
+        i = data.find(b"\r\n\r\n", end)
+        return n if i < 0 else i + 3
+
     def resume(self, tail: bytes | memoryview) -> bytes | None:
         """After ``feed`` stopped at an upgrade head that has a body: the bytes to
         feed next (the body's framing restated as a head, then *tail*), read by a
