@@ -3,7 +3,7 @@
 # they match). Read only by Cython; the pure-Python build ignores it.
 
 cdef class HttpProtocol:
-    cdef public object _deadline
+    cdef public object _deadlines
     cdef public object _deferred
     cdef public object _error
     cdef public object _flow
@@ -16,8 +16,8 @@ cdef class HttpProtocol:
     cdef public object _reader
     cdef public object _responder
     cdef public object _server
+    cdef public double _since
     cdef public object _takeover
-    cdef public object _timeouts
     cdef public bint _trust_proxy
     cdef public object _unparsed
     cdef public object _watch

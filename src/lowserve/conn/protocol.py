@@ -6,9 +6,11 @@ requests and refusals out, through :meth:`HttpProtocol.request_received` and
 (this connection is its :class:`~lowserve.conn.responder.ResponderPort`).
 
 Its states, and what moves it between them, are :class:`~lowserve.conn.state.ConnState`'s;
-only :meth:`HttpProtocol._set_state` changes it, and it arms the one deadline that
-state has. Beside it: what takes it over (:mod:`.takeover`: a WebSocket, HTTP/2, the
-PROXY header) and its progress watch (:class:`~lowserve.conn.flow.ProgressWatch`).
+only :meth:`HttpProtocol._set_state` changes it, and notes when, for the one deadline
+that state has (:class:`~lowserve.conn.state.Deadlines`). Beside it: its write side
+(:class:`~lowserve.conn.output.Output`), what takes it over (:mod:`.takeover`: a
+WebSocket, HTTP/2, the PROXY header) and its progress watch
+(:class:`~lowserve.conn.flow.ProgressWatch`).
 
 Invariants:
 
@@ -50,7 +52,7 @@ from .flow import ProgressWatch, WriteFlow
 from .output import Output
 from .reader import RequestReader
 from .responder import Responder
-from .state import ConnState, PersistEnd
+from .state import ConnState, Deadlines, PersistEnd
 from .takeover import Takeover
 
 if TYPE_CHECKING:
@@ -61,9 +63,7 @@ if TYPE_CHECKING:
 __all__ = ["ConnState", "HttpProtocol"]
 
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
-_CLOSE_LINGER = 2.0  # seconds to discard input after refusing a request
 _DONE = WireError(0, "closed after its last answer")  # _error once a close lingers
-_REFUSE_WAIT = 0.2  # seconds an over-capacity connection waits for its request
 
 _IDLE, _HEAD, _BUSY, _LINGER = ConnState.IDLE, ConnState.HEAD, ConnState.BUSY, ConnState.LINGER
 _HELD = ConnState.HELD
@@ -84,7 +84,7 @@ class HttpProtocol:
     """
 
     __slots__ = (
-        "_deadline",
+        "_deadlines",
         "_deferred",
         "_error",
         "_flow",
@@ -97,8 +97,8 @@ class HttpProtocol:
         "_reader",
         "_responder",
         "_server",
+        "_since",
         "_takeover",
-        "_timeouts",
         "_trust_proxy",
         "_unparsed",
         "_watch",
@@ -138,9 +138,11 @@ class HttpProtocol:
         self.is_tls = False
         self.client_eof = False
         self.server_header = opts.server_header
-        #: When the current state's deadline passes (0: none), and each state's timeout.
-        self._deadline = 0.0
-        self._timeouts = (opts.keepalive_timeout, opts.header_read_timeout, opts.lingering_time)
+        #: When the state began (the server's coarse clock), and each state's timeout.
+        self._since = 0.0
+        self._deadlines = Deadlines(
+            opts.keepalive_timeout, opts.header_read_timeout, opts.lingering_time
+        )
         #: Why no request is carried beyond those owed (None: keep-alive goes on); the
         #: last owed answer says Connection: close. Only _end_persistence sets it.
         self._persist_end: PersistEnd | None = None
@@ -161,29 +163,11 @@ class HttpProtocol:
 
     # -- state ----------------------------------------------------------------
     def _set_state(self, state: ConnState) -> None:
-        """The one place the connection state changes; arms that state's deadline.
-
-        Deadlines use the server's coarse clock (advanced by its sweeper), so a
-        state change costs no clock read.
-        """
+        """The one place the connection state changes; notes when, from the server's
+        coarse clock (advanced by its sweeper: no clock read), so that the sweeper can
+        judge the state's deadline (:class:`~lowserve.conn.state.Deadlines`)."""
         self.state = state
-        if state is _BUSY:
-            self._deadline = 0.0
-            return
-        if state is _IDLE:
-            timeout = self._timeouts[0]  # bounded by drain_grace once draining
-        elif state is _HEAD:
-            timeout = self._timeouts[1]
-        elif state is _LINGER:
-            timeout = self._timeouts[2]
-        elif state is _DISCARD:
-            timeout = _CLOSE_LINGER
-        elif state is _REFUSING:
-            timeout = _REFUSE_WAIT
-        else:
-            self._deadline = 0.0
-            return
-        self._deadline = self._server.now + timeout if timeout else 0.0
+        self._since = self._server.now
 
     def check_timeout(self, now: float) -> None:
         """Called by the server's sweeper about every second (sooner for short timeouts)."""
@@ -198,9 +182,10 @@ class HttpProtocol:
             )
             if err is not None:
                 self._wire_error(err)
-        if not self._deadline or now < self._deadline:
-            return
         state = self.state
+        deadline = self._deadlines.deadline(state, self._since)
+        if not deadline or now < deadline:
+            return
         if state is _HEAD:
             self._server.note_refusal(
                 "head-timeout", "request heads not received within header_read_timeout: 408"
@@ -697,23 +682,15 @@ class HttpProtocol:
         The server is shutting down, so :meth:`may_keep_alive` says no from now on:
         the next response this connection sends closes it. A connection idle now (or
         again after a response that had already promised keep-alive) stays open for
-        ``drain_grace`` seconds (see :meth:`_set_state`), because its client may have
-        a request on the way; a head arriving now gets that long to complete. Only
+        ``drain_grace`` seconds (:class:`~lowserve.conn.state.Deadlines`), because its
+        client may have a request on the way; a head arriving now gets that long. Only
         connections still idle then are closed, so no request that was sent is lost.
         """
         if self._persist_end is not None:
             return  # draining already, or no more requests will be read anyway
         self._end_persistence(_DRAINING)
-        grace = self._opts.drain_grace
-        keepalive, head, linger = self._timeouts
-        self._timeouts = (min(keepalive, grace) if keepalive else grace, head, linger)
-        state = self.state
-        if state is _IDLE:
-            self._set_state(_IDLE)  # re-armed with the drain grace
-        elif state is _HEAD:
-            end = self._server.now + grace
-            self._deadline = min(self._deadline, end) if self._deadline else end
-        elif state is _UPGRADED and self._takeover is not None:
+        self._deadlines.drain(self._server.now, self._opts.drain_grace)
+        if self.state is _UPGRADED and self._takeover is not None:
             self._takeover.shutdown()
         # BUSY and LINGER: the response in progress says Connection: close if its head
         # has not left yet; otherwise the connection returns to IDLE, with the grace.

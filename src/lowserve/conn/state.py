@@ -1,8 +1,8 @@
 """Connection states, written out by name.
 
 ``HttpProtocol._set_state`` is the one place a connection's state changes; each
-state that waits on the peer has one deadline (see the protocol module). How an
-HTTP/1.1 connection moves::
+state that waits on the peer has one deadline (:class:`Deadlines`). How an HTTP/1.1
+connection moves::
 
     IDLE --a head begins (its target's first bytes)--> HEAD --head complete--> BUSY
     BUSY --response done, keep-alive--> IDLE | HEAD (next head begun) | BUSY (queued)
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import enum
 
-__all__ = ["ConnState", "PersistEnd"]
+__all__ = ["ConnState", "Deadlines", "PersistEnd"]
 
 
 class ConnState(enum.Enum):
@@ -55,3 +55,59 @@ class PersistEnd(enum.Enum):
     #: the server is stopping: answers say close, but a request sent meanwhile is
     #: still read and answered, and a keep-alive already promised is honoured
     DRAINING = "draining"
+
+
+_CLOSE_LINGER = 2.0  # seconds to discard input after refusing a request
+_REFUSE_WAIT = 0.2  # seconds an over-capacity connection waits for its request
+_IDLE, _HEAD, _LINGER = ConnState.IDLE, ConnState.HEAD, ConnState.LINGER
+_DISCARD, _REFUSING = ConnState.DISCARD, ConnState.REFUSING
+
+
+class Deadlines:
+    """When each waiting state of one HTTP/1.1 connection times out.
+
+    The connection notes when its state began (``HttpProtocol._set_state``, from the
+    server's coarse clock); the sweeper asks :meth:`deadline` whether that state has
+    outlived its timeout. So a state change costs a store, and no arithmetic.
+    """
+
+    __slots__ = ("_drain_at", "_grace", "_head", "_keepalive", "_linger")
+
+    def __init__(self, keepalive: float, head: float, linger: float) -> None:
+        self._keepalive = keepalive
+        self._head = head
+        self._linger = linger
+        #: When the drain began (-1.0: not draining), and its grace.
+        self._drain_at = -1.0
+        self._grace = 0.0
+
+    def drain(self, now: float, grace: float) -> None:
+        """The server drains from *now*: an idle connection gets *grace* seconds at
+        most (counted from now if it was idle already), and so does a head that was
+        arriving already; later heads get their own timeout."""
+        if self._drain_at < 0:
+            self._drain_at = now
+            self._grace = grace
+
+    def deadline(self, state: ConnState, since: float) -> float:
+        """When *state*, begun at *since*, times out (0.0: never)."""
+        if state is _IDLE:
+            timeout = self._keepalive
+            if self._drain_at >= 0:
+                timeout = min(timeout, self._grace) if timeout else self._grace
+                since = max(since, self._drain_at)
+        elif state is _HEAD:
+            end = since + self._head if self._head else 0.0
+            if since <= self._drain_at:  # arriving as the drain began (-1.0: none)
+                cut = self._drain_at + self._grace
+                end = min(end, cut) if end else cut
+            return end
+        elif state is _LINGER:
+            timeout = self._linger
+        elif state is _DISCARD:
+            timeout = _CLOSE_LINGER
+        elif state is _REFUSING:
+            timeout = _REFUSE_WAIT
+        else:
+            return 0.0
+        return since + timeout if timeout else 0.0
