@@ -43,6 +43,7 @@ COMPILED = (
     "lowserve.wire.framing",
     "lowserve.wire.head",
     "lowserve.wire.headers",
+    "lowserve.ws.connection",
 )
 
 _PACKAGE = Path(__file__).resolve().parent

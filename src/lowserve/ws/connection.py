@@ -64,7 +64,17 @@ __all__ = ["WSConnection", "WSProtocol"]
 _MAX_QUEUED = 64
 _tuple_new = tuple.__new__
 _TEXT, _BINARY = WSMsgType.TEXT, WSMsgType.BINARY
+_OPEN = State.OPEN
 _utf8_decoder = codecs.getincrementaldecoder("utf-8")
+_utf8_decode = codecs.utf_8_decode  # (bytes, errors, final) -> (str, bytes used)
+#: This module runs compiled (setup.py, with connection.pxd): :func:`_unmask` then
+#: takes its C loop.
+_COMPILED = not __file__.endswith(".py")
+#: The first two bytes of our frames with a payload under 126 bytes, by first byte:
+#: a lookup instead of building them per message.
+_SHORT_HEADS = {
+    first: tuple(bytes((first, n)) for n in range(126)) for first in (0x81, 0x82, 0xC1, 0xC2)
+}
 
 
 class WSProtocol(Protocol):
@@ -84,6 +94,18 @@ class WSProtocol(Protocol):
     answer_pings = True
     held_close: Close | None = None  # a client's close frame, until the handler replies
     failure: tuple[int, str] | None = None  # (code, reason) of a failure not yet sent
+    #: ``state is OPEN``, kept by the setter: a plain attribute where every message
+    #: sent checks it (websockets' ``state`` is a property, a Python call each time).
+    is_open = False
+
+    @property
+    def state(self) -> State:
+        return self._state
+
+    @state.setter
+    def state(self, state: State) -> None:
+        Protocol.state.fset(self, state)  # type: ignore[attr-defined]
+        self.is_open = state is _OPEN
 
     def recv_frame(self, frame: Frame) -> None:
         if frame.opcode is Opcode.CLOSE and self.state is State.OPEN:
@@ -134,7 +156,6 @@ class WSConnection:
         "_close_timeout",
         "_closed_event",
         "_decode_text",
-        "_decoder",
         "_deflate",
         "_error_queued",
         "_fail_handle",
@@ -152,6 +173,7 @@ class WSConnection:
         "_queue",
         "_texts",
         "_tracker",
+        "_utf8_tail",
         "_waiter",
         "close_code",
         "closed",
@@ -185,7 +207,8 @@ class WSConnection:
         self._msg_size = 0  # its size so far, while the fast path reads it
         self._fragments: list[bytes] = []  # its parts, unless they are decoded text
         self._texts: list[str] = []  # its decoded text, with decode_text
-        self._decoder: codecs.IncrementalDecoder | None = None  # its UTF-8, if TEXT
+        #: if TEXT, the end of its UTF-8 not yet decoded (part of a code point, or b"")
+        self._utf8_tail: bytes | None = None
         self._error_queued = False
         self._fail_handle: asyncio.TimerHandle | None = None
         self._paused = False
@@ -211,6 +234,8 @@ class WSConnection:
 
     # -- from the transport ---------------------------------------------------
     def data_received(self, data: bytes) -> None:
+        if type(data) is not bytes:
+            data = bytes(data)
         if self._fast:
             if self._partial:
                 data = self._partial + data
@@ -273,12 +298,11 @@ class WSConnection:
                     self._fast_failed(CloseCode.MESSAGE_TOO_BIG, f"{n} bytes exceeds limit", exc)
                     break
                 if end - pos < head + n:
-                    if op == 1 and not b0 & 0x40 and not _utf8_so_far(data, pos + head, None):
+                    if op == 1 and not b0 & 0x40 and not _utf8_so_far(data, pos + head, b""):
                         return self._leave_fast_path(data, pos)  # websockets fails it
                     self._partial = data[pos:]
                     break
-                start = pos + head
-                payload = apply_mask(data[start : start + n], data[start - 4 : start])
+                payload = _unmask(data, pos + head, n)
                 pos += head + n
                 if b0 & 0x40:
                     inflated = self._inflate(op, payload)
@@ -302,17 +326,16 @@ class WSConnection:
             if size > self._max_size:
                 return self._leave_fast_path(data, pos)  # websockets fails it (1009)
             if end - pos < head + n:
-                decoder = _utf8_decoder() if op == 1 else None if op else self._decoder
-                if decoder is not None and not _utf8_so_far(data, pos + head, decoder):
+                tail = b"" if op == 1 else None if op else self._utf8_tail
+                if tail is not None and not _utf8_so_far(data, pos + head, tail):
                     return self._leave_fast_path(data, pos)  # websockets fails it
                 self._partial = data[pos:]
                 break
-            start = pos + head
-            payload = apply_mask(data[start : start + n], data[start - 4 : start])
+            payload = _unmask(data, pos + head, n)
             pos += head + n
             if op:
                 self._frag_type = Opcode.TEXT if op == 1 else Opcode.BINARY
-                self._decoder = _utf8_decoder() if op == 1 else None
+                self._utf8_tail = b"" if op == 1 else None
             self._msg_size = size
             if not self._add_fragment(payload, bool(b0 & 0x80)):
                 self._fast = False  # bad UTF-8: the connection fails (1007)
@@ -345,7 +368,7 @@ class WSConnection:
         self._fast = False
         if self._frag_type is not None:
             self.ws.current_size = self._msg_size
-            self._tracker.continue_message(self._decoder)
+            self._tracker.continue_message(self._utf8_tail)
         self._flush()
         return data[pos:]
 
@@ -397,7 +420,7 @@ class WSConnection:
         op = frame.opcode
         if op is Opcode.TEXT or op is Opcode.BINARY:
             self._frag_type = op
-            self._decoder = _utf8_decoder() if op is Opcode.TEXT else None
+            self._utf8_tail = b"" if op is Opcode.TEXT else None
             return self._add_fragment(frame.data, frame.fin)
         if op is Opcode.CONT:
             return self._frag_type is None or self._add_fragment(frame.data, frame.fin)
@@ -423,17 +446,23 @@ class WSConnection:
         Text is decoded fragment by fragment, so bad UTF-8 fails the connection (1007)
         at the fragment that holds it; a fragment may end inside a code point.
         """
-        op, decoder = self._frag_type, self._decoder
-        payload = bytes(data)
-        if decoder is not None:
+        op, tail = self._frag_type, self._utf8_tail
+        payload = data if type(data) is bytes else bytes(data)
+        if tail is not None:
+            part = tail + payload if tail else payload
             try:
-                text = decoder.decode(payload, fin)
+                if part and part[len(part) - 1] < 0x80:  # ends at a code point: decode it all
+                    text = part.decode("utf-8")  # (compiled, a direct C call)
+                    self._utf8_tail = b""
+                else:
+                    text, used = _utf8_decode(part, "strict", fin)
+                    self._utf8_tail = part[used:] if used < len(part) else b""
             except UnicodeDecodeError as exc:
                 self._invalid_text(exc)
                 return False
             if self._decode_text:
                 self._texts.append(text)
-        if decoder is None or not self._decode_text:
+        if tail is None or not self._decode_text:
             self._fragments.append(payload)
         if not fin:
             return True
@@ -456,7 +485,7 @@ class WSConnection:
         ws.fail(CloseCode.INVALID_DATA, "invalid UTF-8")
 
     def _drop_message(self) -> None:
-        self._frag_type = self._decoder = None
+        self._frag_type = self._utf8_tail = None
         self._fragments = []
         self._texts = []
 
@@ -561,7 +590,7 @@ class WSConnection:
     def _writable(self) -> asyncio.Transport:
         """The transport, if a frame may still be sent; else ``ClientDisconnectedError``."""
         transport = self.proto.transport
-        if self.ws.state is not State.OPEN or transport is None or transport.is_closing():
+        if not self.ws.is_open or transport is None or transport.is_closing():
             raise ClientDisconnectedError("Cannot write to closing transport")
         return transport
 
@@ -619,6 +648,21 @@ class WSConnection:
             return self._closed_seen()
         return msg
 
+    async def next_data(
+        self, timeout: float | None, autoclose: bool, close_timeout: float
+    ) -> WSMessage:
+        """``async for``'s next message on an open connection: what
+        ``WebSocketResponse.receive()`` then ``__anext__`` do, in one coroutine."""
+        msg = await self.next_message(timeout)
+        mtype = msg.type
+        if mtype is _TEXT or mtype is _BINARY:
+            return msg
+        if mtype is WSMsgType.CLOSE and autoclose:
+            await self.close(WSCloseCode.OK, b"", close_timeout)  # aiohttp replies 1000
+        if mtype is WSMsgType.CLOSE or mtype is WSMsgType.CLOSING or mtype is WSMsgType.CLOSED:
+            raise StopAsyncIteration
+        return msg
+
     def _closed_seen(self) -> WSMessage:
         """The handler is told the connection is over. As in aiohttp, where reading
         then tries to send a close frame and fails, a client that vanished without
@@ -639,7 +683,7 @@ class WSConnection:
         """Write one TEXT (0x81) or BINARY (0x82) frame; True if the caller should drain."""
         ws = self.ws
         transport = self.proto.transport  # as _writable(), inline on the hot path
-        if ws.state is not State.OPEN or transport is None or transport.is_closing():
+        if not ws.is_open or transport is None or transport.is_closing():
             raise ClientDisconnectedError("Cannot write to closing transport")
         if ws.extensions:
             deflate = self._deflate
@@ -658,13 +702,14 @@ class WSConnection:
             first |= 0x40
         n = len(data)
         if n < 126:
-            frame = bytes((first, n)) + data
+            frame = _SHORT_HEADS[first][n] + data
         elif n < 65536:
             frame = bytes((first, 126)) + n.to_bytes(2, "big") + data
         else:
             frame = bytes((first, 127)) + n.to_bytes(8, "big") + data
-        pending = ws.data_to_send()  # anything the protocol queued goes first
-        transport.write(b"".join(pending) + frame if pending else frame)
+        if ws.writes:  # anything the protocol queued goes first
+            frame = b"".join(ws.data_to_send()) + frame
+        transport.write(frame)
         return self.proto.write_paused
 
     def send_close(self, code: int, reason: str) -> bool:
@@ -797,25 +842,49 @@ class WSConnection:
         self._heartbeat_handle = self._pong_handle = self._fail_handle = None
 
 
-def _utf8_so_far(data: bytes, start: int, decoder: codecs.IncrementalDecoder | None) -> bool:
+def _utf8_so_far(data: bytes, start: int, tail: bytes) -> bool:
     """Whether the text payload that has arrived of a frame still arriving (from
-    *start*, its mask the 4 bytes before) continues valid UTF-8 after *decoder*'s
-    state (None: a new message). The decoder itself is left as it was.
+    *start*, its mask the 4 bytes before) continues valid UTF-8 after *tail*, the end
+    of the message's UTF-8 not yet decoded (b"": a new message, or a code point
+    boundary).
 
     So a bad byte fails the connection when it arrives, not when its frame is
     complete; the check re-reads the payload at each read until the frame is whole
     (at most 64 KiB on the fast path).
     """
-    check = _utf8_decoder()
-    if decoder is not None:
-        check.setstate(decoder.getstate())
     if start >= len(data):
         return True
     try:
-        check.decode(apply_mask(data[start:], data[start - 4 : start]))
+        _utf8_decode(tail + _unmask(data, start, len(data) - start), "strict", False)
     except UnicodeDecodeError:
         return False
     return True
+
+
+def _unmask(data: bytes, start: int, n: int) -> bytes:
+    """The *n* payload bytes at *start* in *data*, unmasked with the 4-byte key before
+    them. Compiled, a C loop into a new bytes object (for a 34-byte frame it costs
+    a third of websockets' ``apply_mask`` called on two slices); as Python, that."""
+    if not _COMPILED or n > 512:  # websockets' SSE2 loop wins past its calls' cost
+        return apply_mask(data[start : start + n], data[start - 4 : start])
+    out = bytes(n)  # new, so not shared: the loop below fills it in place
+    src: Any = data
+    dst: Any = out
+    k0, k1, k2, k3 = src[start - 4], src[start - 3], src[start - 2], src[start - 1]
+    i = 0
+    while i + 4 <= n:
+        dst[i] = src[start + i] ^ k0
+        dst[i + 1] = src[start + i + 1] ^ k1
+        dst[i + 2] = src[start + i + 2] ^ k2
+        dst[i + 3] = src[start + i + 3] ^ k3
+        i += 4
+    if i < n:
+        dst[i] = src[start + i] ^ k0
+        if i + 1 < n:
+            dst[i + 1] = src[start + i + 1] ^ k1
+            if i + 2 < n:
+                dst[i + 2] = src[start + i + 2] ^ k2
+    return out
 
 
 class _Tracker:
@@ -874,17 +943,18 @@ class _Tracker:
             pos += size
             self._skip = n
 
-    def continue_message(self, decoder: codecs.IncrementalDecoder | None) -> None:
+    def continue_message(self, tail: bytes | None) -> None:
         """The fast path read the start of a fragmented message: follow it from here,
-        at a frame boundary, with a copy of its UTF-8 *decoder* (None: binary)."""
+        at a frame boundary, from *tail*, the end of its UTF-8 not yet decoded (None:
+        binary)."""
         self._fragmented = True
         self._skip = 0
         self._head = b""
-        if decoder is None:
+        if tail is None:
             self._decoder = None
         else:
             self._decoder = _utf8_decoder()
-            self._decoder.setstate(decoder.getstate())
+            self._decoder.decode(tail)  # a code point's start: held, never an error
 
     def _frame(self, b0: int, key: bytes) -> None:
         """A frame header: follow the message, and say whether to check its payload."""

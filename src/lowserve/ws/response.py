@@ -21,7 +21,7 @@ import binascii
 import hashlib
 import json
 import typing
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Generic, Literal, overload
 
 from multidict import CIMultiDict
@@ -359,7 +359,19 @@ class WebSocketResponse(StreamResponse, Generic[_DecodeText]):
     def __aiter__(self) -> WebSocketResponse[_DecodeText]:
         return self
 
-    async def __anext__(self) -> WSMessage:
+    def __anext__(self) -> Awaitable[WSMessage]:
+        """The next TEXT or BINARY message of ``async for`` (which ends at CLOSE).
+
+        Unless a subclass overrides :meth:`receive`, this is one compiled coroutine of
+        the connection's (:meth:`WSConnection.next_data`) rather than two of this
+        class's around it: 2,200 fewer instructions per message (bench/ws_inmemory.py).
+        """
+        conn = self._conn
+        if conn is not None and not conn.finished and type(self).receive is _RECEIVE:
+            return conn.next_data(self._receive_timeout, self._autoclose, self._timeout)
+        return self._anext()
+
+    async def _anext(self) -> WSMessage:
         msg = await self.receive()
         if msg.type is _TEXT or msg.type is _BINARY:
             return msg
@@ -387,3 +399,6 @@ class WebSocketResponse(StreamResponse, Generic[_DecodeText]):
 
     def __repr__(self) -> str:
         return f"<WebSocketResponse {'closed' if self.closed else 'open'}>"
+
+
+_RECEIVE = WebSocketResponse.receive
