@@ -12,7 +12,7 @@ cdef class HttpProtocol:
     cdef public object _output
     cdef public bint _paused
     cdef public object _persist_end
-    cdef public object _queue
+    cdef public list _queue
     cdef public object _reader
     cdef public object _responder
     cdef public object _server

@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections import deque
 from typing import TYPE_CHECKING, cast
 
 from ..api.connection import UpgradeReceiver
@@ -128,8 +127,10 @@ class HttpProtocol:
         self._trust_proxy = False
         #: Requests (or refusals) waiting behind the one being answered, at most
         #: ``max_pipeline``; bytes held back while that queue is full; a request
-        #: whose body was still arriving when its segment ended.
-        self._queue: deque[BaseRequest | WireError] = deque()
+        #: whose body was still arriving when its segment ended. The queue is a list:
+        #: an empty deque holds 760 bytes, an empty list 56, on every idle connection;
+        #: pop(0) moves at most max_pipeline pointers.
+        self._queue: list[BaseRequest | WireError] = []
         self._unparsed: bytearray | None = None
         self._deferred: BaseRequest | None = None
         #: What takes the connection over, or an upgrade request not yet answered
@@ -489,7 +490,7 @@ class HttpProtocol:
             if self._flow.paused:
                 self._set_state(_HELD)
                 return
-            item = self._queue.popleft()
+            item = self._queue.pop(0)
             if isinstance(item, WireError):
                 self._reply_error(item)
                 return
