@@ -168,7 +168,8 @@ class HttpProtocol:
         coarse clock (advanced by its sweeper: no clock read), so that the sweeper can
         judge the state's deadline (:class:`~lowserve.conn.state.Deadlines`)."""
         self.state = state
-        self._since = self._server.now
+        if state is not _BUSY:  # BUSY waits on the handler: no deadline (a read less)
+            self._since = self._server.now
 
     def check_timeout(self, now: float) -> None:
         """Called by the server's sweeper about every second (sooner for short timeouts)."""
