@@ -9,6 +9,7 @@ fresh interpreters, and the best of each tree's runs is reported.
     python bench/inmemory.py                         # this checkout only
     python bench/inmemory.py --tree /tmp/before/src --tree src --rounds 5
     python bench/inmemory.py --tree /tmp/before/src --tree src --instructions
+    python bench/inmemory.py --tree src --tree src:metrics --instructions   # --metrics' cost
 
 ``--instructions`` counts CPU instructions per request under valgrind's callgrind
 instead of timing: the same figure for the same tree whatever else the machine is
@@ -61,8 +62,11 @@ class Transport:
 
 async def main():
     scenarios = json.loads(sys.argv[3])
-    fixed = int(sys.argv[4]) if len(sys.argv) > 4 else 0  # instruction counts: n, one pass
+    fixed = int(sys.argv[4])  # instruction counts: n requests, one pass (0: timed rounds)
+    metrics = sys.argv[5] == "1"
     server = web.Server(make_handler(web), access_log=None)
+    if metrics:
+        server.record_metrics()  # what a worker under --metrics does
     out = {}
     for name, (raw, per) in scenarios.items():
         raw = raw.encode("latin-1")
@@ -86,10 +90,19 @@ asyncio.run(main())
 """
 
 
+def _tree(spec: str) -> tuple[str, str]:
+    """A --tree argument: ``PATH`` or ``PATH:metrics`` (the same tree, --metrics on)."""
+    path, _, mode = spec.partition(":")
+    if mode not in ("", "metrics"):
+        raise SystemExit(f"--tree {spec}: give PATH or PATH:metrics")
+    return path, "1" if mode else "0"
+
+
 def measure(tree: str) -> dict[str, float]:
     scenarios = {k: (v[0].decode("latin-1"), v[1]) for k, v in SCENARIOS.items()}
+    path, metrics = _tree(tree)
     out = subprocess.run(
-        [sys.executable, "-c", CHILD, tree, str(HERE), json.dumps(scenarios)],
+        [sys.executable, "-c", CHILD, path, str(HERE), json.dumps(scenarios), "0", metrics],
         capture_output=True,
         text=True,
         check=True,
@@ -103,6 +116,7 @@ def instructions(tree: str, name: str) -> float:
     """Instructions per request for one scenario (callgrind; 2,000 vs 4,000 requests)."""
     raw, per = SCENARIOS[name]
     scenario = json.dumps({name: (raw.decode("latin-1"), per)})
+    path, metrics = _tree(tree)
     counts = []
     for n in (2000, 4000):
         with tempfile.TemporaryDirectory() as tmp:
@@ -113,7 +127,7 @@ def instructions(tree: str, name: str) -> float:
                     # allocator repeat (runs of one tree otherwise differ by ~0.7%)
                     *("setarch", platform.machine(), "-R"),
                     *("valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"),
-                    *(sys.executable, "-c", CHILD, tree, str(HERE), scenario, str(n)),
+                    *(sys.executable, "-c", CHILD, path, str(HERE), scenario, str(n), metrics),
                 ],
                 capture_output=True,
                 check=True,
@@ -128,7 +142,11 @@ def instructions(tree: str, name: str) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--tree", action="append", help="a src/ directory (default: this checkout)")
+    ap.add_argument(
+        "--tree",
+        action="append",
+        help="a src/ directory (default: this checkout); PATH:metrics runs it with --metrics on",
+    )
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--instructions", action="store_true", help="count instructions (callgrind)")
     ap.add_argument("--scenario", action="append", choices=list(SCENARIOS))

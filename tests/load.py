@@ -28,6 +28,11 @@ class Tally:
     failed: list[str] = field(default_factory=list)
     refused: int = 0
     closes: int = 0
+    #: For --metrics' checks (HTTP/1.1 clients): bytes of requests sent and of whole
+    #: responses read, and responses read on a connection that had one already.
+    sent: int = 0
+    received: int = 0
+    reused: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -88,11 +93,11 @@ def _client(
                 tally.failed.append(f"connect: {exc!r}")
             return
         with sock:
-            buf = b""
+            buf, answers = b"", 0
             while not stop.is_set():
                 try:
                     sock.sendall(request)
-                    head, closes, _, buf = read_response(sock, buf)
+                    head, closes, body, buf = read_response(sock, buf)
                 except Exception as exc:  # any error is a failed request, never a lost thread
                     with tally.lock:
                         tally.failed.append(f"{path}: {exc!r}")
@@ -103,6 +108,10 @@ def _client(
                     else:
                         tally.failed.append(head.split(b"\r\n")[0].decode())
                     tally.closes += closes
+                    tally.sent += len(request)
+                    tally.received += len(head) + 4 + len(body)
+                    tally.reused += answers > 0
+                answers += 1
                 if closes:
                     break
 

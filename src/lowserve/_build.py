@@ -34,6 +34,7 @@ __all__ = ["COMPILED", "build", "install", "pure_forced"]
 #: The modules setup.py compiles (read by setup.py as this literal tuple).
 COMPILED = (
     "lowserve.api.streams",
+    "lowserve.conn.metrics",
     "lowserve.conn.output",
     "lowserve.conn.protocol",
     "lowserve.conn.reader",

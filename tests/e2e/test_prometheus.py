@@ -1,14 +1,19 @@
 """A real Prometheus server (Debian's ``prometheus``) scrapes lowserve's --metrics under
 load, across a SIGHUP rolling restart and --max-requests recycles; its HTTP API must
-count every request the client got an answer to, no more and no fewer."""
+count every request the client got an answer to, no more and no fewer, every byte the
+clients sent and read, the keep-alive reuse they saw, and a WebSocket's messages."""
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
+import textwrap
 import time
 import urllib.parse
 import urllib.request
@@ -18,7 +23,7 @@ import pytest
 
 from commandline import APP, StderrLines, free_port, lowserve, wait_serving
 from load import Load
-from scrape import parse, scrape_text, settled, total
+from scrape import parse, scrape, scrape_text, settled, total
 
 pytestmark = [
     pytest.mark.timeout(180),
@@ -76,6 +81,49 @@ def _start_prometheus(tmp_path: Path, target: int) -> tuple[subprocess.Popen[byt
         time.sleep(0.2)
 
 
+# The command line's app, and a WebSocket echo on /ws.
+WS_APP = APP + textwrap.dedent(
+    """
+    async def with_ws(request):
+        if request.path != "/ws":
+            return await handler(request)
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        async for msg in ws:
+            await ws.send_str(msg.data)
+        return ws
+    """
+)
+
+
+def _websocket_session(port: int, messages: int) -> tuple[int, int]:
+    """Echo *messages* text messages over a raw WebSocket, then close: the bytes sent
+    and the bytes received (to the server's EOF)."""
+    key = base64.b64encode(os.urandom(16))
+    sent = (
+        b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: " + key + b"\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    for i in range(messages):
+        payload, mask = f"message {i}".encode(), os.urandom(4)
+        masked = bytes(b ^ mask[j % 4] for j, b in enumerate(payload))
+        sent += bytes((0x81, 0x80 | len(payload))) + mask + masked
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(sent)
+        got = b""
+        while got.count(b"message ") < messages:
+            chunk = sock.recv(65536)
+            assert chunk, got
+            got += chunk
+        assert got.startswith(b"HTTP/1.1 101 ")
+        close = bytes((0x88, 0x82)) + b"\0\0\0\0" + b"\x03\xe8"  # 1000, mask of zeros
+        sock.sendall(close)
+        sent += close
+        while chunk := sock.recv(65536):
+            got += chunk
+    return len(sent), len(got)
+
+
 def _documented_queries() -> list[str]:
     """The PromQL blocks of docs/observability.md and the dashboard's expressions
     (its variables given a value)."""
@@ -92,10 +140,10 @@ def _documented_queries() -> list[str]:
 
 
 def test_prometheus_counts_every_request_across_a_restart_and_recycles(tmp_path: Path) -> None:
-    (tmp_path / "myapp.py").write_text(APP)
+    (tmp_path / "myapp.py").write_text(WS_APP)
     port, admin = free_port(), free_port()
     proc = lowserve(
-        "myapp:handler", "--port", str(port), "--workers", "2", "--max-requests", "1000",
+        "myapp:with_ws", "--port", str(port), "--workers", "2", "--max-requests", "1000",
         "--metrics", f"127.0.0.1:{admin}", "--no-access-log", "--log-level", "info",
         cwd=tmp_path,
     )  # fmt: skip
@@ -106,6 +154,7 @@ def test_prometheus_counts_every_request_across_a_restart_and_recycles(tmp_path:
         stderr.wait_for("serving on", 20)
         prom, prom_port = _start_prometheus(tmp_path, admin)
         base = settled(admin)  # wait_serving's requests
+        before = scrape(admin)
         # Prometheus applies its targets a few seconds after it starts: the load
         # begins once it has scraped lowserve, so that every rate() has samples.
         deadline = time.monotonic() + 30
@@ -122,24 +171,40 @@ def test_prometheus_counts_every_request_across_a_restart_and_recycles(tmp_path:
                 scrapes.append(scrape_text(admin)[2])
         tally = load.tally
         assert tally.failed == [] and tally.refused == 0
-        expected = base + tally.ok
+        ws_sent, ws_received = _websocket_session(port, 10)
+        expected = base + tally.ok + 1  # the WebSocket's 101
         # every scrape taken under load parses, and no counter ever went down
         parsed = [parse(text) for text in scrapes]
         counts = [total(p, "lowserve_requests_total") for p in parsed]
         assert counts == sorted(counts)
 
-        def prometheus_sees(promql: str) -> float | None:
+        def prometheus_sees(promql: str, want: float = expected) -> float | None:
             deadline = time.monotonic() + 20
             seen = None
             while time.monotonic() < deadline:
                 seen = _scalar(prom_port, promql)
-                if seen == expected:
+                if seen == want:
                     break
                 time.sleep(0.25)
             return seen
 
         assert prometheus_sees("sum(lowserve_requests_total)") == expected
         assert prometheus_sees("sum(lowserve_request_duration_seconds_count)") == expected
+        # every byte the clients sent was read, every byte they read was written, and
+        # each request after a connection's first counts as keep-alive reuse
+        for name, theirs in (
+            ("lowserve_bytes_read_total", tally.sent + ws_sent),
+            ("lowserve_bytes_written_total", tally.received + ws_received),
+            ("lowserve_keepalive_requests_total", tally.reused),
+        ):
+            want = total(before, name) + theirs
+            assert prometheus_sees(f"sum({name})", want) == want, name
+        assert tally.reused > tally.ok / 2  # keep-alive clients, reconnecting at drains
+        # the WebSocket: one opened, its 10 messages each way
+        assert prometheus_sees("sum(lowserve_websockets_total)", 1) == 1
+        for name in ("received", "sent"):
+            metric = f"sum(lowserve_websocket_messages_{name}_total)"
+            assert prometheus_sees(metric, 10) == 10, name
         assert _scalar(prom_port, 'up{job="lowserve"}') == 1
         exits = {
             str(series["metric"]["cause"]): float(series["value"][1])  # type: ignore[index]
@@ -162,8 +227,9 @@ def test_prometheus_counts_every_request_across_a_restart_and_recycles(tmp_path:
                        "(rate(lowserve_request_duration_seconds_bucket[1m])))"):  # fmt: skip
             assert _query(prom_port, promql), promql
         print(
-            f"prometheus: {expected:.0f} requests counted, {tally.ok} answered under load; "
-            f"{reloads:.0f} reload exits, {recycles:.0f} recycles"
+            f"prometheus: {expected:.0f} requests counted, {tally.ok} answered under load "
+            f"({tally.reused} on a used connection, {tally.sent} bytes sent, "
+            f"{tally.received} read); {reloads:.0f} reload exits, {recycles:.0f} recycles"
         )
     finally:
         if prom is not None:

@@ -173,7 +173,15 @@ class Fleet:
             ("connections_closed", "connections_closed", "Connections closed."),
             ("drained", "drained_requests", "Requests answered after a worker's drain began."),
             ("cancelled", "cancelled_requests", "Handlers cancelled at a drain's end."),
-        ):
+            ("bytes_read", "bytes_read", "Bytes read from clients (every protocol, TLS as "
+             "decrypted)."),
+            ("bytes_written", "bytes_written", "Bytes handed to the transport for clients."),
+            ("keepalive_requests", "keepalive_requests", "Requests answered on an HTTP/1.1 "
+             "connection that had answered one already (keep-alive reuse)."),
+            ("websockets", "websockets", "WebSocket connections opened (101 answered)."),
+            ("ws_received", "websocket_messages_received", "WebSocket data messages received."),
+            ("ws_sent", "websocket_messages_sent", "WebSocket data messages sent."),
+        ):  # fmt: skip
             yield CounterMetricFamily(f"lowserve_{name}", text, value=total(key))
 
         refusals = CounterMetricFamily(

@@ -131,6 +131,8 @@ class Http2Connection:
         self._client_goaway = False
         self._client_eof = False
         self._closing = False
+        #: Bytes written to the transport (--metrics).
+        self._written = 0
         #: Flood accounting over _FLOOD_WINDOW seconds: streams the client reset, and
         #: frames that carry no request (PING, SETTINGS, PRIORITY, WINDOW_UPDATE, empty DATA).
         self._window_end = server.now + _FLOOD_WINDOW
@@ -213,6 +215,10 @@ class Http2Connection:
         self._h2.ping(_PING_DRAIN)
         self.flush()
 
+    def traffic(self) -> tuple[int, int, int]:
+        """For --metrics: bytes written (requests are counted as any other)."""
+        return (self._written, 0, 0)
+
     # -- frames out --------------------------------------------------------------
     def flush(self) -> None:
         """Write what h2 has framed (at the end of a read, or of a loop iteration)."""
@@ -220,6 +226,7 @@ class Http2Connection:
         data = self._h2.data_to_send()
         transport = self.transport
         if data and transport is not None and not transport.is_closing():
+            self._written += len(data)
             transport.write(data)
 
     def flush_out(self) -> None:
@@ -238,7 +245,9 @@ class Http2Connection:
         self.flush()  # what h2 framed before it goes first
         transport = self.transport
         if transport is not None and not transport.is_closing():
-            transport.write(frame.serialize())
+            data = frame.serialize()
+            self._written += len(data)
+            transport.write(data)
 
     def send_fields(self, stream: Http2Stream, fields: list[tuple[str, str]], end: bool) -> None:
         self._h2.send_headers(stream.id, fields, end_stream=end)

@@ -7,3 +7,4 @@ cdef class Output:
     cdef public Py_ssize_t _limit
     cdef public object _out
     cdef public object _server
+    cdef public Py_ssize_t written

@@ -21,10 +21,12 @@ cdef class HttpProtocol:
     cdef public bint _trust_proxy
     cdef public object _unparsed
     cdef public object _watch
+    cdef public Py_ssize_t bytes_in
     cdef public object client_eof
     cdef public object is_tls
     cdef public object loop
     cdef public object peer
+    cdef public Py_ssize_t served
     cdef public object server_header
     cdef public object state
     cdef public object transport

@@ -101,10 +101,12 @@ class HttpProtocol:
         "_trust_proxy",
         "_unparsed",
         "_watch",
+        "bytes_in",
         "client_eof",
         "is_tls",
         "loop",
         "peer",
+        "served",
         "server_header",
         "state",
         "transport",
@@ -158,6 +160,9 @@ class HttpProtocol:
         self._watch = ProgressWatch(server, self._flow)
         #: What the answers are written through.
         self._output = Output(self, server)
+        #: For --metrics (C integers, compiled: an addition each): bytes read (whatever
+        #: took the connection over included) and requests answered; see traffic().
+        self.bytes_in = self.served = 0
 
     def __repr__(self) -> str:
         return f"<HttpProtocol {self.peer} {self.state.value}>"
@@ -291,6 +296,7 @@ class HttpProtocol:
             self._next()  # the peer reads again: the requests it sent are answered
 
     def data_received(self, data: bytes) -> None:
+        self.bytes_in += len(data)
         takeover = self._takeover
         if takeover is not None and takeover.data_received(data):
             return
@@ -456,6 +462,7 @@ class HttpProtocol:
 
     def answered(self, request: BaseRequest, keep_alive: bool | None) -> None:
         """*request* is answered: start the next one, linger over an unread body, or close."""
+        self.served += 1
         if request.content is not EMPTY_STREAM:
             request.finish()  # closes the files post() spooled (they need a body)
         takeover = self._takeover
@@ -536,7 +543,9 @@ class HttpProtocol:
         transport = self.transport
         self._set_state(_CLOSING)
         if transport is not None and not transport.is_closing() and self._error is not None:
-            transport.write(error_reply(self._error, self.server_header))
+            reply = error_reply(self._error, self.server_header)
+            self._output.written += len(reply)
+            transport.write(reply)
             transport.close()
 
     def _reply_error(self, err: WireError) -> None:
@@ -655,9 +664,17 @@ class HttpProtocol:
         self._set_state(_UPGRADED)
         self._update_reading(body_full=False)
 
+    def traffic(self) -> tuple[int, int, int, int, int]:
+        """For --metrics, this connection's counts so far: bytes read, bytes written
+        (by what took it over too), requests answered, messages received and sent by
+        what took it over (a WebSocket)."""
+        written, received, sent = (0, 0, 0) if self._takeover is None else self._takeover.traffic()
+        return (self.bytes_in, self._output.written + written, self.served, received, sent)
+
     def take_over(self, receiver: UpgradeReceiver) -> bytes:
         """Hand the transport to *receiver*; returns bytes already read past the head."""
         self._responder.head_sent = True
+        self._server.websockets_opened += 1  # --metrics (a WebSocket is what takes over)
         tail = self._takeover_slot().take(receiver)
         self.handed_over()
         return tail

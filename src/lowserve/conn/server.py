@@ -37,6 +37,14 @@ log = logging.getLogger("lowserve.server")
 
 _FD_RESERVE = 16  # descriptors kept free for accept(), files, and the loop itself
 _WARN_EVERY = 10.0  # seconds between two WARNING lines about one kind of refusal
+#: The per-connection counts a server totals (``Server.traffic``).
+_TRAFFIC = (
+    "bytes_read",
+    "bytes_written",
+    "keepalive_requests",
+    "ws_received",
+    "ws_sent",
+)
 
 Handler = Callable[[BaseRequest], Awaitable[StreamResponse]]
 
@@ -102,7 +110,13 @@ class Server:
         self.refusals_total: dict[str, int] = {}
         self.connections_accepted = 0
         self.connections_closed = 0
+        #: WebSocket connections opened (each upgrade taken over, counted there).
+        self.websockets_opened = 0
         self.loop_lag = 0.0
+        #: The closed connections' per-connection counts (see ``traffic``).
+        self._closed_traffic = dict.fromkeys(_TRAFFIC, 0)
+        #: Connections still open when a drain ran out of time (closed, not yet lost).
+        self._cancelled: dict[HttpProtocol, None] = {}
         self._sweep_due = 0.0
         self._refusal_logged: dict[str, float] = {}
         self._fd_limit = _descriptor_limit()
@@ -196,7 +210,9 @@ class Server:
 
     def connection_lost(self, conn: HttpProtocol) -> None:
         self.connections_closed += 1
+        self._fold(conn)
         self._connections.pop(conn, None)
+        self._cancelled.pop(conn, None)
         if not self._connections and self._all_closed is not None:
             self._all_closed.set()
 
@@ -240,13 +256,39 @@ class Server:
         self.access_logger = recorder
         return recorder
 
+    def _fold(self, conn: HttpProtocol) -> None:
+        """Add a closed connection's counts to the closed connections' totals."""
+        totals = self._closed_traffic
+        read, written, served, received, sent = conn.traffic()
+        totals["bytes_read"] += read
+        totals["bytes_written"] += written
+        totals["keepalive_requests"] += max(served - 1, 0)
+        totals["ws_received"] += received
+        totals["ws_sent"] += sent
+
+    def traffic(self) -> dict[str, int]:
+        """Totals since the server started, the open connections' counts included:
+        bytes read and written, keep-alive reuse (requests answered on a connection
+        that had answered one already), WebSocket messages received and sent. Read by
+        a timer: a pass over the connections (each is added to the totals once, when
+        it closes, so every total only grows)."""
+        out = dict(self._closed_traffic)
+        for conn in (*self._connections, *self._cancelled):
+            read, written, served, received, sent = conn.traffic()
+            out["bytes_read"] += read
+            out["bytes_written"] += written
+            out["keepalive_requests"] += max(served - 1, 0)
+            out["ws_received"] += received
+            out["ws_sent"] += sent
+        return out
+
     def in_flight(self) -> int:
         """Requests being answered now."""
         return sum(1 for conn in self._connections if conn.current_request is not None)
 
     def upgraded_count(self) -> int:
-        """Connections handed to an upgraded protocol (WebSockets) now open."""
-        return sum(1 for conn in self._connections if conn.state is ConnState.UPGRADED)
+        """WebSocket connections now open."""
+        return sum(1 for conn in self._connections if _websocket(conn))
 
     def take_loop_lag(self) -> float:
         """The largest event-loop lag seen since the last call, in seconds."""
@@ -283,6 +325,8 @@ class Server:
                     "cancelled at shutdown: %s %s from %s", request.method, request.path, conn.peer
                 )
             conn.cancel()
+        # Cancelled, they close later: counted in traffic() until then.
+        self._cancelled.update(self._connections)
         self._connections.clear()
         self.drained_count = self.requests_count - self._count_at_stop
         if self._sweeper is not None:
@@ -317,6 +361,14 @@ class Server:
         if hook is not None:
             self.on_requests_limit = None
             hook()
+
+
+def _websocket(conn: HttpProtocol) -> bool:
+    """*conn* is taken over by a WebSocket: after a 101 whose handler still runs or
+    has run (HTTP/2 takes a connection over before any request)."""
+    return conn.state is ConnState.UPGRADED and (
+        conn.current_request is not None or conn.served > 0
+    )
 
 
 def _descriptor_limit() -> int:

@@ -41,10 +41,13 @@ cdef class WSConnection:
     cdef public bint _paused
     cdef public object _pong_handle
     cdef public object _queue
+    cdef public Py_ssize_t _received
+    cdef public Py_ssize_t _sent
     cdef public list _texts
     cdef public _Tracker _tracker
     cdef public bytes _utf8_tail
     cdef public object _waiter
+    cdef public Py_ssize_t _written
     cdef public object close_code
     cdef public bint closed
     cdef public object exception

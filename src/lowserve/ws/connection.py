@@ -171,10 +171,13 @@ class WSConnection:
         "_paused",
         "_pong_handle",
         "_queue",
+        "_received",
+        "_sent",
         "_texts",
         "_tracker",
         "_utf8_tail",
         "_waiter",
+        "_written",
         "close_code",
         "closed",
         "exception",
@@ -229,6 +232,8 @@ class WSConnection:
         self.close_code: int | None = None
         self.exception: BaseException | None = None
         self.finished = False  # the handler closed, or was told it is over (aiohttp's _closed)
+        #: For --metrics: data messages received and sent, bytes written (C additions).
+        self._received = self._sent = self._written = 0
         self._lost = False  # the client went away without completing the close handshake
         self._close_read = False  # the handler has read the client's CLOSE
 
@@ -320,6 +325,7 @@ class WSConnection:
                     )
                 else:
                     self._push(_tuple_new(WSMessage, (_BINARY, payload, "")))
+                self._received += 1
                 continue
             # a fragment
             size = n if op else self._msg_size + n
@@ -466,6 +472,7 @@ class WSConnection:
             self._fragments.append(payload)
         if not fin:
             return True
+        self._received += 1
         if op is Opcode.TEXT:
             msg = "".join(self._texts) if self._decode_text else b"".join(self._fragments)
             self._drop_message()
@@ -512,6 +519,7 @@ class WSConnection:
         eof = out[-1] == b""
         payload = b"".join(out)
         if payload:
+            self._written += len(payload)
             transport.write(payload)
         if eof:
             transport.close()
@@ -679,12 +687,17 @@ class WSConnection:
             self._paused = False
             self.proto.resume_reading()
 
+    def traffic(self) -> tuple[int, int, int]:
+        """For --metrics: bytes written, data messages received and sent."""
+        return (self._written, self._received, self._sent)
+
     def write_data(self, first: int, data: bytes) -> bool:
         """Write one TEXT (0x81) or BINARY (0x82) frame; True if the caller should drain."""
         ws = self.ws
         transport = self.proto.transport  # as _writable(), inline on the hot path
         if not ws.is_open or transport is None or transport.is_closing():
             raise ClientDisconnectedError("Cannot write to closing transport")
+        self._sent += 1
         if ws.extensions:
             deflate = self._deflate
             if deflate is None:
@@ -709,6 +722,7 @@ class WSConnection:
             frame = bytes((first, 127)) + n.to_bytes(8, "big") + data
         if ws.writes:  # anything the protocol queued goes first
             frame = b"".join(ws.data_to_send()) + frame
+        self._written += len(frame)
         transport.write(frame)
         return self.proto.write_paused
 
