@@ -8,6 +8,7 @@ absolute figure across runs (the machines are shared and noisy).
     python bench/run.py                      # all scenarios, all peers found
     python bench/run.py --scenario hello --duration 5 --runs 3
     python bench/run.py --scenario h2-hello --scenario h2-post-1k --scenario h2-download
+    python bench/run.py --scenario hello --peer lowserve --peer lowserve-metrics  # --metrics
 
 The HTTP/2 scenarios (``h2-*``) speak h2c with prior knowledge, loaded by h2load
 (Debian's nghttp2-client) or curl, against hypercorn and granian (``--http 2``).

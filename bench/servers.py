@@ -75,8 +75,10 @@ def make_handler(web: Any) -> Callable[[Any], Awaitable[Any]]:
     return handler
 
 
-async def _serve(web, port: int) -> None:  # type: ignore[no-untyped-def]
+async def _serve(web, port: int, metrics: bool = False) -> None:  # type: ignore[no-untyped-def]
     server = web.Server(make_handler(web), access_log=None)
+    if metrics:
+        server.record_metrics()  # what a worker under --metrics counts with
     runner = web.ServerRunner(server)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", port)
@@ -134,12 +136,12 @@ async def asgi_app(scope, receive, send):  # type: ignore[no-untyped-def]
 
 def main() -> None:
     kind, port = sys.argv[1], int(sys.argv[2])
-    if kind == "lowserve":
+    if kind in ("lowserve", "lowserve-metrics"):
         import uvloop
 
         from lowserve import web
 
-        uvloop.run(_serve(web, port))
+        uvloop.run(_serve(web, port, metrics=kind == "lowserve-metrics"))
     elif kind == "aiohttp":
         import uvloop
         from aiohttp import web as aioweb
