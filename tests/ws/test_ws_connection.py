@@ -422,6 +422,11 @@ async def test_fragments_in_separate_reads_and_a_ping_in_a_later_one() -> None:
         (frame(2, b"a", fin=False) + frame(0, b"b", fin=False, rsv=4), 1002),  # RSV1, no ext
         (frame(1, b"123456", fin=False) + frame(0, b"789012"), 1009),  # past max_msg_size 10
         (frame(1, b"ok", fin=False) + frame(0, b"\xff"), 1007),
+        # fragments read in a row are decoded together: a fault after the bad UTF-8,
+        # in the same read, still loses to it (the first fault in the stream wins)
+        (frame(1, b"ok", fin=False) + frame(0, b"\xff", fin=False) + frame(0, b"7" * 9), 1007),
+        (frame(1, b"ok", fin=False) + frame(0, b"\xff", fin=False) + frame(1, b"b"), 1007),
+        (frame(2, b"ok", fin=False) + frame(0, b"\xff", fin=False) + frame(1, b"b"), 1002),
     ],
 )
 async def test_bad_fragments_fail_as_websockets_fails_them(data: bytes, code: int) -> None:
@@ -444,6 +449,25 @@ async def test_long_text_fragments_split_across_reads_are_checked_and_delivered(
             await asyncio.sleep(0.001)
         head = await client.read(4)
         assert head == b"\x81\x7e" + len(text).to_bytes(2, "big")
+        assert await client.read(len(text)) == text
+        await client.send(close())
+        assert await client.rest() == CLOSE_1000
+
+
+async def test_many_small_fragments_with_split_code_points_in_every_read() -> None:
+    """The fast path adds the fragments of one read to the message together: code points
+    cut between fragments, and runs cut between reads, come out whole."""
+    text = ("aé€😀" * 150).encode()  # 1,500 bytes, characters of 1 to 4 bytes
+    parts = [text[at : at + 5] for at in range(0, len(text), 5)]  # 300 fragments
+    data = b"".join(
+        frame(0 if i else 1, part, fin=i == len(parts) - 1) for i, part in enumerate(parts)
+    )
+    async with serve(echo_handler([])) as s:
+        client = await Client.open(s.port)
+        for at in range(0, len(data), 1_000):  # cuts inside headers and payloads
+            await client.send(data[at : at + 1_000])
+            await asyncio.sleep(0.001)
+        assert await client.read(4) == b"\x81\x7e" + len(text).to_bytes(2, "big")
         assert await client.read(len(text)) == text
         await client.send(close())
         assert await client.rest() == CLOSE_1000

@@ -57,8 +57,12 @@ cdef class WSConnection:
     cdef public object ws
 
     @cython.locals(pos=Py_ssize_t, end=Py_ssize_t, b0=int, b1=int, op=int, n=Py_ssize_t,
-                   head=Py_ssize_t, start=Py_ssize_t, size=Py_ssize_t, whole=bint)
+                   head=Py_ssize_t, size=Py_ssize_t, whole=bint, run=list)
     cpdef object _fast_frames(self, bytes data)
+
+    cpdef object _leave(self, bytes data, Py_ssize_t pos, list run)
+
+    cpdef bint _end_run(self, list run, bint fin)
 
     cpdef _push(self, msg)
 

@@ -23,15 +23,20 @@ Invariants:
 
 The fast path. Profiling the echo benchmark showed the library's generator-based frame
 parser and serialiser as the largest cost, so the commonest frames take a path of our
-own: a complete, masked, unfragmented TEXT/BINARY frame with no reserved bits, on a
-connection with no extension, is unmasked (with websockets' C ``apply_mask``) and
-delivered here; our own frames of that kind are written here too. Everything else —
-control frames, fragments, compression, anything malformed — goes to websockets, and
-``_Tracker`` follows the frame boundaries meanwhile, so the fast path resumes only at a
-boundary outside a fragmented message. A text frame not yet complete goes to websockets
-too, so that its UTF-8 is checked as it arrives. Size and UTF-8 violations found on the
-fast path fail the connection through websockets (``Protocol.fail``), with the same
-close codes.
+own (:meth:`WSConnection._fast_frames`): complete, masked TEXT/BINARY frames and their
+continuations, and whole compressed messages, are unmasked and delivered here; our own
+data frames are written here too. Everything else — control frames, compressed
+fragments, anything malformed — goes to websockets, and ``_Tracker`` follows the frame
+boundaries meanwhile, so the fast path resumes only at a boundary outside a fragmented
+message. A text frame not yet complete has the UTF-8 that has arrived checked at each
+read (``_utf8_so_far``). Size and UTF-8 violations found on the fast path fail the
+connection through websockets (``Protocol.fail``), with the same close codes.
+
+Compiled (setup.py, with ``connection.pxd``), the frame loop runs on C integers and
+unmasks in C (:func:`_unmask`); as plain Python it runs the same code, unmasking with
+websockets' ``apply_mask``. Measured with ``bench/ws_inmemory.py --instructions``: a
+256 KiB message in 1,024 fragments went from 15.3M to 2.9M instructions (aiohttp's
+compiled reader: 2.4M), a 34-byte echo from 44,300 to 31,400 (aiohttp: 41,300).
 """
 
 from __future__ import annotations
@@ -269,13 +274,14 @@ class WSConnection:
         cost ~20 µs of server CPU per fragment.
         """
         pos, end = 0, len(data)
+        run: list[bytes] | None = None  # fragments of a message read in a row, not yet added
         while pos < end:
             if end - pos < 2:
                 self._partial = data[pos:]
                 break
             b0, b1 = data[pos], data[pos + 1]
             if b1 < 0x80 or b1 == 0xFF or b0 & 0x30:
-                return self._leave_fast_path(data, pos)  # unmasked, 64-bit length, RSV2/3
+                return self._leave(data, pos, run)  # unmasked, 64-bit length, RSV2/3
             op = b0 & 0x0F
             whole = b0 & 0x80 and self._frag_type is None  # an unfragmented message
             if not whole and (
@@ -283,9 +289,9 @@ class WSConnection:
             ):
                 # control; a continuation of nothing; a new message inside a fragmented
                 # one; a fragment where messages may be compressed
-                return self._leave_fast_path(data, pos)
+                return self._leave(data, pos, run)
             if b0 & 0x40 and (self._deflate is None or not whole):
-                return self._leave_fast_path(data, pos)  # RSV1 without permessage-deflate
+                return self._leave(data, pos, run)  # RSV1 without permessage-deflate
             n = b1 & 0x7F
             if n == 126:
                 if end - pos < 4:
@@ -297,14 +303,14 @@ class WSConnection:
                 head = 6
             if whole:
                 if op > 2 or not op:
-                    return self._leave_fast_path(data, pos)  # control, or CONT of nothing
+                    return self._leave(data, pos, run)  # control, or CONT of nothing
                 if n > self._max_size:
                     exc = PayloadTooBig(n, self._max_size)
                     self._fast_failed(CloseCode.MESSAGE_TOO_BIG, f"{n} bytes exceeds limit", exc)
                     break
                 if end - pos < head + n:
                     if op == 1 and not b0 & 0x40 and not _utf8_so_far(data, pos + head, b""):
-                        return self._leave_fast_path(data, pos)  # websockets fails it
+                        return self._leave(data, pos, run)  # websockets fails it
                     self._partial = data[pos:]
                     break
                 payload = _unmask(data, pos + head, n)
@@ -330,11 +336,13 @@ class WSConnection:
             # a fragment
             size = n if op else self._msg_size + n
             if size > self._max_size:
-                return self._leave_fast_path(data, pos)  # websockets fails it (1009)
+                return self._leave(data, pos, run)  # websockets fails it (1009)
             if end - pos < head + n:
+                if run and not self._end_run(run, False):
+                    return None
                 tail = b"" if op == 1 else None if op else self._utf8_tail
                 if tail is not None and not _utf8_so_far(data, pos + head, tail):
-                    return self._leave_fast_path(data, pos)  # websockets fails it
+                    return self._leave(data, pos, run)  # websockets fails it
                 self._partial = data[pos:]
                 break
             payload = _unmask(data, pos + head, n)
@@ -343,13 +351,36 @@ class WSConnection:
                 self._frag_type = Opcode.TEXT if op == 1 else Opcode.BINARY
                 self._utf8_tail = b"" if op == 1 else None
             self._msg_size = size
-            if not self._add_fragment(payload, bool(b0 & 0x80)):
-                self._fast = False  # bad UTF-8: the connection fails (1007)
-                self._partial = b""
-                self._failed()
-                self._flush()
-                break
+            if run is None:
+                run = [payload]
+            else:
+                run.append(payload)
+            if b0 & 0x80 and not self._end_run(run, True):
+                return None
+        if run:
+            self._end_run(run, False)
         return None
+
+    def _leave(self, data: bytes, pos: int, run: list[bytes] | None) -> bytes | None:
+        """Add *run* to the message, then leave the fast path at *pos* (None: the
+        run's UTF-8 was bad, and nothing more is read)."""
+        if run and not self._end_run(run, False):
+            return None
+        return self._leave_fast_path(data, pos)
+
+    def _end_run(self, run: list[bytes], fin: bool) -> bool:
+        """Add the fragments read in a row (*run*, emptied) to the message as one piece,
+        one UTF-8 decode for them all; False when it is bad, and the connection fails
+        (1007). Per fragment of 256 bytes that halved the cost (bench/ws_inmemory.py)."""
+        payload = run[0] if len(run) == 1 else b"".join(run)
+        run.clear()
+        if self._add_fragment(payload, fin):
+            return True
+        self._fast = False
+        self._partial = b""
+        self._failed()
+        self._flush()
+        return False
 
     def _inflate(self, op: int, payload: bytes) -> bytes | None:
         """A whole compressed message's payload, inflated by permessage-deflate's own
