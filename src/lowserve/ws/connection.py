@@ -45,6 +45,7 @@ import asyncio
 import codecs
 from collections import deque
 from collections.abc import Generator
+from types import FunctionType
 from typing import TYPE_CHECKING, Any, cast
 
 from websockets.exceptions import PayloadTooBig, ProtocolError
@@ -72,9 +73,6 @@ _TEXT, _BINARY = WSMsgType.TEXT, WSMsgType.BINARY
 _OPEN = State.OPEN
 _utf8_decoder = codecs.getincrementaldecoder("utf-8")
 _utf8_decode = codecs.utf_8_decode  # (bytes, errors, final) -> (str, bytes used)
-#: This module runs compiled (setup.py, with connection.pxd): :func:`_unmask` then
-#: takes its C loop.
-_COMPILED = not __file__.endswith(".py")
 #: The first two bytes of our frames with a payload under 126 bytes, by first byte:
 #: a lookup instead of building them per message.
 _SHORT_HEADS = {
@@ -930,6 +928,12 @@ def _unmask(data: bytes, start: int, n: int) -> bytes:
             if i + 2 < n:
                 dst[i + 2] = src[start + i + 2] ^ k2
     return out
+
+
+#: This module runs compiled (setup.py, with connection.pxd): :func:`_unmask` then
+#: takes its C loop. Told by the function's type, not the file's name, so that a
+#: sourceless (.pyc-only) install of the pure build is not taken for compiled.
+_COMPILED = not isinstance(_unmask, FunctionType)
 
 
 class _Tracker:
