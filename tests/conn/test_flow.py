@@ -8,7 +8,7 @@ import asyncio
 import pytest
 
 from lowserve.api.streams import BodyStream
-from lowserve.conn.flow import BodyWatch, WriteFlow
+from lowserve.conn.flow import BodyWatch, FloodWatch, WriteFlow
 
 
 async def test_writers_wait_for_resume_and_share_one_future() -> None:
@@ -219,3 +219,23 @@ async def test_lost_fails_the_writers_still_waiting() -> None:
     for writer in waiting:
         with pytest.raises(ConnectionResetError):
             await writer
+
+
+def test_a_flood_is_a_count_past_its_bound_within_one_window() -> None:
+    watch = FloodWatch(now=100.0)
+    assert not any(watch.reset_floods(100.0 + i / 10, bound=3) for i in range(3))
+    assert watch.reset_floods(100.5, bound=3)
+    # resets and control frames are counted apart
+    assert not watch.control_floods(100.5, bound=1)
+    assert watch.control_floods(100.6, bound=1)
+
+
+def test_a_new_flood_window_starts_both_counts_again() -> None:
+    watch = FloodWatch(now=0.0)
+    for _ in range(3):
+        watch.reset_floods(1.0, bound=10)
+        watch.control_floods(1.0, bound=10)
+    later = FloodWatch.WINDOW + 0.1
+    # three of each were counted in the first window: a bound of 1 holds only after the roll
+    assert not watch.reset_floods(later, bound=1)
+    assert not watch.control_floods(later, bound=1)

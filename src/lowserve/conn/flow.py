@@ -1,7 +1,8 @@
 """Flow control beside the connection: writing's pause, ``drain()``, ``send_timeout``
 and ``min_send_rate`` (:class:`WriteFlow`), the request body's read progress for
 ``body_read_timeout`` and ``min_body_rate`` (:class:`BodyWatch`), and what an HTTP/1.1
-connection's sweep makes of both (:class:`ProgressWatch`).
+connection's sweep makes of both (:class:`ProgressWatch`); and an HTTP/2 client's
+resets and control frames, counted against their bounds (:class:`FloodWatch`).
 
 Both watches sample: the server's sweeper calls their ``sample`` about once a second,
 with its coarse clock, so a byte moved costs no clock read.
@@ -38,6 +39,7 @@ __all__ = [
     "SEND_STALLED",
     "SEND_TOO_SLOW",
     "BodyWatch",
+    "FloodWatch",
     "ProgressWatch",
     "WriteFlow",
 ]
@@ -300,3 +302,38 @@ class ProgressWatch:
                 server.logger.debug(_SEND_STOPS[found], peer, flow.stalled_for(now))
                 transport.abort()
         return error
+
+
+class FloodWatch:
+    """An HTTP/2 client's stream resets and its frames that carry no request (PING,
+    SETTINGS, PRIORITY, WINDOW_UPDATE, empty DATA), each counted over a window of
+    :attr:`WINDOW` seconds of the server's coarse clock; a count past its bound is a
+    flood (CVE-2023-44487, CVE-2019-9512/9515/9518)."""
+
+    __slots__ = ("_control", "_resets", "_window_end")
+
+    #: Seconds over which resets and control frames are counted.
+    WINDOW = 10.0
+
+    def __init__(self, now: float) -> None:
+        self._window_end = now + self.WINDOW
+        self._resets = 0
+        self._control = 0
+
+    def _roll(self, now: float) -> None:
+        if now >= self._window_end:
+            self._window_end = now + self.WINDOW
+            self._resets = 0
+            self._control = 0
+
+    def reset_floods(self, now: float, bound: int) -> bool:
+        """Count one reset stream; True once the window holds more than *bound*."""
+        self._roll(now)
+        self._resets += 1
+        return self._resets > bound
+
+    def control_floods(self, now: float, bound: int) -> bool:
+        """Count one control frame; True once the window holds more than *bound*."""
+        self._roll(now)
+        self._control += 1
+        return self._control > bound

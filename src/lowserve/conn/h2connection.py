@@ -52,9 +52,9 @@ import h2.settings
 from h2.errors import ErrorCodes
 from hyperframe.frame import GoAwayFrame
 
-from ..api.exceptions import ClientDisconnectedError, RequestPayloadError
+from ..api.exceptions import ClientDisconnectedError
 from ..wire.errors import WireError
-from .flow import BodyWatch
+from .flow import FloodWatch
 from .h2library import server_connection
 from .h2request import Malformed, answer_error, make_request
 from .h2stream import Http2Stream
@@ -68,7 +68,6 @@ __all__ = ["PREFACE", "Carrier", "Drain", "Http2Connection"]
 #: The client's connection preface (RFC 9113 §3.4), which llhttp checks and stops after.
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 _MAX_STREAM_ID = 2**31 - 1
-_FLOOD_WINDOW = 10.0  # seconds over which resets and control frames are counted
 _PING_DRAIN = b"lsdrain!"  # the opaque data of the graceful stop's PING
 _CONN_WINDOW = 1 << 24  # the connection's receive window (streams have their own)
 
@@ -133,11 +132,7 @@ class Http2Connection:
         self._closing = False
         #: Bytes written to the transport (--metrics).
         self._written = 0
-        #: Flood accounting over _FLOOD_WINDOW seconds: streams the client reset, and
-        #: frames that carry no request (PING, SETTINGS, PRIORITY, WINDOW_UPDATE, empty DATA).
-        self._window_end = server.now + _FLOOD_WINDOW
-        self._resets = 0
-        self._control = 0
+        self._floods = FloodWatch(server.now)
         #: When the connection last had no stream (for the idle timeout), and whether
         #: any request has arrived (until then the header-read timeout applies).
         self._idle_since = server.now
@@ -455,34 +450,25 @@ class Http2Connection:
             self.close()
 
     # -- bounds ------------------------------------------------------------------
-    def _roll_window(self) -> None:
-        now = self._server.now
-        if now >= self._window_end:
-            self._window_end = now + _FLOOD_WINDOW
-            self._resets = 0
-            self._control = 0
-
     def _count_reset(self, stream_id: int) -> None:
-        self._roll_window()
-        self._resets += 1
-        if self._resets > self.opts.http2_max_resets:
+        bound = self.opts.http2_max_resets
+        if self._floods.reset_floods(self._server.now, bound):
             self._fault(
                 "h2-rapid-reset",
-                f"HTTP/2 streams reset faster than http2_max_resets "
-                f"({self.opts.http2_max_resets} in {_FLOOD_WINDOW:g} s, CVE-2023-44487): "
-                "connections closed with ENHANCE_YOUR_CALM",
+                f"HTTP/2 streams reset faster than http2_max_resets ({bound} in "
+                f"{FloodWatch.WINDOW:g} s, CVE-2023-44487): connections closed with "
+                "ENHANCE_YOUR_CALM",
                 ErrorCodes.ENHANCE_YOUR_CALM,
             )
 
     def _count_control(self, what: str) -> None:
-        self._roll_window()
-        self._control += 1
-        if self._control > self.opts.http2_max_control_frames:
+        bound = self.opts.http2_max_control_frames
+        if self._floods.control_floods(self._server.now, bound):
             self._fault(
                 "h2-control-flood",
-                f"HTTP/2 {what} past http2_max_control_frames "
-                f"({self.opts.http2_max_control_frames} in {_FLOOD_WINDOW:g} s, "
-                "CVE-2019-9512/9515/9518): connections closed with ENHANCE_YOUR_CALM",
+                f"HTTP/2 {what} past http2_max_control_frames ({bound} in "
+                f"{FloodWatch.WINDOW:g} s, CVE-2019-9512/9515/9518): connections closed "
+                "with ENHANCE_YOUR_CALM",
                 ErrorCodes.ENHANCE_YOUR_CALM,
             )
 
@@ -522,31 +508,7 @@ class Http2Connection:
                 self.transport.abort()
             return
         for stream in list(self._streams.values()):
-            since = stream.blocked_since
-            if (
-                since
-                and opts.send_timeout
-                and not stream.reset
-                and now - since >= opts.send_timeout
-            ):
-                self._server.logger.debug(
-                    "HTTP/2 client %s gave stream %d no window for %.0f s: reset",
-                    self.peer,
-                    stream.id,
-                    opts.send_timeout,
-                )
-                self.reset_stream(stream, ErrorCodes.CANCEL)
-                continue
-            body = stream.body
-            if body is not None and opts.body_read_timeout:
-                watch = stream.body_watch
-                if watch is None:
-                    watch = stream.body_watch = BodyWatch()
-                watch.sample(body, not body.reading_paused and not body.continue_pending, now)
-                if watch.stalled_for(now) >= opts.body_read_timeout:
-                    stream.body_failed(
-                        RequestPayloadError("request body not received in time", 408)
-                    )
+            stream.sweep(now)
         self.flush()
 
     def close(self) -> None:

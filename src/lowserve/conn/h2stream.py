@@ -303,6 +303,30 @@ class Http2Stream:
             self.body = None
             body.feed_eof()
 
+    def sweep(self, now: float) -> None:
+        """The connection's sweep, about once a second: a response the peer gave no
+        window for ``send_timeout`` is reset (CANCEL); a request body that stopped
+        for ``body_read_timeout`` fails with a 408."""
+        opts = self._conn.opts
+        since = self.blocked_since
+        if since and opts.send_timeout and not self.reset and now - since >= opts.send_timeout:
+            self._conn.server.logger.debug(
+                "HTTP/2 client %s gave stream %d no window for %.0f s: reset",
+                self.peer,
+                self.id,
+                opts.send_timeout,
+            )
+            self._conn.reset_stream(self, ErrorCodes.CANCEL)
+            return
+        body = self.body
+        if body is not None and opts.body_read_timeout:
+            watch = self.body_watch
+            if watch is None:
+                watch = self.body_watch = BodyWatch()
+            watch.sample(body, not body.reading_paused and not body.continue_pending, now)
+            if watch.stalled_for(now) >= opts.body_read_timeout:
+                self.body_failed(RequestPayloadError("request body not received in time", 408))
+
     def body_failed(self, exc: BaseException) -> None:
         body = self.body
         if body is not None:
