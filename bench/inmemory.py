@@ -112,31 +112,40 @@ def measure(tree: str) -> dict[str, float]:
     return result
 
 
+def callgrind_instructions(command: list[str], timeout: float, cwd: Path | None = None) -> int:
+    """The instructions *command* executes, counted by valgrind's callgrind."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "callgrind.out"
+        subprocess.run(
+            [
+                # setarch -R: no address randomisation, so id()-ordered sets and the
+                # allocator repeat (runs of one tree otherwise differ by ~0.7%)
+                *("setarch", platform.machine(), "-R"),
+                *("valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"),
+                *command,
+            ],
+            capture_output=True,
+            check=True,
+            timeout=timeout,
+            cwd=cwd,
+            env={**os.environ, "PYTHONHASHSEED": "0"},
+        )
+        totals = re.search(r"^(?:summary|totals): (\d+)", out.read_text(), re.M)
+        assert totals is not None
+        return int(totals.group(1))
+
+
 def instructions(tree: str, name: str) -> float:
     """Instructions per request for one scenario (callgrind; 2,000 vs 4,000 requests)."""
     raw, per = SCENARIOS[name]
     scenario = json.dumps({name: (raw.decode("latin-1"), per)})
     path, metrics = _tree(tree)
-    counts = []
-    for n in (2000, 4000):
-        with tempfile.TemporaryDirectory() as tmp:
-            out = Path(tmp) / "callgrind.out"
-            subprocess.run(
-                [
-                    # setarch -R: no address randomisation, so id()-ordered sets and the
-                    # allocator repeat (runs of one tree otherwise differ by ~0.7%)
-                    *("setarch", platform.machine(), "-R"),
-                    *("valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"),
-                    *(sys.executable, "-c", CHILD, path, str(HERE), scenario, str(n), metrics),
-                ],
-                capture_output=True,
-                check=True,
-                timeout=900,
-                env={**os.environ, "PYTHONHASHSEED": "0"},
-            )
-            totals = re.search(r"^(?:summary|totals): (\d+)", out.read_text(), re.M)
-            assert totals is not None
-            counts.append(int(totals.group(1)))
+    counts = [
+        callgrind_instructions(
+            [sys.executable, "-c", CHILD, path, str(HERE), scenario, str(n), metrics], 900
+        )
+        for n in (2000, 4000)
+    ]
     return (counts[1] - counts[0]) / ((4000 // per - 2000 // per) * per)
 
 

@@ -23,13 +23,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import re
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
+
+from inmemory import callgrind_instructions  # bench/ is the script's directory
 
 HERE = Path(__file__).resolve().parent
 SCENARIOS = ("small", "fragmented", "compressed")
@@ -176,26 +174,11 @@ def timed(tree: str, kind: str, scenario: str) -> float:
 
 def instructions(tree: str, kind: str, scenario: str) -> float:
     """Instructions per message (callgrind; the difference of two run lengths)."""
-    counts = []
     short, long_, _ = COUNTS[scenario]
-    for n in (short, long_):
-        with tempfile.TemporaryDirectory() as tmp:
-            out = Path(tmp) / "callgrind.out"
-            subprocess.run(
-                [
-                    *("setarch", platform.machine(), "-R"),
-                    *("valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"),
-                    *child(tree, kind, scenario, n),
-                ],
-                capture_output=True,
-                check=True,
-                timeout=1800,
-                cwd=HERE,
-                env={**os.environ, "PYTHONHASHSEED": "0"},
-            )
-            totals = re.search(r"^(?:summary|totals): (\d+)", out.read_text(), re.M)
-            assert totals is not None
-            counts.append(int(totals.group(1)))
+    counts = [
+        callgrind_instructions(child(tree, kind, scenario, n), 1800, cwd=HERE)
+        for n in (short, long_)
+    ]
     return (counts[1] - counts[0]) / (long_ - short)
 
 

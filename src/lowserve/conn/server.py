@@ -258,13 +258,7 @@ class Server:
 
     def _fold(self, conn: HttpProtocol) -> None:
         """Add a closed connection's counts to the closed connections' totals."""
-        totals = self._closed_traffic
-        read, written, served, received, sent = conn.traffic()
-        totals["bytes_read"] += read
-        totals["bytes_written"] += written
-        totals["keepalive_requests"] += max(served - 1, 0)
-        totals["ws_received"] += received
-        totals["ws_sent"] += sent
+        _add_traffic(self._closed_traffic, conn)
 
     def traffic(self) -> dict[str, int]:
         """Totals since the server started, the open connections' counts included:
@@ -274,12 +268,7 @@ class Server:
         it closes, so every total only grows)."""
         out = dict(self._closed_traffic)
         for conn in (*self._connections, *self._cancelled):
-            read, written, served, received, sent = conn.traffic()
-            out["bytes_read"] += read
-            out["bytes_written"] += written
-            out["keepalive_requests"] += max(served - 1, 0)
-            out["ws_received"] += received
-            out["ws_sent"] += sent
+            _add_traffic(out, conn)
         return out
 
     def in_flight(self) -> int:
@@ -395,3 +384,13 @@ def _sweep_interval(options: ServerOptions) -> float:
         if t > 0
     ]
     return max(0.02, min([1.0, *(t / 4 for t in timeouts)]))
+
+
+def _add_traffic(totals: dict[str, int], conn: HttpProtocol) -> None:
+    """Add *conn*'s counts to *totals* (``Server.traffic``'s keys)."""
+    read, written, served, received, sent = conn.traffic()
+    totals["bytes_read"] += read
+    totals["bytes_written"] += written
+    totals["keepalive_requests"] += max(served - 1, 0)
+    totals["ws_received"] += received
+    totals["ws_sent"] += sent
