@@ -35,6 +35,12 @@ APP = textwrap.dedent(
         if request.path == "/slow":
             print("slow request started", file=sys.stderr, flush=True)
             await asyncio.sleep(float(request.query.get("t", "1")))
+        if request.path == "/held":
+            # answered once the test creates the file named by ?release= (an event
+            # across processes, not a clock the test has to beat)
+            print("held request started", file=sys.stderr, flush=True)
+            while not os.path.exists(request.query["release"]):
+                await asyncio.sleep(0.01)
         if request.path == "/order":
             ORDERS.labels("book").inc()
         if request.path == "/boom":
@@ -144,15 +150,20 @@ def test_readyz_fails_from_the_drain_start_while_healthz_holds(app: Path, tmp_pa
         stderr.wait_for("serving on", 20)
         assert scrape_text(sock_path, "/readyz")[:1] == (200,)
         answer: list[int] = []
-        slow = threading.Thread(target=lambda: answer.append(get(port, "/slow?t=1.5")[0]))
-        slow.start()
-        stderr.wait_for("slow request started", 10)
+        release = tmp_path / "release"
+        held = threading.Thread(
+            target=lambda: answer.append(get(port, f"/held?release={release}")[0])
+        )
+        held.start()
+        stderr.wait_for("held request started", 10)
         proc.send_signal(signal.SIGTERM)
         stderr.wait_for("stopping (SIGTERM)", 10)
-        # the drain runs: not ready (endpoints go), but alive (no restart)
+        # the drain runs, held open by the request: not ready (endpoints go), but
+        # alive (no restart)
         assert scrape_text(sock_path, "/readyz")[0] == 503
         assert scrape_text(sock_path, "/healthz")[0] == 200
-        slow.join(10)
+        release.touch()
+        held.join(10)
         assert answer == [200]
         assert proc.wait(30) == 0
     finally:
