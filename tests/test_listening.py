@@ -207,3 +207,156 @@ async def test_tls_handshakes_that_fail_in_a_burst_are_closed_quietly() -> None:
     finally:
         await runner.cleanup()
     assert errors == []
+
+
+# -- on uvloop: descriptors handed over bare (listening._Accepted) --------------------
+
+
+def _open_descriptors() -> int:
+    """This process's open sockets."""
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            count += os.readlink(f"/proc/self/fd/{fd}").startswith("socket:")
+        except OSError:  # the listing's own descriptor, closed since
+            pass
+    return count
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts /proc/self/fd")
+def test_descriptors_accepted_in_a_burst_are_closed_with_their_connections() -> None:
+    # uvloop takes each descriptor without a socket.socket: libuv must close every one
+    # when its connection ends, client-closed and server-closed alike.
+    import uvloop
+
+    async def main() -> tuple[int, int, list[bytes]]:
+        runner = web.ServerRunner(web.Server(_hello, access_log=None))
+        await runner.setup()
+        sock = socket.create_server(("127.0.0.1", 0), backlog=256)
+        await web.SockSite(runner, sock, accept_burst=64).start()
+        port = sock.getsockname()[1]
+        before = _open_descriptors()
+        loop = asyncio.get_running_loop()
+
+        def clients() -> list[bytes]:
+            # 100 queued at once: 40 the server closes (Connection: close), 60 the
+            # client closes after its answer.
+            conns = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(100)]
+            answers = []
+            for i, c in enumerate(conns):
+                close = b"Connection: close\r\n" if i < 40 else b""
+                c.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n" + close + b"\r\n")
+            for c in conns:
+                answers.append(c.recv(4096))
+                c.close()
+            return answers
+
+        answers = await loop.run_in_executor(None, clients)
+        for _ in range(200):  # until the server saw every close
+            if _open_descriptors() == before:
+                break
+            await asyncio.sleep(0.01)
+        after = _open_descriptors()
+        await runner.cleanup()
+        return before, after, answers
+
+    before, after, answers = uvloop.run(asyncio.wait_for(main(), 30))
+    assert all(a.startswith(b"HTTP/1.1 200 OK") and a.endswith(b"hi") for a in answers)
+    assert after == before
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts /proc/self/fd")
+def test_a_descriptor_uvloop_did_not_take_is_closed() -> None:
+    # The protocol factory fails before uvloop asks for the descriptor: the acceptor
+    # closes it (the client sees its connection end), logs one DEBUG line, accepts on.
+    import uvloop
+
+    async def main() -> tuple[bytes, int, int]:
+        loop = asyncio.get_running_loop()
+        server = web.Server(_hello, access_log=None)
+        server.bind_loop(loop)
+        calls = 0
+
+        def factory() -> asyncio.Protocol:
+            nonlocal calls
+            calls += 1
+            if calls == 1:
+                raise MemoryError("the first connection's protocol")
+            return server()
+
+        listener = socket.create_server(("127.0.0.1", 0))
+        listener.setblocking(False)
+        before = _open_descriptors()
+        acceptor = listening.BurstAcceptor(loop, listener, factory, None, 16)
+        port = listener.getsockname()[1]
+        try:
+            first = await loop.run_in_executor(None, _one_exchange, port)
+            second = await loop.run_in_executor(None, _one_exchange, port)
+            assert second.endswith(b"hi")
+            await asyncio.sleep(0.05)
+            open_now = _open_descriptors()
+        finally:
+            acceptor.close()
+            listener.close()
+        return first, before + 1, open_now  # +1: the acceptor's duplicate
+
+    first, expected, open_now = uvloop.run(asyncio.wait_for(main(), 20))
+    assert first == b""
+    assert open_now == expected
+
+
+def _one_exchange(port: int) -> bytes:
+    """One request's answer; b"" when the server closed without one (a reset too: it
+    closed with the request unread)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as c:
+        data = b""
+        try:
+            c.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            while chunk := c.recv(4096):
+                data += chunk
+        except ConnectionResetError:
+            pass
+        return data
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts /proc/self/fd")
+def test_tls_on_uvloop_bursts_closes_every_descriptor_handshakes_that_fail_included() -> None:
+    trustme = pytest.importorskip("trustme")
+    import uvloop
+
+    ca = trustme.CA()
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_ctx)
+    client_ctx = ssl.create_default_context()
+    ca.configure_trust(client_ctx)
+
+    async def main() -> tuple[list[bytes], int, int]:
+        runner = web.ServerRunner(web.Server(_hello, access_log=None))
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=server_ctx)
+        await site.start()
+        port = site.addresses[0][1]
+        before = _open_descriptors()
+
+        async def one(tls: bool) -> bytes:
+            reader, writer = await asyncio.open_connection(
+                "127.0.0.1", port, ssl=client_ctx if tls else None
+            )
+            writer.write(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            data = await reader.read()
+            writer.close()
+            return data
+
+        answers = await asyncio.gather(*(one(i % 2 == 0) for i in range(40)))
+        for _ in range(200):
+            if _open_descriptors() == before:
+                break
+            await asyncio.sleep(0.01)
+        after = _open_descriptors()
+        await runner.cleanup()
+        return answers, before, after
+
+    answers, before, after = uvloop.run(asyncio.wait_for(main(), 30))
+    assert all(a.endswith(b"hi") for a in answers[::2])
+    assert not any(a.endswith(b"hi") for a in answers[1::2])
+    assert after == before

@@ -21,6 +21,14 @@ timeouts. The acceptor watches a duplicate of the listening descriptor and accep
 to :data:`ACCEPT_BURST` connections each time it is readable, as asyncio's own loop
 does (it accepts up to the backlog per event), handing each to the loop's
 ``connect_accepted_socket``.
+
+On uvloop an accepted connection reaches ``connect_accepted_socket`` as its bare
+descriptor (:class:`_Accepted`), not as a ``socket.socket``: uvloop opens its own
+handle on the descriptor (libuv closes it with the transport) and only keeps what it
+was given, to call ``close()`` on it then. A ``socket.socket`` per connection cost 88
+bytes held for the connection's life, and making it (with uvloop's reads of its
+``family`` and ``type``, each an enum conversion) about a third of the accept
+(bench/accept.py; bench/PROFILE.md, round 6).
 """
 
 from __future__ import annotations
@@ -164,6 +172,10 @@ class BurstAcceptor:
         self._ssl = ssl_context
         self._sock: socket.socket | None = socket.socket(fileno=os.dup(sock.fileno()))
         self._sock.setblocking(False)
+        #: On uvloop, what every accepted descriptor is handed over in (see _Accepted).
+        self._carrier: _Accepted | None = None
+        if _is_uvloop(loop):
+            self._carrier = _Accepted(self._sock.family)
         self._resting: asyncio.TimerHandle | None = None
         self._watching = False
         self._fd_ceiling = _descriptor_limit() - _FD_HEADROOM
@@ -183,9 +195,15 @@ class BurstAcceptor:
         sock = self._sock
         if sock is None:
             return
+        carrier = self._carrier
         for _ in range(self._burst):
             try:
-                conn, _ = sock.accept()
+                if carrier is not None:
+                    # The bare descriptor: no socket.socket made (see _Accepted).
+                    fd = sock._accept()[0]  # type: ignore[attr-defined]  # noqa: SLF001 (accept() less its socket object)
+                else:
+                    conn = sock.accept()[0]
+                    fd = conn.fileno()
             except (BlockingIOError, InterruptedError):
                 return
             except ConnectionAbortedError:
@@ -201,8 +219,10 @@ class BurstAcceptor:
                 log.debug("stopped accepting in bursts: %r", exc)
                 self.close()
                 return
-            fd = conn.fileno()
-            self._connect(conn)
+            if carrier is not None:
+                self._connect_fd(carrier, fd)
+            else:
+                self._connect(conn)
             if fd >= self._fd_ceiling:
                 self._rest()  # near the descriptor limit: the loop's listener alone
                 return
@@ -218,6 +238,30 @@ class BurstAcceptor:
         coro = self._loop.connect_accepted_socket(self._factory, conn, ssl=self._ssl)
         _Connecting(coro, conn).step(None)
 
+    def _connect_fd(self, carrier: _Accepted, fd: int) -> None:
+        """Hand descriptor *fd* to uvloop's ``connect_accepted_socket`` in *carrier*.
+
+        Its first step runs here, at once: uvloop takes the descriptor (``fileno()``)
+        or fails before, and then the descriptor is still ours to close.
+        """
+        carrier.fd = fd
+        carrier.taken = False
+        coro = self._loop.connect_accepted_socket(
+            self._factory,
+            carrier,  # type: ignore[arg-type]  # what uvloop reads of a socket
+            ssl=self._ssl,
+        )
+        try:
+            waiting = coro.send(None)
+        except StopIteration:
+            return
+        except Exception as exc:
+            if not carrier.taken:
+                os.close(fd)
+            log.debug("accepted connection failed before it was made: %r", exc)
+            return
+        waiting.add_done_callback(_Connecting(coro, None).step)
+
     def close(self) -> None:
         """Stop accepting and close the duplicate descriptor."""
         sock, self._sock = self._sock, None
@@ -229,6 +273,14 @@ class BurstAcceptor:
                 self._loop.remove_reader(sock.fileno())
                 self._watching = False
             sock.close()
+
+
+def _is_uvloop(loop: asyncio.AbstractEventLoop) -> bool:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - Windows
+        return False
+    return isinstance(loop, uvloop.Loop)
 
 
 def _descriptor_limit() -> int:
@@ -252,8 +304,10 @@ class _Connecting:
 
     __slots__ = ("conn", "coro")
 
-    def __init__(self, coro: Coroutine[Any, Any, Any], conn: socket.socket) -> None:
+    def __init__(self, coro: Coroutine[Any, Any, Any], conn: socket.socket | None) -> None:
         self.coro = coro
+        #: The socket to close if the connection fails (None: the transport owns the
+        #: descriptor, and closed it when it failed).
         self.conn = conn
 
     def step(self, _done: asyncio.Future[Any] | None) -> None:
@@ -263,7 +317,38 @@ class _Connecting:
             return
         except Exception as exc:
             # The client went away, or its TLS handshake failed: closed, one DEBUG line.
-            self.conn.close()
+            if self.conn is not None:
+                self.conn.close()
             log.debug("accepted connection failed before it was made: %r", exc)
             return
         waiting.add_done_callback(self.step)
+
+
+class _Accepted:
+    """An accepted descriptor as uvloop's ``connect_accepted_socket`` reads a socket.
+
+    uvloop reads ``type`` and ``family``, opens its own handle on ``fileno()`` (from
+    then on libuv owns the descriptor and closes it with the transport), and keeps the
+    object only to call ``close()`` when the transport closes. So one object per
+    listener serves every connection it accepts, each in turn, synchronously:
+    ``fd`` is the one being handed over, ``taken`` whether uvloop took it yet.
+    """
+
+    __slots__ = ("family", "fd", "taken")
+    type = socket.SOCK_STREAM
+
+    def __init__(self, family: int) -> None:
+        self.family = family
+        self.fd = -1
+        self.taken = False
+
+    def fileno(self) -> int:
+        """The descriptor being handed over; uvloop owns it once it asked."""
+        self.taken = True
+        return self.fd
+
+    def close(self) -> None:
+        """Called by uvloop as a transport closes: libuv closed its descriptor."""
+
+    def __repr__(self) -> str:
+        return "<accepted descriptor>"
