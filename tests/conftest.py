@@ -327,7 +327,8 @@ class H2Client:
                     events = []
                 if self._unsent:
                     self._send_some()
-                for event in events:
+                found = None
+                for event in events:  # all of them kept: a later call may want the rest
                     self.events.append(event)
                     if (
                         self.auto_ack
@@ -338,9 +339,11 @@ class H2Client:
                             event.flow_controlled_length, event.stream_id
                         )
                     self.flush()
-                    if done(event):
-                        return event
+                    if found is None and done(event):
+                        found = event
                 self.flush()
+                if found is not None:
+                    return found
 
         return await asyncio.wait_for(read(), timeout)
 

@@ -32,7 +32,9 @@ def _pxd_classes() -> dict[tuple[str, str], set[str]]:
                 cls = m.group(1)
                 found[module, cls] = set()
                 continue
-            m = re.match(r"\s+cdef (?:public |readonly )?[\w.]+ (\w+)", line)
+            m = re.match(
+                r"\s+cdef (?:public |readonly )?[\w.]+ (\w+)(?![\w(])", line
+            )  # not a method
             if m and cls is not None:
                 found[module, cls].add(m.group(1))
     return found
@@ -121,6 +123,33 @@ def test_a_stale_compiled_module_gives_way_to_its_source(tmp_path: Path) -> None
     assert out.stdout.startswith("True ") and out.stdout.strip().endswith("reader.py")
     assert "lowserve.conn.reader: its source changed since it was compiled" in out.stderr
     assert "partly compiled" in _run_in(tmp_path, "import lowserve._build as b; print(b.build())")
+
+
+@pytest.mark.skipif(not _compiled_here(), reason="needs the compiled build")
+def test_a_module_cimporting_a_stale_one_gives_way_too(tmp_path: Path) -> None:
+    """The compiled responder takes the compiled recorder's C type (its .pxd cimports
+    conn.metrics): with metrics.py edited, both run as source, and a request is counted."""
+    assert _build._cimported("lowserve.conn.responder") == ["lowserve.conn.metrics"]
+    shutil.copytree(PACKAGE, tmp_path / "lowserve")
+    metrics = tmp_path / "lowserve" / "conn" / "metrics.py"
+    metrics.write_text(metrics.read_text() + "\nEDITED = True\n")
+    out = _run_in(
+        tmp_path,
+        "import lowserve.conn.responder as r, lowserve.conn.metrics as m\n"
+        "from lowserve.testing import make_mocked_request\n"
+        "from lowserve.web import Response\n"
+        "print(r.__file__, m.__file__, m.EDITED)\n"
+        "rec = m.RequestMetrics()\n"
+        "rec.record(make_mocked_request('GET', '/'), Response(), 0.01)\n"
+        "print(rec.requests())",
+    )
+    files, counts = out.strip().split("\n")
+    assert files.split() == [
+        str(tmp_path / "lowserve" / "conn" / "responder.py"),
+        str(metrics),
+        "True",
+    ]
+    assert counts == "{'GET': [0, 1, 0, 0, 0]}"
 
 
 def _run_in(path: Path, code: str) -> str:

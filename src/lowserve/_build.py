@@ -10,7 +10,9 @@ before any of those modules is imported) loads the ``.py`` instead when:
   pure-Python build, e.g. to compare or to test both builds on one install;
 * the compiled module is stale: its ``.py`` or ``.pxd`` changed since it was built
   (an editable checkout being edited), said once as a warning;
-* no record says it was built from these sources.
+* no record says it was built from these sources;
+* a compiled module its ``.pxd`` cimports (``from lowserve.x cimport ...``) runs as
+  source: the compiled copy needs that module's C types.
 
 Both builds behave the same; :func:`build` names the one running (``lowserve
 --version`` and the start-up line show it).
@@ -22,6 +24,7 @@ import hashlib
 import importlib.machinery
 import importlib.util
 import os
+import re
 import sys
 import warnings
 from collections.abc import Sequence
@@ -101,7 +104,7 @@ class _Choice:
                 stacklevel=2,
             )
             return False
-        return True
+        return all(self.compiled(dep, _extension_of(dep)) for dep in _cimported(module))
 
 
 _choice = _Choice()
@@ -134,6 +137,15 @@ def install() -> None:
     """Put the finder first on ``sys.meta_path`` (once)."""
     if _finder not in sys.meta_path:
         sys.meta_path.insert(0, _finder)
+
+
+def _cimported(module: str) -> list[str]:
+    """The compiled modules whose C types *module*'s ``.pxd`` cimports."""
+    pxd = _PACKAGE.joinpath(*module.split(".")[1:]).with_suffix(".pxd")
+    if not pxd.exists():
+        return []
+    names = re.findall(r"^from (lowserve[\w.]*) cimport", pxd.read_text(), re.M)
+    return [name for name in names if name in COMPILED]
 
 
 def _extension_of(module: str) -> str | None:

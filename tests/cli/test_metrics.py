@@ -332,3 +332,73 @@ def test_a_killed_worker_counts_as_signal_and_its_counts_are_kept(app: Path) -> 
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0
         stderr.join()
+
+
+def _status_line(s: socket.socket) -> bytes:
+    line = b""
+    while b"\r\n" not in line:
+        chunk = s.recv(1)
+        assert chunk, f"closed after {line!r}"
+        line += chunk
+    return line
+
+
+def test_connections_near_the_descriptor_limit_are_refused_counted_and_served_after(
+    app: Path,
+) -> None:
+    """With RLIMIT_NOFILE lowered, connections past the descriptor reserve get a 503 and
+    count as refusals{reason="fd"}; once the held ones close, the worker serves again."""
+    import resource
+
+    nofile = 96
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    port, admin = free_port(), free_port()
+    proc = lowserve(
+        "myapp:handler", "--port", str(port), "--metrics", f"127.0.0.1:{admin}",
+        "--no-access-log", cwd=app,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, hard)),
+    )  # fmt: skip
+    stderr = StderrLines(proc)
+    held: list[socket.socket] = []
+    try:
+        wait_serving(port, proc)
+        stderr.wait_for("serving on", 20)
+        refused = 0
+        while refused < 3:
+            assert len(held) < nofile, "no connection was refused"
+            s = socket.create_connection(("127.0.0.1", port), timeout=5)
+            s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            status = _status_line(s).split(b" ")[1]
+            if status == b"200":
+                held.append(s)  # kept open: it holds a descriptor in the worker
+            else:
+                assert status == b"503"
+                refused += 1
+                s.close()
+        # the worker's own descriptors and the reserve (16) come before the limit
+        assert 30 < len(held) < nofile - 16
+        stderr.wait_for("near the descriptor limit (RLIMIT_NOFILE 96)", 10)
+        for s in held:
+            s.close()
+        held.clear()
+        late = []  # a request may come before the worker has seen every close
+
+        def served_again() -> bool:
+            status = get(port)[0]
+            late.append(status)
+            return status == 200
+
+        wait_until(served_again, what="served again")
+        assert set(late) <= {200, 503}
+        refused += late.count(503)
+        wait_until(
+            lambda: value(scrape(admin), "lowserve_refusals_total", reason="fd") == refused,
+            what="every refusal counted",
+        )
+        assert value(scrape(admin), "lowserve_refusals_total", reason="limit") == 0
+    finally:
+        for s in held:
+            s.close()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+        stderr.join()

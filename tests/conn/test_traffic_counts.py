@@ -13,7 +13,7 @@ import pytest
 from lowserve import web
 from lowserve.conn.metrics import RequestMetrics, snapshot
 
-from conftest import hello, serve
+from conftest import H2Client, hello, serve
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -64,6 +64,33 @@ async def test_bytes_and_keepalive_reuse_are_what_the_client_sent_and_got() -> N
         writer.close()
         await _until(lambda: server.connections_closed == 2, "the second close")
         assert server.traffic()["keepalive_requests"] == 2
+
+
+async def test_http2_streams_after_a_connections_first_count_as_keepalive_reuse() -> None:
+    """On HTTP/2 keep-alive reuse is the same figure: requests answered on a connection
+    after its first (here three streams, two of them concurrent, then a second
+    connection with one); every stream's request is counted by method and status."""
+    async with serve(hello) as served:
+        server = served.server
+        recorder = server.record_metrics()
+        client = await H2Client.connect(served.port)
+        try:
+            assert (await client.request("GET", "/"))[0] == 200
+            second, third = client.send_request("GET", "/a"), client.send_request("HEAD", "/b")
+            assert [(await client.response(i))[0] for i in (second, third)] == [200, 200]
+            assert server.traffic()["keepalive_requests"] == 2  # counted while open
+        finally:
+            client.close()
+        await _until(lambda: server.connections_closed == 1, "the close")
+        client = await H2Client.connect(served.port)
+        try:
+            assert (await client.request("GET", "/"))[0] == 200
+        finally:
+            client.close()
+        await _until(lambda: server.connections_closed == 2, "the second close")
+        snap = snapshot(server, recorder)
+        assert snap["keepalive_requests"] == 2
+        assert snap["requests"] == {"GET": [0, 3, 0, 0, 0], "HEAD": [0, 1, 0, 0, 0]}
 
 
 def _frame(opcode: int, payload: bytes, fin: bool = True) -> bytes:
@@ -138,6 +165,18 @@ async def test_websocket_messages_and_bytes_are_counted() -> None:
             "body-timeout",
         ),
         ({"proxy_protocol": True}, b"PROXY TCP4 nonsense\r\n", "proxy"),
+        # past client_max_size, refused by the handler's read(): a 413 it answers
+        (
+            {"client_max_size": 4},
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n0123456789",
+            "413",
+        ),
+        (
+            {"client_max_size": 4},
+            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"3\r\nabc\r\n3\r\ndef\r\n0\r\n\r\n",
+            "413",
+        ),
     ],
 )
 async def test_each_refusal_is_counted_by_its_reason(

@@ -65,8 +65,9 @@ class UpgradeReceiver(Protocol):
     def pause_writing(self) -> None: ...
     def resume_writing(self) -> None: ...
     def shutdown(self) -> None: ...
-    def traffic(self) -> tuple[int, int, int]:
-        """For --metrics: bytes written, messages received and sent, so far."""
+    def traffic(self) -> tuple[int, int, int, int]:
+        """For --metrics: bytes written, messages received and sent, and requests
+        answered (HTTP/2's streams), so far."""
 
 
 class Connection(BodyOwner, Protocol):

@@ -130,8 +130,9 @@ class Http2Connection:
         self._client_goaway = False
         self._client_eof = False
         self._closing = False
-        #: Bytes written to the transport (--metrics).
+        #: Bytes written to the transport, and streams answered (--metrics).
         self._written = 0
+        self.answered = 0
         self._floods = FloodWatch(server.now)
         #: When the connection last had no stream (for the idle timeout), and whether
         #: any request has arrived (until then the header-read timeout applies).
@@ -210,9 +211,10 @@ class Http2Connection:
         self._h2.ping(_PING_DRAIN)
         self.flush()
 
-    def traffic(self) -> tuple[int, int, int]:
-        """For --metrics: bytes written (requests are counted as any other)."""
-        return (self._written, 0, 0)
+    def traffic(self) -> tuple[int, int, int, int]:
+        """For --metrics: bytes written, and streams answered (each stream's request
+        is counted by method and status as any other)."""
+        return (self._written, 0, 0, self.answered)
 
     # -- frames out --------------------------------------------------------------
     def flush(self) -> None:

@@ -225,6 +225,7 @@ class Http2Stream:
     def answered(self, request: BaseRequest, keep_alive: bool | None) -> None:
         """The handler's answer is finished (its end said, or the stream reset)."""
         self.done = True
+        self._conn.answered += 1  # --metrics: keep-alive reuse
         if request.content is not EMPTY_STREAM:
             request.finish()  # closes the files post() spooled
         if not self._ended and self.is_open():

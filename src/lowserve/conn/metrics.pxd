@@ -14,9 +14,4 @@ cdef class RequestMetrics:
     cdef public double duration_sum
 
     @cython.locals(row=Py_ssize_t, status=Py_ssize_t, cls=Py_ssize_t, i=Py_ssize_t)
-    cpdef log(self, request, response, double time)
-
-cdef class RequestMetricsAndLog(RequestMetrics):
-    cdef public object inner
-
-    cpdef log(self, request, response, double time)
+    cpdef void record(self, request, response, double time)

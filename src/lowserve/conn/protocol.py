@@ -666,10 +666,17 @@ class HttpProtocol:
 
     def traffic(self) -> tuple[int, int, int, int, int]:
         """For --metrics, this connection's counts so far: bytes read, bytes written
-        (by what took it over too), requests answered, messages received and sent by
-        what took it over (a WebSocket)."""
-        written, received, sent = (0, 0, 0) if self._takeover is None else self._takeover.traffic()
-        return (self.bytes_in, self._output.written + written, self.served, received, sent)
+        (by what took it over too), requests answered (HTTP/2's streams included),
+        messages received and sent by what took it over (a WebSocket)."""
+        takeover = self._takeover
+        written, received, sent, answered = (0, 0, 0, 0) if takeover is None else takeover.traffic()
+        return (
+            self.bytes_in,
+            self._output.written + written,
+            self.served + answered,
+            received,
+            sent,
+        )
 
     def take_over(self, receiver: UpgradeReceiver) -> bytes:
         """Hand the transport to *receiver*; returns bytes already read past the head."""

@@ -29,9 +29,10 @@ class ProxyHeaderReader:
         self._refused = refused
         self._buffer = b""
 
-    def traffic(self) -> tuple[int, int, int]:
-        """Nothing written, no message (what it reads is the connection's count)."""
-        return (0, 0, 0)
+    def traffic(self) -> tuple[int, int, int, int]:
+        """Nothing written, no message or request (what it reads is the connection's
+        count)."""
+        return (0, 0, 0, 0)
 
     def data_received(self, data: bytes) -> None:
         buf = self._buffer = self._buffer + data

@@ -49,11 +49,11 @@ from . import tasks
 if TYPE_CHECKING:
     from ..api.request import BaseRequest
     from ..options import ServerOptions
+    from .metrics import RequestMetrics
     from .server import Server
 
 __all__ = ["Responder", "ResponderPort"]
 
-_clock = time.perf_counter
 _current_task = tasks.current_task
 _enter_task = tasks.enter_task
 _leave_task = tasks.leave_task
@@ -143,8 +143,10 @@ class Responder:
     """
 
     __slots__ = (
+        "_access",
         "_ctx",
         "_handler",
+        "_metrics",
         "_opts",
         "_port",
         "_server",
@@ -163,6 +165,10 @@ class Responder:
         self._server = server
         self._opts: ServerOptions = server.options
         self._handler: Callable[[BaseRequest], Awaitable[StreamResponse]] = server.request_handler
+        #: The access logger and --metrics' recorder (``Server.record_metrics``), or
+        #: None: read once, here, as aiohttp makes its access logger per connection.
+        self._access: Any = server.access_logger
+        self._metrics: RequestMetrics | None = server.metrics
         self._port = port
         self.loop = loop
         #: The request being answered, and whether its head has been written.
@@ -287,9 +293,13 @@ class Responder:
         the coroutine that finishes the job is returned for the task to await.
         """
         server = self._server
-        access = server.access_logger
-        # perf_counter, not loop.time(): uvloop's clock counts milliseconds (%D, %Tf)
-        start = _clock() if access is not None and access.enabled else 0.0
+        access = self._access
+        # perf_counter, not loop.time(): uvloop's clock counts milliseconds (%D, %Tf).
+        # Compiled, time.perf_counter is a C clock_gettime (see _ctime.pxd).
+        if self._metrics is not None or (access is not None and access.enabled):
+            start = time.perf_counter()
+        else:
+            start = 0.0
         try:
             coro = self._handler(request)
             if type(coro) is not CoroutineType:
@@ -319,7 +329,7 @@ class Responder:
                 if count == server.requests_limit:
                     server.requests_limit_reached()
                 if start:
-                    access.log(request, resp, _clock() - start)
+                    self._timed(request, resp, start)
                 self.request = None
                 self._port.answered(request, resp.will_keep_alive)
                 return None
@@ -365,6 +375,7 @@ class Responder:
         if isinstance(exc, HTTPException):
             if exc.status == 413:
                 exc.force_close()  # not worth draining a body known to be too large
+                self._server.count_refusal("413")  # --metrics: e.g. past client_max_size
             return exc
         if isinstance(exc, asyncio.CancelledError):
             self._server.logger.debug("Ignored premature client disconnection")  # aiohttp's
@@ -476,12 +487,24 @@ class Responder:
         if count == server.requests_limit:
             server.requests_limit_reached()
         if start:
-            access = server.access_logger
-            access.log(request, resp, _clock() - start)
+            self._timed(request, resp, start)
         self.request = None
         self._port.answered(
             request, resp.will_keep_alive if type(resp) is Response else bool(resp.keep_alive)
         )
+
+    def _timed(self, request: BaseRequest, resp: StreamResponse, start: float) -> None:
+        """Count an answered request (--metrics) and log it (the access log), *start*
+        being when its handler started: non-zero only when one of them is on."""
+        t = time.perf_counter() - start
+        metrics = self._metrics
+        access = self._access
+        if metrics is None:
+            access.log(request, resp, t)  # it was enabled when the request started
+            return
+        metrics.record(request, resp, t)
+        if access is not None and access.enabled:
+            access.log(request, resp, t)
 
     def _send(self, request: BaseRequest, resp: StreamResponse) -> bool:
         """Send an unprepared response: True when that is all (a ``Response`` leaves in

@@ -186,10 +186,11 @@ class Takeover:
         self.receiver.eof_received()
         return True
 
-    def traffic(self) -> tuple[int, int, int]:
-        """The receiver's --metrics counts (bytes written, messages in and out)."""
+    def traffic(self) -> tuple[int, int, int, int]:
+        """The receiver's --metrics counts (bytes written, messages in and out,
+        requests answered)."""
         receiver = self.receiver
-        return (0, 0, 0) if receiver is None else receiver.traffic()
+        return (0, 0, 0, 0) if receiver is None else receiver.traffic()
 
     def connection_lost(self, exc: BaseException | None) -> None:
         if self.receiver is not None:

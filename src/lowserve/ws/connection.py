@@ -716,9 +716,9 @@ class WSConnection:
             self._paused = False
             self.proto.resume_reading()
 
-    def traffic(self) -> tuple[int, int, int]:
-        """For --metrics: bytes written, data messages received and sent."""
-        return (self._written, self._received, self._sent)
+    def traffic(self) -> tuple[int, int, int, int]:
+        """For --metrics: bytes written, data messages received and sent (no request)."""
+        return (self._written, self._received, self._sent, 0)
 
     def write_data(self, first: int, data: bytes) -> bool:
         """Write one TEXT (0x81) or BINARY (0x82) frame; True if the caller should drain."""
