@@ -66,5 +66,11 @@ cdef class WSConnection:
 
     cpdef _push(self, msg)
 
+    cpdef object _ready(self)
+
+    cpdef object _woken(self)
+
+    cpdef object _take(self)
+
     @cython.locals(part=bytes, payload=bytes, tail=bytes)
     cpdef bint _add_fragment(self, data, bint fin)

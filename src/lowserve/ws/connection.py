@@ -650,27 +650,27 @@ class WSConnection:
         if self.proto.write_paused:
             await self.proto.drain()
 
-    async def next_message(self, timeout: float | None) -> WSMessage:
-        """The next message received, waiting up to *timeout* seconds (None: no limit)."""
+    def _ready(self) -> WSMessage | None:
+        """The message ``receive()`` answers without waiting, or None: it must wait."""
         if self._waiter is not None:
             raise RuntimeError("Concurrent call to receive() is not allowed")
         if self._close_read and self.ws.held_close is not None:
             return WS_CLOSING_MESSAGE  # the client closed; the handler has yet to reply
-        queue = self._queue
-        if not queue:
-            if self.closed and self.proto.transport is None:
-                return self._closed_seen()
-            waiter = self._waiter = self.proto.loop.create_future()
-            try:
-                if timeout is not None:
-                    await asyncio.wait_for(asyncio.shield(waiter), timeout)
-                else:
-                    await waiter
-            finally:
-                self._waiter = None
-            if not queue:  # close() from another task emptied it
-                return WS_CLOSING_MESSAGE if not self.closed else self._closed_seen()
-        msg = queue.popleft()
+        if self._queue:
+            return self._take()
+        if self.closed and self.proto.transport is None:
+            return self._closed_seen()
+        return None
+
+    def _woken(self) -> WSMessage:
+        """The message ``receive()`` answers once its wait is over."""
+        if not self._queue:  # close() from another task emptied it
+            return WS_CLOSING_MESSAGE if not self.closed else self._closed_seen()
+        return self._take()
+
+    def _take(self) -> WSMessage:
+        """The first queued message, taken by the handler."""
+        msg: WSMessage = self._queue.popleft()
         if self._paused:
             self.maybe_resume()
         mtype = msg.type
@@ -685,12 +685,41 @@ class WSConnection:
             return self._closed_seen()
         return msg
 
+    async def next_message(self, timeout: float | None) -> WSMessage:
+        """The next message received, waiting up to *timeout* seconds (None: no limit)."""
+        msg = self._ready()
+        if msg is not None:
+            return msg
+        waiter = self._waiter = self.proto.loop.create_future()
+        try:
+            if timeout is not None:
+                await asyncio.wait_for(asyncio.shield(waiter), timeout)
+            else:
+                await waiter
+        finally:
+            self._waiter = None
+        return self._woken()
+
     async def next_data(
         self, timeout: float | None, autoclose: bool, close_timeout: float
     ) -> WSMessage:
         """``async for``'s next message on an open connection: what
-        ``WebSocketResponse.receive()`` then ``__anext__`` do, in one coroutine."""
-        msg = await self.next_message(timeout)
+        ``WebSocketResponse.receive()`` then ``__anext__`` do, in one coroutine.
+
+        Without a timeout it waits here rather than in :meth:`next_message`: one
+        coroutine made and resumed per message instead of two (measured in the
+        round-6 table of bench/PROFILE.md)."""
+        msg = self._ready()
+        if msg is None:
+            if timeout is None:
+                waiter = self._waiter = self.proto.loop.create_future()
+                try:
+                    await waiter
+                finally:
+                    self._waiter = None
+                msg = self._woken()
+            else:
+                msg = await self.next_message(timeout)
         mtype = msg.type
         if mtype is _TEXT or mtype is _BINARY:
             return msg
