@@ -611,3 +611,17 @@ async def test_uploaded_files_are_closed_when_the_answer_cannot_be_sent() -> Non
     async with serve(handler) as s:
         assert await exchange(s.port, _upload([("a", b"x" * 100)])) == b""
         assert kept and all(f.file.closed for f in kept)
+
+
+def test_make_request_sets_what_the_constructor_sets() -> None:
+    """make_request (the connection's way to make a BaseRequest) leaves every field as
+    ``BaseRequest(...)`` with the same arguments does."""
+    from lowserve.api.request import make_request
+    from lowserve.api.streams import EMPTY_STREAM
+    from lowserve.wire.head import HttpVersion11
+
+    args = (object(), "GET", "/x?y=1", HttpVersion11, [(b"Host", b"a")], True, EMPTY_STREAM, 99)
+    made, built = make_request(*args), web.BaseRequest(*args)  # type: ignore[arg-type]
+    assert type(made) is web.BaseRequest
+    for name in web.BaseRequest.__slots__:
+        assert getattr(made, name) is getattr(built, name), name

@@ -287,3 +287,48 @@ async def test_a_slice_completes_no_more_requests_than_there_is_room_for(room: i
         assert len(sink.requests) - before <= room
         pos = end
     assert [r.path for r, _ in sink.requests] == [f"/{i}" for i in range(12)] + ["/b"]
+
+
+_V10, _V11 = "HttpVersion(major=1, minor=0)", "HttpVersion(major=1, minor=1)"
+
+
+@pytest.mark.parametrize(
+    ("pieces", "expected"),
+    [
+        # the version read off the request line (one head per feed) ...
+        (
+            [
+                b"GET /a HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+                b"GET /b HTTP/1.1\r\nHost: a\r\n\r\n",
+            ],
+            [_V10, _V11],
+        ),
+        # ... then asked of llhttp: a second head in the same data, a head split
+        # after its request line, data that begins with a trailer line ending like a version
+        ([b"GET /a HTTP/1.1\r\nHost: a\r\n\r\nGET /b HTTP/1.0\r\n\r\n"], [_V11, _V10]),
+        (
+            [
+                b"GET /a HTTP/1.0\r\nConnection: keep-alive\r\n",
+                b"\r\nGET /b HTTP/1.1\r\nHost: a\r\n\r\n",
+            ],
+            [_V10, _V11],
+        ),
+        (
+            [
+                b"POST /a HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n",
+                b"X: HTTP/1.1\r\n\r\nGET /b HTTP/1.0\r\n\r\n",
+            ],
+            [_V11, _V10],
+        ),
+    ],
+)
+async def test_each_request_gets_its_own_version(pieces: list[bytes], expected: list[str]) -> None:
+    """The version read off the first request line of the data is the first head's
+    only: a later head, or one whose line came in earlier data, asks llhttp."""
+    reader, sink = _reader()
+    for piece in pieces:
+        reader.feed(piece)
+    assert not sink.refusals
+    assert [(r.path, str(r.version)) for r, _ in sink.requests] == list(
+        zip(["/a", "/b"], expected, strict=True)
+    )

