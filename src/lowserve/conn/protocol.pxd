@@ -5,13 +5,12 @@
 cdef class HttpProtocol:
     cdef public object _deadlines
     cdef public object _deferred
-    cdef public object _error
+    cdef public object _ending
     cdef public object _flow
     cdef public bint _no_reuse
     cdef public object _opts
     cdef public object _output
     cdef public bint _paused
-    cdef public object _persist_end
     cdef public list _queue
     cdef public object _reader
     cdef public object _responder

@@ -8,9 +8,10 @@ requests and refusals out, through :meth:`HttpProtocol.request_received` and
 Its states, and what moves it between them, are :class:`~lowserve.conn.state.ConnState`'s;
 only :meth:`HttpProtocol._set_state` changes it, and notes when, for the one deadline
 that state has (:class:`~lowserve.conn.state.Deadlines`). Beside it: its write side
-(:class:`~lowserve.conn.output.Output`), what takes it over (:mod:`.takeover`: a
-WebSocket, HTTP/2, the PROXY header) and its progress watch
-(:class:`~lowserve.conn.flow.ProgressWatch`).
+(:class:`~lowserve.conn.output.Output`), how it stops carrying requests (the
+keep-alive verdict, refusals and the close: :class:`~lowserve.conn.ending.Ending`),
+what takes it over (:mod:`.takeover`: a WebSocket, HTTP/2, the PROXY header) and its
+progress watch (:class:`~lowserve.conn.flow.ProgressWatch`).
 
 Invariants:
 
@@ -22,17 +23,10 @@ Invariants:
   never reads costs the write buffer's high-water mark plus one response, not a
   response per request. ``send_timeout`` and ``min_send_rate`` bound the wait.
 * Reading is paused while either the pipeline queue is full or a body stream
-  holds more than ``read_bufsize`` unread bytes; :meth:`_update_reading` is the
+  holds more than ``read_bufsize`` unread bytes; :meth:`update_reading` is the
   one place that pauses and resumes the transport.
-* llhttp is strict but does not bound lines or count headers across TCP
-  segments; those limits are enforced by the reader, as are
-  ``Host`` on HTTP/1.1, duplicate singleton headers, HTTP/0.9 and transfer
-  codings other than chunked.
 * llhttp parses all it is given, so the queue bound is kept by giving it no
   more heads than there is room for (:meth:`HttpProtocol.feed`).
-* A malformed request is answered with a short text error and
-  ``Connection: close``, in order behind any response still owed, and logged
-  at debug level without a traceback.
 """
 
 from __future__ import annotations
@@ -42,11 +36,12 @@ import socket
 from typing import TYPE_CHECKING, cast
 
 from ..api.connection import UpgradeReceiver
-from ..api.exceptions import ClientDisconnectedError, RequestPayloadError
+from ..api.exceptions import ClientDisconnectedError
 from ..api.response import Response, StreamResponse
 from ..api.streams import EMPTY_STREAM
-from ..wire.errors import WireError, error_reply
+from ..wire.errors import WireError
 from ..wire.proxy import read_proxy_headers
+from .ending import Ending
 from .flow import ProgressWatch, WriteFlow
 from .output import Output
 from .reader import RequestReader
@@ -62,7 +57,6 @@ if TYPE_CHECKING:
 __all__ = ["ConnState", "HttpProtocol"]
 
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
-_DONE = WireError(0, "closed after its last answer")  # _error once a close lingers
 
 _IDLE, _HEAD, _BUSY, _LINGER = ConnState.IDLE, ConnState.HEAD, ConnState.BUSY, ConnState.LINGER
 _HELD = ConnState.HELD
@@ -70,8 +64,8 @@ _HELD = ConnState.HELD
 # (callgrind): the states read per request are module globals.
 _DISCARD, _UPGRADED = ConnState.DISCARD, ConnState.UPGRADED
 _CLOSED, _CLOSING, _REFUSING = ConnState.CLOSED, ConnState.CLOSING, ConnState.REFUSING
-_REFUSED, _PEER_CLOSED = PersistEnd.REFUSED, PersistEnd.PEER_CLOSED
-_CUT_SHORT, _DRAINING = PersistEnd.CUT_SHORT, PersistEnd.DRAINING
+_PEER_CLOSED, _CUT_SHORT = PersistEnd.PEER_CLOSED, PersistEnd.CUT_SHORT
+_DRAINING = PersistEnd.DRAINING
 
 
 class HttpProtocol:
@@ -85,13 +79,12 @@ class HttpProtocol:
     __slots__ = (
         "_deadlines",
         "_deferred",
-        "_error",
+        "_ending",
         "_flow",
         "_no_reuse",
         "_opts",
         "_output",
         "_paused",
-        "_persist_end",
         "_queue",
         "_reader",
         "_responder",
@@ -146,20 +139,17 @@ class HttpProtocol:
         self._deadlines = Deadlines(
             opts.keepalive_timeout, opts.header_read_timeout, opts.lingering_time
         )
-        #: Why no request is carried beyond those owed (None: keep-alive goes on); the
-        #: last owed answer says Connection: close. Only _end_persistence sets it.
-        self._persist_end: PersistEnd | None = None
         #: keepalive_timeout=0, as aiohttp: every answer closes its connection.
         self._no_reuse = not opts.keepalive_timeout
-        #: The refusal being answered; nothing more is parsed after it.
-        self._error: WireError | None = None
-        #: Reading is paused (see _update_reading).
+        #: Reading is paused (see update_reading).
         self._paused = False
         #: Writing's pause and drain, and the progress watch the sweeps consult.
         self._flow = WriteFlow()
         self._watch = ProgressWatch(server, self._flow)
         #: What the answers are written through.
         self._output = Output(self, server)
+        #: The keep-alive verdict, the refusal being answered, the close.
+        self._ending = Ending(self, server, self._reader, self._output)
         #: For --metrics (C integers, compiled: an addition each): bytes read (whatever
         #: took the connection over included) and requests answered; see traffic().
         self.bytes_in = self.served = 0
@@ -185,25 +175,13 @@ class HttpProtocol:
             body = self._reader.body
             reading = body is not None and not self._paused and not body.continue_pending
             err = self._watch.check(
-                now, body, reading, self.transport, self.peer, self._error is None
+                now, body, reading, self.transport, self.peer, self._ending.error is None
             )
             if err is not None:
-                self._wire_error(err)
-        state = self.state
-        deadline = self._deadlines.deadline(state, self._since)
-        if not deadline or now < deadline:
-            return
-        if state is _HEAD:
-            self._server.note_refusal(
-                "head-timeout", "request heads not received within header_read_timeout: 408"
-            )
-            self._reply_error(WireError(408, "request head not received in time"))
-        elif state in (_IDLE, _LINGER):
-            self.close()
-        elif state is _DISCARD and self.transport is not None:
-            self.transport.abort()
-        elif state is _REFUSING:
-            self._refuse_now()
+                self._ending.refuse(err)
+        deadline = self._deadlines.deadline(self.state, self._since)
+        if deadline and now >= deadline:
+            self._ending.timed_out(self.state)
 
     # -- asyncio.Protocol -----------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -225,8 +203,7 @@ class HttpProtocol:
         if not self._server.connection_made(self, fd):
             # Over capacity. Its descriptor must be free again soon: answer 503 as
             # soon as the request is read, and close at once (nothing is left unread).
-            self._error = WireError(503, "too many connections")
-            self._end_persistence(_REFUSED)
+            self._ending.over_capacity()
             self._set_state(_REFUSING)
             return
         self._set_state(_IDLE)
@@ -275,7 +252,7 @@ class HttpProtocol:
         if (self.state is _BUSY or self.state is _HELD) and not self._opts.handler_cancellation:
             # A half-closed client still gets its answers; then the connection closes.
             # (With handler_cancellation, EOF counts as a disconnect, as in aiohttp.)
-            self._end_persistence(_PEER_CLOSED)
+            self._ending.end(_PEER_CLOSED)
             return True
         return None
 
@@ -300,9 +277,9 @@ class HttpProtocol:
         takeover = self._takeover
         if takeover is not None and takeover.data_received(data):
             return
-        if self._error is not None or self.state is _CLOSED:
+        if self._ending.error is not None or self.state is _CLOSED:
             if self.state is _REFUSING:
-                self._refuse_now()
+                self._ending.refuse_now()
             return
         if self._unparsed is not None:
             self._unparsed += data
@@ -343,12 +320,12 @@ class HttpProtocol:
             room = limit - len(self._queue)
             if room <= 0:
                 self._unparsed = bytearray(data[pos:])
-                self._update_reading()
+                self.update_reading()
                 break
             end = self._reader.slice_end(data, pos, room)
             self.parse(data[pos:end] if pos or end < n else data)
             pos = end
-            if self._error is not None or self.transport is None:
+            if self._ending.error is not None or self.transport is None:
                 break
             if self._takeover is not None and self._takeover.tail is not None:
                 break
@@ -392,7 +369,7 @@ class HttpProtocol:
         if state is _BUSY or state is _HELD:
             self._queue.append(request)
             if len(self._queue) >= self._opts.max_pipeline:
-                self._update_reading()
+                self.update_reading()
         elif self._flow.paused:
             self._hold(request)
         elif after:
@@ -408,7 +385,7 @@ class HttpProtocol:
 
     def refuse(self, err: WireError) -> None:
         self._server.count_refusal(str(err.status))  # --metrics: refusals by status
-        self._wire_error(err)
+        self._ending.refuse(err)
 
     def _hold(self, request: BaseRequest) -> None:
         """Keep *request* for later: the peer is not reading what was sent (HELD).
@@ -483,7 +460,7 @@ class HttpProtocol:
             body.discard()
             self._reader.drop_body()
             self._set_state(_LINGER)
-            self._update_reading()
+            self.update_reading()
             return
         self._next()
 
@@ -500,11 +477,11 @@ class HttpProtocol:
                 return
             item = self._queue.pop(0)
             if isinstance(item, WireError):
-                self._reply_error(item)
+                self._ending.reply(item)
                 return
             self._set_state(_BUSY)
             self._responder.start(item)
-        elif self._persist_end is not None and self._persist_end is not _DRAINING:
+        elif (end := self._ending.persist_end) is not None and end is not _DRAINING:
             self.close()
             return
         else:
@@ -512,65 +489,42 @@ class HttpProtocol:
         if self._unparsed is not None:
             self._feed_unparsed()
         if self._paused:
-            self._update_reading()
+            self.update_reading()
 
-    # -- errors on the wire ---------------------------------------------------
-    def _wire_error(self, err: WireError) -> None:
-        """Refuse a malformed request: answer it in turn, then close."""
-        if self._error is not None:
-            return
-        self._error = err
-        self._end_persistence(_REFUSED)
-        reader = self._reader
-        reader.abandon_head()
-        self._server.logger.debug("bad request from %s: %s %s", self.peer, err.status, err.detail)
-        body = reader.take_body()
-        if body is not None:
-            # The fault is in a body that a handler reads (or will): its read raises,
-            # and the handler's answer (the status below, if it lets the error
-            # propagate) is the last on this connection. Nothing is parsed after it.
-            body.set_exception(RequestPayloadError(err.detail, err.status))
-            self._update_reading()
-            return
-        if self.state is _BUSY or self.state is _HELD:
-            self._queue.append(err)  # answered in turn, behind the requests before it
-            self._update_reading()
-        else:
-            self._reply_error(err)
+    # -- what the ending uses (EndingPort) -----------------------------------
+    def queue_refusal(self, err: WireError) -> bool:
+        """Queue the refusal *err* behind the answers still owed; False when none is."""
+        if self.state is not _BUSY and self.state is not _HELD:
+            return False
+        self._queue.append(err)
+        self.update_reading()
+        return True
 
-    def _refuse_now(self) -> None:
-        """REFUSING: write the 503 and close."""
-        transport = self.transport
+    def lingering(self) -> None:
+        """FIN is sent: read and drop what the client still sends."""
+        self._set_state(_DISCARD)
+        self.update_reading(body_full=False)
+
+    def closing(self) -> None:
+        """The transport is closing."""
         self._set_state(_CLOSING)
-        if transport is not None and not transport.is_closing() and self._error is not None:
-            reply = error_reply(self._error, self.server_header)
-            self._output.written += len(reply)
-            transport.write(reply)
-            transport.close()
-
-    def _reply_error(self, err: WireError) -> None:
-        if not self._output.send(error_reply(err, self.server_header)):
-            return
-        self._error = err
-        self._end_persistence(_REFUSED)
-        self.close()
 
     # -- flow control ---------------------------------------------------------
     def pause_for_body(self, paused: bool) -> None:
         """A body stream's buffer crossed its high (True) or low (False) water mark."""
-        self._update_reading(body_full=paused)
+        self.update_reading(body_full=paused)
 
     def pause_reading(self) -> None:
         """What took the connection over (a WebSocket) holds its input: its queue is full."""
         self._takeover_slot().hold(True)
-        self._update_reading()
+        self.update_reading()
 
     def resume_reading(self) -> None:
         """What took the connection over takes input again."""
         self._takeover_slot().hold(False)
-        self._update_reading()
+        self.update_reading()
 
-    def _update_reading(self, body_full: bool | None = None) -> None:
+    def update_reading(self, body_full: bool | None = None) -> None:
         """The one place that pauses and resumes reading from the socket."""
         transport = self.transport
         if transport is None:
@@ -588,9 +542,10 @@ class HttpProtocol:
                     s is not None and s.reading_paused
                     for s in (self._reader.body, request.content if request is not None else None)
                 )
+            end = self._ending.persist_end
             want_pause = (
                 body_full
-                or (self._persist_end is not None and self._persist_end is not _DRAINING)
+                or (end is not None and end is not _DRAINING)
                 or self._unparsed is not None
                 or len(self._queue) >= self._opts.max_pipeline
             )
@@ -627,7 +582,7 @@ class HttpProtocol:
 
     def may_keep_alive(self, request: BaseRequest) -> bool:
         """False when the connection cannot carry another request after this one."""
-        if self._no_reuse or (self._persist_end is not None and not self._queue):
+        if self._no_reuse or (self._ending.persist_end is not None and not self._queue):
             return False
         # A client still holding its body back (100-continue) cannot be drained.
         body = request.content
@@ -635,13 +590,7 @@ class HttpProtocol:
 
     def body_cut_short(self) -> None:
         """A response ended before its declared Content-Length: close after it."""
-        self._end_persistence(_CUT_SHORT)
-
-    def _end_persistence(self, why: PersistEnd) -> None:
-        """The one place keep-alive ends: no request beyond those owed is carried.
-        A reason that stops reading (any but DRAINING) overrides DRAINING."""
-        if self._persist_end is None or self._persist_end is _DRAINING:
-            self._persist_end = why
+        self._ending.end(_CUT_SHORT)
 
     def send_continue(self) -> None:
         """Send ``100 Continue``: the handler reads a body the client holds back."""
@@ -662,7 +611,7 @@ class HttpProtocol:
     def handed_over(self) -> None:
         """What is in the upgrade slot reads the connection from now on."""
         self._set_state(_UPGRADED)
-        self._update_reading(body_full=False)
+        self.update_reading(body_full=False)
 
     def traffic(self) -> tuple[int, int, int, int, int]:
         """For --metrics, this connection's counts so far: bytes read, bytes written
@@ -694,13 +643,9 @@ class HttpProtocol:
 
     # -- closing --------------------------------------------------------------
     def close_lingering(self) -> None:
-        """Close as after a refusal (see :meth:`close`): FIN, then the client's bytes
-        still in flight are read and dropped, so that they do not turn the last
-        frames sent (an HTTP/2 GOAWAY) into a reset."""
-        if self._error is None:
-            self._error = _DONE
-            self._end_persistence(_REFUSED)
-        self.close()
+        """Close as after a refusal: FIN, then the client's bytes still in flight are
+        read and dropped (:meth:`~lowserve.conn.ending.Ending.close_lingering`)."""
+        self._ending.close_lingering()
 
     def begin_shutdown(self) -> None:
         """Drain: answer what is owed and what arrives soon, each with ``Connection: close``.
@@ -712,9 +657,9 @@ class HttpProtocol:
         client may have a request on the way; a head arriving now gets that long. Only
         connections still idle then are closed, so no request that was sent is lost.
         """
-        if self._persist_end is not None:
+        if self._ending.persist_end is not None:
             return  # draining already, or no more requests will be read anyway
-        self._end_persistence(_DRAINING)
+        self._ending.end(_DRAINING)
         self._deadlines.drain(self._server.now, self._opts.drain_grace)
         if self.state is _UPGRADED and self._takeover is not None:
             self._takeover.shutdown()
@@ -740,36 +685,6 @@ class HttpProtocol:
             self.transport.abort()
 
     def close(self) -> None:
-        """Close after the bytes already written have been sent.
-
-        After a refusal (a bad request or body: ``_error``), or with a body still
-        arriving, the close lingers: FIN is sent, and what the client still sends is
-        read and dropped for a moment (DISCARD), so that its unread bytes do not turn
-        our answer into a RST.
-        """
-        if self.state is _CLOSED or self.state is _DISCARD:
-            return
-        transport = self.transport
-        if (
-            (self._error is not None or self._reader.body is not None)
-            and transport is not None
-            and not transport.is_closing()
-            and transport.can_write_eof()
-        ):
-            self._output.flush_out()
-            try:
-                transport.write_eof()
-            except OSError:  # the peer is gone already (ENOTCONN)
-                transport.abort()
-                return
-            if self._error is None:
-                self._error = _DONE  # nothing more is parsed: input is dropped
-                self._end_persistence(_REFUSED)
-            self._set_state(_DISCARD)
-            self._update_reading(body_full=False)
-            return
-        self._set_state(_CLOSING)
-        self._output.flush_out()
-        transport = self.transport
-        if transport is not None and not transport.is_closing():
-            transport.close()
+        """Close after the bytes already written have been sent (lingering after a
+        refusal: :meth:`~lowserve.conn.ending.Ending.close`)."""
+        self._ending.close()

@@ -41,9 +41,9 @@ class ConnState(enum.Enum):
 class PersistEnd(enum.Enum):
     """Why a connection carries no request beyond those it owes answers to.
 
-    ``HttpProtocol._end_persistence`` is the one place this is decided (as h11 keeps
-    one keep-alive verdict); every ``Connection`` header and the close that follows
-    the last answer read it.
+    ``Ending.end`` (:mod:`lowserve.conn.ending`) is the one place this is decided (as
+    h11 keeps one keep-alive verdict); every ``Connection`` header and the close that
+    follows the last answer read it.
     """
 
     #: a request was refused (a bad head or body, over capacity): nothing more is parsed
