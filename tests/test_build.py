@@ -152,6 +152,46 @@ def test_a_module_cimporting_a_stale_one_gives_way_too(tmp_path: Path) -> None:
     assert counts == "{'GET': [0, 1, 0, 0, 0]}"
 
 
+@pytest.mark.skipif(not _compiled_here(), reason="needs the compiled build")
+def test_a_stale_pipeline_takes_the_connection_to_source(tmp_path: Path) -> None:
+    """An edited pipeline.py runs as source, and so does protocol.py, whose compiled
+    copy types its pipeline and ending (its .pxd cimports them); a connection serves."""
+    assert _build._cimported("lowserve.conn.protocol") == [
+        "lowserve.conn.ending",
+        "lowserve.conn.pipeline",
+    ]
+    shutil.copytree(PACKAGE, tmp_path / "lowserve")
+    pipeline = tmp_path / "lowserve" / "conn" / "pipeline.py"
+    pipeline.write_text(pipeline.read_text() + "\nEDITED = True\n")
+    out = _run_in(
+        tmp_path,
+        "import lowserve.conn.protocol as p, lowserve.conn.ending as e\n"
+        "import lowserve._build as b\n"
+        "from lowserve import web\n"
+        "print(p.__file__.endswith('.py'), e.__file__.endswith('.py'), b.build())\n"
+        "async def h(r): return web.Response(text='OK')\n"
+        "class T:\n"
+        "    out = []\n"
+        "    def write(self, d): self.out.append(bytes(d))\n"
+        "    def get_extra_info(self, n, d=None): return d\n"
+        "    def is_closing(self): return False\n"
+        "import asyncio\n"
+        "async def main():\n"
+        "    conn = web.Server(h, access_log=None)()\n"
+        "    t = T(); conn.connection_made(t)\n"
+        "    conn.data_received(b'GET / HTTP/1.1\\r\\nHost: a\\r\\n\\r\\n')\n"
+        "    for _ in range(500):  # the answer leaves at the end of a loop iteration\n"
+        "        if t.out: break\n"
+        "        await asyncio.sleep(0.01)\n"
+        "    print(b''.join(t.out).split(b'\\r\\n')[0].decode())\n"
+        "asyncio.run(main())\n",
+    )
+    assert out.split("\n")[:2] == [
+        f"True False partly compiled ({len(_build.COMPILED) - 2} of {len(_build.COMPILED)} modules)",
+        "HTTP/1.1 200 OK",
+    ]
+
+
 def _run_in(path: Path, code: str) -> str:
     out = subprocess.run(
         [sys.executable, "-W", "ignore", "-c", code],

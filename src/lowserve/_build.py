@@ -37,8 +37,10 @@ __all__ = ["COMPILED", "build", "install", "pure_forced"]
 #: The modules setup.py compiles (read by setup.py as this literal tuple).
 COMPILED = (
     "lowserve.api.streams",
+    "lowserve.conn.ending",
     "lowserve.conn.metrics",
     "lowserve.conn.output",
+    "lowserve.conn.pipeline",
     "lowserve.conn.protocol",
     "lowserve.conn.reader",
     "lowserve.conn.responder",

@@ -183,18 +183,18 @@ async def _pipeline_in_memory(
     conn.connection_made(transport)  # type: ignore[arg-type]
     pos, sizes = 0, [5, 27, 54, 81, 300, 1000, 70000]
     longest = 0
-    while pos < len(stream) and not conn._paused:
+    while pos < len(stream) and not conn.reading_paused:
         size = sizes[pos % len(sizes)]
         conn.data_received(stream[pos : pos + size])
         pos += size
-        longest = max(longest, len(conn._queue))
-    assert conn._paused and longest == 4
+        longest = max(longest, len(conn._pipeline.queue))
+    assert conn.reading_paused and longest == 4
     gate.set()
     while pos < len(stream):  # the client sends the rest as reading resumes
-        await asyncio.wait_for(_until(lambda: not conn._paused), 5)
+        await asyncio.wait_for(_until(lambda: not conn.reading_paused), 5)
         conn.data_received(stream[pos : pos + 100])
         pos += 100
-        assert len(conn._queue) <= 4
+        assert len(conn._pipeline.queue) <= 4
     # Wait for the answers written, not for requests_count: an answer is counted when
     # it is queued, and leaves at the end of that loop iteration (Server.schedule_flush).
     await asyncio.wait_for(
@@ -291,9 +291,9 @@ async def test_random_streams_of_good_and_bad_requests_in_memory(
         pos = 0
         while pos < len(stream) and conn.transport is not None:
             for _ in range(3):
-                if conn._paused:
+                if conn.reading_paused:
                     await asyncio.sleep(0)
-            if conn._paused:
+            if conn.reading_paused:
                 break
             size = rnd.randint(1, 200)
             conn.data_received(stream[pos : pos + size])

@@ -74,8 +74,8 @@ async def test_pipeline_queue_bounded_pauses_reading() -> None:
             if seen:
                 break
         [conn] = s.server.connections
-        assert len(conn._queue) <= 2
-        assert conn._paused
+        assert len(conn._pipeline.queue) <= 2
+        assert conn.reading_paused
         release.set()
         out = parse_responses(await task)
         assert len(out) == 41
@@ -193,11 +193,11 @@ async def test_read_flow_control_pauses_on_large_body() -> None:
         await asyncio.wait_for(got.wait(), 5)
         [conn] = s.server.connections
         deadline = asyncio.get_running_loop().time() + 5
-        while not conn._paused:  # the server stops reading: the body is not buffered whole
+        while not conn.reading_paused:  # the server stops reading: the body is not buffered whole
             assert asyncio.get_running_loop().time() < deadline
             await asyncio.sleep(0.01)
         await asyncio.sleep(0.1)  # and stays stopped
-        assert conn._paused
+        assert conn.reading_paused
         assert conn._responder.request is not None
         assert conn._responder.request.content._size < 4 * 65536 + 262144
         proceed.set()

@@ -373,13 +373,13 @@ async def test_a_full_queue_pauses_reading_through_the_connection() -> None:
     conn.data_received((HANDSHAKE + "\r\n").encode())
     await asyncio.wait_for(prepared.wait(), 5)
     conn.data_received(b"".join(frame(1, b"%d" % i) for i in range(100)))
-    assert transport.paused and conn._paused and transport.pauses == 1
+    assert transport.paused and conn.reading_paused and transport.pauses == 1
     conn.pause_for_body(False)  # no other input resumes an upgraded connection
     assert transport.paused
     go.set()
     await asyncio.wait_for(read_all.wait(), 5)
     assert got == [str(i) for i in range(100)]
-    assert not transport.paused and not conn._paused
+    assert not transport.paused and not conn.reading_paused
     conn.data_received(close())
     await asyncio.wait_for(done.wait(), 5)
     conn.connection_lost(None)

@@ -6,27 +6,17 @@ requests and refusals out, through :meth:`HttpProtocol.request_received` and
 (this connection is its :class:`~lowserve.conn.responder.ResponderPort`).
 
 Its states, and what moves it between them, are :class:`~lowserve.conn.state.ConnState`'s;
-only :meth:`HttpProtocol._set_state` changes it, and notes when, for the one deadline
-that state has (:class:`~lowserve.conn.state.Deadlines`). Beside it: its write side
+only :meth:`HttpProtocol.set_state` changes it, and notes when, for the one deadline
+that state has (:class:`~lowserve.conn.state.Deadlines`). Beside it: which request
+starts when (:class:`~lowserve.conn.pipeline.Pipeline`), its write side
 (:class:`~lowserve.conn.output.Output`), how it stops carrying requests (the
 keep-alive verdict, refusals and the close: :class:`~lowserve.conn.ending.Ending`),
 what takes it over (:mod:`.takeover`: a WebSocket, HTTP/2, the PROXY header) and its
 progress watch (:class:`~lowserve.conn.flow.ProgressWatch`).
 
-Invariants:
-
-* Requests are answered in the order they arrived. While a handler runs, the
-  parser keeps reading: later requests wait in ``_queue`` (at most
-  ``max_pipeline``; past that, reading pauses).
-* While writing is paused (the peer is not reading), no request is started: the
-  connection is HELD and later requests queue, so a client that pipelines and
-  never reads costs the write buffer's high-water mark plus one response, not a
-  response per request. ``send_timeout`` and ``min_send_rate`` bound the wait.
-* Reading is paused while either the pipeline queue is full or a body stream
-  holds more than ``read_bufsize`` unread bytes; :meth:`update_reading` is the
-  one place that pauses and resumes the transport.
-* llhttp parses all it is given, so the queue bound is kept by giving it no
-  more heads than there is room for (:meth:`HttpProtocol.feed`).
+Invariant: reading is paused while the pipeline queue is full, input is held back,
+a body stream holds more than ``read_bufsize`` unread bytes, or keep-alive has
+ended; :meth:`update_reading` is the one place that pauses and resumes the transport.
 """
 
 from __future__ import annotations
@@ -44,6 +34,7 @@ from ..wire.proxy import read_proxy_headers
 from .ending import Ending
 from .flow import ProgressWatch, WriteFlow
 from .output import Output
+from .pipeline import Pipeline
 from .reader import RequestReader
 from .responder import Responder
 from .state import ConnState, Deadlines, PersistEnd
@@ -78,27 +69,25 @@ class HttpProtocol:
 
     __slots__ = (
         "_deadlines",
-        "_deferred",
         "_ending",
         "_flow",
         "_no_reuse",
         "_opts",
         "_output",
-        "_paused",
-        "_queue",
+        "_pipeline",
         "_reader",
         "_responder",
         "_server",
         "_since",
         "_takeover",
         "_trust_proxy",
-        "_unparsed",
         "_watch",
         "bytes_in",
         "client_eof",
         "is_tls",
         "loop",
         "peer",
+        "reading_paused",
         "served",
         "server_header",
         "state",
@@ -112,7 +101,7 @@ class HttpProtocol:
         self.loop = loop
         self.transport: asyncio.Transport | None = None
         self.peer: str | None = None
-        #: Where the connection is; only ``_set_state`` changes it.
+        #: Where the connection is; only ``set_state`` changes it.
         self.state = ConnState.IDLE
         #: Runs each request's handler and answers it (this is its port).
         self._responder = Responder(server, loop, self)
@@ -120,14 +109,6 @@ class HttpProtocol:
         self._reader = RequestReader(self, opts, server.request_factory)
         #: Proxy headers from this peer are believed (set once connected).
         self._trust_proxy = False
-        #: Requests (or refusals) waiting behind the one being answered, at most
-        #: ``max_pipeline``; bytes held back while that queue is full; a request
-        #: whose body was still arriving when its segment ended. The queue is a list:
-        #: an empty deque holds 760 bytes, an empty list 56, on every idle connection;
-        #: pop(0) moves at most max_pipeline pointers.
-        self._queue: list[BaseRequest | WireError] = []
-        self._unparsed: bytearray | None = None
-        self._deferred: BaseRequest | None = None
         #: What takes the connection over, or an upgrade request not yet answered
         #: (None for plain HTTP/1.1; see _takeover_slot).
         self._takeover: Takeover | None = None
@@ -142,7 +123,7 @@ class HttpProtocol:
         #: keepalive_timeout=0, as aiohttp: every answer closes its connection.
         self._no_reuse = not opts.keepalive_timeout
         #: Reading is paused (see update_reading).
-        self._paused = False
+        self.reading_paused = False
         #: Writing's pause and drain, and the progress watch the sweeps consult.
         self._flow = WriteFlow()
         self._watch = ProgressWatch(server, self._flow)
@@ -150,6 +131,10 @@ class HttpProtocol:
         self._output = Output(self, server)
         #: The keep-alive verdict, the refusal being answered, the close.
         self._ending = Ending(self, server, self._reader, self._output)
+        #: Which request starts when; what waits.
+        self._pipeline = Pipeline(
+            self, opts, self._reader, self._responder, self._flow, self._ending
+        )
         #: For --metrics (C integers, compiled: an addition each): bytes read (whatever
         #: took the connection over included) and requests answered; see traffic().
         self.bytes_in = self.served = 0
@@ -158,7 +143,7 @@ class HttpProtocol:
         return f"<HttpProtocol {self.peer} {self.state.value}>"
 
     # -- state ----------------------------------------------------------------
-    def _set_state(self, state: ConnState) -> None:
+    def set_state(self, state: ConnState) -> None:
         """The one place the connection state changes; notes when, from the server's
         coarse clock (advanced by its sweeper: no clock read), so that the sweeper can
         judge the state's deadline (:class:`~lowserve.conn.state.Deadlines`)."""
@@ -173,7 +158,7 @@ class HttpProtocol:
             return
         if self._reader.body is not None or self._flow.paused:
             body = self._reader.body
-            reading = body is not None and not self._paused and not body.continue_pending
+            reading = body is not None and not self.reading_paused and not body.continue_pending
             err = self._watch.check(
                 now, body, reading, self.transport, self.peer, self._ending.error is None
             )
@@ -204,9 +189,9 @@ class HttpProtocol:
             # Over capacity. Its descriptor must be free again soon: answer 503 as
             # soon as the request is read, and close at once (nothing is left unread).
             self._ending.over_capacity()
-            self._set_state(_REFUSING)
+            self.set_state(_REFUSING)
             return
-        self._set_state(_IDLE)
+        self.set_state(_IDLE)
         if self.is_tls and opts.http2:
             ssl_object = transport.get_extra_info("ssl_object")
             if ssl_object is not None and ssl_object.selected_alpn_protocol() == "h2":
@@ -215,21 +200,18 @@ class HttpProtocol:
         if opts.proxy_protocol:
             if not self._takeover_slot().read_proxy_header():
                 return
-            self._set_state(_HEAD)  # the header-read timeout runs
+            self.set_state(_HEAD)  # the header-read timeout runs
         if self._server.shutting_down:
             self.begin_shutdown()  # accepted as the listener closed: answer once, then close
 
     def connection_lost(self, exc: BaseException | None) -> None:
-        self._set_state(_CLOSED)
+        self.set_state(_CLOSED)
         self._server.connection_lost(self)
         err = ClientDisconnectedError("Connection lost")
         body = self._reader.body
         if body is not None:
             body.set_exception(err)
-        for item in self._queue:
-            if not isinstance(item, WireError):
-                item.content.set_exception(err)
-        self._queue.clear()
+        self._pipeline.lost(err)
         req = self._responder.request
         if req is not None and req.content is not body:
             req.content.set_exception(err)
@@ -270,7 +252,7 @@ class HttpProtocol:
         if self._takeover is not None and self._takeover.resume_writing():
             return
         if self.state is _HELD:
-            self._next()  # the peer reads again: the requests it sent are answered
+            self._pipeline.advance()  # the peer reads again: the requests it sent are answered
 
     def data_received(self, data: bytes) -> None:
         self.bytes_in += len(data)
@@ -281,20 +263,21 @@ class HttpProtocol:
             if self.state is _REFUSING:
                 self._ending.refuse_now()
             return
-        if self._unparsed is not None:
-            self._unparsed += data
+        pipeline = self._pipeline
+        if pipeline.unparsed is not None:
+            pipeline.hold_back(data)
             return
         # Every head ends with an empty line, so at most count + 1 requests can complete
         # in this data: if that fits, the pipeline queue cannot overflow. Body bytes
         # still due are not searched (scanning an upload costs more than parsing it).
         left = self._reader.body_left
         if not left:
-            fits = data.count(b"\r\n\r\n") + len(self._queue) < self._opts.max_pipeline
+            fits = data.count(b"\r\n\r\n") + len(pipeline.queue) < self._opts.max_pipeline
         elif left >= len(data):
             fits = True
         else:
             heads = data.count(b"\r\n\r\n", left if left > 0 else 0)
-            fits = heads + len(self._queue) < self._opts.max_pipeline
+            fits = heads + len(pipeline.queue) < self._opts.max_pipeline
         if fits:
             # _parse, inline: one call less per read (about 1% of a hello request's
             # instructions, measured with callgrind).
@@ -303,42 +286,33 @@ class HttpProtocol:
             if tail is not None:
                 self._stopped_at_upgrade(tail)
             elif reader.in_head and self.state is _IDLE:
-                self._set_state(_HEAD)
-            if self._deferred is not None:
-                self._start_deferred()
+                self.set_state(_HEAD)
+            if pipeline.deferred is not None:
+                pipeline.start_deferred()
         else:
-            self.feed(data)
+            pipeline.feed(data)
 
     def feed(self, data: bytes) -> None:
-        """Feed pipelined bytes no faster than the queue has room for them (in slices
-        the reader cuts: :meth:`~lowserve.conn.reader.RequestReader.slice_end`). Once
-        the queue is full the rest waits in ``_unparsed`` (and reading pauses) until it
-        drains."""
-        limit = self._opts.max_pipeline
-        pos, n = 0, len(data)
-        while pos < n:
-            room = limit - len(self._queue)
-            if room <= 0:
-                self._unparsed = bytearray(data[pos:])
-                self.update_reading()
-                break
-            end = self._reader.slice_end(data, pos, room)
-            self.parse(data[pos:end] if pos or end < n else data)
-            pos = end
-            if self._ending.error is not None or self.transport is None:
-                break
-            if self._takeover is not None and self._takeover.tail is not None:
-                break
-        self._start_deferred()
+        """Feed input in slices that keep the pipeline queue's bound (the takeover's
+        held bytes, once an upgrade is declined): :meth:`Pipeline.feed`."""
+        self._pipeline.feed(data)
 
-    def parse(self, data: bytes) -> None:
-        """Hand *data* to the reader (data_received does the same, inline)."""
+    def parse(self, data: bytes) -> bool:
+        """Hand *data* to the reader (data_received does the same, inline); False once
+        nothing more is to be parsed now (a refusal, the transport gone, or an upgrade
+        head waiting for its handler)."""
         reader = self._reader
         tail = reader.feed(data)
         if tail is not None:
             self._stopped_at_upgrade(tail)
         elif reader.in_head and self.state is _IDLE:
-            self._set_state(_HEAD)  # a head is still arriving: its timeout runs
+            self.set_state(_HEAD)  # a head is still arriving: its timeout runs
+        takeover = self._takeover
+        return (
+            self._ending.error is None
+            and self.transport is not None
+            and (takeover is None or takeover.tail is None)
+        )
 
     def _stopped_at_upgrade(self, tail: bytes | memoryview) -> None:
         """llhttp stopped after an upgrade head (or HTTP/2's preface): the takeover
@@ -365,58 +339,19 @@ class HttpProtocol:
         """Answer *request* now, or queue it behind the one in flight (or held)."""
         if self._trust_proxy:
             request.set_forwarded(*read_proxy_headers(request.raw_headers))
-        state = self.state
-        if state is _BUSY or state is _HELD:
-            self._queue.append(request)
-            if len(self._queue) >= self._opts.max_pipeline:
-                self.update_reading()
-        elif self._flow.paused:
-            self._hold(request)
-        elif after:
-            self._set_state(_BUSY)  # started once this segment is read (_start_deferred)
-            self._deferred = request
-        else:
-            self._set_state(_BUSY)
-            self._responder.start(request)
+        self._pipeline.received(request, after, self.state)
+
+    def body_complete(self) -> None:
+        """A body has all arrived: its request starts if it waits for that."""
+        self._pipeline.start_deferred()
 
     def body_dropped(self) -> None:
         if self.state is _LINGER:
-            self._next()
+            self._pipeline.advance()
 
     def refuse(self, err: WireError) -> None:
         self._server.count_refusal(str(err.status))  # --metrics: refusals by status
         self._ending.refuse(err)
-
-    def _hold(self, request: BaseRequest) -> None:
-        """Keep *request* for later: the peer is not reading what was sent (HELD).
-
-        Answering it now would add a response to a write buffer that is already over
-        its high-water mark: a client that pipelines and never reads would grow this
-        process's memory by a response per request. ``resume_writing`` starts it.
-        """
-        self._queue.append(request)
-        self._set_state(_HELD)
-
-    def _start_deferred(self) -> None:
-        """Start the request whose body was still arriving when its segment ended."""
-        deferred = self._deferred
-        if deferred is not None:
-            self._deferred = None
-            if self._flow.paused:
-                self._hold(deferred)
-            else:
-                self._set_state(_BUSY)
-                self._responder.start(deferred)
-
-    #: The reader's word that a body has all arrived: start its request if it waits
-    #: for that (read() then does not wait). Bound as one method: a call less.
-    body_complete = _start_deferred
-
-    def _feed_unparsed(self) -> None:
-        """Read the bytes held back while the pipeline queue was full."""
-        unparsed, self._unparsed = self._unparsed, None
-        if unparsed is not None:
-            self.feed(bytes(unparsed))
 
     # -- what the responder uses (ResponderPort) -----------------------------
     def send_whole(self, request: BaseRequest, resp: Response) -> bool:
@@ -446,7 +381,7 @@ class HttpProtocol:
         if takeover is not None and request is takeover.request:
             tail = takeover.answered()
             if tail:
-                self._unparsed = tail  # HTTP again: parsed once this answer is done
+                self._pipeline.hold_back(tail)  # HTTP again: parsed once this answer is done
             if takeover.idle:
                 self._takeover = None
         if self.state is _UPGRADED:
@@ -459,55 +394,24 @@ class HttpProtocol:
             # Discard the rest of the unread body so the next request can be parsed.
             body.discard()
             self._reader.drop_body()
-            self._set_state(_LINGER)
+            self.set_state(_LINGER)
             self.update_reading()
             return
-        self._next()
-
-    def _next(self) -> None:
-        """After an answer: start the next request queued, or wait for one.
-
-        While the peer is not reading (writing paused) nothing more is started: the
-        connection is HELD until ``resume_writing`` calls this again, so the write
-        buffer holds at most one response past its high-water mark.
-        """
-        if self._queue:
-            if self._flow.paused:
-                self._set_state(_HELD)
-                return
-            item = self._queue.pop(0)
-            if isinstance(item, WireError):
-                self._ending.reply(item)
-                return
-            self._set_state(_BUSY)
-            self._responder.start(item)
-        elif (end := self._ending.persist_end) is not None and end is not _DRAINING:
-            self.close()
-            return
-        else:
-            self._set_state(_HEAD if self._reader.in_head else _IDLE)
-        if self._unparsed is not None:
-            self._feed_unparsed()
-        if self._paused:
-            self.update_reading()
+        self._pipeline.advance()
 
     # -- what the ending uses (EndingPort) -----------------------------------
     def queue_refusal(self, err: WireError) -> bool:
         """Queue the refusal *err* behind the answers still owed; False when none is."""
-        if self.state is not _BUSY and self.state is not _HELD:
-            return False
-        self._queue.append(err)
-        self.update_reading()
-        return True
+        return self._pipeline.queue_refusal(err)
 
     def lingering(self) -> None:
         """FIN is sent: read and drop what the client still sends."""
-        self._set_state(_DISCARD)
+        self.set_state(_DISCARD)
         self.update_reading(body_full=False)
 
     def closing(self) -> None:
         """The transport is closing."""
-        self._set_state(_CLOSING)
+        self.set_state(_CLOSING)
 
     # -- flow control ---------------------------------------------------------
     def pause_for_body(self, paused: bool) -> None:
@@ -546,14 +450,14 @@ class HttpProtocol:
             want_pause = (
                 body_full
                 or (end is not None and end is not _DRAINING)
-                or self._unparsed is not None
-                or len(self._queue) >= self._opts.max_pipeline
+                or self._pipeline.unparsed is not None
+                or len(self._pipeline.queue) >= self._opts.max_pipeline
             )
-        if want_pause and not self._paused:
-            self._paused = True
+        if want_pause and not self.reading_paused:
+            self.reading_paused = True
             transport.pause_reading()
-        elif not want_pause and self._paused:
-            self._paused = False
+        elif not want_pause and self.reading_paused:
+            self.reading_paused = False
             transport.resume_reading()
 
     @property
@@ -582,7 +486,7 @@ class HttpProtocol:
 
     def may_keep_alive(self, request: BaseRequest) -> bool:
         """False when the connection cannot carry another request after this one."""
-        if self._no_reuse or (self._ending.persist_end is not None and not self._queue):
+        if self._no_reuse or (self._ending.persist_end is not None and not self._pipeline.queue):
             return False
         # A client still holding its body back (100-continue) cannot be drained.
         body = request.content
@@ -604,13 +508,13 @@ class HttpProtocol:
         self._takeover = None
         if client is not None:
             self.peer = client
-        self._set_state(_IDLE)
+        self.set_state(_IDLE)
         if rest:
             self.data_received(rest)
 
     def handed_over(self) -> None:
         """What is in the upgrade slot reads the connection from now on."""
-        self._set_state(_UPGRADED)
+        self.set_state(_UPGRADED)
         self.update_reading(body_full=False)
 
     def traffic(self) -> tuple[int, int, int, int, int]:
@@ -637,7 +541,7 @@ class HttpProtocol:
 
     def abort(self) -> None:
         """Drop the connection at once (a PROXY header refused)."""
-        self._set_state(_CLOSING)
+        self.set_state(_CLOSING)
         if self.transport is not None:
             self.transport.abort()
 

@@ -1,6 +1,6 @@
 """Connection states, written out by name.
 
-``HttpProtocol._set_state`` is the one place a connection's state changes; each
+``HttpProtocol.set_state`` is the one place a connection's state changes; each
 state that waits on the peer has one deadline (:class:`Deadlines`). How an HTTP/1.1
 connection moves::
 
@@ -66,7 +66,7 @@ _DISCARD, _REFUSING = ConnState.DISCARD, ConnState.REFUSING
 class Deadlines:
     """When each waiting state of one HTTP/1.1 connection times out.
 
-    The connection notes when its state began (``HttpProtocol._set_state``, from the
+    The connection notes when its state began (``HttpProtocol.set_state``, from the
     server's coarse clock); the sweeper asks :meth:`deadline` whether that state has
     outlived its timeout. So a state change costs a store, and no arithmetic.
     """
