@@ -2,7 +2,9 @@
 
 One sweeper callback per server, about once a second (sooner for short
 timeouts), checks every connection's deadline: no timer handle is created or
-cancelled per request.
+cancelled per request. A pass checks at most ``SWEEP_SLICE`` connections per turn of
+the loop and goes on in the next turns, so its stall stays bounded however many
+connections are open.
 """
 
 from __future__ import annotations
@@ -36,6 +38,10 @@ __all__ = ["Server"]
 log = logging.getLogger("lowserve.server")
 
 _FD_RESERVE = 16  # descriptors kept free for accept(), files, and the loop itself
+#: Connections a sweep checks per turn of the loop: ~1.3 µs each (measured in memory,
+#: loaded machine), so a turn's share stays ~1 ms; one pass over 10,000 idle
+#: connections was a 13 ms stall.
+SWEEP_SLICE = 1000
 _WARN_EVERY = 10.0  # seconds between two WARNING lines about one kind of refusal
 #: The per-connection counts a server totals (``Server.traffic``).
 _TRAFFIC = (
@@ -89,7 +95,8 @@ class Server:
         #: Protocols made for an accepted socket whose connection_made has not run yet
         #: (the loop calls it an iteration later, or after a TLS handshake).
         self._unmade = 0
-        self._sweeper: asyncio.TimerHandle | None = None
+        #: The sweep's next callback: the timer of the next pass, or the rest of this one.
+        self._sweeper: asyncio.Handle | None = None
         self._to_flush: list[Flushable] = []
         self._all_closed: asyncio.Event | None = None
         #: True once a graceful stop has begun (read by every connection, so a plain
@@ -242,8 +249,24 @@ class Server:
         lag = now - self._sweep_due
         if lag > self.loop_lag:
             self.loop_lag = lag
-        for conn in list(self._connections):
-            conn.check_timeout(now)
+        self._sweep_slice(list(self._connections), 0, now)
+
+    def _sweep_slice(self, conns: list[HttpProtocol], start: int, now: float) -> None:
+        """Check *conns* from *start*, ``SWEEP_SLICE`` of them, then the rest next turn
+        (skipping those lost since the pass began)."""
+        end = start + SWEEP_SLICE
+        if start == 0 and end >= len(conns):
+            for conn in conns:
+                conn.check_timeout(now)
+        else:
+            registered = self._connections
+            for conn in conns[start:end]:
+                if conn in registered:
+                    conn.check_timeout(now)
+            if end < len(conns):
+                assert self._loop is not None
+                self._sweeper = self._loop.call_soon(self._sweep_slice, conns, end, now)
+                return
         if self._connections:
             self._schedule_sweep()
         else:
