@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import resource
 import socket
@@ -303,6 +304,52 @@ def test_a_descriptor_uvloop_did_not_take_is_closed() -> None:
     first, expected, open_now = uvloop.run(asyncio.wait_for(main(), 20))
     assert first == b""
     assert open_now == expected
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts /proc/self/fd")
+def test_a_uvloop_that_refuses_bare_descriptors_gets_socket_objects_and_loses_nobody(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A later uvloop that asks more of a socket than _Accepted offers (here: fileno()
+    # refused before uvloop took the descriptor) must not cost a connection: that one
+    # and every later one go through a socket.socket, with one WARNING.
+    import uvloop
+
+    class Refused(listening._Accepted):  # the carrier under test
+        __slots__ = ()
+
+        def fileno(self) -> int:
+            raise TypeError("a socket.socket is required")
+
+    monkeypatch.setattr(listening, "_Accepted", Refused)
+
+    async def main() -> tuple[list[bytes], int, int]:
+        loop = asyncio.get_running_loop()
+        server = web.Server(_hello, access_log=None)
+        server.bind_loop(loop)
+        listener = socket.create_server(("127.0.0.1", 0))
+        listener.setblocking(False)
+        before = _open_descriptors()
+        acceptor = listening.BurstAcceptor(loop, listener, server, None, 16)
+        port = listener.getsockname()[1]
+        try:
+            answers = [await loop.run_in_executor(None, _one_exchange, port) for _ in range(3)]
+            for _ in range(200):  # until the server saw every close
+                if _open_descriptors() == before + 1:
+                    break
+                await asyncio.sleep(0.01)
+            open_now = _open_descriptors()
+        finally:
+            acceptor.close()
+            listener.close()
+        return answers, before + 1, open_now  # +1: the acceptor's duplicate
+
+    with caplog.at_level(logging.WARNING, logger="lowserve"):
+        answers, expected, open_now = uvloop.run(asyncio.wait_for(main(), 20))
+    assert all(a.startswith(b"HTTP/1.1 200 OK") and a.endswith(b"hi") for a in answers)
+    assert open_now == expected
+    refusals = [r for r in caplog.records if "refused a bare accepted descriptor" in r.message]
+    assert len(refusals) == 1
 
 
 def _one_exchange(port: int) -> bytes:

@@ -195,8 +195,8 @@ class BurstAcceptor:
         sock = self._sock
         if sock is None:
             return
-        carrier = self._carrier
         for _ in range(self._burst):
+            carrier = self._carrier  # per accept: a refused carrier is dropped mid-burst
             try:
                 if carrier is not None:
                     # The bare descriptor: no socket.socket made (see _Accepted).
@@ -254,6 +254,21 @@ class BurstAcceptor:
         try:
             waiting = coro.send(None)
         except StopIteration:
+            return
+        except (TypeError, AttributeError) as exc:
+            if carrier.taken:
+                log.debug("accepted connection failed before it was made: %r", exc)
+                return
+            # This uvloop wants more of a socket than _Accepted offers (a version after
+            # the one it was written against): socket objects from now on, and this
+            # connection served through one, so the change loses nobody.
+            log.warning(
+                "uvloop refused a bare accepted descriptor (%r); "
+                "accepting socket objects from now on",
+                exc,
+            )
+            self._carrier = None
+            self._connect(socket.socket(fileno=fd))
             return
         except Exception as exc:
             if not carrier.taken:
