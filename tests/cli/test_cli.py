@@ -509,6 +509,27 @@ def test_curl_against_the_command(app_dir: Path) -> None:
         assert out.startswith("HTTP/1.1 200 OK") and '"path": "/c"' in out
 
 
+def test_a_worker_freezes_what_start_up_made(app_dir: Path) -> None:
+    # The worker moves its start-up objects out of the collector's generations
+    # (gc.freeze), so a full collection in the first burst no longer walks them.
+    (app_dir / "frozen.py").write_text(
+        textwrap.dedent(
+            """
+            import gc
+            from lowserve import web
+
+            async def handler(request):
+                return web.Response(text=str(gc.get_freeze_count()))
+            """
+        )
+    )
+    port = free_port()
+    with serving("frozen:handler", "--no-access-log", cwd=app_dir, port=port):
+        status, body = get(port)
+    assert status == 200
+    assert int(body) > 1000  # lowserve's and the handler's modules, at least
+
+
 def test_reload_picks_up_edit(app_dir: Path) -> None:
 
     port = free_port()
