@@ -485,7 +485,8 @@ def main() -> None:
         sys.exit("error: wrk is not installed (apt-get install wrk)")
     if any(n.startswith("h2-") for n in args.scenario or SCENARIOS) and not shutil.which("h2load"):
         sys.exit("error: h2load is not installed (apt-get install nghttp2-client)")
-    servers = args.peer or peers()
+    # The floor is added per scenario below: a --peer floor would run it twice.
+    servers = [p for p in (args.peer or peers()) if p != "floor"]
     args.load = [os.getloadavg()[0]]  # the machine's load, reported beside the figures
     results: dict[str, dict[str, Run]] = {}
     tmp = Path(tempfile.mkdtemp())
