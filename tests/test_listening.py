@@ -224,6 +224,16 @@ def _open_descriptors() -> int:
     return count
 
 
+async def _settled_descriptors(expected: int) -> int:
+    """This process's open sockets once they number *expected* (the server saw every
+    close), or as they are after 2 s, for the caller to assert."""
+    for _ in range(200):
+        if (count := _open_descriptors()) == expected:
+            return count
+        await asyncio.sleep(0.01)
+    return _open_descriptors()
+
+
 @pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts /proc/self/fd")
 def test_descriptors_accepted_in_a_burst_are_closed_with_their_connections() -> None:
     # uvloop takes each descriptor without a socket.socket: libuv must close every one
@@ -253,11 +263,7 @@ def test_descriptors_accepted_in_a_burst_are_closed_with_their_connections() -> 
             return answers
 
         answers = await loop.run_in_executor(None, clients)
-        for _ in range(200):  # until the server saw every close
-            if _open_descriptors() == before:
-                break
-            await asyncio.sleep(0.01)
-        after = _open_descriptors()
+        after = await _settled_descriptors(before)
         await runner.cleanup()
         return before, after, answers
 
@@ -334,11 +340,7 @@ def test_a_uvloop_that_refuses_bare_descriptors_gets_socket_objects_and_loses_no
         port = listener.getsockname()[1]
         try:
             answers = [await loop.run_in_executor(None, _one_exchange, port) for _ in range(3)]
-            for _ in range(200):  # until the server saw every close
-                if _open_descriptors() == before + 1:
-                    break
-                await asyncio.sleep(0.01)
-            open_now = _open_descriptors()
+            open_now = await _settled_descriptors(before + 1)  # +1: the duplicate
         finally:
             acceptor.close()
             listener.close()
@@ -395,11 +397,7 @@ def test_tls_on_uvloop_bursts_closes_every_descriptor_handshakes_that_fail_inclu
             return data
 
         answers = await asyncio.gather(*(one(i % 2 == 0) for i in range(40)))
-        for _ in range(200):
-            if _open_descriptors() == before:
-                break
-            await asyncio.sleep(0.01)
-        after = _open_descriptors()
+        after = await _settled_descriptors(before)
         await runner.cleanup()
         return answers, before, after
 

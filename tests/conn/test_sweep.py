@@ -35,6 +35,15 @@ class _Closing(MemoryTransport):
         return self.closes > 0
 
 
+def _connect(server: web.Server, loop: asyncio.AbstractEventLoop) -> tuple[HttpProtocol, _Closing]:
+    """A new connection of *server*'s on a transport that closes as a real one does."""
+    proto = server()
+    transport = _Closing(loop)
+    transport.protocol = proto
+    proto.connection_made(transport)  # type: ignore[arg-type]
+    return proto, transport
+
+
 async def test_a_sweep_over_many_connections_checks_a_slice_per_loop_turn(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -52,10 +61,7 @@ async def test_a_sweep_over_many_connections_checks_a_slice_per_loop_turn(
     server._sweep_slice = spy  # type: ignore[method-assign]
     transports = []
     for _ in range(350):
-        proto = server()
-        transport = _Closing(loop)
-        transport.protocol = proto
-        proto.connection_made(transport)  # type: ignore[arg-type]
+        proto, transport = _connect(server, loop)
         proto.data_received(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         transports.append(transport)
     async with asyncio.timeout(10):
@@ -80,11 +86,7 @@ async def test_a_connection_lost_during_a_sliced_pass_is_skipped_and_the_rest_sw
     server = web.Server(_hello, keepalive_timeout=0.2, access_log=None)
     protos = []
     for _ in range(30):
-        proto = server()
-        transport = _Closing(loop)
-        transport.protocol = proto
-        proto.connection_made(transport)  # type: ignore[arg-type]
-        protos.append(proto)
+        protos.append(_connect(server, loop)[0])
     sweep_slice = server._sweep_slice
 
     lost = False
@@ -108,10 +110,7 @@ async def test_the_shutdown_stops_a_sliced_pass(monkeypatch: pytest.MonkeyPatch)
     loop = asyncio.get_running_loop()
     server = web.Server(_hello, keepalive_timeout=30, access_log=None)
     for _ in range(20):
-        proto = server()
-        transport = _Closing(loop)
-        transport.protocol = proto
-        proto.connection_made(transport)  # type: ignore[arg-type]
+        _connect(server, loop)
     calls: list[int] = []
     sweep_slice = server._sweep_slice
 
