@@ -471,3 +471,22 @@ async def test_many_small_fragments_with_split_code_points_in_every_read() -> No
         assert await client.read(len(text)) == text
         await client.send(close())
         assert await client.rest() == CLOSE_1000
+
+
+async def test_payloads_of_every_length_are_unmasked_exactly() -> None:
+    """Unmasking (8 bytes a turn in the compiled build, then the last 0-7) gives back
+    every payload exactly: lengths 0-40 and either side of the length encodings, with
+    a key that differs in each byte and binary payloads of every byte value."""
+    lengths = [*range(41), 125, 126, 127, 1_023, 65_535]
+    payloads = [bytes((7 * i + n) % 256 for i in range(n)) for n in lengths]
+    key = b"\x01\x80\xfe\x5a"
+    data = b""
+    for payload in payloads:
+        n = len(payload)
+        head = bytes([0x82, 0x80 | n]) if n < 126 else b"\x82\xfe" + struct.pack("!H", n)
+        data += head + key + bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+    async with serve(echo_handler([])) as s:
+        client = await Client.open(s.port)
+        await client.send(data + close())
+        out = await client.rest()
+    assert frames_of(out) == [(0x82, payload) for payload in payloads] + [(0x88, 1000)]

@@ -1,13 +1,11 @@
 # Cython's declaration of connection.py's classes (setup.py compiles connection.py):
 # their attributes as C fields, the same names as their __slots__ (tests/test_build.py
 # checks they match), and the frame loop's locals as C integers. Read only by Cython;
-# the pure-Python build ignores it.
+# the pure-Python build ignores it. `mask` is _cmask.pxd's C unmask, in mask.py's place.
 
 cimport cython
 
-@cython.locals(src="const unsigned char *", dst="unsigned char *", i=Py_ssize_t,
-               k0="unsigned char", k1="unsigned char", k2="unsigned char", k3="unsigned char")
-cpdef bytes _unmask(bytes data, Py_ssize_t start, Py_ssize_t n)
+from lowserve.ws cimport _cmask as mask
 
 cpdef bint _utf8_so_far(bytes data, Py_ssize_t start, bytes tail)
 

@@ -33,10 +33,12 @@ read (``_utf8_so_far``). Size and UTF-8 violations found on the fast path fail t
 connection through websockets (``Protocol.fail``), with the same close codes.
 
 Compiled (setup.py, with ``connection.pxd``), the frame loop runs on C integers and
-unmasks in C (:func:`_unmask`); as plain Python it runs the same code, unmasking with
-websockets' ``apply_mask``. Measured with ``bench/ws_inmemory.py --instructions``: a
-256 KiB message in 1,024 fragments went from 15.3M to 2.9M instructions (aiohttp's
-compiled reader: 2.4M), a 34-byte echo from 44,300 to 31,400 (aiohttp: 41,300).
+``mask.unmask`` is a C function 8 bytes a turn (``_cmask.pxd``); as plain Python it
+runs the same code, and :mod:`.mask` unmasks with websockets' ``apply_mask``.
+Measured with ``bench/ws_inmemory.py --instructions``: a 256 KiB message in 1,024
+fragments went from 15.3M to 2.06M instructions (aiohttp's compiled reader: 2.37M),
+a 34-byte echo from 44,300 to 30,700 (aiohttp: 41,300); bench/PROFILE.md has the
+steps.
 """
 
 from __future__ import annotations
@@ -45,7 +47,6 @@ import asyncio
 import codecs
 from collections import deque
 from collections.abc import Generator
-from types import FunctionType
 from typing import TYPE_CHECKING, Any, cast
 
 from websockets.exceptions import PayloadTooBig, ProtocolError
@@ -59,6 +60,7 @@ except ImportError:  # pragma: no cover - the C speedup ships in websockets' whe
     from websockets.utils import apply_mask
 
 from ..api.exceptions import ClientDisconnectedError
+from . import mask
 from .types import WS_CLOSED_MESSAGE, WS_CLOSING_MESSAGE, WSCloseCode, WSMessage, WSMsgType
 
 if TYPE_CHECKING:
@@ -311,7 +313,7 @@ class WSConnection:
                         return self._leave(data, pos, run)  # websockets fails it
                     self._partial = data[pos:]
                     break
-                payload = _unmask(data, pos + head, n)
+                payload = mask.unmask(data, pos + head, n)
                 pos += head + n
                 if b0 & 0x40:
                     inflated = self._inflate(op, payload)
@@ -343,7 +345,7 @@ class WSConnection:
                     return self._leave(data, pos, run)  # websockets fails it
                 self._partial = data[pos:]
                 break
-            payload = _unmask(data, pos + head, n)
+            payload = mask.unmask(data, pos + head, n)
             pos += head + n
             if op:
                 self._frag_type = Opcode.TEXT if op == 1 else Opcode.BINARY
@@ -927,42 +929,10 @@ def _utf8_so_far(data: bytes, start: int, tail: bytes) -> bool:
     if start >= len(data):
         return True
     try:
-        _utf8_decode(tail + _unmask(data, start, len(data) - start), "strict", False)
+        _utf8_decode(tail + mask.unmask(data, start, len(data) - start), "strict", False)
     except UnicodeDecodeError:
         return False
     return True
-
-
-def _unmask(data: bytes, start: int, n: int) -> bytes:
-    """The *n* payload bytes at *start* in *data*, unmasked with the 4-byte key before
-    them. Compiled, a C loop into a new bytes object (for a 34-byte frame it costs
-    a third of websockets' ``apply_mask`` called on two slices); as Python, that."""
-    if not _COMPILED or n > 512:  # websockets' SSE2 loop wins past its calls' cost
-        return apply_mask(data[start : start + n], data[start - 4 : start])
-    out = bytes(n)  # new, so not shared: the loop below fills it in place
-    src: Any = data
-    dst: Any = out
-    k0, k1, k2, k3 = src[start - 4], src[start - 3], src[start - 2], src[start - 1]
-    i = 0
-    while i + 4 <= n:
-        dst[i] = src[start + i] ^ k0
-        dst[i + 1] = src[start + i + 1] ^ k1
-        dst[i + 2] = src[start + i + 2] ^ k2
-        dst[i + 3] = src[start + i + 3] ^ k3
-        i += 4
-    if i < n:
-        dst[i] = src[start + i] ^ k0
-        if i + 1 < n:
-            dst[i + 1] = src[start + i + 1] ^ k1
-            if i + 2 < n:
-                dst[i + 2] = src[start + i + 2] ^ k2
-    return out
-
-
-#: This module runs compiled (setup.py, with connection.pxd): :func:`_unmask` then
-#: takes its C loop. Told by the function's type, not the file's name, so that a
-#: sourceless (.pyc-only) install of the pure build is not taken for compiled.
-_COMPILED = not isinstance(_unmask, FunctionType)
 
 
 class _Tracker:
