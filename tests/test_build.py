@@ -155,10 +155,12 @@ def test_a_module_cimporting_a_stale_one_gives_way_too(tmp_path: Path) -> None:
 @pytest.mark.skipif(not _compiled_here(), reason="needs the compiled build")
 def test_a_stale_pipeline_takes_the_connection_to_source(tmp_path: Path) -> None:
     """An edited pipeline.py runs as source, and so does protocol.py, whose compiled
-    copy types its pipeline and ending (its .pxd cimports them); a connection serves."""
+    copy types its pipeline, ending and takeover (its .pxd cimports them); a connection
+    serves."""
     assert _build._cimported("lowserve.conn.protocol") == [
         "lowserve.conn.ending",
         "lowserve.conn.pipeline",
+        "lowserve.conn.takeover",
     ]
     shutil.copytree(PACKAGE, tmp_path / "lowserve")
     pipeline = tmp_path / "lowserve" / "conn" / "pipeline.py"

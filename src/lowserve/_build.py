@@ -44,6 +44,7 @@ COMPILED = (
     "lowserve.conn.protocol",
     "lowserve.conn.reader",
     "lowserve.conn.responder",
+    "lowserve.conn.takeover",
     "lowserve.wire.codings",
     "lowserve.wire.errors",
     "lowserve.wire.framing",

@@ -6,6 +6,7 @@
 
 from lowserve.conn.ending cimport Ending
 from lowserve.conn.pipeline cimport Pipeline
+from lowserve.conn.takeover cimport Takeover
 
 cdef class HttpProtocol:
     cdef public object _deadlines
@@ -19,7 +20,7 @@ cdef class HttpProtocol:
     cdef public object _responder
     cdef public object _server
     cdef public double _since
-    cdef public object _takeover
+    cdef public Takeover _takeover
     cdef public bint _trust_proxy
     cdef public object _watch
     cdef public Py_ssize_t bytes_in

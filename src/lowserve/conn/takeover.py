@@ -15,6 +15,10 @@ Invariants:
   or declines, what follows is held in ``tail`` (reading pauses past
   ``read_bufsize``). Taken over, the receiver gets it; declined, HTTP/1.1 parses it
   afresh.
+
+Compiled (``takeover.pxd``), and typed in ``protocol.pxd``: each read a WebSocket
+takes passes through :meth:`Takeover.data_received` as a C call, not an interpreted
+frame (~700 instructions fewer per message, bench/PROFILE.md's round 7).
 """
 
 from __future__ import annotations
