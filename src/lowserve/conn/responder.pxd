@@ -3,6 +3,7 @@
 # they match). Read only by Cython; the pure-Python build ignores it.
 
 from lowserve.conn cimport _ctime as time
+from lowserve.conn cimport _cstep as step
 from lowserve.conn.metrics cimport RequestMetrics
 
 cdef class _Resume:

@@ -44,7 +44,7 @@ from ..api.exceptions import (
 )
 from ..api.response import Response, StreamedBody, StreamResponse
 from ..wire.head import REASONS
-from . import tasks
+from . import step, tasks
 
 if TYPE_CHECKING:
     from ..api.request import BaseRequest
@@ -304,15 +304,16 @@ class Responder:
             coro = self._handler(request)
             if type(coro) is not CoroutineType:
                 coro = _awaited(coro)
-            pending = coro.send(None)
-        except StopIteration as stop:
-            resp = stop.value
-            if type(resp) is not Response:
-                resp = self._checked(resp)
+            # Its return value, or a _Resume when it waited (compiled: no StopIteration,
+            # see _cstep.pxd).
+            resp = step.first(coro, _Resume)
         except BaseException as exc:  # answered below: a raised HTTPException is not warned of
             resp = self._failed(request, exc)
         else:
-            return self._resume(request, coro, pending, start)
+            if type(resp) is _Resume:
+                return self._resume(request, resp, start)
+            if type(resp) is not Response:
+                resp = self._checked(resp)
         # Answered outside the except blocks: finishing may parse the next pipelined
         # request, and httptools loses a callback's exception raised while another
         # exception is being handled.
@@ -335,16 +336,10 @@ class Responder:
                 return None
         return self._answer(request, resp, start)
 
-    async def _resume(
-        self,
-        request: BaseRequest,
-        coro: Coroutine[Any, Any, Any],
-        pending: Any,
-        start: float,
-    ) -> None:
+    async def _resume(self, request: BaseRequest, handler: _Resume, start: float) -> None:
         """The rest of a handler that waited, then its answer."""
         try:
-            resp = self._checked(await _Resume(coro, pending))
+            resp = self._checked(await handler)
         except BaseException as exc:
             resp = self._failed(request, exc)
         rest = self._answer(request, resp, start)

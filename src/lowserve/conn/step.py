@@ -1,0 +1,23 @@
+"""A handler's first step: its coroutine run until it returns or first waits.
+
+The compiled build replaces :func:`first` by a C function of the same shape
+(``_cstep.pxd``, cimported as this module by ``responder.pxd``) that gets the return
+value from ``PyIter_Send`` without the ``StopIteration`` this version catches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+__all__ = ["first"]
+
+
+def first(coro: Coroutine[Any, Any, Any], resume: Callable[[Any, Any], Any]) -> Any:
+    """Send *coro* its first ``None``: what it returned if it finished, else
+    ``resume(coro, what_it_yielded)``. What it raises propagates."""
+    try:
+        pending = coro.send(None)
+    except StopIteration as stop:
+        return stop.value
+    return resume(coro, pending)
