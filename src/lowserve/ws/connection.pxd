@@ -1,11 +1,12 @@
 # Cython's declaration of connection.py's classes (setup.py compiles connection.py):
 # their attributes as C fields, the same names as their __slots__ (tests/test_build.py
 # checks they match), and the frame loop's locals as C integers. Read only by Cython;
-# the pure-Python build ignores it. `mask` is _cmask.pxd's C unmask, in mask.py's place.
+# the pure-Python build ignores it. `speedups` is _cspeedups.pxd's C
+# functions, in speedups.py's place.
 
 cimport cython
 
-from lowserve.ws cimport _cmask as mask
+from lowserve.ws cimport _cspeedups as speedups
 
 cpdef bint _utf8_so_far(bytes data, Py_ssize_t start, bytes tail)
 

@@ -33,8 +33,8 @@ read (``_utf8_so_far``). Size and UTF-8 violations found on the fast path fail t
 connection through websockets (``Protocol.fail``), with the same close codes.
 
 Compiled (setup.py, with ``connection.pxd``), the frame loop runs on C integers and
-``mask.unmask`` is a C function 8 bytes a turn (``_cmask.pxd``); as plain Python it
-runs the same code, and :mod:`.mask` unmasks with websockets' ``apply_mask``.
+``speedups.unmask`` and ``speedups.new_message`` are C functions (``_cspeedups.pxd``);
+as plain Python it runs the same code, with :mod:`.speedups`' Python ones.
 Measured with ``bench/ws_inmemory.py --instructions``: a 256 KiB message in 1,024
 fragments went from 15.3M to 2.06M instructions (aiohttp's compiled reader: 2.37M),
 a 34-byte echo from 44,300 to 30,700 (aiohttp: 41,300); bench/PROFILE.md has the
@@ -60,7 +60,7 @@ except ImportError:  # pragma: no cover - the C speedup ships in websockets' whe
     from websockets.utils import apply_mask
 
 from ..api.exceptions import ClientDisconnectedError
-from . import mask
+from . import speedups
 from .types import WS_CLOSED_MESSAGE, WS_CLOSING_MESSAGE, WSCloseCode, WSMessage, WSMsgType
 
 if TYPE_CHECKING:
@@ -70,7 +70,6 @@ if TYPE_CHECKING:
 __all__ = ["WSConnection", "WSProtocol"]
 
 _MAX_QUEUED = 64
-_tuple_new = tuple.__new__
 _TEXT, _BINARY = WSMsgType.TEXT, WSMsgType.BINARY
 _OPEN = State.OPEN
 _utf8_decoder = codecs.getincrementaldecoder("utf-8")
@@ -313,7 +312,7 @@ class WSConnection:
                         return self._leave(data, pos, run)  # websockets fails it
                     self._partial = data[pos:]
                     break
-                payload = mask.unmask(data, pos + head, n)
+                payload = speedups.unmask(data, pos + head, n)
                 pos += head + n
                 if b0 & 0x40:
                     inflated = self._inflate(op, payload)
@@ -327,10 +326,12 @@ class WSConnection:
                         self._fast_failed(CloseCode.INVALID_DATA, "invalid UTF-8", exc)
                         break
                     self._push(
-                        _tuple_new(WSMessage, (_TEXT, text if self._decode_text else payload, ""))
+                        speedups.new_message(
+                            WSMessage, (_TEXT, text if self._decode_text else payload, "")
+                        )
                     )
                 else:
-                    self._push(_tuple_new(WSMessage, (_BINARY, payload, "")))
+                    self._push(speedups.new_message(WSMessage, (_BINARY, payload, "")))
                 self._received += 1
                 continue
             # a fragment
@@ -345,7 +346,7 @@ class WSConnection:
                     return self._leave(data, pos, run)  # websockets fails it
                 self._partial = data[pos:]
                 break
-            payload = mask.unmask(data, pos + head, n)
+            payload = speedups.unmask(data, pos + head, n)
             pos += head + n
             if op:
                 self._frag_type = Opcode.TEXT if op == 1 else Opcode.BINARY
@@ -507,11 +508,11 @@ class WSConnection:
         if op is Opcode.TEXT:
             msg = "".join(self._texts) if self._decode_text else b"".join(self._fragments)
             self._drop_message()
-            self._push(WSMessage(_TEXT, msg, ""))
+            self._push(speedups.new_message(WSMessage, (_TEXT, msg, "")))
         else:
             body = b"".join(self._fragments)
             self._drop_message()
-            self._push(WSMessage(_BINARY, body, ""))
+            self._push(speedups.new_message(WSMessage, (_BINARY, body, "")))
         return True
 
     def _invalid_text(self, exc: UnicodeDecodeError) -> None:
@@ -929,7 +930,7 @@ def _utf8_so_far(data: bytes, start: int, tail: bytes) -> bool:
     if start >= len(data):
         return True
     try:
-        _utf8_decode(tail + mask.unmask(data, start, len(data) - start), "strict", False)
+        _utf8_decode(tail + speedups.unmask(data, start, len(data) - start), "strict", False)
     except UnicodeDecodeError:
         return False
     return True
