@@ -101,6 +101,9 @@ class _Resume:
                 except StopIteration as stop:
                     return stop.value
             else:
+                if value is None:  # as a task resumes: from here on, delegate
+                    # (each resumption then a C-level send, not a coro.send call)
+                    return (yield from coro.__await__())
                 try:
                     pending = coro.send(value)
                 except StopIteration as stop:
