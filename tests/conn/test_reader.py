@@ -332,3 +332,28 @@ async def test_each_request_gets_its_own_version(pieces: list[bytes], expected: 
     assert [(r.path, str(r.version)) for r, _ in sink.requests] == list(
         zip(["/a", "/b"], expected, strict=True)
     )
+
+
+async def test_trailer_fields_are_dropped_not_given_to_the_next_request() -> None:
+    """A chunked body's trailer fields belong to no head: once they were added to the
+    next pipelined request's fields (a Host among them refused it as a duplicate)."""
+    reader, sink = _reader()
+    reader.feed(
+        b"POST /a HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n"
+        b"X-Trailer: t\r\nHost: t\r\n\r\n"
+        b"GET /b HTTP/1.1\r\nHost: b\r\n\r\n"
+    )
+    assert not sink.refusals
+    assert await _summary(sink) == [("POST", "/a", _V11, b"abc"), ("GET", "/b", _V11, b"")]
+    second = sink.requests[1][0]
+    assert second.raw_headers == ((b"Host", b"b"),)
+    assert reader.body is None and reader.body_left == 0
+
+
+async def test_an_oversized_trailer_field_is_refused_as_a_header_field() -> None:
+    reader, sink = _reader(max_field_size=100)
+    reader.feed(
+        b"POST /a HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n"
+        b"X-Trailer: " + b"t" * 200 + b"\r\n\r\n"
+    )
+    assert [(e.status, e.detail) for e in sink.refusals] == [(431, "header field too long")]

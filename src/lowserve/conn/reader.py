@@ -338,6 +338,12 @@ class RequestReader:
 
     def on_header(self, name: bytes, value: bytes) -> None:
         opts = self._opts
+        if not self.in_head:
+            # A chunked body's trailer field: bounded as a head's, then dropped (it
+            # belongs to no head; aiohttp drops trailers too).
+            if len(name) > opts.max_field_size or len(value) > opts.max_field_size:
+                self._refuse(431, "header field too long")
+            return
         headers = self._headers
         if len(headers) >= opts.max_headers:
             self._refuse(431, "too many header fields")
