@@ -63,12 +63,12 @@ class Pipeline:
 
     __slots__ = (
         "_conn",
-        "_ending",
         "_flow",
         "_limit",
         "_reader",
         "_responder",
         "deferred",
+        "ending",
         "queue",
         "unparsed",
     )
@@ -80,13 +80,14 @@ class Pipeline:
         reader: RequestReader,
         responder: Responder,
         flow: WriteFlow,
-        ending: Ending,
     ) -> None:
         self._conn = conn
         self._reader = reader
         self._responder = responder
         self._flow = flow
-        self._ending = ending
+        #: The connection's Ending, once it has begun to end (None until then: the
+        #: connection makes it, and sets it here).
+        self.ending: Ending | None = None
         self._limit = opts.max_pipeline
         #: Requests (or refusals) waiting behind the one being answered, at most
         #: ``max_pipeline``. A list: an empty deque holds 760 bytes, an empty list 56,
@@ -159,11 +160,18 @@ class Pipeline:
                 return
             item = self.queue.pop(0)
             if isinstance(item, WireError):
-                self._ending.reply(item)
+                # queued by the connection's Ending (queue_refusal): it exists
+                ending = self.ending
+                assert ending is not None
+                ending.reply(item)
                 return
             conn.set_state(_BUSY)
             self._responder.start(item)
-        elif (end := self._ending.persist_end) is not None and end is not _DRAINING:
+        elif (
+            (ending := self.ending) is not None
+            and (end := ending.persist_end) is not None
+            and end is not _DRAINING
+        ):
             conn.close()
             return
         else:

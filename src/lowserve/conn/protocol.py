@@ -115,26 +115,25 @@ class HttpProtocol:
         self.is_tls = False
         self.client_eof = False
         self.server_header = opts.server_header
-        #: When the state began (the server's coarse clock), and each state's timeout.
+        #: When the state began (the server's coarse clock), and each state's timeout:
+        #: the server's, shared by its connections until this one drains (begin_shutdown).
         self._since = 0.0
-        self._deadlines = Deadlines(
-            opts.keepalive_timeout, opts.header_read_timeout, opts.lingering_time
-        )
+        self._deadlines: Deadlines = server.deadlines
         #: keepalive_timeout=0, as aiohttp: every answer closes its connection.
         self._no_reuse = not opts.keepalive_timeout
         #: Reading is paused (see update_reading).
         self.reading_paused = False
-        #: Writing's pause and drain, and the progress watch the sweeps consult.
+        #: Writing's pause and drain; the progress watch the sweeps consult is made
+        #: when a sweep first finds a body arriving or writing paused (_watch_slot).
         self._flow = WriteFlow()
-        self._watch = ProgressWatch(server, self._flow)
+        self._watch: ProgressWatch | None = None
         #: What the answers are written through.
         self._output = Output(self, server)
-        #: The keep-alive verdict, the refusal being answered, the close.
-        self._ending = Ending(self, server, self._reader, self._output)
+        #: The keep-alive verdict, the refusal being answered, the close: made when
+        #: the connection starts to end (_ending_slot); an idle one holds none.
+        self._ending: Ending | None = None
         #: Which request starts when; what waits.
-        self._pipeline = Pipeline(
-            self, opts, self._reader, self._responder, self._flow, self._ending
-        )
+        self._pipeline = Pipeline(self, opts, self._reader, self._responder, self._flow)
         #: For --metrics (C integers, compiled: an addition each): bytes read (whatever
         #: took the connection over included) and requests answered; see traffic().
         self.bytes_in = self.served = 0
@@ -159,14 +158,17 @@ class HttpProtocol:
         if self._reader.body is not None or self._flow.paused:
             body = self._reader.body
             reading = body is not None and not self.reading_paused and not body.continue_pending
-            err = self._watch.check(
-                now, body, reading, self.transport, self.peer, self._ending.error is None
-            )
+            watch = self._watch
+            if watch is None:
+                watch = self._watch = ProgressWatch(self._server, self._flow)
+            ending = self._ending
+            refusing = ending is None or ending.error is None  # no refusal owed yet
+            err = watch.check(now, body, reading, self.transport, self.peer, refusing)
             if err is not None:
-                self._ending.refuse(err)
+                self._ending_slot().refuse(err)
         deadline = self._deadlines.deadline(self.state, self._since)
         if deadline and now >= deadline:
-            self._ending.timed_out(self.state)
+            self._ending_slot().timed_out(self.state)
 
     # -- asyncio.Protocol -----------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -188,7 +190,7 @@ class HttpProtocol:
         if not self._server.connection_made(self, fd):
             # Over capacity. Its descriptor must be free again soon: answer 503 as
             # soon as the request is read, and close at once (nothing is left unread).
-            self._ending.over_capacity()
+            self._ending_slot().over_capacity()
             self.set_state(_REFUSING)
             return
         self.set_state(_IDLE)
@@ -234,7 +236,7 @@ class HttpProtocol:
         if (self.state is _BUSY or self.state is _HELD) and not self._opts.handler_cancellation:
             # A half-closed client still gets its answers; then the connection closes.
             # (With handler_cancellation, EOF counts as a disconnect, as in aiohttp.)
-            self._ending.end(_PEER_CLOSED)
+            self._ending_slot().end(_PEER_CLOSED)
             return True
         return None
 
@@ -259,9 +261,12 @@ class HttpProtocol:
         takeover = self._takeover
         if takeover is not None and takeover.data_received(data):
             return
-        if self._ending.error is not None or self.state is _CLOSED:
+        ending = self._ending
+        if ending is not None and ending.error is not None:
             if self.state is _REFUSING:
-                self._ending.refuse_now()
+                ending.refuse_now()
+            return
+        if self.state is _CLOSED:
             return
         pipeline = self._pipeline
         if pipeline.unparsed is not None:
@@ -308,8 +313,9 @@ class HttpProtocol:
         elif reader.in_head and self.state is _IDLE:
             self.set_state(_HEAD)  # a head is still arriving: its timeout runs
         takeover = self._takeover
+        ending = self._ending
         return (
-            self._ending.error is None
+            (ending is None or ending.error is None)
             and self.transport is not None
             and (takeover is None or takeover.tail is None)
         )
@@ -328,6 +334,15 @@ class HttpProtocol:
         if takeover is None:
             takeover = self._takeover = Takeover(self, self._server, self._reader)
         return takeover
+
+    def _ending_slot(self) -> Ending:
+        """The connection's :class:`~lowserve.conn.ending.Ending`, made when it starts
+        to end (a refusal, a timeout, a close, a drain); the pipeline is told of it."""
+        ending = self._ending
+        if ending is None:
+            ending = self._ending = Ending(self, self._server, self._reader, self._output)
+            self._pipeline.ending = ending
+        return ending
 
     # -- what the reader delivers (ReaderSink) --------------------------------
     def upgrade_received(self, request: BaseRequest) -> None:
@@ -351,7 +366,7 @@ class HttpProtocol:
 
     def refuse(self, err: WireError) -> None:
         self._server.count_refusal(str(err.status))  # --metrics: refusals by status
-        self._ending.refuse(err)
+        self._ending_slot().refuse(err)
 
     # -- what the responder uses (ResponderPort) -----------------------------
     def send_whole(self, request: BaseRequest, resp: Response) -> bool:
@@ -446,7 +461,8 @@ class HttpProtocol:
                     s is not None and s.reading_paused
                     for s in (self._reader.body, request.content if request is not None else None)
                 )
-            end = self._ending.persist_end
+            ending = self._ending
+            end = ending.persist_end if ending is not None else None
             want_pause = (
                 body_full
                 or (end is not None and end is not _DRAINING)
@@ -486,7 +502,10 @@ class HttpProtocol:
 
     def may_keep_alive(self, request: BaseRequest) -> bool:
         """False when the connection cannot carry another request after this one."""
-        if self._no_reuse or (self._ending.persist_end is not None and not self._pipeline.queue):
+        if self._no_reuse:
+            return False
+        ending = self._ending
+        if ending is not None and ending.persist_end is not None and not self._pipeline.queue:
             return False
         # A client still holding its body back (100-continue) cannot be drained.
         body = request.content
@@ -494,7 +513,7 @@ class HttpProtocol:
 
     def body_cut_short(self) -> None:
         """A response ended before its declared Content-Length: close after it."""
-        self._ending.end(_CUT_SHORT)
+        self._ending_slot().end(_CUT_SHORT)
 
     def send_continue(self) -> None:
         """Send ``100 Continue``: the handler reads a body the client holds back."""
@@ -549,7 +568,7 @@ class HttpProtocol:
     def close_lingering(self) -> None:
         """Close as after a refusal: FIN, then the client's bytes still in flight are
         read and dropped (:meth:`~lowserve.conn.ending.Ending.close_lingering`)."""
-        self._ending.close_lingering()
+        self._ending_slot().close_lingering()
 
     def begin_shutdown(self) -> None:
         """Drain: answer what is owed and what arrives soon, each with ``Connection: close``.
@@ -561,10 +580,11 @@ class HttpProtocol:
         client may have a request on the way; a head arriving now gets that long. Only
         connections still idle then are closed, so no request that was sent is lost.
         """
-        if self._ending.persist_end is not None:
+        ending = self._ending_slot()
+        if ending.persist_end is not None:
             return  # draining already, or no more requests will be read anyway
-        self._ending.end(_DRAINING)
-        self._deadlines.drain(self._server.now, self._opts.drain_grace)
+        ending.end(_DRAINING)
+        self._deadlines = self._deadlines.draining(self._server.now, self._opts.drain_grace)
         if self.state is _UPGRADED and self._takeover is not None:
             self._takeover.shutdown()
         # BUSY and LINGER: the response in progress says Connection: close if its head
@@ -591,4 +611,4 @@ class HttpProtocol:
     def close(self) -> None:
         """Close after the bytes already written have been sent (lingering after a
         refusal: :meth:`~lowserve.conn.ending.Ending.close`)."""
-        self._ending.close()
+        self._ending_slot().close()

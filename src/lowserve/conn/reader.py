@@ -121,11 +121,13 @@ class RequestReader:
         self._factory = make_request if factory is BaseRequest else factory
         self._parser = httptools.HttpRequestParser(self)
         #: The head being read: whether one has begun, its target, its fields, the
-        #: framing fields among them, and its size so far across segments.
+        #: framing fields among them, and its size so far across segments. The
+        #: fields' list and dict are made as a head begins (on_url): between
+        #: requests (an idle keep-alive connection) there are none.
         self.in_head = False
         self._url = b""
-        self._headers: list[tuple[bytes, bytes]] = []
-        self._special: dict[bytes, bytes] = {}
+        self._headers: list[tuple[bytes, bytes]] | None = None
+        self._special: dict[bytes, bytes] | None = None
         self._head_span: tuple[int, int, int] | None = None
         #: The version at the end of the first request line of the data being fed,
         #: when that data began a request (see feed); None when it is to be asked of
@@ -324,14 +326,16 @@ class RequestReader:
 
     # -- httptools callbacks ----------------------------------------------------
     # There is no on_message_begin (one Python call less per request): a head begins
-    # with its first URL bytes, and on_headers_complete leaves the fields fresh for
-    # the next one.
+    # with its first URL bytes, which make its fields' list and dict, and
+    # on_headers_complete lets go of them (the request holds the list).
 
     def on_url(self, url: bytes) -> None:
         if self.in_head:
             url = self._url + url
         else:
             self.in_head = True
+            self._headers = []
+            self._special = {}
         self._url = url
         if len(url) > self._opts.max_line_size:
             self._refuse(414, "request line too long")
@@ -345,6 +349,7 @@ class RequestReader:
                 self._refuse(431, "header field too long")
             return
         headers = self._headers
+        assert headers is not None  # on_url began the head
         if len(headers) >= opts.max_headers:
             self._refuse(431, "too many header fields")
         if len(name) > opts.max_field_size or len(value) > opts.max_field_size:
@@ -355,6 +360,7 @@ class RequestReader:
         lname = name.lower()
         if lname in _SPECIAL:
             special = self._special
+            assert special is not None
             if lname in special:
                 if lname in _SINGLETONS:
                     self._refuse(400, f"duplicate {name.decode('latin-1')} header")
@@ -370,6 +376,8 @@ class RequestReader:
             return
         parser = self._parser
         special = self._special
+        headers = self._headers
+        assert special is not None and headers is not None  # on_url began the head
         if version is None:
             version = _VERSIONS.get(parser.get_http_version())
         if version is None:
@@ -395,15 +403,15 @@ class RequestReader:
             method,
             self._url.decode("utf-8", "surrogateescape"),
             version,
-            self._headers,
+            headers,
             # An upgrade the handler declines (no 101) leaves the connection as it was;
             # a tunnel (CONNECT) does not.
             parser.should_keep_alive() and not (upgrade and method == "CONNECT"),
             body,
             self._opts.client_max_size,
         )
-        self._headers = []
-        self._special = {}
+        self._headers = self._special = None
+        self._url = b""
         self._head_span = None
         if upgrade and self._resume_head is None:
             self._sink.upgrade_received(request)
@@ -433,8 +441,7 @@ class RequestReader:
         """The restated head (see _hold_for_resume) is read: the request exists
         already, and its body stream waits for the bytes that follow."""
         self._resuming = False
-        self._headers = []
-        self._special = {}
+        self._headers = self._special = None
         self._head_span = None
 
     def _open_body(

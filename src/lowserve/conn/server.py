@@ -23,7 +23,7 @@ from ..options import ServerOptions
 from ..wire.proxy import TrustedPeers
 from .metrics import RequestMetrics
 from .protocol import HttpProtocol
-from .state import ConnState
+from .state import ConnState, Deadlines
 
 if TYPE_CHECKING:
 
@@ -141,6 +141,11 @@ class Server:
                     self.access_logger, options.access_log_exclude
                 )
         self._sweep_interval = _sweep_interval(options)
+        #: Each waiting state's timeout, shared by the connections (one draining
+        #: takes its own copy: Deadlines.draining).
+        self.deadlines = Deadlines(
+            options.keepalive_timeout, options.header_read_timeout, options.lingering_time
+        )
 
     @property
     def handler_cancellation(self) -> bool:

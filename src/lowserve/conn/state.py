@@ -69,25 +69,36 @@ class Deadlines:
     The connection notes when its state began (``HttpProtocol.set_state``, from the
     server's coarse clock); the sweeper asks :meth:`deadline` whether that state has
     outlived its timeout. So a state change costs a store, and no arithmetic.
+
+    Not changed once made: a server's connections share one (``Server.deadlines``),
+    and a draining connection takes its own from :meth:`draining`.
     """
 
     __slots__ = ("_drain_at", "_grace", "_head", "_keepalive", "_linger")
 
-    def __init__(self, keepalive: float, head: float, linger: float) -> None:
+    def __init__(
+        self,
+        keepalive: float,
+        head: float,
+        linger: float,
+        drain_at: float = -1.0,
+        grace: float = 0.0,
+    ) -> None:
         self._keepalive = keepalive
         self._head = head
         self._linger = linger
         #: When the drain began (-1.0: not draining), and its grace.
-        self._drain_at = -1.0
-        self._grace = 0.0
+        self._drain_at = drain_at
+        self._grace = grace
 
-    def drain(self, now: float, grace: float) -> None:
-        """The server drains from *now*: an idle connection gets *grace* seconds at
-        most (counted from now if it was idle already), and so does a head that was
-        arriving already; later heads get their own timeout."""
-        if self._drain_at < 0:
-            self._drain_at = now
-            self._grace = grace
+    def draining(self, now: float, grace: float) -> Deadlines:
+        """These deadlines for a connection that drains from *now* (itself when it
+        drains already: the drain begins once): an idle connection gets *grace*
+        seconds at most (counted from now if it was idle already), and so does a head
+        that was arriving already; later heads get their own timeout."""
+        if self._drain_at >= 0:
+            return self
+        return Deadlines(self._keepalive, self._head, self._linger, now, grace)
 
     def deadline(self, state: ConnState, since: float) -> float:
         """When *state*, begun at *since*, times out (0.0: never)."""
