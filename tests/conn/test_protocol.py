@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+from typing import Any
 
 import pytest
 
@@ -454,3 +455,63 @@ async def test_proxy_headers_from_a_trusted_peer_set_remote_scheme_and_host() ->
             s.port, b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n" + forwarded + b"\r\n"
         )
         assert parse_responses(raw)[0][2] == b"127.0.0.1 http a"
+
+
+def _socket_options(server: web.Server) -> tuple[bool, bool]:
+    """(TCP_NODELAY, SO_KEEPALIVE) on the server side of *server*'s one connection."""
+    [conn] = server.connections
+    assert conn.transport is not None
+    sock = conn.transport.get_extra_info("socket")
+    nodelay = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+    return bool(nodelay), bool(sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE))
+
+
+async def _one_answer(port: int) -> asyncio.StreamWriter:
+    """A connection to *port* that has had one answer (and stays open)."""
+    reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 5)
+    writer.write(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+    await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    return writer
+
+
+@pytest.mark.parametrize("keepalive", [True, False])
+async def test_accepted_sockets_have_nodelay_and_keepalive_as_configured(keepalive: bool) -> None:
+    # TCP_NODELAY is set by the loop's transport (lowserve relies on it), SO_KEEPALIVE
+    # by the connection when tcp_keepalive is on (aiohttp's default).
+    async with serve(hello, tcp_keepalive=keepalive) as s:
+        writer = await _one_answer(s.port)
+        assert _socket_options(s.server) == (True, keepalive)
+        writer.close()
+
+
+@pytest.mark.parametrize("burst", [False, True])
+def test_uvloop_accepted_sockets_have_nodelay_and_keepalive(burst: bool) -> None:
+    # The same on uvloop, through its own listener and through the burst acceptor,
+    # which hands uvloop bare descriptors (lowserve.listening._Accepted).
+    import uvloop
+
+    from lowserve import listening
+
+    async def main() -> list[tuple[bool, bool]]:
+        loop = asyncio.get_running_loop()
+        found = []
+        for keepalive in (True, False):
+            server = web.Server(hello, access_log=None, tcp_keepalive=keepalive)
+            server.bind_loop(loop)
+            listener = socket.create_server(("127.0.0.1", 0))
+            listener.setblocking(False)
+            port = listener.getsockname()[1]
+            if burst:
+                acceptor = listening.BurstAcceptor(loop, listener, server, None, 16)
+                closing: Any = acceptor
+            else:
+                closing = await loop.create_server(server, sock=listener)
+            writer = await _one_answer(port)
+            found.append(_socket_options(server))
+            writer.close()
+            closing.close()
+            await server.shutdown(1.0)
+            listener.close()
+        return found
+
+    assert uvloop.run(asyncio.wait_for(main(), 10)) == [(True, True), (True, False)]
