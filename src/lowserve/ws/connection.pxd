@@ -56,7 +56,7 @@ cdef class WSConnection:
     cdef public object ws
 
     @cython.locals(pos=Py_ssize_t, end=Py_ssize_t, b0=int, b1=int, op=int, n=Py_ssize_t,
-                   head=Py_ssize_t, size=Py_ssize_t, whole=bint, run=list)
+                   head=Py_ssize_t, size=Py_ssize_t, whole=bint, run=list, payload=bytes)
     cpdef object _fast_frames(self, bytes data)
 
     cpdef object _leave(self, bytes data, Py_ssize_t pos, list run)

@@ -759,8 +759,8 @@ class WSConnection:
         if not ws.is_open or transport is None or transport.is_closing():
             raise ClientDisconnectedError("Cannot write to closing transport")
         self._sent += 1
-        if ws.extensions:
-            deflate = self._deflate
+        deflate = self._deflate
+        if deflate is not None or not self._fast_ok:  # ws.extensions, read as C fields
             if deflate is None:
                 if first == 0x81:
                     ws.send_text(data)
