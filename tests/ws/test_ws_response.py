@@ -650,3 +650,59 @@ async def test_compressed_messages_round_trip_with_aiohttp_s_client(
             assert await asyncio.wait_for(ws.receive_str(), 5) == text[::-1]
         await ws.send_bytes(bytes(range(256)) * 8)
         assert await asyncio.wait_for(ws.receive_bytes(), 5) == (bytes(range(256)) * 8)[::-1]
+
+
+class _Shouting(web.WebSocketResponse):
+    """Overrides receive(): async for must go through it."""
+
+    async def receive(self, timeout: float | None = None) -> web.WSMessage:
+        msg = await super().receive(timeout)
+        if msg.type is web.WSMsgType.TEXT:
+            return web.WSMessage(msg.type, msg.data.upper(), msg.extra)
+        return msg
+
+
+class _Numbered(web.WebSocketResponse):
+    """Overrides __anext__(): async for must call it."""
+
+    count = 0
+
+    async def __anext__(self) -> web.WSMessage:
+        msg = await super().__anext__()
+        self.count += 1
+        return web.WSMessage(msg.type, f"{self.count}:{msg.data}", msg.extra)
+
+
+@pytest.mark.parametrize("cls", [web.WebSocketResponse, _Shouting, _Numbered])
+async def test_async_for_goes_through_a_subclass_s_receive_or_anext(
+    cls: type[web.WebSocketResponse],
+) -> None:
+    """Prepared, a plain response iterates with the connection's MessageIterator (a
+    compiled __anext__); a subclass overriding receive() or __anext__() is iterated
+    through its override, as before."""
+    iterators: list[Any] = []
+
+    async def handler(request: web.BaseRequest) -> web.WebSocketResponse:
+        ws = cls()
+        assert ws.__aiter__() is ws  # not prepared yet
+        await ws.prepare(request)
+        iterator = ws.__aiter__()
+        iterators.append(iterator)
+        async for msg in iterator:
+            await ws.send_str(msg.data)
+        return ws
+
+    async with (
+        serve(handler) as s,
+        aiohttp.ClientSession() as session,
+        session.ws_connect(f"http://127.0.0.1:{s.port}/") as client,
+    ):
+        echoed = []
+        for text in ("a", "b"):
+            await client.send_str(text)
+            echoed.append(await asyncio.wait_for(client.receive_str(), 5))
+        await client.close()
+    expected = {web.WebSocketResponse: ["a", "b"], _Shouting: ["A", "B"], _Numbered: ["1:a", "2:b"]}
+    assert echoed == expected[cls]
+    plain = cls is web.WebSocketResponse
+    assert (type(iterators[0]).__name__ == "MessageIterator") is plain

@@ -19,6 +19,13 @@ cdef class _Tracker:
     cdef public Py_ssize_t _skip
     cdef public object error
 
+cdef class MessageIterator:
+    cdef public bint _autoclose
+    cdef public object _close_timeout
+    cdef public WSConnection _conn
+    cdef public object _resp
+    cdef public object _timeout
+
 cdef class WSConnection:
     cdef public bint _autoping
     cdef public bint _close_read

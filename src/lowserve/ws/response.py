@@ -21,7 +21,7 @@ import binascii
 import hashlib
 import json
 import typing
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Generic, Literal, overload
 
 from multidict import CIMultiDict
@@ -32,7 +32,7 @@ from websockets.protocol import Side
 
 from ..api.exceptions import ClientDisconnectedError, HTTPBadRequest, HTTPMethodNotAllowed
 from ..api.response import StreamResponse
-from .connection import WSConnection, WSProtocol
+from .connection import MessageIterator, WSConnection, WSProtocol
 from .types import (
     WS_CLOSED_MESSAGE,
     WebSocketReady,
@@ -356,7 +356,16 @@ class WebSocketResponse(StreamResponse, Generic[_DecodeText]):
             raise TypeError(f"Received message {msg.type}:{msg.data!r} is not WSMsgType.TEXT")
         return loads(msg.data)
 
-    def __aiter__(self) -> WebSocketResponse[_DecodeText]:
+    def __aiter__(self) -> AsyncIterator[WSMessage]:
+        """Itself; or, once prepared, unless a subclass overrides ``receive`` or
+        ``__anext__``, the connection's :class:`~lowserve.ws.connection.MessageIterator`
+        (the same messages; a compiled ``__anext__``)."""
+        conn = self._conn
+        cls = type(self)
+        if conn is not None and cls.receive is _RECEIVE and cls.__anext__ is _ANEXT:
+            return MessageIterator(
+                self, conn, self._receive_timeout, self._autoclose, self._timeout
+            )
         return self
 
     def __anext__(self) -> Awaitable[WSMessage]:
@@ -402,3 +411,4 @@ class WebSocketResponse(StreamResponse, Generic[_DecodeText]):
 
 
 _RECEIVE = WebSocketResponse.receive
+_ANEXT = WebSocketResponse.__anext__
