@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import email.utils
+import time
 
 import pytest
 
-from lowserve.wire.head import build_head, check_header_field, date_line, http_date
+from lowserve.wire.head import (
+    build_head,
+    check_header_field,
+    date_line,
+    date_line_bytes,
+    http_date,
+)
 
 
 def test_build_head() -> None:
@@ -43,3 +50,12 @@ def test_date() -> None:
     assert email.utils.parsedate_to_datetime(value) is not None
     assert value.endswith(" GMT")
     assert date_line() in (f"Date: {value}\r\n", f"Date: {http_date()}\r\n")
+
+
+def test_the_date_is_the_wall_clocks() -> None:
+    """The cached Date (read off a C clock in the compiled build) is the current
+    second by time.time, whichever side of a second's edge it is read on."""
+    before = email.utils.formatdate(time.time(), usegmt=True)
+    line = date_line_bytes().decode()
+    after = email.utils.formatdate(time.time(), usegmt=True)
+    assert line in (f"Date: {before}\r\n", f"Date: {after}\r\n")
