@@ -13,6 +13,7 @@
 
 cdef extern from *:
     """
+    #define LOWSERVE_STEP_IN_C 1
     static PyObject *lowserve_first_step(PyObject *coro, PyObject *resume) {
         PyObject *result = NULL;
         PyObject *resumed;
@@ -29,3 +30,6 @@ cdef extern from *:
     }
     """
     object first "lowserve_first_step" (object coro, object resume)
+    # step.py's IN_C is False: the pure build runs the same step inline instead of
+    # calling step.first (see responder.py).
+    const bint IN_C "LOWSERVE_STEP_IN_C"

@@ -307,9 +307,14 @@ class Responder:
             coro = self._handler(request)
             if type(coro) is not CoroutineType:
                 coro = _awaited(coro)
-            # Its return value, or a _Resume when it waited (compiled: no StopIteration,
-            # see _cstep.pxd).
-            resp = step.first(coro, _Resume)
+            # Its return value, or a _Resume when it waited.
+            if step.IN_C:  # compiled: PyIter_Send, no StopIteration (see _cstep.pxd)
+                resp = step.first(coro, _Resume)
+            else:  # pure: step.first inline (see step.IN_C)
+                try:
+                    resp = _Resume(coro, coro.send(None))
+                except StopIteration as stop:
+                    resp = stop.value
         except BaseException as exc:  # answered below: a raised HTTPException is not warned of
             resp = self._failed(request, exc)
         else:
