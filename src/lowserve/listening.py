@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import ctypes
 import errno
 import logging
@@ -176,6 +177,9 @@ class BurstAcceptor:
         self._carrier: _Accepted | None = None
         if _is_uvloop(loop):
             self._carrier = _Accepted(self._sock.family)
+        #: The context each connection's last step runs in (see _connect_fd): one copy,
+        #: not one per connection (add_done_callback copies the context unless given one).
+        self._context = contextvars.copy_context()
         self._resting: asyncio.TimerHandle | None = None
         self._watching = False
         self._fd_ceiling = _descriptor_limit() - _FD_HEADROOM
@@ -275,7 +279,8 @@ class BurstAcceptor:
                 os.close(fd)
             log.debug("accepted connection failed before it was made: %r", exc)
             return
-        waiting.add_done_callback(_Connecting(coro, None).step)
+        # That step only returns what uvloop made; it reads no context variable.
+        waiting.add_done_callback(_Connecting(coro, None).step, context=self._context)
 
     def close(self) -> None:
         """Stop accepting and close the duplicate descriptor."""

@@ -6,6 +6,8 @@ import asyncio
 import contextlib
 import logging
 import socket
+import struct
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -515,3 +517,47 @@ def test_uvloop_accepted_sockets_have_nodelay_and_keepalive(burst: bool) -> None
         return found
 
     assert uvloop.run(asyncio.wait_for(main(), 10)) == [(True, True), (True, False)]
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1"])
+def test_uvloop_peer_is_named_when_asked_also_after_the_close(host: str) -> None:
+    # On uvloop's TCP transport a connection names its peer when first asked
+    # (HttpProtocol.peer): a handler that reads request.remote after its client went
+    # away still gets the address; SO_KEEPALIVE is set on IPv4 and IPv6 sockets alike.
+    import uvloop
+
+    async def main() -> tuple[list[str | None], bool, str | None]:
+        loop = asyncio.get_running_loop()
+        started, gone = asyncio.Event(), asyncio.Event()
+        remotes: list[str | None] = []
+
+        async def handler(request: web.BaseRequest) -> web.Response:
+            started.set()
+            await gone.wait()
+            remotes.append(request.remote)
+            return web.Response(text="late")
+
+        server = web.Server(handler, access_log=None)
+        listener = await loop.create_server(server, host, 0)
+        port = listener.sockets[0].getsockname()[1]
+        client = socket.create_connection((host, port), timeout=5)
+        client.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+
+        async def until(condition: Callable[[], bool]) -> None:
+            while not condition():
+                await asyncio.sleep(0.005)
+
+        await asyncio.wait_for(started.wait(), 5)
+        [conn] = server.connections
+        keepalive = _socket_options(server)[1]
+        # reset, not closed: a half-closed client would still be answered
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        client.close()
+        await asyncio.wait_for(until(lambda: conn.transport is None), 5)
+        gone.set()
+        await asyncio.wait_for(until(lambda: bool(remotes)), 5)
+        listener.close()
+        await server.shutdown(1.0)
+        return remotes, keepalive, conn.peer
+
+    assert uvloop.run(asyncio.wait_for(main(), 10)) == ([host], True, host)

@@ -14,6 +14,7 @@ cdef class HttpProtocol:
     cdef public object _flow
     cdef public bint _no_reuse
     cdef public object _opts
+    cdef public object _peer
     cdef public object _output
     cdef public Pipeline _pipeline
     cdef public object _reader
@@ -27,7 +28,6 @@ cdef class HttpProtocol:
     cdef public object client_eof
     cdef public object is_tls
     cdef public object loop
-    cdef public object peer
     cdef public bint reading_paused
     cdef public Py_ssize_t served
     cdef public object server_header

@@ -24,7 +24,7 @@ from __future__ import annotations
 import _socket
 import asyncio
 import socket
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any
 
 from ..api.connection import UpgradeReceiver
 from ..api.exceptions import ClientDisconnectedError
@@ -58,21 +58,38 @@ _DISCARD, _UPGRADED = ConnState.DISCARD, ConnState.UPGRADED
 _CLOSED, _CLOSING, _REFUSING = ConnState.CLOSED, ConnState.CLOSING, ConnState.REFUSING
 _PEER_CLOSED, _CUT_SHORT = PersistEnd.PEER_CLOSED, PersistEnd.CUT_SHORT
 _DRAINING = PersistEnd.DRAINING
-_INET, _INET6, _STREAM = socket.AF_INET, socket.AF_INET6, socket.SOCK_STREAM
+_STREAM = socket.SOCK_STREAM
 _SOL_SOCKET, _SO_KEEPALIVE = socket.SOL_SOCKET, socket.SO_KEEPALIVE
 
+# uvloop's TCP transport: always TCP, never TLS (TLS wraps it), and it keeps its peer's
+# address after it closes, so the connection names its peer when first asked (peer).
+_UV_TCP: type | None
+try:
+    import uvloop.loop
 
-def _keep_alive(fd: int, address_len: int) -> None:
-    """Turn TCP keep-alive probes on for the connected socket *fd* (its peer's address
-    a tuple of *address_len*: 2 for IPv4, 4 for IPv6).
+    _UV_TCP = getattr(uvloop.loop, "TCPTransport", None)
+except ImportError:  # pragma: no cover - Windows, or no uvloop
+    _UV_TCP = None
+
+
+def _peer_name(peer: Any) -> str:
+    """A transport's ``peername`` as the connection reports it: the host of a TCP peer,
+    the socket path of a UNIX one ("" when unnamed)."""
+    return peer[0] if isinstance(peer, tuple | list) else (str(peer) if peer else "")
+
+
+def _keep_alive(fd: int) -> None:
+    """Turn TCP keep-alive probes on for the connected TCP socket *fd*.
 
     Through a bare ``_socket.socket`` on the descriptor, let go unclosed: uvloop's
     transport socket makes a ``socket.socket`` (a Python class) for each
-    ``setsockopt``, ~7,500 instructions (callgrind); this costs ~1,000. TCP_NODELAY
-    is the loop's to set: asyncio's and uvloop's TCP transports set it as they are
-    made (tests/conn/test_protocol.py checks both options on both loops).
+    ``setsockopt``, ~7,500 instructions (callgrind); this costs ~1,000. Its family is
+    the descriptor's (CPython reads it with the ``getsockname`` it checks the
+    descriptor with anyway). TCP_NODELAY is the loop's to set: asyncio's and uvloop's TCP
+    transports set it as they are made (tests/conn/test_protocol.py checks both
+    options on both loops).
     """
-    sock = _socket.socket(_INET6 if address_len > 2 else _INET, _STREAM, 0, fd)
+    sock = _socket.socket(-1, _STREAM, 0, fd)
     try:
         sock.setsockopt(_SOL_SOCKET, _SO_KEEPALIVE, 1)
     except OSError:
@@ -96,6 +113,7 @@ class HttpProtocol:
         "_no_reuse",
         "_opts",
         "_output",
+        "_peer",
         "_pipeline",
         "_reader",
         "_responder",
@@ -108,7 +126,6 @@ class HttpProtocol:
         "client_eof",
         "is_tls",
         "loop",
-        "peer",
         "reading_paused",
         "served",
         "server_header",
@@ -122,7 +139,9 @@ class HttpProtocol:
         opts = server.options
         self.loop = loop
         self.transport: asyncio.Transport | None = None
-        self.peer: str | None = None
+        #: The peer's address (see peer): None until connected; the transport until
+        #: first asked, where that transport keeps it (uvloop's TCP transport).
+        self._peer: Any = None
         #: Where the connection is; only ``set_state`` changes it.
         self.state = ConnState.IDLE
         #: Runs each request's handler and answers it (this is its port).
@@ -163,6 +182,25 @@ class HttpProtocol:
     def __repr__(self) -> str:
         return f"<HttpProtocol {self.peer} {self.state.value}>"
 
+    @property
+    def peer(self) -> str | None:
+        """The peer's address (``request.remote``, log lines): its host for TCP, the
+        socket path for UNIX sockets ("" when unnamed); None before the connection is made.
+
+        On uvloop's TCP transport it is read from the transport when first asked (also
+        after the close: the transport keeps it): formatting an address costs ~3,000
+        instructions (callgrind) that a connection nobody asks about never pays.
+        """
+        peer = self._peer
+        if peer is None or type(peer) is str:
+            return peer
+        name = self._peer = _peer_name(peer.get_extra_info("peername"))
+        return name
+
+    @peer.setter
+    def peer(self, value: str | None) -> None:
+        self._peer = value
+
     # -- state ----------------------------------------------------------------
     def set_state(self, state: ConnState) -> None:
         """The one place the connection state changes; notes when, from the server's
@@ -194,16 +232,23 @@ class HttpProtocol:
 
     # -- asyncio.Protocol -----------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport = cast(asyncio.Transport, transport)
-        peer = transport.get_extra_info("peername")
-        self.peer = peer[0] if isinstance(peer, tuple | list) else (str(peer) if peer else "")
-        self.is_tls = transport.get_extra_info("sslcontext") is not None
+        # an asyncio.Transport: no typing.cast, a Python call per connection
+        self.transport = transport  # type: ignore[assignment]
         opts = self._opts
-        self._trust_proxy = opts.proxy_headers and self.peer in self._server.trusted_proxies
         sock = transport.get_extra_info("socket")
         fd = sock.fileno() if sock is not None else -1
-        if opts.tcp_keepalive and fd >= 0 and type(peer) is tuple:
-            _keep_alive(fd, len(peer))  # TCP: its peer is an address
+        if type(transport) is _UV_TCP:
+            # TCP without TLS: its peer is named when first asked (see peer).
+            self._peer = transport
+            if opts.tcp_keepalive and fd >= 0:
+                _keep_alive(fd)
+        else:
+            peer = transport.get_extra_info("peername")
+            self._peer = _peer_name(peer)
+            self.is_tls = transport.get_extra_info("sslcontext") is not None
+            if opts.tcp_keepalive and fd >= 0 and type(peer) is tuple:
+                _keep_alive(fd)  # TCP: its peer is an address
+        self._trust_proxy = opts.proxy_headers and self.peer in self._server.trusted_proxies
         if not self._server.connection_made(self, fd):
             # Over capacity. Its descriptor must be free again soon: answer 503 as
             # soon as the request is read, and close at once (nothing is left unread).
@@ -226,15 +271,20 @@ class HttpProtocol:
     def connection_lost(self, exc: BaseException | None) -> None:
         self.set_state(_CLOSED)
         self._server.connection_lost(self)
-        err = ClientDisconnectedError("Connection lost")
         body = self._reader.body
-        if body is not None:
-            body.set_exception(err)
-        self._pipeline.lost(err)
         req = self._responder.request
-        if req is not None and req.content is not body:
-            req.content.set_exception(err)
-        self._flow.lost(err)
+        flow = self._flow
+        # The error is made only for whoever is owed it (an idle connection's close
+        # makes none): a body being read, queued requests, the one being answered, a
+        # writer waiting (only while writing is paused).
+        if body is not None or req is not None or self._pipeline.queue or flow.paused:
+            err = ClientDisconnectedError("Connection lost")
+            if body is not None:
+                body.set_exception(err)
+            self._pipeline.lost(err)
+            if req is not None and req.content is not body:
+                req.content.set_exception(err)
+            flow.lost(err)
         if self._takeover is not None:
             self._takeover.connection_lost(exc)
         self._responder.lost()

@@ -14,7 +14,7 @@ import contextlib
 import logging
 import resource
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..api.accesslog import AccessLogger, ExcludingAccessLogger
 from ..api.request import BaseRequest
@@ -167,7 +167,8 @@ class Server:
         if loop is None:
             loop = self._loop = asyncio.get_running_loop()
         self._unmade += 1
-        return cast("_Served", HttpProtocol(self, loop))
+        # (no typing.cast: a Python call per connection, the accept path being Python)
+        return HttpProtocol(self, loop)  # type: ignore[return-value]
 
     # -- registry, used by HttpProtocol ---------------------------------------
     def connection_made(self, conn: HttpProtocol, fd: int) -> bool:
