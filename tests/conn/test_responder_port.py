@@ -168,3 +168,26 @@ async def test_lost_ends_a_parked_task() -> None:
     responder.lost()
     await asyncio.wait_for(asyncio.shield(task), 5)
     assert responder.task is None
+    assert not task.cancelled()
+
+
+async def test_lost_ends_a_parked_task_whose_port_has_not_stopped() -> None:
+    # The port stopped (a closed connection): the parked task is woken and returns.
+    # Not stopped (say, an HTTP/2 stream whose end is still to come): its waiter is
+    # cancelled, and the task ends all the same.
+    port = RecordingPort()
+
+    async def handler(request: BaseRequest) -> Response:
+        return web.Response()
+
+    server = web.Server(handler, access_log=None)
+    responder = Responder(server, asyncio.get_running_loop(), port)
+    responder.start(make_mocked_request("GET", "/"))
+    await asyncio.wait_for(port.done.wait(), 5)
+    task = responder.task
+    assert task is not None
+    await asyncio.sleep(0)  # the task's first step: parked on its waiter
+    assert not task.done() and not port.stopped()
+    responder.lost()
+    await asyncio.wait_for(asyncio.shield(task), 5)
+    assert responder.task is None

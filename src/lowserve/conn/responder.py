@@ -220,7 +220,13 @@ class Responder:
         waiter = self._waiter
         if waiter is not None:
             self._waiter = None
-            waiter.cancel()
+            if self._port.stopped():
+                # Woken, it finds nothing to do and its port stopped: it returns. (A
+                # cancellation would raise and catch a CancelledError in it: ~3,000
+                # instructions more per connection closed, callgrind.)
+                waiter.set_result(None)
+            else:
+                waiter.cancel()
         elif task is not None and not task.done() and self._opts.handler_cancellation:
             task.cancel()
 
