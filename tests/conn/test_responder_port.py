@@ -7,6 +7,7 @@ well, so nothing here may need HTTP/1.1's connection: no transport, no parser.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -151,19 +152,27 @@ async def test_a_streamed_answer_goes_through_the_request_connection() -> None:
     assert [r for r, _ in port.answered_with] == [request]
 
 
-async def test_lost_ends_a_parked_task() -> None:
+async def _answered(
+    handler: Callable[[BaseRequest], Awaitable[Response]],
+) -> tuple[RecordingPort, Responder, asyncio.Task[None]]:
+    """A responder that has answered one request with *handler*, and its task."""
     port = RecordingPort()
-
-    async def handler(request: BaseRequest) -> Response:
-        await asyncio.sleep(0)
-        return web.Response()
-
     server = web.Server(handler, access_log=None)
     responder = Responder(server, asyncio.get_running_loop(), port)
     responder.start(make_mocked_request("GET", "/"))
     await asyncio.wait_for(port.done.wait(), 5)
     task = responder.task
-    assert task is not None and not task.done()  # parked, waiting for the next request
+    assert task is not None
+    return port, responder, task
+
+
+async def test_lost_ends_a_parked_task() -> None:
+    async def handler(request: BaseRequest) -> Response:
+        await asyncio.sleep(0)
+        return web.Response()
+
+    port, responder, task = await _answered(handler)
+    assert not task.done()  # parked, waiting for the next request
     port.open = False
     responder.lost()
     await asyncio.wait_for(asyncio.shield(task), 5)
@@ -175,17 +184,10 @@ async def test_lost_ends_a_parked_task_whose_port_has_not_stopped() -> None:
     # The port stopped (a closed connection): the parked task is woken and returns.
     # Not stopped (say, an HTTP/2 stream whose end is still to come): its waiter is
     # cancelled, and the task ends all the same.
-    port = RecordingPort()
-
     async def handler(request: BaseRequest) -> Response:
         return web.Response()
 
-    server = web.Server(handler, access_log=None)
-    responder = Responder(server, asyncio.get_running_loop(), port)
-    responder.start(make_mocked_request("GET", "/"))
-    await asyncio.wait_for(port.done.wait(), 5)
-    task = responder.task
-    assert task is not None
+    port, responder, task = await _answered(handler)
     await asyncio.sleep(0)  # the task's first step: parked on its waiter
     assert not task.done() and not port.stopped()
     responder.lost()
