@@ -21,9 +21,7 @@ ended; :meth:`update_reading` is the one place that pauses and resumes the trans
 
 from __future__ import annotations
 
-import _socket
 import asyncio
-import socket
 from typing import TYPE_CHECKING, Any
 
 from ..api.connection import UpgradeReceiver
@@ -38,6 +36,7 @@ from .output import Output
 from .pipeline import Pipeline
 from .reader import RequestReader
 from .responder import Responder
+from .sockets import accepted, peer_name
 from .state import ConnState, Deadlines, PersistEnd
 from .takeover import Takeover
 
@@ -58,44 +57,6 @@ _DISCARD, _UPGRADED = ConnState.DISCARD, ConnState.UPGRADED
 _CLOSED, _CLOSING, _REFUSING = ConnState.CLOSED, ConnState.CLOSING, ConnState.REFUSING
 _PEER_CLOSED, _CUT_SHORT = PersistEnd.PEER_CLOSED, PersistEnd.CUT_SHORT
 _DRAINING = PersistEnd.DRAINING
-_STREAM = socket.SOCK_STREAM
-_SOL_SOCKET, _SO_KEEPALIVE = socket.SOL_SOCKET, socket.SO_KEEPALIVE
-
-# uvloop's TCP transport: always TCP, never TLS (TLS wraps it), and it keeps its peer's
-# address after it closes, so the connection names its peer when first asked (peer).
-_UV_TCP: type | None
-try:
-    import uvloop.loop
-
-    _UV_TCP = getattr(uvloop.loop, "TCPTransport", None)
-except ImportError:  # pragma: no cover - Windows, or no uvloop
-    _UV_TCP = None
-
-
-def _peer_name(peer: Any) -> str:
-    """A transport's ``peername`` as the connection reports it: the host of a TCP peer,
-    the socket path of a UNIX one ("" when unnamed)."""
-    return peer[0] if isinstance(peer, tuple | list) else (str(peer) if peer else "")
-
-
-def _keep_alive(fd: int) -> None:
-    """Turn TCP keep-alive probes on for the connected TCP socket *fd*.
-
-    Through a bare ``_socket.socket`` on the descriptor, let go unclosed: uvloop's
-    transport socket makes a ``socket.socket`` (a Python class) for each
-    ``setsockopt``, ~7,500 instructions (callgrind); this costs ~1,000. Its family is
-    the descriptor's (CPython reads it with the ``getsockname`` it checks the
-    descriptor with anyway). TCP_NODELAY is the loop's to set: asyncio's and uvloop's TCP
-    transports set it as they are made (tests/conn/test_protocol.py checks both
-    options on both loops).
-    """
-    sock = _socket.socket(-1, _STREAM, 0, fd)
-    try:
-        sock.setsockopt(_SOL_SOCKET, _SO_KEEPALIVE, 1)
-    except OSError:
-        pass
-    finally:
-        sock.detach()
 
 
 class HttpProtocol:
@@ -184,17 +145,12 @@ class HttpProtocol:
 
     @property
     def peer(self) -> str | None:
-        """The peer's address (``request.remote``, log lines): its host for TCP, the
-        socket path for UNIX sockets ("" when unnamed); None before the connection is made.
-
-        On uvloop's TCP transport it is read from the transport when first asked (also
-        after the close: the transport keeps it): formatting an address costs ~3,000
-        instructions (callgrind) that a connection nobody asks about never pays.
-        """
+        """The peer's address (``request.remote``, log lines), named when first asked
+        on uvloop's TCP transport (:mod:`~lowserve.conn.sockets`)."""
         peer = self._peer
-        if peer is None or type(peer) is str:
+        if type(peer) is str:
             return peer
-        name = self._peer = _peer_name(peer.get_extra_info("peername"))
+        name = self._peer = peer_name(peer)
         return name
 
     @peer.setter
@@ -235,19 +191,7 @@ class HttpProtocol:
         # an asyncio.Transport: no typing.cast, a Python call per connection
         self.transport = transport  # type: ignore[assignment]
         opts = self._opts
-        sock = transport.get_extra_info("socket")
-        fd = sock.fileno() if sock is not None else -1
-        if type(transport) is _UV_TCP:
-            # TCP without TLS: its peer is named when first asked (see peer).
-            self._peer = transport
-            if opts.tcp_keepalive and fd >= 0:
-                _keep_alive(fd)
-        else:
-            peer = transport.get_extra_info("peername")
-            self._peer = _peer_name(peer)
-            self.is_tls = transport.get_extra_info("sslcontext") is not None
-            if opts.tcp_keepalive and fd >= 0 and type(peer) is tuple:
-                _keep_alive(fd)  # TCP: its peer is an address
+        fd, self._peer, self.is_tls = accepted(transport, opts.tcp_keepalive)
         self._trust_proxy = opts.proxy_headers and self.peer in self._server.trusted_proxies
         if not self._server.connection_made(self, fd):
             # Over capacity. Its descriptor must be free again soon: answer 503 as
