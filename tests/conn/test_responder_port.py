@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -166,18 +166,44 @@ async def _answered(
     return port, responder, task
 
 
+class FutureLoop:
+    """The running loop, keeping each future it makes (a parked task's waiter)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self.futures: list[asyncio.Future[Any]] = []
+
+    def create_future(self) -> asyncio.Future[Any]:
+        future = self._loop.create_future()
+        self.futures.append(future)
+        return future
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._loop, name)
+
+
 async def test_lost_ends_a_parked_task() -> None:
     async def handler(request: BaseRequest) -> Response:
         await asyncio.sleep(0)
         return web.Response()
 
-    port, responder, task = await _answered(handler)
-    assert not task.done()  # parked, waiting for the next request
+    port = RecordingPort()
+    loop = FutureLoop(asyncio.get_running_loop())
+    responder = Responder(web.Server(handler, access_log=None), cast(Any, loop), port)
+    responder.start(make_mocked_request("GET", "/"))
+    await asyncio.wait_for(port.done.wait(), 5)
+    task = responder.task
+    assert task is not None and not task.done()  # parked, waiting for the next request
+    [waiter] = loop.futures
+    assert not waiter.done()
     port.open = False
     responder.lost()
     await asyncio.wait_for(asyncio.shield(task), 5)
     assert responder.task is None
     assert not task.cancelled()
+    # Woken, not cancelled: a cancelled waiter would end the task all the same, at
+    # the cost of raising and catching a CancelledError in it.
+    assert waiter.done() and not waiter.cancelled()
 
 
 async def test_lost_ends_a_parked_task_whose_port_has_not_stopped() -> None:

@@ -20,3 +20,5 @@ cdef class Pipeline:
     cpdef received(self, request, bint after, state)
     cpdef start_deferred(self)
     cpdef advance(self)
+    cpdef bint input_waits(self, body_full)
+    cpdef lost(self)

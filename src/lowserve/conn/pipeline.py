@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol
 
+from ..api.exceptions import ClientDisconnectedError
 from ..wire.errors import WireError
 from .state import ConnState, PersistEnd
 
@@ -210,9 +211,44 @@ class Pipeline:
         else:
             self.unparsed += data
 
-    def lost(self, err: BaseException) -> None:
-        """The connection is gone: the bodies of the requests still queued fail with *err*."""
-        for item in self.queue:
+    def input_waits(self, body_full: bool | None) -> bool:
+        """Whether reading should pause (the connection pauses it): a body stream holds
+        more than it may (*body_full*; found out here when None), keep-alive has ended
+        (a drain apart: a request may still arrive), input is held back, or the queue
+        is full."""
+        if body_full is None:
+            body = self._reader.body  # the body arriving, and the one being answered
+            request = self._responder.request
+            body_full = (body is not None and body.reading_paused) or (
+                request is not None and request.content.reading_paused
+            )
+        ending = self.ending
+        end = ending.persist_end if ending is not None else None
+        return (
+            body_full
+            or (end is not None and end is not _DRAINING)
+            or self.unparsed is not None
+            or len(self.queue) >= self._limit
+        )
+
+    def lost(self) -> None:
+        """The connection is gone: whoever waits on it fails with
+        :class:`~lowserve.api.exceptions.ClientDisconnectedError` (the body being read,
+        the requests queued, the one being answered, a writer waiting while writing is
+        paused). The error is made only when somebody is owed it: an idle connection's
+        close makes none."""
+        body = self._reader.body
+        request = self._responder.request
+        queue = self.queue
+        if body is None and request is None and not queue and not self._flow.paused:
+            return
+        err = ClientDisconnectedError("Connection lost")
+        if body is not None:
+            body.set_exception(err)
+        for item in queue:
             if not isinstance(item, WireError):
                 item.content.set_exception(err)
-        self.queue.clear()
+        queue.clear()
+        if request is not None and request.content is not body:
+            request.content.set_exception(err)
+        self._flow.lost(err)

@@ -215,20 +215,7 @@ class HttpProtocol:
     def connection_lost(self, exc: BaseException | None) -> None:
         self.set_state(_CLOSED)
         self._server.connection_lost(self)
-        body = self._reader.body
-        req = self._responder.request
-        flow = self._flow
-        # The error is made only for whoever is owed it (an idle connection's close
-        # makes none): a body being read, queued requests, the one being answered, a
-        # writer waiting (only while writing is paused).
-        if body is not None or req is not None or self._pipeline.queue or flow.paused:
-            err = ClientDisconnectedError("Connection lost")
-            if body is not None:
-                body.set_exception(err)
-            self._pipeline.lost(err)
-            if req is not None and req.content is not body:
-                req.content.set_exception(err)
-            flow.lost(err)
+        self._pipeline.lost()
         if self._takeover is not None:
             self._takeover.connection_lost(exc)
         self._responder.lost()
@@ -466,20 +453,7 @@ class HttpProtocol:
             # the receiver alone decides
             want_pause = self._takeover is not None and self._takeover.paused
         else:
-            if body_full is None:
-                request = self._responder.request
-                body_full = any(
-                    s is not None and s.reading_paused
-                    for s in (self._reader.body, request.content if request is not None else None)
-                )
-            ending = self._ending
-            end = ending.persist_end if ending is not None else None
-            want_pause = (
-                body_full
-                or (end is not None and end is not _DRAINING)
-                or self._pipeline.unparsed is not None
-                or len(self._pipeline.queue) >= self._opts.max_pipeline
-            )
+            want_pause = self._pipeline.input_waits(body_full)
         if want_pause and not self.reading_paused:
             self.reading_paused = True
             transport.pause_reading()
