@@ -40,6 +40,16 @@ SCENARIOS = {
         1,
     ),
     "json": (b"GET /json HTTP/1.1\r\nHost: a\r\n\r\n", 1),
+    # hello as a browser asks for a page: eight fields (wrk sends one), the cost per field
+    "headers": (
+        b"GET /page HTTP/1.1\r\nHost: example.com\r\n"
+        b"User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0\r\n"
+        b"Accept: text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8\r\n"
+        b"Accept-Language: en-US,en;q=0.5\r\nAccept-Encoding: gzip, deflate, br\r\n"
+        b"Connection: keep-alive\r\nUpgrade-Insecure-Requests: 1\r\nSec-Fetch-Dest: document\r\n"
+        b"\r\n",
+        1,
+    ),
 }
 
 CHILD = r"""

@@ -81,10 +81,11 @@ GOOD = [
 
 async def test_one_request_becomes_a_request_with_its_fields() -> None:
     reader, sink = _reader()
-    assert reader.feed(b"GET /a?b=1 HTTP/1.1\r\nHost: h\r\nX-A: 1 \r\nx-a: 2\r\n\r\n") is None
+    head = b"GET /a?b=1 HTTP/1.1\r\nHost: h\r\nX-A: 1 \r\nx-a: 2\r\nX-A: 3 \t \r\n\r\n"
+    assert reader.feed(head) is None
     [(request, upgrade)] = sink.requests
     assert (request.method, request.path_qs, request.host, upgrade) == ("GET", "/a?b=1", "h", False)
-    assert request.headers.getall("X-A") == ["1", "2"]  # trailing whitespace dropped
+    assert request.headers.getall("X-A") == ["1", "2", "3"]  # trailing whitespace dropped
     assert not reader.in_head and reader.body is None and sink.refusals == []
 
 

@@ -9,6 +9,9 @@ cdef class RequestReader:
     cdef public object _head_span
     cdef public list _headers
     cdef public object _line_version
+    cdef public Py_ssize_t _max_field
+    cdef public Py_ssize_t _max_headers
+    cdef public Py_ssize_t _max_line
     cdef public object _opts
     cdef public object _parser
     cdef public object _refused

@@ -93,6 +93,9 @@ class RequestReader:
         "_head_span",
         "_headers",
         "_line_version",
+        "_max_field",
+        "_max_headers",
+        "_max_line",
         "_opts",
         "_parser",
         "_refused",
@@ -123,6 +126,11 @@ class RequestReader:
     ) -> None:
         self._sink = sink
         self._opts = options
+        #: The bounds read for every head and field, kept as C integers, compiled: a
+        #: ServerOptions field read costs ~140 instructions, three per field line.
+        self._max_line = options.max_line_size
+        self._max_field = options.max_field_size
+        self._max_headers = options.max_headers
         # BaseRequest itself is made by make_request, the same without the class call.
         self._factory = make_request if factory is BaseRequest else factory
         self._parser = httptools.HttpRequestParser(self)
@@ -343,24 +351,26 @@ class RequestReader:
             self._headers = []
             self._special = {}
         self._url = url
-        if len(url) > self._opts.max_line_size:
+        if len(url) > self._max_line:
             self._refuse(414, "request line too long")
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        opts = self._opts
+        limit = self._max_field
         if not self.in_head:
             # A chunked body's trailer field: bounded as a head's, then dropped (it
             # belongs to no head; aiohttp drops trailers too).
-            if len(name) > opts.max_field_size or len(value) > opts.max_field_size:
+            if len(name) > limit or len(value) > limit:
                 self._refuse(431, "header field too long")
             return
         headers = self._headers
         assert headers is not None  # on_url began the head
-        if len(headers) >= opts.max_headers:
+        if len(headers) >= self._max_headers:
             self._refuse(431, "too many header fields")
-        if len(name) > opts.max_field_size or len(value) > opts.max_field_size:
+        if len(name) > limit or len(value) > limit:
             self._refuse(431, "header field too long")
-        if value and value[-1] in b" \t":
+        if value and value[-1] <= 32:
+            # Trailing whitespace (llhttp lets no other byte below 33 through). One
+            # comparison: `in b" \t"` cost ~230 instructions more a field, compiled.
             value = value.rstrip(b" \t")
         headers.append((name, value))
         lname = name.lower()
