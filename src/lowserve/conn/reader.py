@@ -500,10 +500,9 @@ class RequestReader:
             )
         # Past the last refusal of the head: from here a fault belongs to the body.
         self._decoder = decoder
-        self.body_left = -1 if chunked else int(clen or 0)
-        body = self.body = BodyStream(
-            self._sink, opts.read_bufsize, on_wait, None if chunked else int(clen or 0)
-        )
+        length = None if chunked else int(clen or 0)  # parsed once: ~470 instructions
+        self.body_left = -1 if length is None else length
+        body = self.body = BodyStream(self._sink, opts.read_bufsize, on_wait, length)
         return body, on_wait
 
     def on_body(self, data: bytes) -> None:
