@@ -126,8 +126,9 @@ class RequestReader:
     ) -> None:
         self._sink = sink
         self._opts = options
-        #: The bounds read for every head and field, kept as C integers, compiled: a
-        #: ServerOptions field read costs ~140 instructions, three per field line.
+        #: The head's bounds, read for every head and field: kept as C integers,
+        #: compiled (a ServerOptions field read costs ~140 instructions, three per
+        #: field line), and read only from here.
         self._max_line = options.max_line_size
         self._max_field = options.max_field_size
         self._max_headers = options.max_headers
@@ -320,7 +321,7 @@ class RequestReader:
 
     def _count_head_bytes(self, data: bytes | memoryview) -> None:
         """Bound a head that spans segments: llhttp buffers lines without limit."""
-        opts = self._opts
+        line_max, field_max = self._max_line, self._max_field
         total, lines, line_len = self._head_span or (0, 0, 0)
         total += len(data)
         raw = bytes(data) if isinstance(data, memoryview) else data
@@ -331,11 +332,11 @@ class RequestReader:
             lines += raw.count(b"\n")
             line_len = len(raw) - nl - 1
         self._head_span = (total, lines, line_len)
-        if lines == 0 and line_len > opts.max_line_size + 32:
+        if lines == 0 and line_len > line_max + 32:
             self._refuse_now(WireError(414, "request line too long"))
-        elif line_len > 2 * opts.max_field_size + 4:
+        elif line_len > 2 * field_max + 4:
             self._refuse_now(WireError(431, "header line too long"))
-        elif total > opts.max_line_size + opts.max_headers * (2 * opts.max_field_size + 4):
+        elif total > line_max + self._max_headers * (2 * field_max + 4):
             self._refuse_now(WireError(431, "request head too large"))
 
     # -- httptools callbacks ----------------------------------------------------
