@@ -161,6 +161,16 @@ async def test_lost_fails_whatever_waits_on_the_connection_once() -> None:
         await asyncio.wait_for(writer, 5)
 
 
+async def test_lost_fails_a_writer_that_alone_waits() -> None:
+    pipeline, _, _, _, flow = _pipeline()
+    flow.pause(100_000, 0.0)  # no request, no body: only a writer held by the buffer
+    writer = asyncio.ensure_future(flow.wait(asyncio.get_running_loop()))
+    await asyncio.sleep(0)
+    pipeline.lost()
+    with pytest.raises(ClientDisconnectedError):
+        await asyncio.wait_for(writer, 5)
+
+
 def test_lost_on_an_idle_connection_tells_nobody() -> None:
     pipeline, _, _, _, _ = _pipeline()
     pipeline.lost()  # nothing to fail: no error is made
