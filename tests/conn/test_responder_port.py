@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Any, cast
+from typing import Any
 
 import pytest
 
@@ -153,12 +153,13 @@ async def test_a_streamed_answer_goes_through_the_request_connection() -> None:
 
 
 async def _answered(
-    handler: Callable[[BaseRequest], Awaitable[Response]],
+    handler: Callable[[BaseRequest], Awaitable[Response]], loop: Any = None
 ) -> tuple[RecordingPort, Responder, asyncio.Task[None]]:
-    """A responder that has answered one request with *handler*, and its task."""
+    """A responder that has answered one request with *handler*, and its task (on
+    *loop*, the running loop by default)."""
     port = RecordingPort()
     server = web.Server(handler, access_log=None)
-    responder = Responder(server, asyncio.get_running_loop(), port)
+    responder = Responder(server, loop or asyncio.get_running_loop(), port)
     responder.start(make_mocked_request("GET", "/"))
     await asyncio.wait_for(port.done.wait(), 5)
     task = responder.task
@@ -187,13 +188,9 @@ async def test_lost_ends_a_parked_task() -> None:
         await asyncio.sleep(0)
         return web.Response()
 
-    port = RecordingPort()
     loop = FutureLoop(asyncio.get_running_loop())
-    responder = Responder(web.Server(handler, access_log=None), cast(Any, loop), port)
-    responder.start(make_mocked_request("GET", "/"))
-    await asyncio.wait_for(port.done.wait(), 5)
-    task = responder.task
-    assert task is not None and not task.done()  # parked, waiting for the next request
+    port, responder, task = await _answered(handler, loop)
+    assert not task.done()  # parked, waiting for the next request
     [waiter] = loop.futures
     assert not waiter.done()
     port.open = False
