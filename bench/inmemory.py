@@ -39,6 +39,12 @@ SCENARIOS = {
         b"Content-Length: 1024\r\n\r\n" + b"x" * 1024,
         1,
     ),
+    # a webhook: a 16 KiB body that arrives in the read that brings its head
+    "post-16k": (
+        b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 16384\r\n\r\n" + b'{"k":"v"}'.ljust(16384, b" "),
+        1,
+    ),
     "json": (b"GET /json HTTP/1.1\r\nHost: a\r\n\r\n", 1),
     # hello as a browser asks for a page: eight fields (wrk sends one), the cost per field
     "headers": (

@@ -173,6 +173,39 @@ async def test_preface_split_byte_by_byte(served: Any) -> None:
         writer.close()
 
 
+@pytest.mark.parametrize("max_pipeline", [1, 32])
+async def test_preface_in_a_long_first_read(max_pipeline: int) -> None:
+    """The preface, SETTINGS, a request and 8 KiB of its body in one write: a read
+    long enough to be sliced (its "head", the preface's first line, parsed alone).
+    Every byte past the preface reaches HTTP/2, and the body comes back whole."""
+    import h2.config
+    import h2.connection
+
+    conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+    conn.initiate_connection()
+    conn.send_headers(
+        1, [(":method", "POST"), (":path", "/echo"), (":scheme", "http"), (":authority", "x")]
+    )
+    sent = b"\r\n\r\n" + bytes(range(256)) * 32
+    conn.send_data(1, sent, end_stream=True)
+    async with serve(app, max_pipeline=max_pipeline) as srv:
+        reader, writer = await asyncio.open_connection("127.0.0.1", srv.port)
+        try:
+            writer.write(conn.data_to_send())
+            body = b""
+            while True:
+                chunk = await asyncio.wait_for(reader.read(65536), 5)
+                assert chunk
+                events = conn.receive_data(chunk)
+                writer.write(conn.data_to_send())
+                body += b"".join(e.data for e in events if isinstance(e, h2.events.DataReceived))
+                if any(isinstance(e, h2.events.StreamEnded) for e in events):
+                    break
+            assert body == sent
+        finally:
+            writer.close()
+
+
 async def test_no_http2_answers_the_preface_505() -> None:
     async with serve(app, http2=False) as srv:
         out = await exchange(srv.port, b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")

@@ -245,6 +245,34 @@ async def test_pipelined_bodies_full_of_empty_lines_in_memory() -> None:
     assert await _pipeline_in_memory(handler, b"".join(parts), 40, gate) == bodies
 
 
+@pytest.mark.parametrize("limit", [1, 2, 3, 4, 32])
+async def test_requests_pipelined_behind_a_declined_upgrade_are_answered(limit: int) -> None:
+    """Pipelined requests behind an upgrade request that is declined (answered 200),
+    sent in one read while the queue is full: the bytes past the upgrade head are
+    parsed afresh, every request is answered, in order, and none is lost (they were,
+    when the queue's slicing stopped at the upgrade head and dropped the rest)."""
+    gate = asyncio.Event()
+
+    async def handler(request: web.BaseRequest) -> web.Response:
+        if request.path == "/0":
+            await gate.wait()
+        return web.Response(text=request.path)
+
+    server = web.Server(handler, max_pipeline=limit, access_log=None)
+    server._loop = asyncio.get_running_loop()
+    conn = server()
+    transport = MemoryTransport()
+    conn.connection_made(transport)  # type: ignore[arg-type]
+    heads = [b"GET /%d HTTP/1.1\r\nHost: a\r\n\r\n" % i for i in range(8)]
+    heads[2] = b"GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
+    conn.data_received(b"".join(heads))
+    gate.set()
+    await asyncio.wait_for(_until(lambda: b"".join(transport.out).count(b"HTTP/1.1 200 ") == 8), 5)
+    paths = [b"/%d" % i for i in range(8)]
+    paths[2] = b"/ws"
+    assert [b for _, _, b in parse_responses(b"".join(transport.out))] == paths
+
+
 async def _until(check: Callable[[], bool]) -> None:
     """Yield to the loop until *check* holds (callers bound it with a timeout)."""
     while not check():

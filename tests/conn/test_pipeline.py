@@ -14,6 +14,7 @@ from lowserve.api.exceptions import ClientDisconnectedError
 from lowserve.conn.ending import Ending
 from lowserve.conn.flow import WriteFlow
 from lowserve.conn.pipeline import Pipeline
+from lowserve.conn.reader import LONG_READ
 from lowserve.conn.state import ConnState, PersistEnd
 from lowserve.wire.errors import WireError
 
@@ -59,9 +60,12 @@ class Port:
         self.state = state
         self.states.append(state)
 
-    def parse(self, data: bytes) -> bool:
+    def parse(self, data: bytes | memoryview) -> bool:
         self.events.append(f"parse {data!r}")
         return True
+
+    def parse_stopped(self, rest: bytes) -> None:
+        self.events.append(f"stopped {rest!r}")
 
     def update_reading(self, body_full: bool | None = None) -> None:
         self.events.append("update_reading")
@@ -72,7 +76,7 @@ class Port:
 
 def _pipeline(limit: int = 3) -> tuple[Pipeline, Port, Responder, SimpleNamespace, WriteFlow]:
     port, responder, flow = Port(), Responder(), WriteFlow()
-    reader = SimpleNamespace(body=None, in_head=False)
+    reader = SimpleNamespace(body=None, in_head=False, body_left=0)
     opts = SimpleNamespace(max_pipeline=limit)
     pipeline = Pipeline(port, cast(Any, opts), cast(Any, reader), cast(Any, responder), flow)
     return pipeline, port, responder, reader, flow
@@ -184,3 +188,58 @@ def test_the_body_answered_and_arriving_is_failed_once() -> None:
     reader.body = body  # the request answered is still receiving its body
     pipeline.lost()
     assert len(body.errors) == 1
+
+
+def test_data_fits_when_the_requests_it_can_complete_fit_the_queue() -> None:
+    """Every head ends with an empty line: data fits while its empty lines plus the
+    queue stay under the limit. Body bytes still due are not searched, and a long read
+    that begins a request does not fit (feed parses its head first)."""
+    pipeline, port, _, reader, _ = _pipeline(limit=3)
+    head = b"GET / HTTP/1.1\r\n\r\n"
+    assert pipeline.fits(head * 2)
+    assert not pipeline.fits(head * 3)
+    _received(pipeline, port, Request("a"))
+    _received(pipeline, port, Request("b"))  # queued behind a
+    assert pipeline.fits(head) and not pipeline.fits(head * 2)
+    reader.body_left = 100  # a body arriving: its bytes hold no head
+    assert pipeline.fits(b"\r\n\r\n" * 25)
+    assert pipeline.fits(b"\r\n\r\n" * 25 + head)
+    assert not pipeline.fits(b"\r\n\r\n" * 25 + head * 2)
+    reader.body_left = -1  # a chunked body: every byte is searched
+    assert not pipeline.fits(b"\r\n\r\n" * 2)
+    reader.body_left = 0
+    pipeline.advance()
+    pipeline.advance()
+    assert not pipeline.fits(b"x" * (LONG_READ + 1))
+    assert pipeline.fits(b"x" * LONG_READ)
+
+
+def test_what_follows_where_parsing_stopped_goes_to_the_connection() -> None:
+    """Parsing stops (an upgrade head waits, a refusal): the bytes past the slice are
+    handed to the connection's parse_stopped, not dropped; a feed within that parse
+    that held bytes back keeps them ahead of the rest."""
+    pipeline, port, _, _, _ = _pipeline(limit=1)
+    reader = SimpleNamespace(body_left=0, slice_end=lambda data, pos, room: pos + 2)
+    pipeline._reader = reader  # type: ignore[assignment]
+
+    def stop(data: bytes | memoryview) -> bool:
+        port.events.append(f"parse {data!r}")
+        return False  # a refusal, an upgrade head waiting, the connection taken over
+
+    port.parse = stop  # type: ignore[method-assign]
+    pipeline.feed(b"aabbcc")
+    assert port.events == ["parse b'aa'", "stopped b'bbcc'"]
+
+    pipeline, port, _, _, _ = _pipeline(limit=2)
+    pipeline._reader = reader  # type: ignore[assignment]
+
+    def parse(data: bytes | memoryview) -> bool:
+        port.events.append(f"parse {data!r}")
+        if data == b"aa":
+            pipeline.hold_back(b"held")  # as a feed of an upgrade's declined tail may
+        return True
+
+    port.parse = parse  # type: ignore[method-assign]
+    pipeline.feed(b"aabbcc")
+    assert port.events == ["parse b'aa'", "update_reading"]
+    assert pipeline.unparsed == bytearray(b"heldbbcc")

@@ -8,7 +8,7 @@ import random
 import pytest
 
 from lowserve import web
-from lowserve.conn.reader import RequestReader
+from lowserve.conn.reader import LONG_READ, RequestReader
 from lowserve.options import ServerOptions
 from lowserve.wire.errors import WireError
 
@@ -288,6 +288,30 @@ async def test_a_slice_completes_no_more_requests_than_there_is_room_for(room: i
         assert len(sink.requests) - before <= room
         pos = end
     assert [r.path for r, _ in sink.requests] == [f"/{i}" for i in range(12)] + ["/b"]
+
+
+async def test_a_long_read_that_begins_a_request_is_cut_after_its_head() -> None:
+    """A read longer than LONG_READ that begins a request is cut after its first head,
+    so its body's length is known before the rest is searched; from there the body is
+    skipped, though it is full of empty lines, and the heads behind it are bounded."""
+    reader, sink = _reader()
+    body = b"\r\n\r\n" * 1024
+    head = b"POST /a HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n" % len(body)
+    after = b"GET /b HTTP/1.1\r\nHost: a\r\n\r\n" * 3
+    data = head + body + after
+    assert len(data) > LONG_READ
+    assert reader.slice_end(data, 0, 5) == len(head)
+    assert reader.feed(data[: len(head)]) is None
+    assert reader.body_left == len(body)
+    end = reader.slice_end(data, len(head), 2)  # the body, one head whole, one cut short
+    assert end == len(head) + len(body) + 2 * len(after) // 3 - 1
+    assert reader.feed(data[len(head) : end]) is None
+    assert reader.feed(data[end:]) is None
+    assert [r.path for r, _ in sink.requests] == ["/a", "/b", "/b", "/b"]
+    # A short read, and a long one that continues a body, are cut as before.
+    reader, _ = _reader()
+    assert reader.slice_end(after, 0, 5) == len(after)
+    assert reader.slice_end(b"x" * (LONG_READ + 1), 0, 5) == LONG_READ + 1
 
 
 _V10, _V11 = "HttpVersion(major=1, minor=0)", "HttpVersion(major=1, minor=1)"

@@ -20,5 +20,6 @@ cdef class Pipeline:
     cpdef received(self, request, bint after, state)
     cpdef start_deferred(self)
     cpdef advance(self)
+    cpdef bint fits(self, data)
     cpdef bint input_waits(self, body_full)
     cpdef lost(self)

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from ..api.exceptions import ClientDisconnectedError
 from ..wire.errors import WireError
+from .reader import LONG_READ
 from .state import ConnState, PersistEnd
 
 if TYPE_CHECKING:
@@ -54,7 +55,8 @@ class PipelinePort(Protocol):
     reading_paused: bool
 
     def set_state(self, state: ConnState) -> None: ...
-    def parse(self, data: bytes) -> bool: ...
+    def parse(self, data: bytes | memoryview) -> bool: ...
+    def parse_stopped(self, rest: bytes) -> None: ...
     def update_reading(self, body_full: bool | None = None) -> None: ...
     def close(self) -> None: ...
 
@@ -184,23 +186,50 @@ class Pipeline:
         if conn.reading_paused:
             conn.update_reading()
 
+    def fits(self, data: bytes) -> bool:
+        """Whether *data* can be parsed whole at once: the requests it can complete fit
+        in the queue. Every head ends with an empty line, so at most one request more
+        than the empty lines in it can complete. Body bytes still due are not searched
+        (scanning an upload costs more than parsing it), and a long read that begins a
+        request is not searched at all: :meth:`feed` parses its head first."""
+        left = self._reader.body_left
+        if left == 0:
+            if len(data) > LONG_READ:
+                return False
+            heads = data.count(b"\r\n\r\n")
+        elif left >= len(data):
+            return True
+        else:
+            heads = data.count(b"\r\n\r\n", left if left > 0 else 0)
+        return heads + len(self.queue) < self._limit
+
     def feed(self, data: bytes) -> None:
         """Feed pipelined bytes no faster than the queue has room for them (in slices
         the reader cuts: :meth:`~lowserve.conn.reader.RequestReader.slice_end`). Once
         the queue is full the rest waits in ``unparsed`` (and reading pauses) until it
-        drains."""
+        drains. Where parsing stops (a refusal, the transport gone, an upgrade head
+        waiting, the connection taken over), the rest goes to the connection's
+        ``parse_stopped``: past an upgrade head it is the takeover's."""
         limit = self._limit
         pos, n = 0, len(data)
         while pos < n:
             room = limit - len(self.queue)
-            if room <= 0:
-                self.unparsed = bytearray(data[pos:])
+            if room <= 0 or self.unparsed is not None:  # held back by a feed within parse
+                self.hold_back(data[pos:])
                 self._conn.update_reading()
                 break
             end = self._reader.slice_end(data, pos, room)
-            more = self._conn.parse(data[pos:end] if pos or end < n else data)
+            if pos == 0 and end == n:
+                piece: bytes | memoryview = data
+            elif end - pos <= LONG_READ:
+                piece = data[pos:end]
+            else:  # a long slice (a body, mostly) is a view: no copy to allocate and fill
+                piece = memoryview(data)[pos:end]
+            more = self._conn.parse(piece)
             pos = end
-            if not more:  # a refusal, the transport gone, or an upgrade head waiting
+            if not more:
+                if pos < n:
+                    self._conn.parse_stopped(data[pos:])
                 break
         self.start_deferred()
 

@@ -270,18 +270,7 @@ class HttpProtocol:
         if pipeline.unparsed is not None:
             pipeline.hold_back(data)
             return
-        # Every head ends with an empty line, so at most count + 1 requests can complete
-        # in this data: if that fits, the pipeline queue cannot overflow. Body bytes
-        # still due are not searched (scanning an upload costs more than parsing it).
-        left = self._reader.body_left
-        if not left:
-            fits = data.count(b"\r\n\r\n") + len(pipeline.queue) < self._opts.max_pipeline
-        elif left >= len(data):
-            fits = True
-        else:
-            heads = data.count(b"\r\n\r\n", left if left > 0 else 0)
-            fits = heads + len(pipeline.queue) < self._opts.max_pipeline
-        if fits:
+        if pipeline.fits(data):
             # _parse, inline: one call less per read (about 1% of a hello request's
             # instructions, measured with callgrind).
             reader = self._reader
@@ -300,10 +289,10 @@ class HttpProtocol:
         held bytes, once an upgrade is declined): :meth:`Pipeline.feed`."""
         self._pipeline.feed(data)
 
-    def parse(self, data: bytes) -> bool:
+    def parse(self, data: bytes | memoryview) -> bool:
         """Hand *data* to the reader (data_received does the same, inline); False once
-        nothing more is to be parsed now (a refusal, the transport gone, or an upgrade
-        head waiting for its handler)."""
+        nothing more is to be parsed now (a refusal, the transport gone, an upgrade head
+        waiting for its handler, or the connection taken over)."""
         reader = self._reader
         tail = reader.feed(data)
         if tail is not None:
@@ -315,8 +304,14 @@ class HttpProtocol:
         return (
             (ending is None or ending.error is None)
             and self.transport is not None
-            and (takeover is None or takeover.tail is None)
+            and (takeover is None or (takeover.tail is None and takeover.receiver is None))
         )
+
+    def parse_stopped(self, rest: bytes) -> None:
+        """What followed where :meth:`parse` stopped: the takeover's (its receiver's, or
+        held behind an upgrade head); after a refusal or a close, nobody's."""
+        if self._takeover is not None:
+            self._takeover.data_received(rest)
 
     def _stopped_at_upgrade(self, tail: bytes | memoryview) -> None:
         """llhttp stopped after an upgrade head (or HTTP/2's preface): the takeover

@@ -54,6 +54,10 @@ _VERSIONS = {"1.1": HttpVersion11, "1.0": HttpVersion10}
 #: The end of a request line, for the version read off the line itself (see feed).
 _LINE_ENDS = {b" HTTP/1.1": HttpVersion11, b" HTTP/1.0": HttpVersion10}
 _PIECE = 65536  # most bytes handed to llhttp at once
+#: A read longer than this that begins a request is not searched for head ends but
+#: has its first head parsed alone (slice_end), so that its body is skipped: counting
+#: head ends costs ~0.7 ns a byte (11 µs over a 16 KiB body), the extra parse ~1 µs.
+LONG_READ = 2048
 _PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"  # HTTP/2's connection preface
 
 
@@ -238,10 +242,18 @@ class RequestReader:
         Every head ends with an empty line, and at most one head can complete in a
         slice beyond the empty lines wholly inside it (the one whose last line began
         before the slice). So a slice holding ``room - 1`` of them, and stopping short
-        of the last byte of the next, completes at most ``room`` requests.
+        of the last byte of the next, completes at most ``room`` requests. A long read
+        that begins a request is cut after its first head (one request).
         """
         n = len(data)
-        end = pos + max(self.body_left, 0)  # body bytes still due hold no head
+        left = self.body_left
+        if pos == 0 and left == 0 and n > LONG_READ:
+            # A long read that begins a request: its first head alone, so that its
+            # body's length is known before the rest is searched (a webhook's body
+            # arrives with its head, and holds no head end worth the search).
+            i = data.find(b"\r\n\r\n")
+            return n if i < 0 else i + 4
+        end = pos + max(left, 0)  # body bytes still due hold no head
         for _ in range(room - 1):
             i = data.find(b"\r\n\r\n", end)
             if i < 0:
