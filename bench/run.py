@@ -47,6 +47,7 @@ wrk.path = "/echo"
 wrk.body = string.rep("x", 1024)
 wrk.headers["Content-Type"] = "application/octet-stream"
 """
+LUA_WEBHOOK = LUA_POST.replace('"x", 1024', '"x", 16384')
 
 # Appended to every wrk script: wrk's --latency prints 50/75/90/99% only.
 LUA_DONE = """
@@ -63,6 +64,12 @@ SCENARIOS = {
     "hello-1024": ("/", None, 1024, "hello world, 1,024 keep-alive connections (latency tail)"),
     "pipelined": ("/", LUA_PIPELINE, 64, "hello world, 16 requests pipelined per connection"),
     "post-1k": ("/echo", LUA_POST, 64, "POST of 1 KiB read with request.read() and echoed"),
+    "post-16k": (
+        "/echo",
+        LUA_WEBHOOK,
+        64,
+        "a webhook: POST of 16 KiB, its head and body in one write, read and echoed",
+    ),
     "json": ("/json", None, 64, "a ~1 KiB JSON response built from a dict"),
     "ws-echo": (
         "/ws",
@@ -154,9 +161,9 @@ UNITS = {
     "ws-compressed": "µs CPU/msg",
 }
 # The scenarios where `floor` is the bare uvloop + httptools server (servers.py floor-http).
-FLOOR_HTTP = {"hello", "hello-256", "hello-1024", "pipelined", "post-1k", "json"}
+FLOOR_HTTP = {"hello", "hello-256", "hello-1024", "pipelined", "post-1k", "post-16k", "json"}
 LOWER_IS_BETTER = {"idle", "ws-small", "ws-fragmented", "ws-compressed"}
-LATENCY = {"hello", "hello-256", "hello-1024", "pipelined", "post-1k", "json"}
+LATENCY = FLOOR_HTTP
 ONLY = {
     "ws-echo": ("lowserve", "aiohttp"),
     "ws-small": ("lowserve", "aiohttp"),
@@ -260,20 +267,32 @@ def running(kind: str, port: int, scenario: str) -> Iterator[subprocess.Popen[by
 Run = dict[str, float]  # one measured run: "rate" (the unit's figure), latencies in ms
 
 
-def wrk(port: int, path: str, lua: str | None, conns: int, duration: float) -> Run:
-    """req/s and latency percentiles (p50, p99, p99.9, max; ms) of one wrk run."""
+def wrk(port: int, path: str, lua: str | None, conns: int, duration: float, pid: int) -> Run:
+    """req/s, latency percentiles (p50, p99, p99.9, max; ms) and the server's CPU per
+    request (µs: its processes' user and system time over the run, by the requests
+    answered) of one wrk run against the server *pid*."""
     cmd = [*pin(1), "wrk", "-t1", f"-c{conns}", f"-d{duration:g}s", "--latency"]
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "scenario.lua"
         script.write_text((lua or "") + LUA_DONE)
         cmd += ["-s", str(script), f"http://127.0.0.1:{port}{path}"]
+        before = tree_cpu_seconds(pid)
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60).stdout
+        used = tree_cpu_seconds(pid) - before
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    count = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     m = re.search(r"PCT (\d+) (\d+) (\d+) (\d+)", out)  # microseconds
     pct = [int(v) / 1000 for v in m.groups()] if m else [float("nan")] * 4
     if "Non-2xx" in out or ("Socket errors" in out and "read 0, write 0, timeout 0" not in out):
         print(f"    warning: errors reported by wrk:\n{out}", file=sys.stderr)
-    return {"rate": rps, "p50": pct[0], "p99": pct[1], "p999": pct[2], "max": pct[3]}
+    return {
+        "rate": rps,
+        "p50": pct[0],
+        "p99": pct[1],
+        "p999": pct[2],
+        "max": pct[3],
+        "cpu": used / max(1, count) * 1e6,
+    }
 
 
 def node_client(script: str, *args: str, timeout: float) -> dict[str, float]:
@@ -307,6 +326,19 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU time of process *pid* so far (its threads included)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time of process *pid* and of its live descendants (granian serves from a
+    child process)."""
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        with contextlib.suppress(OSError):
+            total += cpu_seconds(p)
+            for task in Path(f"/proc/{p}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+    return total
 
 
 def ws_cpu(port: int, pid: int, mode: str, conns: int, duration: float) -> Run:
@@ -520,7 +552,7 @@ def main() -> None:
             results[name][kind] = row
             tail = (
                 f"  p50 {row['p50']:.2f}  p99 {row['p99']:.2f}  p99.9 {row['p999']:.2f}"
-                f"  max {row['max']:.2f} ms"
+                f"  max {row['max']:.2f} ms  CPU {row['cpu']:.1f} µs/req"
                 if "p99" in row
                 else ""
             )
@@ -573,7 +605,7 @@ def measure(
     elif name == "idle":
         return idle_cost(port, pid, conns) if warmup else None  # measured once
     else:
-        run = wrk(port, path, lua, conns, duration)
+        run = wrk(port, path, lua, conns, duration, pid)
     return None if warmup else run
 
 
@@ -636,19 +668,24 @@ def render(
     lines += [f"- **{n}**: {SCENARIOS[n][3]}" for n in results]
     lines += [
         "",
-        "Latencies (ms, wrk scenarios; median over the runs of each percentile):",
+        "Latencies (ms, wrk scenarios; median over the runs of each percentile), and the "
+        "server's CPU per request (µs: its user and system time over a run, by the requests "
+        "answered; where the load generator is the limit, as pipelined, the figure to set "
+        "against the floor's):",
         "",
-        "| scenario | server | p50 | p99 | p99.9 | max |",
-        "|---|---|---|---|---|---|",
+        "| scenario | server | p50 | p99 | p99.9 | max | CPU µs/req | CPU / floor's |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for name, row in results.items():
         if name in LATENCY:
             for s in cols:
                 if s in row:
                     r = row[s]
+                    floor = row.get("floor", {}).get("cpu")
+                    vs = f"{r['cpu'] / floor:.2f}" if floor else "n/a"
                     lines.append(
                         f"| {name} | {s} | {r['p50']:.2f} | {r['p99']:.2f} | "
-                        f"{r['p999']:.2f} | {r['max']:.2f} |"
+                        f"{r['p999']:.2f} | {r['max']:.2f} | {r['cpu']:.1f} | {vs} |"
                     )
     versions = []
     for mod in servers:
