@@ -308,6 +308,19 @@ async def test_a_long_read_that_begins_a_request_is_cut_after_its_head() -> None
     assert reader.feed(data[len(head) : end]) is None
     assert reader.feed(data[end:]) is None
     assert [r.path for r, _ in sink.requests] == ["/a", "/b", "/b", "/b"]
+    # A long read that ends a head begun before it is cut as any other read: a cut
+    # after its first empty line could complete that head and the next one.
+    reader, sink = _reader()
+    assert reader.feed(b"GET /a HTTP/1.1\r\nHost: a\r") is None
+    data = b"\n\r\n" + after * (LONG_READ // len(after) + 1)
+    pos = 0
+    while pos < len(data):
+        end = reader.slice_end(data, pos, 1)
+        before = len(sink.requests)
+        assert reader.feed(data[pos:end]) is None
+        assert len(sink.requests) - before <= 1
+        pos = end
+    assert len(sink.requests) == 1 + 3 * (LONG_READ // len(after) + 1)
     # A short read, and a long one that continues a body, are cut as before.
     reader, _ = _reader()
     assert reader.slice_end(after, 0, 5) == len(after)

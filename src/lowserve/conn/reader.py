@@ -243,14 +243,16 @@ class RequestReader:
         slice beyond the empty lines wholly inside it (the one whose last line began
         before the slice). So a slice holding ``room - 1`` of them, and stopping short
         of the last byte of the next, completes at most ``room`` requests. A long read
-        that begins a request is cut after its first head (one request).
+        that begins a request (no head under way) is cut after its first head: one
+        request.
         """
         n = len(data)
         left = self.body_left
-        if pos == 0 and left == 0 and n > LONG_READ:
+        if pos == 0 and left == 0 and n > LONG_READ and not self.in_head:
             # A long read that begins a request: its first head alone, so that its
             # body's length is known before the rest is searched (a webhook's body
-            # arrives with its head, and holds no head end worth the search).
+            # arrives with its head, and holds no head end worth the search). Not a
+            # read that ends a head begun before it: that head and the next could end.
             i = data.find(b"\r\n\r\n")
             return n if i < 0 else i + 4
         end = pos + max(left, 0)  # body bytes still due hold no head
