@@ -218,9 +218,8 @@ def test_what_follows_where_parsing_stopped_goes_to_the_connection() -> None:
     """Parsing stops (an upgrade head waits, a refusal): the bytes past the slice are
     handed to the connection's parse_stopped, not dropped; a feed within that parse
     that held bytes back keeps them ahead of the rest."""
-    pipeline, port, _, _, _ = _pipeline(limit=1)
-    reader = SimpleNamespace(body_left=0, slice_end=lambda data, pos, room: pos + 2)
-    pipeline._reader = reader  # type: ignore[assignment]
+    pipeline, port, _, reader, _ = _pipeline(limit=1)
+    reader.slice_end = lambda data, pos, room: pos + 2  # slices of two bytes
 
     def stop(data: bytes | memoryview) -> bool:
         port.events.append(f"parse {data!r}")
@@ -230,8 +229,8 @@ def test_what_follows_where_parsing_stopped_goes_to_the_connection() -> None:
     pipeline.feed(b"aabbcc")
     assert port.events == ["parse b'aa'", "stopped b'bbcc'"]
 
-    pipeline, port, _, _, _ = _pipeline(limit=2)
-    pipeline._reader = reader  # type: ignore[assignment]
+    pipeline, port, _, reader, _ = _pipeline(limit=2)
+    reader.slice_end = lambda data, pos, room: pos + 2
 
     def parse(data: bytes | memoryview) -> bool:
         port.events.append(f"parse {data!r}")
