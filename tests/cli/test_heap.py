@@ -1,5 +1,5 @@
 """cli.heap: a worker's glibc heap thresholds, checked in a fresh interpreter by where
-glibc puts a 1 MiB block (a mapping of its own, or the heap)."""
+glibc puts a 3 MiB block (a mapping of its own, or the heap)."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ import sys
 # first, before any block is freed (glibc raises its mmap threshold to each mapped
 # block it frees, unless told a threshold)
 done = keep_heap() if sys.argv[1] == "keep" else None
-print(done, mapped(2**20), mapped(8 * 2**20))
+print(done, mapped(3 * 2**20), mapped(8 * 2**20))
 """
 
 
@@ -59,7 +59,7 @@ def _probe(keep: bool, env: dict[str, str]) -> list[str]:
 
 
 def test_a_worker_keeps_blocks_under_4_mib_on_its_heap() -> None:
-    """With glibc's defaults a 1 MiB block is mapped on its own (and unmapped when
+    """With glibc's defaults a 3 MiB block is mapped on its own (and unmapped when
     freed); after keep_heap() it comes from the heap, and an 8 MiB one still does not."""
     assert _probe(False, {}) == ["None", "1", "1"]
     assert _probe(True, {}) == ["True", "0", "1"]
