@@ -158,19 +158,26 @@ async def test_preface_split_byte_by_byte(served: Any) -> None:
         await writer.drain()
         await asyncio.sleep(0.001)
     writer.write(data[30:])
-    body = b""
     try:
-        while True:
-            chunk = await asyncio.wait_for(reader.read(65536), 5)
-            assert chunk
-            events = conn.receive_data(chunk)
-            writer.write(conn.data_to_send())
-            body += b"".join(e.data for e in events if isinstance(e, h2.events.DataReceived))
-            if any(isinstance(e, h2.events.StreamEnded) for e in events):
-                break
-        assert body == b"hello h2"
+        assert await _body_of_the_stream(conn, reader, writer) == b"hello h2"
     finally:
         writer.close()
+
+
+async def _body_of_the_stream(
+    conn: Any, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+) -> bytes:
+    """Read frames into the client connection *conn* (answering what it must) until a
+    stream ends; the body its DATA frames carried. Each read waits at most 5 s."""
+    body = b""
+    while True:
+        chunk = await asyncio.wait_for(reader.read(65536), 5)
+        assert chunk
+        events = conn.receive_data(chunk)
+        writer.write(conn.data_to_send())
+        body += b"".join(e.data for e in events if isinstance(e, h2.events.DataReceived))
+        if any(isinstance(e, h2.events.StreamEnded) for e in events):
+            return body
 
 
 @pytest.mark.parametrize("max_pipeline", [1, 32])
@@ -192,16 +199,7 @@ async def test_preface_in_a_long_first_read(max_pipeline: int) -> None:
         reader, writer = await asyncio.open_connection("127.0.0.1", srv.port)
         try:
             writer.write(conn.data_to_send())
-            body = b""
-            while True:
-                chunk = await asyncio.wait_for(reader.read(65536), 5)
-                assert chunk
-                events = conn.receive_data(chunk)
-                writer.write(conn.data_to_send())
-                body += b"".join(e.data for e in events if isinstance(e, h2.events.DataReceived))
-                if any(isinstance(e, h2.events.StreamEnded) for e in events):
-                    break
-            assert body == sent
+            assert await _body_of_the_stream(conn, reader, writer) == sent
         finally:
             writer.close()
 
