@@ -191,10 +191,12 @@ class Pipeline:
         in the queue. Every head ends with an empty line, so at most one request more
         than the empty lines in it can complete. Body bytes still due are not searched
         (scanning an upload costs more than parsing it), and a long read that begins a
-        request is not searched at all: :meth:`feed` parses its head first."""
-        left = self._reader.body_left
+        request (no head under way) is not searched at all: :meth:`feed` parses its head
+        first, as :meth:`~lowserve.conn.reader.RequestReader.slice_end` cuts it."""
+        reader = self._reader
+        left = reader.body_left
         if left == 0:
-            if len(data) > LONG_READ:
+            if len(data) > LONG_READ and not reader.in_head:
                 return False
             heads = data.count(b"\r\n\r\n")
         elif left >= len(data):
