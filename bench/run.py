@@ -9,6 +9,11 @@ absolute figure across runs (the machines are shared and noisy).
     python bench/run.py --scenario hello --duration 5 --runs 3
     python bench/run.py --scenario h2-hello --scenario h2-post-1k --scenario h2-download
     python bench/run.py --scenario hello --peer lowserve --peer lowserve-metrics  # --metrics
+    python bench/run.py --scenario hello --peer lowserve --peer lowserve@../before/src
+
+``lowserve-command`` serves the same handler through the ``lowserve`` command (one
+worker), as it is deployed; ``KIND@PATH`` runs lowserve or lowserve-command from another
+tree's ``src`` (built in place), for a change's before and after in one run.
 
 The HTTP/2 scenarios (``h2-*``) speak h2c with prior knowledge, loaded by h2load
 (Debian's nghttp2-client) or curl, against hypercorn and granian (``--http 2``).
@@ -180,6 +185,12 @@ ONLY = {
 }
 
 
+def _base(kind: str) -> str:
+    """The server a kind runs: lowserve for its command, its metrics and other trees."""
+    name = kind.partition("@")[0]
+    return "lowserve" if name.startswith("lowserve") else name
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -187,7 +198,7 @@ def free_port() -> int:
 
 
 def peers() -> list[str]:
-    found = ["lowserve", "aiohttp"]
+    found = ["lowserve", "lowserve-command", "aiohttp"]
     for mod in ("uvicorn", "granian", "hypercorn"):
         with contextlib.suppress(ImportError):
             __import__(mod)
@@ -203,6 +214,10 @@ def pin(core: int) -> list[str]:
 
 @contextlib.contextmanager
 def running(kind: str, port: int, scenario: str) -> Iterator[subprocess.Popen[bytes]]:
+    env = None
+    kind, at, tree = kind.partition("@")
+    if at:  # lowserve@PATH: another tree's src (a before-and-after run of one change)
+        env = {**os.environ, "PYTHONPATH": str(Path(tree).resolve())}
     if kind == "granian":
         cmd = [
             sys.executable,
@@ -239,12 +254,29 @@ def running(kind: str, port: int, scenario: str) -> Iterator[subprocess.Popen[by
             "warning",
             "servers:asgi_app",
         ]
+    elif kind == "lowserve-command":
+        # lowserve as it is deployed: the command, whose worker freezes start-up's objects
+        # out of the collector and keeps its heap (cli/worker.py); the library row beside
+        # it is the same code without those process-wide settings.
+        cmd = [
+            sys.executable,
+            "-m",
+            "lowserve",
+            "app:handler",
+            "--app-dir",
+            str(HERE),
+            "--port",
+            str(port),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ]
     else:
         if kind == "floor" and scenario in FLOOR_HTTP:
             kind = "floor-http"
         cmd = [sys.executable, str(HERE / "servers.py"), kind, str(port)]
     proc = subprocess.Popen(
-        pin(0) + cmd, cwd=HERE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        pin(0) + cmd, cwd=HERE, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
     try:
         deadline = time.monotonic() + 20
@@ -527,7 +559,11 @@ def main() -> None:
         kinds = [
             k
             for k in [*servers, "floor"]
-            if k in ONLY.get(name, servers) and (k != "hypercorn" or name.startswith("h2-"))
+            if _base(k) in ONLY.get(name, servers)
+            and (k != "hypercorn" or name.startswith("h2-"))
+            # the command's CPU is its processes' (supervisor and worker), measured by wrk's
+            # scenarios; elsewhere the library's row stands for both
+            and (k.partition("@")[0] != "lowserve-command" or name in LATENCY)
         ]
         if name in FLOOR_HTTP:
             kinds.append("floor")
