@@ -50,8 +50,8 @@ SWEEP_SLICE = 1000
 #: more answer, those before are written. Writing an iteration's answers together keeps
 #: a busy server's client in step with it (written as each was made, hello cost 1.5x
 #: the CPU per request here, at 64 connections); holding them all made one wait for
-#: every other, ~30 ms at 1,024 connections, and p99 was 74.7 ms against 50.2 with
-#: this bound (bench/PROFILE.md, round 10).
+#: every other, ~30 ms at 1,024 connections (p99 there, 10 runs each: 91.9 ms without
+#: this bound, 86.6 with it; bench/PROFILE.md, round 10).
 FLUSH_BATCH = 64
 _WARN_EVERY = 10.0  # seconds between two WARNING lines about one kind of refusal
 #: The per-connection counts a server totals (``Server.traffic``).
