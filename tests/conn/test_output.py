@@ -5,6 +5,7 @@ connections, and in the order each connection's were given."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from lowserve import web
 from lowserve.conn.server import FLUSH_BATCH
@@ -14,6 +15,17 @@ from conftest import MemoryTransport, hello, parse_responses
 GET = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"
 
 
+def _connections(server: web.Server, count: int) -> tuple[list[Any], list[MemoryTransport]]:
+    """*count* in-memory connections of *server*, and their transports."""
+    conns, transports = [], []
+    for _ in range(count):
+        conn, transport = server(), MemoryTransport()
+        conn.connection_made(transport)  # type: ignore[arg-type]
+        conns.append(conn)
+        transports.append(transport)
+    return conns, transports
+
+
 async def test_a_busy_iterations_answers_leave_in_batches() -> None:
     """One loop iteration reads a request on each of 2.5 batches' worth of connections
     (their handlers answer at once). Each full batch is written as the next connection
@@ -21,13 +33,7 @@ async def test_a_busy_iterations_answers_leave_in_batches() -> None:
     iteration."""
     loop = asyncio.get_running_loop()
     server = web.Server(hello, access_log=None)
-    count = FLUSH_BATCH * 2 + FLUSH_BATCH // 2
-    conns, transports = [], []
-    for _ in range(count):
-        conn, transport = server(), MemoryTransport()
-        conn.connection_made(transport)  # type: ignore[arg-type]
-        conns.append(conn)
-        transports.append(transport)
+    conns, transports = _connections(server, FLUSH_BATCH * 2 + FLUSH_BATCH // 2)
     written_after: list[int] = []  # connections written to, after each read
 
     def one_iteration() -> None:
@@ -63,12 +69,8 @@ async def test_pipelined_answers_of_one_read_leave_in_one_write() -> None:
         return web.Response(text=request.query["n"])
 
     server = web.Server(numbered, access_log=None)
-    conns, transports = [], []
-    for _ in range(FLUSH_BATCH + 2):  # a batch is written while one of them reads
-        conn, transport = server(), MemoryTransport()
-        conn.connection_made(transport)  # type: ignore[arg-type]
-        conns.append(conn)
-        transports.append(transport)
+    # a batch is written while one of them reads
+    conns, transports = _connections(server, FLUSH_BATCH + 2)
     reads = b"".join(b"GET /?n=%d HTTP/1.1\r\nHost: a\r\n\r\n" % n for n in range(5))
 
     def one_iteration() -> None:

@@ -3,9 +3,10 @@
 A whole small answer is queued (:meth:`Output.queue`) and written at the end of the
 loop iteration, with every other answer computed during that poll (in batches of
 :data:`~lowserve.conn.server.FLUSH_BATCH` connections when the poll brought more):
-the peer gets them in one burst, as it would if each handler ran in a task. Writing then tells at
-once whether the peer keeps up (``pause_writing``), so a read of thousands of
-pipelined requests from a client that reads none of its answers is not all answered.
+the peer gets them in one burst, as it would if each handler ran in a task. Writing
+then tells at once whether the peer keeps up (``pause_writing``), so a read of
+thousands of pipelined requests from a client that reads none of its answers is not
+all answered.
 
 Invariants:
 
