@@ -191,6 +191,38 @@ def _base(kind: str) -> str:
     return "lowserve" if name.startswith("lowserve") else name
 
 
+def command_line(port: int, workers: int) -> list[str]:
+    """``lowserve app:handler`` (bench/app.py: servers.py's handler) on *port*."""
+    return [
+        sys.executable,
+        "-m",
+        "lowserve",
+        "app:handler",
+        "--app-dir",
+        str(HERE),
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
+
+
+def _runs_in(kind: str, scenario: str) -> bool:
+    """Whether *kind* (a peer, or the floor) runs in *scenario*."""
+    if kind == "hypercorn" and not scenario.startswith("h2-"):
+        return False
+    # the command's CPU is its processes' (supervisor and worker), measured by wrk's
+    # scenarios; elsewhere the library's row stands for both
+    if kind.partition("@")[0] == "lowserve-command" and scenario not in LATENCY:
+        return False
+    if scenario not in ONLY:
+        return kind != "floor"  # the HTTP floor is added apart (FLOOR_HTTP)
+    return _base(kind) in ONLY[scenario]
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -258,19 +290,7 @@ def running(kind: str, port: int, scenario: str) -> Iterator[subprocess.Popen[by
         # lowserve as it is deployed: the command, whose worker freezes start-up's objects
         # out of the collector and keeps its heap (cli/worker.py); the library row beside
         # it is the same code without those process-wide settings.
-        cmd = [
-            sys.executable,
-            "-m",
-            "lowserve",
-            "app:handler",
-            "--app-dir",
-            str(HERE),
-            "--port",
-            str(port),
-            "--no-access-log",
-            "--log-level",
-            "warning",
-        ]
+        cmd = command_line(port, 1)
     else:
         if kind == "floor" and scenario in FLOOR_HTTP:
             kind = "floor-http"
@@ -488,21 +508,7 @@ def command_workers(workers: int, duration: float) -> dict[str, tuple[float, flo
     """
     port = free_port()
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "lowserve",
-            "app:handler",
-            "--app-dir",
-            str(HERE),
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-            "--no-access-log",
-            "--log-level",
-            "warning",
-        ],
+        command_line(port, workers),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -556,15 +562,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp())
     upload_file = tmp / "upload.bin"
     for name in args.scenario or list(SCENARIOS):
-        kinds = [
-            k
-            for k in [*servers, "floor"]
-            if _base(k) in ONLY.get(name, servers)
-            and (k != "hypercorn" or name.startswith("h2-"))
-            # the command's CPU is its processes' (supervisor and worker), measured by wrk's
-            # scenarios; elsewhere the library's row stands for both
-            and (k.partition("@")[0] != "lowserve-command" or name in LATENCY)
-        ]
+        kinds = [k for k in [*servers, "floor"] if _runs_in(k, name)]
         if name in FLOOR_HTTP:
             kinds.append("floor")
         # Every server of the scenario runs at once (the idle ones cost nothing) and the
