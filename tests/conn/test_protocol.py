@@ -561,3 +561,107 @@ def test_uvloop_peer_is_named_when_asked_also_after_the_close(host: str) -> None
         return remotes, keepalive, conn.peer
 
     assert uvloop.run(asyncio.wait_for(main(), 10)) == ([host], True, host)
+
+
+_WS_UPGRADE = (
+    b"GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+)
+_WS_CLOSE = bytes([0x88, 0x82, 1, 2, 3, 4, 0x03 ^ 1, 0xE8 ^ 2])  # close 1000, masked
+
+
+async def _one_connection(port: int, ending: str) -> None:
+    """A connection to *port* that ends as *ending* says; returns once the client is done."""
+    reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 5)
+    try:
+        if ending == "answered, then closed by the server":
+            writer.write(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        elif ending == "refused":
+            writer.write(b"GET / HTTP/1.1\r\nHost: a\r\nBad Header\r\n\r\n")
+        elif ending == "closed by the peer while idle":
+            writer.write(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+            assert (await asyncio.wait_for(reader.readuntil(b"OK"), 5)).startswith(b"HTTP/1.1 200")
+            return
+        elif ending == "closed by the peer while its handler runs":
+            writer.write(b"GET /slow HTTP/1.1\r\nHost: a\r\n\r\n")
+            return
+        else:  # a WebSocket, closed by the client
+            writer.write(_WS_UPGRADE)
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+            assert head.startswith(b"HTTP/1.1 101")
+            writer.write(_WS_CLOSE)
+        while await asyncio.wait_for(reader.read(65536), 5):
+            pass
+    finally:
+        writer.close()
+
+
+@pytest.mark.parametrize(
+    "ending",
+    [
+        "answered, then closed by the server",
+        "refused",
+        "closed by the peer while idle",
+        "closed by the peer while its handler runs",
+        "a WebSocket",
+    ],
+)
+@pytest.mark.parametrize("loop_kind", ["asyncio", "uvloop"])
+def test_a_closed_connection_is_freed_without_the_cyclic_collector(
+    ending: str, loop_kind: str
+) -> None:
+    # Once closed and its handler done, a connection cuts the references its parts hold
+    # back to it (HttpProtocol._release): reference counting frees it as it goes, and
+    # the collector finds nothing of lowserve's (it used to find ~20 objects a
+    # connection, which its older generations then walked: bench/PROFILE.md, round 11).
+    import gc
+
+    import uvloop
+
+    async def main() -> list[str]:
+        handlers: list[asyncio.Task[Any]] = []
+
+        async def handler(request: web.BaseRequest) -> web.StreamResponse:
+            if request.path == "/ws":
+                ws = web.WebSocketResponse()
+                await ws.prepare(request)
+                async for _ in ws:
+                    pass
+                return ws
+            if request.path == "/slow":
+                assert request.task is not None
+                handlers.append(request.task)
+                await asyncio.sleep(0.05)
+            return web.Response(text="OK")
+
+        async with serve(handler) as s:
+
+            async def until(condition: Callable[[], bool]) -> None:
+                while not condition():
+                    await asyncio.sleep(0.005)
+
+            await _one_connection(s.port, ending)  # the first: imports and caches made
+            await asyncio.wait_for(until(lambda: not s.server.connections), 5)
+            gc.collect()
+            gc.disable()
+            try:
+                for _ in range(5):
+                    await _one_connection(s.port, ending)
+                await asyncio.wait_for(until(lambda: not s.server.connections), 5)
+                # a handler the peer left runs on to its end, and its task with it
+                await asyncio.wait_for(asyncio.gather(*handlers), 5)
+                gc.set_debug(gc.DEBUG_SAVEALL)
+                gc.collect()
+                found = sorted(
+                    type(o).__qualname__
+                    for o in gc.garbage
+                    if type(o).__module__.startswith(("lowserve", "httptools"))
+                )
+            finally:
+                gc.set_debug(0)
+                gc.garbage.clear()
+                gc.enable()
+        return found
+
+    run = uvloop.run if loop_kind == "uvloop" else asyncio.run
+    assert run(asyncio.wait_for(main(), 20)) == []

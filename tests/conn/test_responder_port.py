@@ -30,6 +30,7 @@ class RecordingPort:
         self.answered_with: list[tuple[BaseRequest, bool | None]] = []
         self.closed = 0
         self.done = asyncio.Event()
+        self.finished_calls = 0
 
     def send_whole(self, request: BaseRequest, resp: Response) -> bool:
         if not self.open:
@@ -51,6 +52,9 @@ class RecordingPort:
 
     def stopped(self) -> bool:
         return not self.open
+
+    def finished(self) -> None:
+        self.finished_calls += 1
 
 
 async def _run(handler: Any, port: RecordingPort, **kw: Any) -> BaseRequest:
@@ -197,6 +201,7 @@ async def test_lost_ends_a_parked_task() -> None:
     responder.lost()
     await asyncio.wait_for(asyncio.shield(task), 5)
     assert responder.task is None
+    assert port.finished_calls == 1  # told once, as the task ended
     assert not task.cancelled()
     # Woken, not cancelled: a cancelled waiter would end the task all the same, at
     # the cost of raising and catching a CancelledError in it.

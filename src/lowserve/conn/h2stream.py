@@ -243,6 +243,10 @@ class Http2Stream:
         """One request per stream: once it is answered, the responder's task ends."""
         return self.done
 
+    def finished(self) -> None:
+        """The responder's task has ended: nothing to do (the connection forgets the
+        stream once it is done)."""
+
     # -- what the connection calls ----------------------------------------------
     def take_pending(self, window: int) -> tuple[bytes, bool]:
         """Up to *window* of the bytes waiting for the peer's window, and whether the

@@ -72,6 +72,12 @@ class Output:
         if out and transport is not None and not transport.is_closing():
             transport.write(out[0] if len(out) == 1 else b"".join(out))
 
+    def release(self) -> None:
+        """Let go of the connection, closed (see ``HttpProtocol._release``); what is
+        still queued could not be written any more."""
+        self._conn = None  # type: ignore[assignment]  # nothing writes here any more
+        self._out = None
+
     def write(self, data: bytes) -> None:
         """Write *data* now, behind what is queued; ClientDisconnectedError once the
         transport is closing."""

@@ -283,3 +283,9 @@ class Pipeline:
         if request is not None and request.content is not body:
             request.content.set_exception(err)
         self._flow.lost(err)
+
+    def release(self) -> None:
+        """Let go of the connection and its ending, closed (see
+        ``HttpProtocol._release``)."""
+        self._conn = None  # type: ignore[assignment]  # nothing is started any more
+        self.ending = None

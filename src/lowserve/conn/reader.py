@@ -280,6 +280,14 @@ class RequestReader:
         """A new llhttp parser: after an upgrade head, the old one reads nothing more."""
         self._parser = httptools.HttpRequestParser(self)
 
+    def release(self) -> None:
+        """Let go of the sink, the parser (which keeps this reader's callbacks) and the
+        bodies, once the connection is closed (see ``HttpProtocol._release``)."""
+        # nothing is read any more: neither is used again
+        self._sink = None  # type: ignore[assignment]
+        self._parser = None  # type: ignore[assignment]
+        self.body = self._resume_body = None
+
     def drop_body(self) -> None:
         """Drop the unread rest of the current body as it arrives; the sink hears
         (``body_dropped``) when it has all gone by."""

@@ -136,6 +136,10 @@ class ResponderPort(Protocol):
     def stopped(self) -> bool:
         """No request will come any more: the responder's task may end."""
 
+    def finished(self) -> None:
+        """The responder's task has ended (after ``stopped``, or cancelled): nothing
+        of the responder runs any more."""
+
 
 class Responder:
     """Runs one request's handler at a time, answers it, and hands the result to its port.
@@ -230,6 +234,11 @@ class Responder:
         elif task is not None and not task.done() and self._opts.handler_cancellation:
             task.cancel()
 
+    def release(self) -> None:
+        """Let go of the port, once the task has ended and the port is done with this
+        responder (the two refer to each other)."""
+        self._port = None  # type: ignore[assignment]  # nothing runs here any more
+
     def cancel(self) -> None:
         """A forced stop: cancel the running handler, if any."""
         task = self._task
@@ -294,6 +303,7 @@ class Responder:
             except asyncio.CancelledError:
                 break
         self._task = None
+        self._port.finished()
 
     def _step(self, request: BaseRequest) -> Coroutine[Any, Any, None] | None:
         """Start *request*'s handler, as the responder's task.

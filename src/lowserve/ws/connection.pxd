@@ -59,7 +59,6 @@ cdef class WSConnection:
     cdef public object exception
     cdef public bint finished
     cdef public object proto
-    cdef public object resp
     cdef public object ws
 
     @cython.locals(pos=Py_ssize_t, end=Py_ssize_t, b0=int, b1=int, op=int, n=Py_ssize_t,

@@ -187,13 +187,11 @@ class WSConnection:
         "exception",
         "finished",
         "proto",
-        "resp",
         "ws",
     )
 
     def __init__(
         self,
-        resp: WebSocketResponse[Any],
         proto: HttpConnection,
         ws: WSProtocol,
         *,
@@ -202,7 +200,6 @@ class WSConnection:
         decode_text: bool = True,
         close_timeout: float = 10.0,
     ) -> None:
-        self.resp = resp
         self._autoping = autoping
         self._decode_text = decode_text
         self._close_timeout = close_timeout

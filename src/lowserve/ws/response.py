@@ -207,7 +207,6 @@ class WebSocketResponse(StreamResponse, Generic[_DecodeText]):
         proto.response_started(self)
         proto.write_bytes(head)
         conn = self._conn = WSConnection(
-            self,
             proto,
             ws,
             autoping=self._autoping,
