@@ -53,6 +53,10 @@ wrk.body = string.rep("x", 1024)
 wrk.headers["Content-Type"] = "application/octet-stream"
 """
 LUA_WEBHOOK = LUA_POST.replace('"x", 1024', '"x", 16384')
+# A new connection per request: wrk connects again after each answer that closes.
+LUA_CLOSE = """
+wrk.headers["Connection"] = "close"
+"""
 
 # Appended to every wrk script: wrk's --latency prints 50/75/90/99% only.
 LUA_DONE = """
@@ -67,6 +71,13 @@ SCENARIOS = {
     "hello": ("/", None, 64, "hello world, 64 keep-alive connections"),
     "hello-256": ("/", None, 256, "hello world, 256 keep-alive connections (latency tail)"),
     "hello-1024": ("/", None, 1024, "hello world, 1,024 keep-alive connections (latency tail)"),
+    "hello-close": (
+        "/",
+        LUA_CLOSE,
+        64,
+        "hello world, a new connection for each request (Connection: close), 64 at a "
+        "time: clients without keep-alive, or a proxy that does not reuse connections",
+    ),
     "pipelined": ("/", LUA_PIPELINE, 64, "hello world, 16 requests pipelined per connection"),
     "post-1k": ("/echo", LUA_POST, 64, "POST of 1 KiB read with request.read() and echoed"),
     "post-16k": (
@@ -166,7 +177,16 @@ UNITS = {
     "ws-compressed": "µs CPU/msg",
 }
 # The scenarios where `floor` is the bare uvloop + httptools server (servers.py floor-http).
-FLOOR_HTTP = {"hello", "hello-256", "hello-1024", "pipelined", "post-1k", "post-16k", "json"}
+FLOOR_HTTP = {
+    "hello",
+    "hello-256",
+    "hello-1024",
+    "hello-close",
+    "pipelined",
+    "post-1k",
+    "post-16k",
+    "json",
+}
 LOWER_IS_BETTER = {"idle", "ws-small", "ws-fragmented", "ws-compressed"}
 LATENCY = FLOOR_HTTP
 ONLY = {

@@ -183,7 +183,7 @@ async def floor_http(port: int) -> None:
     date_second = 0
     date_value = b""
 
-    def head(ctype: bytes, length: int) -> bytes:
+    def head(ctype: bytes, length: int, close: bool) -> bytes:
         nonlocal date_second, date_value
         now = time.time()
         if int(now) != date_second:
@@ -197,7 +197,7 @@ async def floor_http(port: int) -> None:
                 date_value,
                 b"\r\n",
                 server_header,
-                b"\r\n",
+                b"Connection: close\r\n\r\n" if close else b"\r\n",
             )
         )
 
@@ -232,8 +232,9 @@ async def floor_http(port: int) -> None:
             else:
                 body = b"Hello, World!"
                 ctype = b"text/plain; charset=utf-8"
-            self.transport.write(head(ctype, len(body)) + body)
-            if not self.parser.should_keep_alive():
+            close = not self.parser.should_keep_alive()
+            self.transport.write(head(ctype, len(body), close) + body)
+            if close:
                 self.transport.close()
 
         def connection_lost(self, exc: BaseException | None) -> None:
