@@ -568,44 +568,48 @@ _WS_UPGRADE = (
     b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
 )
 _WS_CLOSE = bytes([0x88, 0x82, 1, 2, 3, 4, 0x03 ^ 1, 0xE8 ^ 2])  # close 1000, masked
+#: How a connection ends: what the client sends, how it reads (exchange's options),
+#: and how the answer it reads begins.
+_ENDINGS: dict[str, tuple[bytes, dict[str, Any], bytes]] = {
+    "answered, then closed by the server": (
+        b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+        {},
+        b"HTTP/1.1 200",
+    ),
+    "refused": (b"GET / HTTP/1.1\r\nHost: a\r\nBad Header\r\n\r\n", {}, b"HTTP/1.1 400"),
+    "closed by the peer while idle": (
+        b"GET / HTTP/1.1\r\nHost: a\r\n\r\n",
+        {"until_close": False},
+        b"HTTP/1.1 200",
+    ),
+    "closed by the peer while its handler runs": (
+        b"GET /slow HTTP/1.1\r\nHost: a\r\n\r\n",
+        {"expect": 0},  # closed once sent
+        b"",
+    ),
+}
 
 
 async def _one_connection(port: int, ending: str) -> None:
     """A connection to *port* that ends as *ending* says; returns once the client is done."""
+    if ending != "a WebSocket":
+        data, how, begins = _ENDINGS[ending]
+        assert (await exchange(port, data, **how)).startswith(begins)
+        return
+    # a WebSocket, closed by the client once upgraded
     reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 5)
     try:
-        if ending == "answered, then closed by the server":
-            writer.write(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
-        elif ending == "refused":
-            writer.write(b"GET / HTTP/1.1\r\nHost: a\r\nBad Header\r\n\r\n")
-        elif ending == "closed by the peer while idle":
-            writer.write(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
-            assert (await asyncio.wait_for(reader.readuntil(b"OK"), 5)).startswith(b"HTTP/1.1 200")
-            return
-        elif ending == "closed by the peer while its handler runs":
-            writer.write(b"GET /slow HTTP/1.1\r\nHost: a\r\n\r\n")
-            return
-        else:  # a WebSocket, closed by the client
-            writer.write(_WS_UPGRADE)
-            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
-            assert head.startswith(b"HTTP/1.1 101")
-            writer.write(_WS_CLOSE)
+        writer.write(_WS_UPGRADE)
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        assert head.startswith(b"HTTP/1.1 101")
+        writer.write(_WS_CLOSE)
         while await asyncio.wait_for(reader.read(65536), 5):
             pass
     finally:
         writer.close()
 
 
-@pytest.mark.parametrize(
-    "ending",
-    [
-        "answered, then closed by the server",
-        "refused",
-        "closed by the peer while idle",
-        "closed by the peer while its handler runs",
-        "a WebSocket",
-    ],
-)
+@pytest.mark.parametrize("ending", [*_ENDINGS, "a WebSocket"])
 @pytest.mark.parametrize("loop_kind", ["asyncio", "uvloop"])
 def test_a_closed_connection_is_freed_without_the_cyclic_collector(
     ending: str, loop_kind: str
